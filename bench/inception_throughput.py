@@ -1,0 +1,84 @@
+"""Inception feature-extraction throughput: jaxgan (Flax, XLA) vs the TorchScript reference.
+
+Both networks get the same preprocessed (N, 299, 299, 3) batch (NCHW for torch) on the same CPU;
+each timing is one forward pass of one batch, after warm-up (JAX compilation, TorchScript
+profiling runs), and the median over repetitions is reported as images/s with the ratio.
+
+  python bench/inception_throughput.py --batch_size=16 --torch_threads=2
+
+Needs torch (requirements-dev.txt) and default_1.pt (fetched into the jaxgan cache if absent).
+Set XLA_FLAGS before starting to try XLA CPU options.
+"""
+
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+import jax
+import numpy as np
+
+from jaxgan.metrics import inception
+from jaxgan.metrics import torch_weights
+
+_BATCH = flags.DEFINE_integer('batch_size', 16, 'Images per forward pass.')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed passes per network.')
+_REPS = flags.DEFINE_integer('reps', 5, 'Timed passes per network (median reported).')
+_THREADS = flags.DEFINE_integer('torch_threads', 2, 'torch.set_num_threads for the reference.')
+_ONLY = flags.DEFINE_enum('only', 'both', ['both', 'jax', 'torch'], 'Which network to time.')
+
+
+def _time(fn, warmup, reps):
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(reps):
+    t = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t)
+  return times
+
+
+def main(argv):
+  del argv
+  n = _BATCH.value
+  rng = np.random.default_rng(0)
+  x = ((rng.integers(0, 256, (n, 299, 299, 3)).astype(np.float32) - 128) / 128)
+  results = {}
+  print(f'devices: {jax.devices()}; XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}; '
+        f'batch {n}, warm-up {_WARMUP.value}, reps {_REPS.value}', flush=True)
+
+  if _ONLY.value in ('both', 'jax'):
+    extractor = inception.FeatureExtractor(torch_weights.load_variables(), batch_size=n)
+    jax_fn = lambda: extractor(x)['pool3']
+    results['jaxgan'] = _time(jax_fn, _WARMUP.value, _REPS.value)
+
+  if _ONLY.value in ('both', 'torch'):
+    import torch  # pylint: disable=g-import-not-at-top
+    torch.set_num_threads(_THREADS.value)
+    net = torch.jit.load(torch_weights.default_1_path(), map_location='cpu').eval()
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+
+    def torch_fn():
+      with torch.inference_mode():
+        return net(xt).numpy()
+    results[f'torchscript ({_THREADS.value} threads)'] = _time(torch_fn, _WARMUP.value,
+                                                               _REPS.value)
+
+  rates = {}
+  for name, times in results.items():
+    med = statistics.median(times)
+    rates[name] = n / med
+    print(f'{name:28s} median {med:7.3f} s/batch  {n / med:7.3f} images/s  '
+          f'(times: {", ".join(f"{t:.2f}" for t in times)})')
+  if len(rates) == 2:
+    jax_rate, torch_rate = rates.values()
+    print(f'ratio jaxgan / torchscript: {jax_rate / torch_rate:.2f}x')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,62 @@
+"""Defaults shared by every jaxgan config; each config file overrides a few fields.
+
+Not a run of its own: see `dcgan.py`, `dcgan_digits.py`, `toy_ring.py`, ...
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+
+  config.data = ml_collections.ConfigDict()
+  config.data.dataset = 'cifar10'     # 'cifar10' (TFDS), 'digits' (offline), 'ring', 'grid'
+  config.data.image_size = 64         # 32 or 64 for image datasets
+  config.data.data_dir = ''           # TFDS data_dir; '' means TFDS' default (~/tensorflow_datasets)
+  config.data.split = 'train'
+  config.data.shuffle_buffer = 10_000
+  config.data.prefetch = 2            # batches staged on the devices ahead of the step
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'dcgan'
+  config.model.z_dim = 100
+  config.model.num_classes = 0        # > 0: class-conditional (models that support it)
+  config.model.g_width = 1024         # DCGAN: channels after "project and reshape" (seed: 1024)
+  config.model.d_width = 64           # DCGAN: channels of the discriminator's first layer
+  config.model.upsample = 'auto'      # DCGAN: 'auto', 'subpixel' or 'conv_transpose'
+  config.model.hidden = 128           # MLP models for 2-D data
+  config.model.depth = 3
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = 'non_saturating'
+  # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}.
+  config.loss.regularizers = ml_collections.ConfigDict()
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.g_optimizer = 'adam'   # 'adam' or 'rmsprop'
+  config.optim.d_optimizer = 'adam'
+  config.optim.g_lr = 2e-4
+  config.optim.d_lr = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+  config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_steps = 100_000    # generator updates
+  config.train.batch_size = 64        # global, across all devices and hosts
+  config.train.d_steps = 1            # discriminator updates per generator update
+  config.train.seed = 0
+  config.train.checkpoint_every = 5_000
+  config.train.keep_checkpoints = 3
+
+  config.log = ml_collections.ConfigDict()
+  config.log.every_steps = 100        # scalars to TensorBoard and the console
+  config.log.samples_every = 1_000    # sample grid of a fixed z (PNG + TensorBoard)
+  config.log.num_samples = 64         # images in the sample grid
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.every_steps = 0         # 0: no evaluation during training
+  config.eval.num_samples = 10_000
+  config.eval.evaluators = ()         # names of evaluator plug-ins, e.g. ('fid',)
+
+  return config

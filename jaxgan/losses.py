@@ -1,0 +1,279 @@
+"""GAN objectives and regularisers: pure functions over logits, composable in one line.
+
+Two layers:
+
+* Pure, keyword-only functions over discriminator logits (the `*_d` / `*_g` pairs below) and
+  over a critic function (`gradient_penalty`, `r1_penalty`). Use them directly in your own
+  training code.
+* `Term` objects wrapping them, which the training step receives. Terms add and scale:
+
+      loss = losses.hinge + 10.0 * losses.gradient_penalty_term
+      loss = losses.get('wasserstein') + losses.get('gradient_penalty', weight=10.0)
+
+  A term maps a `LossInputs` to named scalars for the discriminator update (`d_terms`) and
+  for the generator update (`g_terms`); the update minimises their sum and logs each one.
+
+Sign conventions: D outputs raw logits (no sigmoid); every function returns a quantity to be
+*minimised* by its player.
+"""
+
+import dataclasses
+from typing import Callable, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import errors
+
+Array = jax.Array
+
+
+# ---------------------------------------------------------------------------------------------
+# Objectives over logits.
+# ---------------------------------------------------------------------------------------------
+
+def minimax_d(*, real_logits: Array, fake_logits: Array) -> Array:
+  """Discriminator side of the seed's eq. (J_D), negated to a loss (Goodfellow et al. 2014):
+  L_D = -E[log D(x)] - E[log(1 - D(G(z)))], with D = sigmoid(logit)."""
+  return (optax.losses.sigmoid_binary_cross_entropy(real_logits, jnp.ones_like(real_logits)).mean()
+          + optax.losses.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits)).mean())
+
+
+def minimax_g(*, fake_logits: Array) -> Array:
+  """The seed's J_G, minimised as written (saturating): L_G = E[log(1 - D(G(z)))]."""
+  return -optax.losses.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits)).mean()
+
+
+non_saturating_d = minimax_d
+
+
+def non_saturating_g(*, fake_logits: Array) -> Array:
+  """The non-saturating generator loss of Goodfellow et al. 2014: L_G = -E[log D(G(z))]."""
+  return optax.losses.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)).mean()
+
+
+def wasserstein_d(*, real_logits: Array, fake_logits: Array) -> Array:
+  """WGAN critic loss (Arjovsky et al. 2017, Algorithm 1 line 5, negated to a loss):
+  L_D = E[f(G(z))] - E[f(x)]."""
+  return fake_logits.mean() - real_logits.mean()
+
+
+def wasserstein_g(*, fake_logits: Array) -> Array:
+  """WGAN generator loss (Algorithm 1 line 10): L_G = -E[f(G(z))]."""
+  return -fake_logits.mean()
+
+
+def hinge_d(*, real_logits: Array, fake_logits: Array) -> Array:
+  """SAGAN's hinge loss (the seed's L_D, section 4):
+  L_D = -E[min(0, -1 + D(x))] - E[min(0, -1 - D(G(z)))]."""
+  return (-jnp.minimum(0.0, -1.0 + real_logits).mean()
+          - jnp.minimum(0.0, -1.0 - fake_logits).mean())
+
+
+def hinge_g(*, fake_logits: Array) -> Array:
+  """SAGAN's generator loss (the seed's L_G, section 4): L_G = -E[D(G(z))]."""
+  return -fake_logits.mean()
+
+
+def least_squares_d(*, real_logits: Array, fake_logits: Array) -> Array:
+  """LSGAN (Mao et al. 2017, eq. 9 with a=0, b=c=1): L_D = 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2]."""
+  return 0.5 * jnp.mean((real_logits - 1.0) ** 2) + 0.5 * jnp.mean(fake_logits ** 2)
+
+
+def least_squares_g(*, fake_logits: Array) -> Array:
+  """LSGAN generator (Mao et al. 2017, eq. 9, c=1): L_G = 1/2 E[(D(G(z))-1)^2]."""
+  return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regularisers over a critic function.
+# ---------------------------------------------------------------------------------------------
+
+def _per_sample_grad_norm(critic: Callable[[Array], Array], x: Array) -> Array:
+  # d(sum_i f(x_i))/dx_i = df(x_i)/dx_i because samples do not interact in the critic
+  # (no batch norm in a critic that is gradient-penalised; see `LossInputs.critic`).
+  grads = jax.grad(lambda v: jnp.sum(critic(v)))(x)
+  return jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+
+
+def gradient_penalty(*, critic: Callable[[Array], Array], real: Array, fake: Array,
+                     rng: Array, target: float = 1.0) -> Array:
+  """WGAN-GP's penalty (Gulrajani et al. 2017, eq. 3, without its weight lambda):
+  E_{x^ = eps x + (1 - eps) G(z), eps ~ U[0, 1]} [(||grad_x^ D(x^)||_2 - 1)^2]."""
+  eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  interpolates = eps * real + (1.0 - eps) * fake
+  return jnp.mean((_per_sample_grad_norm(critic, interpolates) - target) ** 2)
+
+
+def r1_penalty(*, critic: Callable[[Array], Array], real: Array) -> Array:
+  """R1 (Mescheder et al. 2018, eq. 9, without gamma/2): E_x[||grad_x D(x)||^2] on real data."""
+  return jnp.mean(_per_sample_grad_norm(critic, real) ** 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Composable terms.
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LossInputs:
+  """What a loss term may read in one update.
+
+  `critic` evaluates the discriminator with the parameters being differentiated and its
+  current mutable state (state changes it would make are discarded), so regularisers
+  differentiate through it like any other term. `real_logits`, `real`, `critic` and `rng` are
+  None in the generator update.
+  """
+  fake_logits: Array
+  real_logits: Optional[Array] = None
+  real: Optional[Array] = None
+  fake: Optional[Array] = None
+  critic: Optional[Callable[[Array], Array]] = None
+  rng: Optional[Array] = None
+
+
+class Term:
+  """A weighted sum of named loss terms; `a + b`, `w * a` and `sum([...])` build new ones."""
+
+  def d_terms(self, inputs: LossInputs) -> dict[str, Array]:
+    raise NotImplementedError
+
+  def g_terms(self, inputs: LossInputs) -> dict[str, Array]:
+    raise NotImplementedError
+
+  def d_loss(self, inputs: LossInputs) -> Array:
+    return sum(self.d_terms(inputs).values(), jnp.zeros(()))
+
+  def g_loss(self, inputs: LossInputs) -> Array:
+    return sum(self.g_terms(inputs).values(), jnp.zeros(()))
+
+  @property
+  def parts(self) -> tuple[tuple[float, 'Term'], ...]:
+    return ((1.0, self),)
+
+  def __add__(self, other: 'Term') -> 'Term':
+    if isinstance(other, (int, float)) and other == 0:   # lets sum([...]) start from 0
+      return self
+    if not isinstance(other, Term):
+      return NotImplemented
+    return Sum(self.parts + other.parts)
+
+  __radd__ = __add__
+
+  def __mul__(self, weight: float) -> 'Term':
+    if not isinstance(weight, (int, float)):
+      return NotImplemented
+    return Sum(tuple((weight * w, t) for w, t in self.parts))
+
+  __rmul__ = __mul__
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Objective(Term):
+  """An adversarial objective: a discriminator loss and a generator loss over logits."""
+  name: str
+  d_fn: Callable[..., Array]
+  g_fn: Callable[..., Array]
+
+  def d_terms(self, inputs):
+    return {self.name: self.d_fn(real_logits=inputs.real_logits, fake_logits=inputs.fake_logits)}
+
+  def g_terms(self, inputs):
+    return {self.name: self.g_fn(fake_logits=inputs.fake_logits)}
+
+  def __repr__(self):
+    return self.name
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Regularizer(Term):
+  """A discriminator-only term computed from `LossInputs` (it contributes nothing to G)."""
+  name: str
+  fn: Callable[[LossInputs], Array]
+
+  def d_terms(self, inputs):
+    return {self.name: self.fn(inputs)}
+
+  def g_terms(self, inputs):
+    return {}
+
+  def __repr__(self):
+    return self.name
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sum(Term):
+  """`sum_i w_i * term_i`; logged terms are named after their parts (weights applied)."""
+  weighted: tuple[tuple[float, Term], ...]
+
+  @property
+  def parts(self):
+    return self.weighted
+
+  def _combine(self, which: str, inputs: LossInputs) -> dict[str, Array]:
+    out: dict[str, Array] = {}
+    for weight, term in self.weighted:
+      for name, value in getattr(term, which)(inputs).items():
+        out[name] = out.get(name, 0.0) + weight * value
+    return out
+
+  def d_terms(self, inputs):
+    return self._combine('d_terms', inputs)
+
+  def g_terms(self, inputs):
+    return self._combine('g_terms', inputs)
+
+  def __repr__(self):
+    return ' + '.join(f'{w:g} * {t!r}' if w != 1 else repr(t) for w, t in self.weighted)
+
+
+minimax = Objective('minimax', minimax_d, minimax_g)
+non_saturating = Objective('non_saturating', non_saturating_d, non_saturating_g)
+wasserstein = Objective('wasserstein', wasserstein_d, wasserstein_g)
+hinge = Objective('hinge', hinge_d, hinge_g)
+least_squares = Objective('least_squares', least_squares_d, least_squares_g)
+
+gradient_penalty_term = Regularizer(
+    'gradient_penalty',
+    lambda i: gradient_penalty(critic=i.critic, real=i.real, fake=i.fake, rng=i.rng))
+r1_term = Regularizer('r1', lambda i: r1_penalty(critic=i.critic, real=i.real))
+
+OBJECTIVES: dict[str, Objective] = {
+    t.name: t for t in (minimax, non_saturating, wasserstein, hinge, least_squares)}
+REGULARIZERS: dict[str, Regularizer] = {
+    t.name: t for t in (gradient_penalty_term, r1_term)}
+
+
+def get(name: str, weight: float = 1.0) -> Term:
+  """The objective or regulariser registered as `name`, times `weight`."""
+  if name in OBJECTIVES:
+    term = OBJECTIVES[name]
+  elif name in REGULARIZERS:
+    term = REGULARIZERS[name]
+  else:
+    raise errors.ConfigError(
+        f'unknown loss {name!r}; known objectives: {", ".join(sorted(OBJECTIVES))}; '
+        f'known regularizers: {", ".join(sorted(REGULARIZERS))}.')
+  return term if weight == 1.0 else weight * term
+
+
+def from_config(loss_config) -> Term:
+  """`config.loss.name` plus `config.loss.regularizers` ({name: weight}) as one Term."""
+  if loss_config.name not in OBJECTIVES:
+    raise errors.ConfigError(
+        f'config.loss.name={loss_config.name!r} is not a known objective; choose one of '
+        f'{", ".join(sorted(OBJECTIVES))} (regularizers go in config.loss.regularizers).')
+  term = OBJECTIVES[loss_config.name]
+  regs: Mapping[str, float] = dict(loss_config.get('regularizers', {}) or {})
+  for name, weight in regs.items():
+    if name not in REGULARIZERS:
+      raise errors.ConfigError(
+          f'config.loss.regularizers.{name} is not a known regularizer; choose one of '
+          f'{", ".join(sorted(REGULARIZERS))}.')
+    term = term + float(weight) * REGULARIZERS[name]
+  return term
+
+
+def needs_critic(term: Term) -> bool:
+  """Whether any part of `term` is a regulariser (which needs `LossInputs.critic`)."""
+  return any(isinstance(t, Regularizer) for _, t in term.parts)

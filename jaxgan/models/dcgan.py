@@ -1,0 +1,112 @@
+"""DCGAN (Radford et al. 2016) as the seed paper describes it (section 2, Figure 1).
+
+Generator: z (100) -> "project and reshape" to 4x4x1024 -> 5x5 stride-2 transposed
+convolutions to 8x8x512, 16x16x256, 32x32x128 and 64x64x3 (tanh), batch norm + ReLU between.
+The 32x32 variant has one stage fewer: 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x3.
+Discriminator: the mirror image, 5x5 stride-2 convolutions with LeakyReLU(0.2) (64, 128, 256,
+512 channels at 64x64; one stage fewer at 32x32), batch norm on all but the first layer,
+then one logit. `d_norm='layer'` swaps the critic's batch norm for layer norm (WGAN-GP's
+advice: a gradient penalty is per-sample, batch norm mixes samples); 'none' drops it.
+
+Batch norm is synchronised across devices (`axis_name`): statistics are computed over the
+global batch, so a step on 8 devices equals a step on one device with the same batch.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+
+from jaxgan import errors
+from jaxgan.models import layers
+
+# DCGAN's initialisation: N(0, 0.02) weights, BN scale N(1, 0.02).
+_conv_init = nn.initializers.normal(0.02)
+
+
+def _bn_scale_init(key, shape, dtype=jnp.float32):
+  return 1.0 + 0.02 * nn.initializers.normal(1.0)(key, shape, dtype)
+
+
+def _num_stages(image_size: int) -> int:
+  # 4 -> image_size by doubling.
+  return {32: 3, 64: 4}[image_size]
+
+
+class Generator(nn.Module):
+  image_size: int = 64
+  width: int = 1024          # channels after "project and reshape" at 64x64
+  channels: int = 3
+  upsample: str = 'subpixel'  # or 'conv_transpose' (flax's layer; same function)
+  axis_name: Any = 'batch'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    del labels  # unconditional
+    n = _num_stages(self.image_size)
+    width = self.width * self.image_size // 64   # 32x32 drops the widest stage
+    norm = lambda name: nn.BatchNorm(
+        use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.axis_name,
+        scale_init=_bn_scale_init, dtype=self.dtype, name=name)
+    x = nn.Dense(4 * 4 * width, kernel_init=_conv_init, dtype=self.dtype, name='project')(z)
+    x = x.reshape(z.shape[0], 4, 4, width)
+    x = nn.relu(norm('project_bn')(x))
+    for i in range(n):
+      last = i == n - 1
+      features = self.channels if last else width // 2 ** (i + 1)
+      if self.upsample == 'subpixel':
+        up = layers.SubpixelConvTranspose(features, 5, 2, kernel_init=_conv_init,
+                                          dtype=self.dtype, name=f'up{i}')
+      else:
+        up = nn.ConvTranspose(features, (5, 5), strides=(2, 2), padding='SAME',
+                              kernel_init=_conv_init, dtype=self.dtype, name=f'up{i}')
+      x = up(x)
+      x = jnp.tanh(x) if last else nn.relu(norm(f'up{i}_bn')(x))
+    return x.astype(jnp.float32)
+
+
+class Discriminator(nn.Module):
+  image_size: int = 64
+  width: int = 64
+  norm: str = 'batch'   # 'batch', 'layer' or 'none'
+  axis_name: Any = 'batch'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train: bool):
+    del labels
+    n = _num_stages(self.image_size)
+    x = x.astype(self.dtype)
+    for i in range(n):
+      x = nn.Conv(self.width * 2 ** i, (5, 5), strides=(2, 2), padding='SAME',
+                  kernel_init=_conv_init, dtype=self.dtype, name=f'down{i}')(x)
+      if i > 0 and self.norm == 'batch':
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                         axis_name=self.axis_name, scale_init=_bn_scale_init,
+                         dtype=self.dtype, name=f'down{i}_bn')(x)
+      elif i > 0 and self.norm == 'layer':
+        x = nn.LayerNorm(dtype=self.dtype, name=f'down{i}_ln')(x)
+      x = nn.leaky_relu(x, 0.2)
+    x = x.reshape(x.shape[0], -1)
+    logit = nn.Dense(1, kernel_init=_conv_init, dtype=self.dtype, name='logit')(x)
+    return logit[:, 0].astype(jnp.float32)
+
+
+def build(config: ml_collections.ConfigDict):
+  m = config.model
+  errors.check_choice('data.image_size', config.data.image_size, (32, 64))
+  errors.check_choice('model.upsample', m.get('upsample', 'auto'),
+                      ('auto', 'subpixel', 'conv_transpose'))
+  errors.check_choice('model.d_norm', m.get('d_norm', 'batch'), ('batch', 'layer', 'none'))
+  upsample = m.get('upsample', 'auto')
+  if upsample == 'auto':
+    # Same function either way; sub-pixel is much faster on XLA:CPU (see layers.py).
+    upsample = 'subpixel'
+  dtype = jnp.dtype(m.get('dtype', 'float32'))
+  gen = Generator(image_size=config.data.image_size, width=m.g_width, upsample=upsample,
+                  dtype=dtype)
+  disc = Discriminator(image_size=config.data.image_size, width=m.d_width,
+                       norm=m.get('d_norm', 'batch'), dtype=dtype)
+  return gen, disc

@@ -1,0 +1,174 @@
+"""The per-replica GAN train step, mapped over devices, and the sampling function.
+
+One step = `d_steps` discriminator updates (a `lax.scan`, each on its own real batch and
+fresh z) then one generator update. Gradients are averaged over the device axis with
+`lax.pmean`; batch norm computes its statistics over the global batch (`axis_name`), and
+every non-parameter collection is pmean-ed after each update on purpose, so the state leaving
+the step is identical on all devices (it is returned unmapped).
+
+Keys: step s uses k_s = fold_in(base, s), split once per use. Per-example draws (z, fake
+labels) use fold_in(k, global example index), the index being axis_index * b + j on device
+i: each device derives its own keys, and the noise of example j of the global batch does not
+depend on how many devices share the batch, so a run on 8 devices follows the same
+trajectory as on 1 (to float rounding). Other per-replica randomness (a regulariser's
+interpolation weights) uses fold_in(k, axis_index).
+"""
+
+import functools
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax import lax
+
+from jaxgan import losses as losses_lib
+from jaxgan.state import GANState
+
+AXIS = 'batch'
+
+
+def apply_model(module: nn.Module, params, state, *args, train: bool):
+  """module(*args) with `state` collections; returns (output, new_state).
+
+  In training every state collection is mutable and its update is returned; in evaluation
+  nothing is (batch norm uses running averages, spectral norm its frozen vectors).
+  """
+  variables = {'params': params, **state}
+  if train and state:
+    out, new_state = module.apply(variables, *args, train=True, mutable=list(state))
+    return out, dict(new_state)
+  return module.apply(variables, *args, train=train), state
+
+
+def _sync_state(state):
+  """pmean of every floating leaf of the mutable collections (identical on all devices)."""
+  return jax.tree.map(
+      lambda x: lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
+
+
+def _mean_terms(terms: dict, prefix: str) -> dict:
+  out = {f'{prefix}/{k}': v for k, v in terms.items()}
+  out[f'{prefix}/total'] = sum(terms.values(), jnp.zeros(()))
+  return out
+
+
+def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: nn.Module,
+               loss: losses_lib.Term, tx_g: optax.GradientTransformation,
+               tx_d: optax.GradientTransformation, z_dim: int, num_classes: int,
+               d_clip: float, ema_decay: float, ema_start: int):
+  """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice."""
+  step_key = jax.random.fold_in(state.key, state.step)
+  d_key, g_key = jax.random.split(step_key)
+  images, labels = batch['image'], batch['label']
+  d_steps, b = images.shape[0], images.shape[1]
+  device = lax.axis_index(AXIS)
+  conditional = num_classes > 0
+  needs_critic = losses_lib.needs_critic(loss)
+
+  def draw(k):
+    """z (and fake labels) for this device's b examples, keyed by global example index."""
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(k, device * b + jnp.arange(b))
+    keys = jax.vmap(jax.random.split)(keys)
+    z = jax.vmap(lambda kk: jax.random.normal(kk, (z_dim,)))(keys[:, 0])
+    y = None
+    if conditional:
+      y = jax.vmap(lambda kk: jax.random.randint(kk, (), 0, num_classes))(keys[:, 1])
+    return z, y
+
+  # --- discriminator updates ------------------------------------------------------------------
+  def d_update(carry, xs):
+    d_params, d_opt_state, d_state = carry
+    real, real_y, k = xs
+    real_y = real_y if conditional else None
+    k_fake, k_reg = jax.random.split(k)
+    k_reg = jax.random.fold_in(k_reg, device)
+    z, fake_y = draw(k_fake)
+    # G runs in training mode (batch statistics) but its state changes only in G's update.
+    fake, _ = apply_model(generator, state.g_params, state.g_state, z, fake_y, train=True)
+    fake = lax.stop_gradient(fake)
+
+    def d_loss_fn(params):
+      real_logits, s = apply_model(discriminator, params, d_state, real, real_y, train=True)
+      fake_logits, s = apply_model(discriminator, params, s, fake, fake_y, train=True)
+      critic = None
+      if needs_critic:
+        # Labels of the real batch; the regulariser's forward passes leave the state alone.
+        critic = lambda x: apply_model(discriminator, params, s, x, real_y, train=True)[0]
+      terms = loss.d_terms(losses_lib.LossInputs(
+          fake_logits=fake_logits, real_logits=real_logits, real=real, fake=fake,
+          critic=critic, rng=k_reg))
+      total = sum(terms.values(), jnp.zeros(()))
+      aux = (terms, s, real_logits.mean(), fake_logits.mean())
+      return total, aux
+
+    grads, (terms, new_d_state, real_mean, fake_mean) = jax.grad(d_loss_fn, has_aux=True)(d_params)
+    grads = lax.pmean(grads, AXIS)
+    updates, d_opt_state = tx_d.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    if d_clip > 0:
+      # WGAN's Algorithm 1, line 7: w <- clip(w, -c, c) after every critic update.
+      d_params = optax.projections.projection_box(d_params, -d_clip, d_clip)
+    metrics = _mean_terms(terms, 'd')
+    metrics.update({'d/real_logit': real_mean, 'd/fake_logit': fake_mean})
+    return (d_params, d_opt_state, _sync_state(new_d_state)), metrics
+
+  (d_params, d_opt_state, d_state), d_metrics = lax.scan(
+      d_update, (state.d_params, state.d_opt_state, state.d_state),
+      (images, labels, jax.random.split(d_key, d_steps)))
+  d_metrics = jax.tree.map(jnp.mean, d_metrics)   # mean over the d_steps updates
+
+  # --- generator update -----------------------------------------------------------------------
+  z, fake_y = draw(g_key)
+
+  def g_loss_fn(params):
+    fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True)
+    fake_logits, _ = apply_model(discriminator, d_params, d_state, fake, fake_y, train=True)
+    terms = loss.g_terms(losses_lib.LossInputs(fake_logits=fake_logits))
+    return sum(terms.values(), jnp.zeros(())), (terms, g_state)
+
+  grads, (g_terms, g_state) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
+  grads = lax.pmean(grads, AXIS)
+  updates, g_opt_state = tx_g.update(grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+
+  # Generator EMA (StudioGAN / compare_gan); a copy of the live params before ema_start.
+  decay = jnp.where(state.step >= ema_start, ema_decay, 0.0)
+  ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                            state.ema_params, g_params)
+
+  metrics = {**d_metrics, **_mean_terms(g_terms, 'g')}
+  new_state = state.replace(
+      step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
+      d_opt_state=d_opt_state, g_state=_sync_state(g_state), d_state=d_state,
+      ema_params=ema_params)
+  return new_state, metrics
+
+
+def make_train_step(config: ml_collections.ConfigDict, generator, discriminator, loss,
+                    tx_g, tx_d, devices: Optional[list] = None) -> Callable:
+  """The step mapped over `devices` (default: all): (state, batch) -> (state, metrics).
+
+  The state goes in and out unmapped (identical on every device) and is donated; the batch
+  is split along its leading device axis; metrics come out per device (leading axis).
+  """
+  fn = functools.partial(
+      train_step, generator=generator, discriminator=discriminator, loss=loss, tx_g=tx_g,
+      tx_d=tx_d, z_dim=config.model.z_dim, num_classes=config.model.get('num_classes', 0),
+      d_clip=float(config.optim.get('d_clip', 0.0)),
+      ema_decay=float(config.train.get('ema_decay', 0.0)),
+      ema_start=int(config.train.get('ema_start', 0)))
+  return jax.pmap(fn, axis_name=AXIS, in_axes=(None, 0), out_axes=(None, 0),
+                  donate_argnums=(0,), devices=devices)
+
+
+def make_sample_fn(generator: nn.Module) -> Callable:
+  """jit(params, g_state, z, labels) -> samples, generator in evaluation mode."""
+
+  @jax.jit
+  def sample(params, g_state, z, labels: Optional[Any] = None):
+    return apply_model(generator, params, g_state, z, labels, train=False)[0]
+
+  return sample

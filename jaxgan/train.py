@@ -1,0 +1,206 @@
+"""`train_and_evaluate(config, workdir)`: the whole training run, in one readable loop."""
+
+import json
+import os
+import signal
+import time
+from typing import Optional
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan import checkpoint as checkpoint_lib
+from jaxgan import config_checks, data, errors, images, losses, models, state as state_lib, steps
+from jaxgan.metrics import mixtures
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop checks, so it can checkpoint before exiting."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread: no handler, nothing to restore
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _write_run_record(config, workdir: str) -> None:
+  """The resolved config and the environment, for reproducibility."""
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+  record = {
+      'jax': jax.__version__,
+      'devices': [str(d) for d in jax.devices()],
+      'process_count': jax.process_count(),
+  }
+  try:
+    import subprocess  # pylint: disable=g-import-not-at-top
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    record['git_revision'] = subprocess.run(
+        ['git', '-C', root, 'rev-parse', 'HEAD'], capture_output=True, text=True,
+        timeout=10).stdout.strip() or None
+  except Exception:  # pylint: disable=broad-except
+    record['git_revision'] = None
+  with open(os.path.join(workdir, 'run_info.json'), 'w') as f:
+    json.dump(record, f, indent=2)
+
+
+def _all_finite(tree) -> bool:
+  return bool(jax.jit(lambda t: jnp.all(jnp.stack(
+      [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(t)
+       if jnp.issubdtype(x.dtype, jnp.floating)])))(tree))
+
+
+class _Writer:
+  """TensorBoard scalars and images on process 0; a no-op elsewhere."""
+
+  def __init__(self, workdir: str, enabled: bool):
+    self._tb = None
+    if enabled:
+      from flax.metrics import tensorboard  # pylint: disable=g-import-not-at-top
+      self._tb = tensorboard.SummaryWriter(workdir)
+
+  def scalars(self, step: int, values: dict) -> None:
+    if self._tb:
+      for k, v in values.items():
+        self._tb.scalar(k, float(v), step)
+
+  def image(self, step: int, name: str, image: np.ndarray) -> None:
+    if self._tb:
+      self._tb.image(name, image, step)
+
+  def flush(self) -> None:
+    if self._tb:
+      self._tb.flush()
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
+  """Trains (resuming from `workdir` if it holds checkpoints); returns the final state."""
+  # --- config and workdir ---------------------------------------------------------------------
+  config_checks.validate(config)
+  workdir = os.path.abspath(workdir)
+  is_chief = jax.process_index() == 0
+  if is_chief:
+    os.makedirs(workdir, exist_ok=True)
+    _write_run_record(config, workdir)
+  writer = _Writer(workdir, enabled=is_chief)
+
+  # --- input (fails fast on a missing dataset, before anything compiles) ----------------------
+  local_devices = jax.local_devices()
+  source = data.Source(config, process_index=jax.process_index(),
+                       process_count=jax.process_count(), local_devices=len(local_devices))
+  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('devices',))
+  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('devices'))
+
+  # --- model, loss, state ---------------------------------------------------------------------
+  generator, discriminator = models.build(config)
+  loss = losses.from_config(config.loss)
+  tx_g, tx_d = state_lib.optimizers(config)
+  state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
+  logging.info('Generator: %d params; discriminator: %d params; loss: %r.',
+               state_lib.param_count(state.g_params), state_lib.param_count(state.d_params), loss)
+
+  # --- checkpoint -----------------------------------------------------------------------------
+  ckpt = checkpoint_lib.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+  start_step = 0
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+    start_step = int(state.step)
+    logging.info('Resumed from %s at step %d.', ckpt.directory, start_step)
+  last_saved = start_step if ckpt.latest_step() is not None else None
+
+  # --- compiled functions, built once ---------------------------------------------------------
+  train_step = steps.make_train_step(config, generator, discriminator, loss, tx_g, tx_d)
+  sample = steps.make_sample_fn(generator)
+  use_ema = config.train.get('ema_decay', 0.0) > 0
+  num_classes = config.model.get('num_classes', 0)
+  fixed_key = jax.random.fold_in(jax.random.key(config.train.seed), 0x5a11)
+  fixed_z = jax.random.normal(fixed_key, (config.log.num_samples, config.model.z_dim))
+  fixed_y = (jnp.arange(config.log.num_samples) % num_classes) if num_classes else None
+  is_2d = config.data.dataset in data.MIXTURES
+
+  def log_samples(step: int, st) -> None:
+    params = st.ema_params if use_ema else st.g_params
+    if is_2d:
+      z = jax.random.normal(jax.random.fold_in(fixed_key, 1), (2_500, config.model.z_dim))
+      points = np.asarray(sample(params, st.g_state, z, None))
+      centres, sigma = data.mixture_modes(config.data.dataset)
+      stats = mixtures.mode_metrics(points, centres, sigma)
+      writer.scalars(step, {f'modes/{k}': v for k, v in stats.items()})
+      logging.info('step %d: %d/%d modes covered, %.1f%% high-quality samples.', step,
+                   stats['modes_covered'], len(centres), 100 * stats['high_quality'])
+      picture = images.scatter(points, centres, f'step {step}')
+    else:
+      picture = images.grid(np.asarray(sample(params, st.g_state, fixed_z, fixed_y)))
+    images.save_png(picture, os.path.join(workdir, 'samples', f'step_{step:07d}.png'))
+    writer.image(step, 'samples', picture)
+
+  # --- loop -----------------------------------------------------------------------------------
+  num_steps = config.train.num_steps
+  batches = data.iterate(source, start_step, batch_sharding, prefetch=config.data.prefetch)
+  timer_step, timer_time = start_step, time.perf_counter()
+  metrics = None
+  with _Preemption() as preemption:
+    for step in range(start_step, num_steps):
+      state, metrics = train_step(state, next(batches))
+      done = step + 1
+
+      if done % config.log.every_steps == 0 or done == num_steps:
+        values = {k: float(np.mean(v)) for k, v in jax.device_get(metrics).items()}
+        bad = sorted(k for k, v in values.items() if not np.isfinite(v))
+        if bad:
+          raise errors.TrainingDiverged(
+              f'{", ".join(bad)} became non-finite at step {done}; the last good checkpoint '
+              f'(step {last_saved}) in {ckpt.directory} is kept: lower the learning rates or '
+              f'change the loss, then rerun to resume from it.')
+        now = time.perf_counter()
+        rate = (done - timer_step) / max(now - timer_time, 1e-9)
+        timer_step, timer_time = done, now
+        values['steps_per_sec'] = rate
+        values['images_per_sec'] = rate * config.train.batch_size * (config.train.d_steps + 1)
+        writer.scalars(done, values)
+        eta = (num_steps - done) / max(rate, 1e-9)
+        logging.info('step %d/%d | %s | %.2f steps/s | ETA %s', done, num_steps,
+                     ' '.join(f'{k}={v:.4f}' for k, v in sorted(values.items())
+                              if k.endswith('total') or k.startswith('g/')),
+                     rate, time.strftime('%H:%M:%S', time.gmtime(eta)))
+
+      if config.log.samples_every and (done % config.log.samples_every == 0 or done == num_steps):
+        if is_chief:
+          log_samples(done, state)
+
+      if done % config.train.checkpoint_every == 0 or done == num_steps or preemption.requested:
+        if not _all_finite((state.g_params, state.d_params)):
+          raise errors.TrainingDiverged(
+              f'parameters became non-finite by step {done}; the last good checkpoint (step '
+              f'{last_saved}) in {ckpt.directory} is kept: lower the learning rates or change '
+              f'the loss, then rerun to resume from it.')
+        ckpt.save(done, state)
+        last_saved = done
+        if preemption.requested:
+          logging.warning('SIGTERM: saved a checkpoint at step %d; exiting.', done)
+          break
+  ckpt.wait()
+  ckpt.close()
+  writer.flush()
+  batches.close()
+  if is_chief:
+    logging.info('Done. Samples in %s, TensorBoard logs and checkpoints in %s.',
+                 os.path.join(workdir, 'samples'), workdir)
+  return state

@@ -1,0 +1,22 @@
+"""Test session setup: 8 fake CPU devices and a shared compilation cache.
+
+Eight host devices make every test exercise the data-parallel path (a single-device
+reference uses one of them). The persistent compilation cache lets tests that build the same
+computation (e.g. the same tiny model's step) compile it once per session.
+"""
+
+import os
+import tempfile
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+jax.config.update('jax_platforms', 'cpu')
+jax.config.update('jax_compilation_cache_dir',
+                  os.path.join(tempfile.gettempdir(), 'jaxgan-test-jax-cache'))
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)

@@ -1,0 +1,308 @@
+"""Tests of the SAGAN family: spectral norm, self-attention, the models and attention pictures."""
+
+import functools
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default
+from jaxgan import attention_viz
+from jaxgan import errors
+from jaxgan.models import attention
+from jaxgan.models import layers_sn
+from jaxgan.models import sagan
+
+Z_DIM = 16
+CH = 8
+
+
+def _config(image_size=32, num_classes=0, **model):
+  config = default.get_config()
+  config.data.image_size = image_size
+  config.model.name = 'sagan'
+  config.model.z_dim = Z_DIM
+  config.model.g_width = CH
+  config.model.d_width = CH
+  config.model.num_classes = num_classes
+  for key, value in model.items():
+    config.model[key] = value
+  return config
+
+
+def _replace(tree, name, fn):
+  """Applies `fn` to every leaf of `tree` whose path contains the key `name`."""
+  def visit(path, leaf):
+    return fn(leaf) if any(getattr(k, 'key', None) == name for k in path) else leaf
+  return jax.tree_util.tree_map_with_path(visit, tree)
+
+
+def _run_power_iterations(module, variables, x, steps):
+  @jax.jit
+  def run(variables):
+    def body(_, variables):
+      _, updates = module.apply(variables, x, update_stats=True, mutable=['spectral_stats'])
+      return {**variables, **updates}
+    return jax.lax.fori_loop(0, steps, body, variables)
+  return run(variables)
+
+
+# ----------------------------------------------------------------------------- spectral norm
+
+
+def test_spectral_norm_dense_reaches_unit_sigma():
+  module = layers_sn.SNDense(24)
+  x = jax.random.normal(jax.random.key(1), (5, 40))
+  variables = module.init(jax.random.key(0), x, update_stats=False)
+  variables = _run_power_iterations(module, variables, x, steps=300)
+
+  kernel = np.asarray(variables['params']['dense']['kernel'], np.float64)   # (in, out)
+  sigma_svd = np.linalg.svd(kernel, compute_uv=False)[0]
+  sigma_stored = float(variables['spectral_stats']['sn']['dense/kernel/sigma'])
+  assert abs(sigma_stored / sigma_svd - 1) < 1e-3
+  assert abs(np.linalg.svd(kernel / sigma_stored, compute_uv=False)[0] - 1) < 1e-3
+  # The forward pass uses W / sigma(W).
+  bias = np.asarray(variables['params']['dense']['bias'])
+  expected = np.asarray(x) @ (kernel / sigma_svd) + bias
+  got = module.apply(variables, x, update_stats=False)
+  np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
+
+
+def test_spectral_norm_conv_normalises_the_flattened_kernel():
+  # flax normalises the HWIO kernel flattened to (H*W*I, O); PyTorch flattens OIHW to
+  # (O, I*H*W). Both matrices have the same singular values (transpose and permutation).
+  module = layers_sn.SNConv(16, kernel_size=(3, 3))
+  x = jax.random.normal(jax.random.key(1), (2, 7, 7, 6))
+  variables = module.init(jax.random.key(0), x, update_stats=False)
+  variables = _run_power_iterations(module, variables, x, steps=300)
+
+  kernel = np.asarray(variables['params']['conv']['kernel'], np.float64)   # (3, 3, 6, 16)
+  flax_matrix = kernel.reshape(-1, kernel.shape[-1])                        # (54, 16)
+  torch_matrix = kernel.transpose(3, 2, 0, 1).reshape(kernel.shape[-1], -1)  # (16, 54)
+  sigma_flax = np.linalg.svd(flax_matrix, compute_uv=False)[0]
+  sigma_torch = np.linalg.svd(torch_matrix, compute_uv=False)[0]
+  assert abs(sigma_flax - sigma_torch) < 1e-9 * sigma_flax
+  sigma_stored = float(variables['spectral_stats']['sn']['conv/kernel/sigma'])
+  assert abs(sigma_stored / sigma_torch - 1) < 1e-3
+  assert abs(np.linalg.svd(torch_matrix / sigma_stored, compute_uv=False)[0] - 1) < 1e-3
+  # The forward pass convolves with W / sigma(W).
+  expected = jax.lax.conv_general_dilated(
+      x, jnp.asarray(kernel / sigma_torch, jnp.float32), (1, 1), 'SAME',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + variables['params']['conv']['bias']
+  got = module.apply(variables, x, update_stats=False)
+  np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
+
+
+def test_spectral_norm_vectors_update_only_in_training():
+  module = layers_sn.SNConv(8)
+  x = jax.random.normal(jax.random.key(1), (2, 5, 5, 3))
+  variables = module.init(jax.random.key(0), x, update_stats=False)
+  before = variables['spectral_stats']['sn']['conv/kernel/u']
+
+  _, updates = module.apply(variables, x, update_stats=True, mutable=['spectral_stats'])
+  assert not np.allclose(updates['spectral_stats']['sn']['conv/kernel/u'], before)
+
+  _, updates = module.apply(variables, x, update_stats=False, mutable=['spectral_stats'])
+  np.testing.assert_array_equal(updates['spectral_stats']['sn']['conv/kernel/u'], before)
+
+
+# ----------------------------------------------------------------------------- self-attention
+
+
+def _attention_loop(x, params, pool):
+  """Per-position numpy implementation of SAGAN attention (paper eqs. 1-3, reference h/v)."""
+  wq = params['query']['conv']['kernel'][0, 0]
+  wk = params['key']['conv']['kernel'][0, 0]
+  wv = params['value']['conv']['kernel'][0, 0]
+  wo = params['out']['conv']['kernel'][0, 0]
+  gamma = float(params['gamma'])
+  b, h, w, _ = x.shape
+  out = np.zeros_like(x)
+  betas = []
+  for n in range(b):
+    keys, values = [], []
+    if pool:
+      for r in range(0, h, 2):
+        for c in range(0, w, 2):
+          window = [x[n, r + dr, c + dc] for dr in (0, 1) for dc in (0, 1)]
+          keys.append(np.max([p @ wk for p in window], axis=0))
+          values.append(np.max([p @ wv for p in window], axis=0))
+    else:
+      for r in range(h):
+        for c in range(w):
+          keys.append(x[n, r, c] @ wk)
+          values.append(x[n, r, c] @ wv)
+    beta_n = []
+    for r in range(h):
+      for c in range(w):
+        query = x[n, r, c] @ wq
+        scores = np.array([query @ k for k in keys])
+        weights = np.exp(scores - scores.max())
+        weights /= weights.sum()
+        beta_n.append(weights)
+        attended = sum(wt * v for wt, v in zip(weights, values))
+        out[n, r, c] = gamma * (attended @ wo) + x[n, r, c]
+    betas.append(beta_n)
+  return out, np.array(betas)
+
+
+@pytest.mark.parametrize('pool', [False, True])
+def test_attention_matches_loop_implementation(pool):
+  module = attention.SelfAttention(spectral_norm=False, pool=pool)
+  x = jax.random.normal(jax.random.key(1), (2, 4, 6, 16))
+  variables = module.init(jax.random.key(0), x, train=False)
+  params = flax.core.unfreeze(variables['params'])
+  params['gamma'] = jnp.float32(0.7)
+  got, state = module.apply({'params': params}, x, train=False, mutable=['intermediates'])
+  beta = state['intermediates']['attention'][0]
+  expected, expected_beta = _attention_loop(
+      np.asarray(x, np.float64), jax.tree_util.tree_map(np.asarray, params), pool)
+  num_keys = 4 * 6 // (4 if pool else 1)
+  assert beta.shape == (2, 4 * 6, num_keys) and beta.dtype == jnp.float32
+  np.testing.assert_allclose(beta, expected_beta, atol=1e-5)
+  np.testing.assert_allclose(got, expected, atol=1e-4)
+  np.testing.assert_allclose(np.sum(beta, axis=-1), 1.0, atol=1e-5)
+
+
+def test_attention_starts_as_identity_and_trains_gamma():
+  module = attention.SelfAttention()  # spectrally normalised
+  x = jax.random.normal(jax.random.key(1), (2, 8, 8, 16))
+  variables = module.init(jax.random.key(0), x, train=False)
+  assert float(variables['params']['gamma']) == 0.0
+  np.testing.assert_array_equal(module.apply(variables, x, train=False), x)
+
+  weights = jax.random.normal(jax.random.key(2), x.shape)
+
+  def loss(params):
+    y, _ = module.apply({**variables, 'params': params}, x, train=True,
+                        mutable=['spectral_stats'])
+    return jnp.sum(y * weights)
+
+  grads = jax.grad(loss)(variables['params'])
+  assert abs(float(grads['gamma'])) > 1e-3
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@functools.lru_cache(maxsize=None)
+def _initialised(image_size, num_classes, **model):
+  generator, discriminator = sagan.build(_config(image_size, num_classes, **model))
+  z = jax.random.normal(jax.random.key(1), (4, Z_DIM))
+  labels = jnp.arange(4) % max(num_classes, 1)
+  images = jax.random.uniform(jax.random.key(2), (4, image_size, image_size, 3), minval=-1)
+  g_vars = jax.jit(functools.partial(generator.init, train=False))(jax.random.key(3), z, labels)
+  d_vars = jax.jit(functools.partial(discriminator.init, train=False))(
+      jax.random.key(4), images, labels)
+  return generator, discriminator, g_vars, d_vars, z, labels, images
+
+
+@pytest.mark.parametrize('image_size', [32, 64])
+@pytest.mark.parametrize('num_classes', [0, 10])
+def test_model_shapes_and_range(image_size, num_classes):
+  generator, discriminator, g_vars, d_vars, z, labels, images = _initialised(
+      image_size, num_classes)
+  assert set(g_vars) == {'params', 'batch_stats', 'spectral_stats'}
+  assert set(d_vars) == {'params', 'spectral_stats'}
+
+  @jax.jit
+  def train_forward(g_vars, d_vars, z, labels):
+    fake, g_state = generator.apply(g_vars, z, labels, train=True,
+                                    mutable=['batch_stats', 'spectral_stats'])
+    logits, d_state = discriminator.apply(d_vars, fake, labels, train=True,
+                                          mutable=['spectral_stats'])
+    return fake, logits, g_state, d_state
+
+  fake, logits, g_state, d_state = train_forward(g_vars, d_vars, z, labels)
+  assert fake.shape == (4, image_size, image_size, 3) and fake.dtype == jnp.float32
+  assert logits.shape == (4,) and logits.dtype == jnp.float32
+  assert float(jnp.min(fake)) >= -1.0 and float(jnp.max(fake)) <= 1.0
+  assert np.all(np.isfinite(logits))
+  assert set(g_state) == {'batch_stats', 'spectral_stats'} and set(d_state) == {'spectral_stats'}
+  # Attention sits at 16 (32 px) or 32 (64 px) in both networks.
+  side = 16 if image_size == 32 else 32
+  _, inter = discriminator.apply(d_vars, images, labels, train=False,
+                                 mutable=['intermediates'])
+  assert inter['intermediates']['attention']['attention'][0].shape == (4, side ** 2, side ** 2)
+
+
+@pytest.mark.parametrize('image_size', [32, 64])
+def test_labels_change_generator_and_discriminator(image_size):
+  generator, discriminator, g_vars, d_vars, z, _, images = _initialised(image_size, 10)
+  # Conditional BN starts with gain 1 and bias 0 for every class; make the classes differ.
+  noise = iter(jax.random.split(jax.random.key(7), 1000))
+  g_vars = _replace(g_vars, 'class_gain', lambda t: t + 0.3 * jax.random.normal(next(noise), t.shape))
+  g_vars = _replace(g_vars, 'class_bias', lambda t: t + 0.3 * jax.random.normal(next(noise), t.shape))
+  g_apply = jax.jit(functools.partial(generator.apply, train=False))
+  d_apply = jax.jit(functools.partial(discriminator.apply, train=False))
+  zeros, ones = jnp.zeros(4, jnp.int32), jnp.ones(4, jnp.int32)
+  assert float(jnp.max(jnp.abs(g_apply(g_vars, z, zeros) - g_apply(g_vars, z, ones)))) > 1e-3
+  assert float(jnp.max(jnp.abs(d_apply(d_vars, images, zeros) - d_apply(d_vars, images, ones)))
+               ) > 1e-4
+  with pytest.raises(ValueError, match='num_classes'):
+    generator.apply(g_vars, z, None, train=False)
+  with pytest.raises(ValueError, match='num_classes'):
+    discriminator.apply(d_vars, images, train=False)
+
+
+def test_unsupported_sizes_raise_config_error():
+  with pytest.raises(errors.ConfigError, match='image_size'):
+    sagan.build(_config(image_size=48))
+  with pytest.raises(errors.ConfigError, match='attention_resolution'):
+    sagan.build(_config(image_size=32, attention_resolution=32))
+  with pytest.raises(errors.ConfigError, match='dtype'):
+    sagan.build(_config(dtype='float16'))
+
+
+def test_spectral_norm_switches_per_network():
+  generator, discriminator = sagan.build(
+      _config(g_spectral_norm=False, d_spectral_norm=True, attention_resolution=0))
+  z = jnp.zeros((2, Z_DIM))
+  g_vars = generator.init(jax.random.key(0), z, train=False)
+  d_vars = discriminator.init(jax.random.key(0), jnp.zeros((2, 32, 32, 3)), train=False)
+  assert 'spectral_stats' not in g_vars and 'spectral_stats' in d_vars
+  assert 'attention' not in g_vars['params'] and 'attention' not in d_vars['params']
+
+
+def test_bfloat16_compute_is_close_to_float32():
+  # Same float32 parameters, attention switched on (gamma = 1) so that it matters.
+  generator, discriminator, g_vars, d_vars, z, labels, images = _initialised(32, 10)
+  g16, d16 = sagan.build(_config(32, 10, dtype='bfloat16'))
+  g_vars = _replace(g_vars, 'gamma', jnp.ones_like)
+  d_vars = _replace(d_vars, 'gamma', jnp.ones_like)
+
+  def run(generator, discriminator):
+    fake = generator.apply(g_vars, z, labels, train=False)
+    return fake, discriminator.apply(d_vars, images, labels, train=False)
+
+  fake32, logits32 = jax.jit(functools.partial(run, generator, discriminator))()
+  fake16, logits16 = jax.jit(functools.partial(run, g16, d16))()
+  assert fake16.dtype == jnp.float32 and logits16.dtype == jnp.float32
+  # Tolerance: bfloat16 keeps 8 significant bits (relative error 2**-9 per rounding).
+  assert float(jnp.max(jnp.abs(fake16 - fake32))) < 0.05
+  assert float(jnp.max(jnp.abs(logits16 - logits32))) < 0.05 * float(jnp.max(jnp.abs(logits32)))
+  _, inter = g16.apply(g_vars, z, labels, train=False, mutable=['intermediates'])
+  assert inter['intermediates']['attention']['attention'][0].dtype == jnp.float32
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def test_render_attention_marks_query_points():
+  generator, _, g_vars, _, z, labels, _ = _initialised(32, 0)
+  beta = attention_viz.attention_for(generator, g_vars, z)
+  assert beta.shape == (4, 16 * 16, 16 * 16)
+  images = generator.apply(g_vars, z, train=False)[:2]
+  points = [(4, 5), (20, 27)]
+  picture = attention_viz.render_attention(images, beta[:2], points, grid=(16, 16), scale=4)
+  assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[-1] == 3
+  assert picture.shape[0] >= 2 * 32 * 4 and picture.shape[1] >= 3 * 32 * 4
+  plain = np.repeat(np.repeat(attention_viz._to_uint8_rgb(images)[0], 4, 0), 4, 1)
+  for r, c in points:
+    y, x = r * 4 + 2, c * 4 + 2
+    assert not np.array_equal(picture[y, x], plain[y, x])
+    np.testing.assert_array_equal(picture[y, x], attention_viz._MARKER_FILL)
+  # Far from the markers the first tile is the plain sample.
+  np.testing.assert_array_equal(picture[50:70, 50:70], plain[50:70, 50:70])
