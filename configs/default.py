@@ -23,7 +23,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_classes = 0        # > 0: class-conditional (models that support it)
   config.model.g_width = 1024         # DCGAN: channels after "project and reshape" (seed: 1024)
   config.model.d_width = 64           # DCGAN: channels of the discriminator's first layer
-  config.model.upsample = 'auto'      # DCGAN: 'auto', 'subpixel' or 'conv_transpose'
+  config.model.conv_impl = 'auto'     # DCGAN: 'auto', 'rewritten' (stride-1 forms) or 'flax'
+  config.model.d_norm = 'batch'       # DCGAN critic normalisation: 'batch', 'layer' or 'none'
+  config.model.dtype = 'float32'      # compute dtype ('bfloat16' for mixed precision)
   config.model.hidden = 128           # MLP models for 2-D data
   config.model.depth = 3
 

@@ -1,7 +1,6 @@
 """The per-replica GAN train step, mapped over devices, and the sampling function.
 
-One step = `d_steps` discriminator updates (a `lax.scan`, each on its own real batch and
-fresh z) then one generator update. Gradients are averaged over the device axis with
+One step = `d_steps` discriminator updates (each on its own real batch and fresh z) then one generator update. Gradients are averaged over the device axis with
 `lax.pmean`; batch norm computes its statistics over the global batch (`axis_name`), and
 every non-parameter collection is pmean-ed after each update on purpose, so the state leaving
 the step is identical on all devices (it is returned unmapped).
@@ -43,6 +42,11 @@ def apply_model(module: nn.Module, params, state, *args, train: bool):
   return module.apply(variables, *args, train=train), state
 
 
+def example_keys(key: jax.Array, b: int) -> jax.Array:
+  """Keys of this device's b examples: fold_in(key, global index), index = axis_index*b + j."""
+  return jax.vmap(jax.random.fold_in, (None, 0))(key, lax.axis_index(AXIS) * b + jnp.arange(b))
+
+
 def _sync_state(state):
   """pmean of every floating leaf of the mutable collections (identical on all devices)."""
   return jax.tree.map(
@@ -70,8 +74,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
 
   def draw(k):
     """z (and fake labels) for this device's b examples, keyed by global example index."""
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(k, device * b + jnp.arange(b))
-    keys = jax.vmap(jax.random.split)(keys)
+    keys = jax.vmap(jax.random.split)(example_keys(k, b))
     z = jax.vmap(lambda kk: jax.random.normal(kk, (z_dim,)))(keys[:, 0])
     y = None
     if conditional:
@@ -115,10 +118,16 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     metrics.update({'d/real_logit': real_mean, 'd/fake_logit': fake_mean})
     return (d_params, d_opt_state, _sync_state(new_d_state)), metrics
 
-  (d_params, d_opt_state, d_state), d_metrics = lax.scan(
-      d_update, (state.d_params, state.d_opt_state, state.d_state),
-      (images, labels, jax.random.split(d_key, d_steps)))
-  d_metrics = jax.tree.map(jnp.mean, d_metrics)   # mean over the d_steps updates
+  # Unrolled rather than lax.scan: XLA:CPU runs convolutions inside a while loop ~10x slower
+  # (measured: 35 s vs 3 s for the 32x32 DCGAN step); d_steps is small (1 or 5).
+  carry = (state.d_params, state.d_opt_state, state.d_state)
+  d_keys = jax.random.split(d_key, d_steps)
+  d_metrics = []
+  for i in range(d_steps):
+    carry, m = d_update(carry, (images[i], labels[i], d_keys[i]))
+    d_metrics.append(m)
+  d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)  # mean over updates
+  d_params, d_opt_state, d_state = carry
 
   # --- generator update -----------------------------------------------------------------------
   z, fake_y = draw(g_key)

@@ -79,8 +79,7 @@ def test_noise_keys_differ_per_device_and_do_not_depend_on_device_count():
     b = global_batch // num_devices
 
     def per_device(_):
-      device = jax.lax.axis_index(steps.AXIS)
-      keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(0), device * b + np.arange(b))
+      keys = steps.example_keys(jax.random.key(0), b)
       return jax.vmap(lambda k: jax.random.normal(k, (z_dim,)))(keys)
 
     fn = jax.pmap(per_device, axis_name=steps.AXIS, devices=jax.devices()[:num_devices])

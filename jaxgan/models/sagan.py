@@ -32,6 +32,10 @@ un-normalised embeddings initialised to 1 and 0, as in SAGAN's reference code) a
 discriminator is a projection discriminator (Miyato & Koyama 2018, eq. 3):
 logit = psi(phi(x)) + <embed(y), phi(x)>.
 
+Batch norm in the generator is synchronised over the train step's device axis ('batch'):
+statistics are those of the global batch, and a training-mode call needs that axis bound
+(pmap, or vmap/shard_map with `axis_name='batch'`).
+
 Compute runs in `config.model.dtype` ('float32' or 'bfloat16'); parameters, batch-norm
 statistics, spectral-norm power iteration and the attention softmax stay float32, and both
 networks return float32.
@@ -191,7 +195,10 @@ class Generator(nn.Module):
   spectral_norm: bool = True
   out_channels: int = 3
   dtype: Any = jnp.float32
-  bn_axis_name: str | None = None  # set to a pmap/shard_map axis to synchronise BN statistics
+  # Batch norm averages its statistics over this mapped axis (the train step's pmap axis,
+  # `jaxgan.steps.AXIS`, as DCGAN does), so training-mode calls must run under that axis
+  # name; evaluation (running averages) needs none. None: per-device statistics.
+  bn_axis_name: str | None = 'batch'
 
   @nn.compact
   def __call__(self, z: jax.Array, labels=None, *, train: bool) -> jax.Array:
