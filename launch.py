@@ -33,5 +33,18 @@ def main(argv):
     raise SystemExit(f'error: {e}') from None
 
 
+def _parse_flags(argv):
+  """absl's parser, with flag and config-override mistakes reported in one line."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    detail = str(e).encode('utf-8', 'replace').decode('unicode_escape', 'replace')
+    detail = ' '.join(detail.replace("'", ' ').split())
+    if isinstance(e, (AttributeError, KeyError)):
+      raise SystemExit(f'error: unknown config key ({detail}); use a field that the config '
+                       f'file defines.') from None
+    raise SystemExit(f'error: {detail}') from None
+
+
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

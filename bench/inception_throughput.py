@@ -32,31 +32,17 @@ _THREADS = flags.DEFINE_integer('torch_threads', 2, 'torch.set_num_threads for t
 _ONLY = flags.DEFINE_enum('only', 'both', ['both', 'jax', 'torch'], 'Which network to time.')
 
 
-def _time(fn, warmup, reps):
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(reps):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return times
-
-
 def main(argv):
   del argv
   n = _BATCH.value
   rng = np.random.default_rng(0)
   x = ((rng.integers(0, 256, (n, 299, 299, 3)).astype(np.float32) - 128) / 128)
-  results = {}
   print(f'devices: {jax.devices()}; XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}; '
-        f'batch {n}, warm-up {_WARMUP.value}, reps {_REPS.value}', flush=True)
-
+        f'batch {n}, warm-up {_WARMUP.value}, reps {_REPS.value} (interleaved)', flush=True)
+  fns = {}
   if _ONLY.value in ('both', 'jax'):
     extractor = inception.FeatureExtractor(torch_weights.load_variables(), batch_size=n)
-    jax_fn = lambda: extractor(x)['pool3']
-    results['jaxgan'] = _time(jax_fn, _WARMUP.value, _REPS.value)
-
+    fns['jaxgan'] = lambda: extractor(x)['pool3']
   if _ONLY.value in ('both', 'torch'):
     import torch  # pylint: disable=g-import-not-at-top
     torch.set_num_threads(_THREADS.value)
@@ -66,18 +52,30 @@ def main(argv):
     def torch_fn():
       with torch.inference_mode():
         return net(xt).numpy()
-    results[f'torchscript ({_THREADS.value} threads)'] = _time(torch_fn, _WARMUP.value,
-                                                               _REPS.value)
+    fns[f'torchscript ({_THREADS.value} threads)'] = torch_fn
+
+  for fn in fns.values():
+    for _ in range(_WARMUP.value):
+      fn()
+  # Interleaved repetitions, so that load from other processes hits both networks alike.
+  times = {name: [] for name in fns}
+  for _ in range(_REPS.value):
+    for name, fn in fns.items():
+      t = time.perf_counter()
+      fn()
+      times[name].append(time.perf_counter() - t)
 
   rates = {}
-  for name, times in results.items():
-    med = statistics.median(times)
+  for name, ts in times.items():
+    med = statistics.median(ts)
     rates[name] = n / med
     print(f'{name:28s} median {med:7.3f} s/batch  {n / med:7.3f} images/s  '
-          f'(times: {", ".join(f"{t:.2f}" for t in times)})')
+          f'(times: {", ".join(f"{t:.2f}" for t in ts)})')
   if len(rates) == 2:
-    jax_rate, torch_rate = rates.values()
-    print(f'ratio jaxgan / torchscript: {jax_rate / torch_rate:.2f}x')
+    (jax_name, jax_rate), (torch_name, torch_rate) = rates.items()
+    pair = statistics.median(t / j for j, t in zip(times[jax_name], times[torch_name]))
+    print(f'ratio jaxgan / torchscript: {jax_rate / torch_rate:.2f}x '
+          f'(median of per-repetition ratios {pair:.2f}x)')
 
 
 if __name__ == '__main__':

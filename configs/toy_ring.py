@@ -22,7 +22,7 @@ def get_config():
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
   config.train.batch_size = 256
-  config.train.num_steps = 2_000
+  config.train.num_steps = 3_000
   config.train.checkpoint_every = 1_000
   config.log.every_steps = 100
   config.log.samples_every = 500

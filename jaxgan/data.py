@@ -92,16 +92,22 @@ def _tfds_missing_message(name: str, data_dir: str) -> str:
 def _load_tfds(name: str, split: str, data_dir: str, size: int):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   builder = tfds.builder(name, data_dir=data_dir or None)
-  # tfds.load would try to download (and retries for minutes offline): check first.
-  if not builder.is_prepared():
-    raise errors.DatasetError(_tfds_missing_message(name, data_dir))
+  # Never download here: offline, tfds.load(download=True) retries for minutes before failing.
   try:
-    data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-  except Exception as e:  # pylint: disable=broad-except
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+  except AssertionError as e:   # TFDS' "could not find data in ..."
+    raise errors.DatasetError(_tfds_missing_message(name, data_dir)) from e
+  except ValueError as e:       # unknown split
     raise errors.DatasetError(
-        f'TFDS dataset {name!r} split {split!r} could not be read ({e}); re-prepare it or '
-        f'pass a valid --config.data.split.') from e
-  return _resize_uint8(data['image'], size), data['label'].astype(np.int32)
+        f'TFDS dataset {name!r} has no split {split!r} ({e}); pass a valid '
+        f'--config.data.split.') from e
+  images, labels = [], []
+  for batch in tfds.as_numpy(ds.map(lambda ex: (ex['image'], ex['label'])).batch(4096)):
+    images.append(batch[0])
+    labels.append(batch[1])
+  if not images:
+    raise errors.DatasetError(f'TFDS dataset {name!r} split {split!r} is empty; re-prepare it.')
+  return _resize_uint8(np.concatenate(images), size), np.concatenate(labels).astype(np.int32)
 
 
 def load_images(config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,6 @@ Dashed and underscored flag spellings both work (--save-stats, --save_stats).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 
 from absl import app

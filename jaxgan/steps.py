@@ -113,7 +113,10 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     d_params = optax.apply_updates(d_params, updates)
     if d_clip > 0:
       # WGAN's Algorithm 1, line 7: w <- clip(w, -c, c) after every critic update.
-      d_params = optax.projections.projection_box(d_params, -d_clip, d_clip)
+      # (projection_box's scalar bounds fail in optax 0.2.8's tree.map: pass bound trees.)
+      d_params = optax.projections.projection_box(
+          d_params, jax.tree.map(lambda _: -d_clip, d_params),
+          jax.tree.map(lambda _: d_clip, d_params))
     metrics = _mean_terms(terms, 'd')
     metrics.update({'d/real_logit': real_mean, 'd/fake_logit': fake_mean})
     return (d_params, d_opt_state, _sync_state(new_d_state)), metrics

@@ -1,5 +1,6 @@
 """`train_and_evaluate(config, workdir)`: the whole training run, in one readable loop."""
 
+import collections
 import json
 import os
 import signal
@@ -156,10 +157,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   batches = data.iterate(source, start_step, batch_sharding, prefetch=config.data.prefetch)
   timer_step, timer_time = start_step, time.perf_counter()
   metrics = None
+  in_flight = collections.deque()
   with _Preemption() as preemption:
     for step in range(start_step, num_steps):
       state, metrics = train_step(state, next(batches))
       done = step + 1
+      # At most two steps queued ahead of the host: enough to keep an accelerator busy, and
+      # it stops XLA:CPU's in-process collectives from deadlocking when many queued steps on
+      # many virtual devices compete for the thread pool.
+      in_flight.append(metrics)
+      if len(in_flight) > 2:
+        jax.block_until_ready(in_flight.popleft())
 
       if done % config.log.every_steps == 0 or done == num_steps:
         values = {k: float(np.mean(v)) for k, v in jax.device_get(metrics).items()}

@@ -59,7 +59,7 @@ def _run_power_iterations(module, variables, x, steps):
 def test_spectral_norm_dense_reaches_unit_sigma():
   module = layers_sn.SNDense(24)
   x = jax.random.normal(jax.random.key(1), (5, 40))
-  variables = module.init(jax.random.key(0), x, update_stats=False)
+  variables = _jit(functools.partial(module.init, update_stats=False))(jax.random.key(0), x)
   variables = _run_power_iterations(module, variables, x, steps=300)
 
   kernel = np.asarray(variables['params']['dense']['kernel'], np.float64)   # (in, out)
@@ -70,7 +70,7 @@ def test_spectral_norm_dense_reaches_unit_sigma():
   # The forward pass uses W / sigma(W).
   bias = np.asarray(variables['params']['dense']['bias'])
   expected = np.asarray(x) @ (kernel / sigma_svd) + bias
-  got = module.apply(variables, x, update_stats=False)
+  got = _jit(functools.partial(module.apply, update_stats=False))(variables, x)
   np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
 
 
@@ -79,7 +79,7 @@ def test_spectral_norm_conv_normalises_the_flattened_kernel():
   # (O, I*H*W). Both matrices have the same singular values (transpose and permutation).
   module = layers_sn.SNConv(16, kernel_size=(3, 3))
   x = jax.random.normal(jax.random.key(1), (2, 7, 7, 6))
-  variables = module.init(jax.random.key(0), x, update_stats=False)
+  variables = _jit(functools.partial(module.init, update_stats=False))(jax.random.key(0), x)
   variables = _run_power_iterations(module, variables, x, steps=300)
 
   kernel = np.asarray(variables['params']['conv']['kernel'], np.float64)   # (3, 3, 6, 16)
@@ -95,20 +95,22 @@ def test_spectral_norm_conv_normalises_the_flattened_kernel():
   expected = jax.lax.conv_general_dilated(
       x, jnp.asarray(kernel / sigma_torch, jnp.float32), (1, 1), 'SAME',
       dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + variables['params']['conv']['bias']
-  got = module.apply(variables, x, update_stats=False)
+  got = _jit(functools.partial(module.apply, update_stats=False))(variables, x)
   np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
 
 
 def test_spectral_norm_vectors_update_only_in_training():
   module = layers_sn.SNConv(8)
   x = jax.random.normal(jax.random.key(1), (2, 5, 5, 3))
-  variables = module.init(jax.random.key(0), x, update_stats=False)
+  variables = _jit(functools.partial(module.init, update_stats=False))(jax.random.key(0), x)
   before = variables['spectral_stats']['sn']['conv/kernel/u']
 
-  _, updates = module.apply(variables, x, update_stats=True, mutable=['spectral_stats'])
+  apply = _jit(functools.partial(module.apply, mutable=['spectral_stats']),
+               static_argnames='update_stats')
+  _, updates = apply(variables, x, update_stats=True)
   assert not np.allclose(updates['spectral_stats']['sn']['conv/kernel/u'], before)
 
-  _, updates = module.apply(variables, x, update_stats=False, mutable=['spectral_stats'])
+  _, updates = apply(variables, x, update_stats=False)
   np.testing.assert_array_equal(updates['spectral_stats']['sn']['conv/kernel/u'], before)
 
 
@@ -156,7 +158,7 @@ def _attention_loop(x, params, pool):
 def test_attention_matches_loop_implementation(pool):
   module = attention.SelfAttention(spectral_norm=False, pool=pool)
   x = jax.random.normal(jax.random.key(1), (2, 4, 6, 16))
-  variables = module.init(jax.random.key(0), x, train=False)
+  variables = _jit(functools.partial(module.init, train=False))(jax.random.key(0), x)
   params = flax.core.unfreeze(variables['params'])
   params['gamma'] = jnp.float32(0.7)
   got, state = _jit(functools.partial(module.apply, train=False, mutable=['intermediates']))(
@@ -174,7 +176,7 @@ def test_attention_matches_loop_implementation(pool):
 def test_attention_starts_as_identity_and_trains_gamma():
   module = attention.SelfAttention()  # spectrally normalised
   x = jax.random.normal(jax.random.key(1), (2, 8, 8, 16))
-  variables = module.init(jax.random.key(0), x, train=False)
+  variables = _jit(functools.partial(module.init, train=False))(jax.random.key(0), x)
   assert float(variables['params']['gamma']) == 0.0
   np.testing.assert_array_equal(_jit(functools.partial(module.apply, train=False))(variables, x), x)
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from jaxgan import errors
 from jaxgan.metrics import fid as fid_lib
+from jaxgan.metrics import torch_weights
 
 Sampler = Callable[[int], np.ndarray]
 
@@ -66,8 +67,9 @@ class _InceptionEvaluator:
 
   def _real_statistics(self, real: Sampler, num_samples: int, dataset_key: str, *,
                        need_features: bool):
+    weights = self.weights or os.environ.get(torch_weights.WEIGHTS_ENV)
     weights_tag = hashlib.sha256(
-        os.path.abspath(self.weights).encode() if self.weights else b'default_1').hexdigest()[:8]
+        os.path.abspath(weights).encode() if weights else b'default_1').hexdigest()[:8]
     safe_key = re.sub(r'[^A-Za-z0-9._-]+', '_', dataset_key)
     path = os.path.join(self.cache_dir, f'fid_stats_{safe_key}_n{num_samples}_{weights_tag}.npz')
     if os.path.isfile(path):

@@ -108,11 +108,11 @@ def check_images(images: np.ndarray, what: str = 'images') -> np.ndarray:
     if not np.issubdtype(images.dtype, np.floating):
       raise FidInputError(f'{what} must be uint8 in [0, 255] or float in [-1, 1], got '
                           f'{images.dtype}.')
-    if images.size and (np.nanmin(images) < -1.001 or np.nanmax(images) > 1.001):
-      raise FidInputError(f'{what} are float but not in [-1, 1] (range {np.nanmin(images):.3g} '
-                          f'to {np.nanmax(images):.3g}); scale them to [-1, 1] or pass uint8.')
     if not np.all(np.isfinite(images)):
       raise FidInputError(f'{what} contain NaN or infinite values.')
+    if images.size and (images.min() < -1.001 or images.max() > 1.001):
+      raise FidInputError(f'{what} are float but not in [-1, 1] (range {images.min():.3g} '
+                          f'to {images.max():.3g}); scale them to [-1, 1] or pass uint8.')
   return images
 
 
@@ -336,10 +336,9 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
   n = len(p)
   scores = []
   for k in range(splits):
-    part_p, part_logp = p[k * n // splits:(k + 1) * n // splits], logp[k * n // splits:
-                                                                       (k + 1) * n // splits]
-    log_py = np.log(part_p.mean(axis=0, keepdims=True))
-    kl = (part_p * (part_logp - log_py)).sum(axis=1)
+    part = slice(k * n // splits, (k + 1) * n // splits)
+    log_py = np.log(p[part].mean(axis=0, keepdims=True))
+    kl = (p[part] * (logp[part] - log_py)).sum(axis=1)
     scores.append(np.exp(kl.mean()))
   return float(np.mean(scores)), float(np.std(scores))
 
@@ -363,18 +362,24 @@ def save_statistics(path: str, stats: Statistics, *, with_features: bool = False
 def load_statistics(path: str) -> Statistics:
   """Reads a pytorch-fid statistics .npz (keys `mu`, `sigma`; optional `features`)."""
   try:
-    with np.load(path) as z:
-      if 'mu' not in z.files or 'sigma' not in z.files:
-        raise FidInputError(f'{path} has no `mu` and `sigma` arrays; pass a statistics .npz '
-                            'written by pytorch-fid or `python -m jaxgan.fid --save-stats`.')
+    z = np.load(path)
+  except (OSError, ValueError, EOFError) as e:
+    raise FidInputError(f'{path} is not a readable .npz file ({e}).') from e
+  if not isinstance(z, np.lib.npyio.NpzFile):
+    raise FidInputError(f'{path} is not an .npz file; pass a statistics .npz with mu and sigma.')
+  with z:
+    if 'mu' not in z.files or 'sigma' not in z.files:
+      raise FidInputError(f'{path} has no `mu` and `sigma` arrays; pass a statistics .npz '
+                          'written by pytorch-fid or `python -m jaxgan.fid --save-stats`.')
+    try:
       mu, sigma = _check_stats(z['mu'], z['sigma'], path)
       features = z['features'] if 'features' in z.files else None
       n = int(z['num_samples']) if 'num_samples' in z.files else (
           len(features) if features is not None else 0)
-  except (OSError, ValueError) as e:
-    if isinstance(e, FidInputError):
-      raise
-    raise FidInputError(f'{path} is not a readable .npz file ({e}).') from e
+    except (OSError, ValueError, EOFError) as e:
+      if isinstance(e, FidInputError):
+        raise
+      raise FidInputError(f'{path} is not a readable .npz file ({e}).') from e
   return Statistics(mu, sigma, n, features)
 
 

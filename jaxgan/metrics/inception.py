@@ -43,6 +43,37 @@ PRECISION = jax.lax.Precision.HIGHEST
 Pad = int | tuple[int, int]
 
 
+class Conv(nn.Module):
+  """Bias-free convolution with an HWIO `kernel`, NHWC, explicit symmetric padding.
+
+  Written out rather than nn.Conv for two XLA:CPU speed-ups that leave the result bit-identical
+  (checked on this network): 1x1 convolutions run as a matmul (1.3-4x faster than XLA's
+  convolution), and unpadded stride-1 3x3 convolutions (Conv2d_2a, Conv2d_4a) run padded and
+  cropped, because XLA:CPU's unpadded path is 3-4x slower than its padded one.
+  """
+  features: int
+  kernel_size: tuple[int, int]
+  strides: int = 1
+  padding: tuple[int, int] = (0, 0)
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (*self.kernel_size, x.shape[-1], self.features))
+    (kh, kw), (ph, pw), s = self.kernel_size, self.padding, self.strides
+    if (kh, kw) == (1, 1) and s == 1 and (ph, pw) == (0, 0):
+      return jnp.dot(x, kernel[0, 0], precision=PRECISION)
+    crop = s == 1 and (ph, pw) == (0, 0) and kh % 2 == 1 and kw % 2 == 1
+    if crop:
+      ph, pw = kh // 2, kw // 2
+    y = jax.lax.conv_general_dilated(
+        x, kernel, (s, s), ((ph, ph), (pw, pw)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+        precision=PRECISION)
+    if crop:
+      y = y[:, ph:y.shape[1] - ph, pw:y.shape[2] - pw]
+    return y
+
+
 class BasicConv(nn.Module):
   """Conv (no bias) -> batch norm (eps 1e-3, inference statistics) -> ReLU."""
   features: int
@@ -52,10 +83,8 @@ class BasicConv(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    ph, pw = (self.padding, self.padding) if isinstance(self.padding, int) else self.padding
-    x = nn.Conv(self.features, self.kernel_size, strides=self.strides,
-                padding=((ph, ph), (pw, pw)), use_bias=False, precision=PRECISION,
-                name='conv')(x)
+    padding = (self.padding, self.padding) if isinstance(self.padding, int) else self.padding
+    x = Conv(self.features, self.kernel_size, self.strides, tuple(padding), name='conv')(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=BN_EPSILON, name='bn')(x)
     return nn.relu(x)
 

