@@ -50,11 +50,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.seed = 0
   config.train.checkpoint_every = 5_000
   config.train.keep_checkpoints = 3
+  config.train.ema_decay = 0.0        # generator EMA decay (0: off; e.g. 0.9999)
+  config.train.ema_start = 0          # step from which the EMA averages (before: a copy)
 
   config.log = ml_collections.ConfigDict()
   config.log.every_steps = 100        # scalars to TensorBoard and the console
   config.log.samples_every = 1_000    # sample grid of a fixed z (PNG + TensorBoard)
   config.log.num_samples = 64         # images in the sample grid
+  config.log.attention_every = 0      # SAGAN attention-map figures (0: never)
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 0         # 0: no evaluation during training

@@ -1,6 +1,7 @@
 """`train_and_evaluate(config, workdir)`: the whole training run, in one readable loop."""
 
 import collections
+import functools
 import json
 import os
 import signal
@@ -152,6 +153,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     images.save_png(picture, os.path.join(workdir, 'samples', f'step_{step:07d}.png'))
     writer.image(step, 'samples', picture)
 
+  attention_every = config.log.get('attention_every', 0)
+  if attention_every and config.model.get('attention_resolution', 0) and not is_2d:
+    from jaxgan import attention_viz  # pylint: disable=g-import-not-at-top
+    attention_maps = jax.jit(functools.partial(attention_viz.attention_for, generator))
+  else:
+    attention_every = 0
+
+  def log_attention(step: int, st) -> None:
+    """The seed's attention figure: samples with query points and where each attends."""
+    n = min(4, config.log.num_samples)
+    params = st.ema_params if use_ema else st.g_params
+    y = None if fixed_y is None else fixed_y[:n]
+    samples = np.asarray(sample(params, st.g_state, fixed_z[:n], y))
+    beta = attention_maps({'params': params, **st.g_state}, fixed_z[:n], y)
+    size = config.data.image_size
+    queries = [(size // 4, size // 4), (size // 2, size // 2), (3 * size // 4, size // 3)]
+    picture = attention_viz.render_attention(samples, beta, queries)
+    images.save_png(picture, os.path.join(workdir, 'attention', f'step_{step:07d}.png'))
+    writer.image(step, 'attention', picture)
+
   # --- loop -----------------------------------------------------------------------------------
   num_steps = config.train.num_steps
   batches = data.iterate(source, start_step, batch_sharding, prefetch=config.data.prefetch)
@@ -192,6 +213,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       if config.log.samples_every and (done % config.log.samples_every == 0 or done == num_steps):
         if is_chief:
           log_samples(done, state)
+
+      if attention_every and is_chief and (done % attention_every == 0 or done == num_steps):
+        log_attention(done, state)
 
       if done % config.train.checkpoint_every == 0 or done == num_steps or preemption.requested:
         if not _all_finite((state.g_params, state.d_params)):

@@ -384,11 +384,13 @@ def default1_to_torchvision(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   out = {}
   for name, value in sd.items():
     parts = name.split('.')
-    if parts[:2] != ['net', 'layers'] or parts[2] not in _DEFAULT1_BLOCKS:
-      raise InceptionWeightsError(f'unexpected tensor {name!r} in default_1.pt; download it again.')
-    block, kind = _DEFAULT1_BLOCKS[parts[2]]
+    block, kind = _DEFAULT1_BLOCKS.get(parts[2], (None, None)) if len(parts) > 3 else (None, None)
     inner, leaf = '.'.join(parts[3:-1]), parts[-1]
-    prefix = block if kind is None else f'{block}.{_BRANCHES[kind][inner]}'
+    branch = _BRANCHES[kind].get(inner) if kind else ('' if not inner else None)
+    if parts[:2] != ['net', 'layers'] or block is None or branch is None or (
+        leaf not in _DEFAULT1_LEAVES):
+      raise InceptionWeightsError(f'unexpected tensor {name!r} in default_1.pt; download it again.')
+    prefix = f'{block}.{branch}' if branch else block
     out[f'{prefix}.{_DEFAULT1_LEAVES[leaf]}'] = value
     if leaf == 'beta':
       out[f'{prefix}.bn.weight'] = np.ones_like(value)

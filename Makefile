@@ -1,0 +1,36 @@
+# The README's commands. Everything installs into ./.venv from the pinned requirements files.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DEMO   ?= runs/digits_demo
+
+.PHONY: demo test bench clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Runtime dependencies (re-installed when requirements.txt changes).
+$(VENV)/.runtime: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# Test and benchmark dependencies: pytest and PyTorch's CPU build (a reference only).
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# Trains the DCGAN on the offline digits (a few minutes on a CPU); rerunning resumes.
+demo: $(VENV)/.runtime
+	$(PY) launch.py --config=configs/dcgan_digits.py --workdir=$(DEMO)
+	@echo "Sample grids: $(DEMO)/samples/   TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO)"
+
+# The whole test suite on the CPU (8 virtual devices; see tests/conftest.py).
+test: $(VENV)/.dev
+	$(PY) -m pytest -q tests
+
+bench: $(VENV)/.dev
+	$(PY) bench/train_step.py --image_size=32 --batch=64
+
+clean-venv:
+	rm -rf $(VENV)
