@@ -153,3 +153,28 @@ def test_unknown_loss_names():
   config.loss.regularizers = {'gp': 10.0}
   with pytest.raises(errors.ConfigError, match=r'config.loss.regularizers.gp.*gradient_penalty'):
     losses.from_config(config.loss)
+
+
+@pytest.mark.parametrize('name', ['dcgan_minimax', 'dcgan_wasserstein', 'wgan_clip', 'wgan_gp',
+                                  'dcgan_lsgan', 'dcgan'])
+def test_loss_zoo_configs_train_a_step(tmp_path, name):
+  import importlib  # pylint: disable=g-import-not-at-top
+  from jaxgan import train  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f'configs.{name}').get_config()
+  config.data.dataset = 'digits'
+  config.data.image_size = 32
+  config.model.g_width = 32
+  config.model.d_width = 4
+  config.train.batch_size = 16
+  config.train.num_steps = 1
+  config.train.checkpoint_every = 1
+  config.log.samples_every = 0
+  config.log.every_steps = 1
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 1
+  if config.optim.d_optimizer == 'adam':   # Adam counts its updates: d_steps per G update
+    assert int(state.d_opt_state[0].count) == config.train.d_steps
+  if config.optim.d_clip:
+    assert all(float(abs(x).max()) <= config.optim.d_clip + 1e-7 for x in jax.tree.leaves(state.d_params))
+  for leaf in jax.tree.leaves(state.g_params):
+    assert np.all(np.isfinite(leaf))
