@@ -1,0 +1,45 @@
+"""Generator EMA in the train state."""
+
+import jax
+import numpy as np
+
+from jaxgan import data, losses, models, state as state_lib, steps
+from tests.util import tiny_config
+
+
+def _step_twice(config):
+  generator, discriminator = models.build(config)
+  tx_g, tx_d = state_lib.optimizers(config)
+  state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
+  step = steps.make_train_step(config, generator, discriminator, losses.from_config(config.loss),
+                               tx_g, tx_d)
+  source = data.Source(config, local_devices=8)
+  history = [jax.device_get(state)]
+  for s in range(2):
+    state, _ = step(state, source.batch(s))
+    history.append(jax.device_get(state))
+  return state, history
+
+
+def test_ema_decay_zero_is_the_live_weights():
+  state, _ = _step_twice(tiny_config('ring', **{'train.ema_decay': 0.0}))
+  for a, b in zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(state.g_params)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_ema_update_is_the_textbook_formula_and_identical_across_devices():
+  d = 0.9
+  state, history = _step_twice(tiny_config('ring', **{'train.ema_decay': d, 'train.ema_start': 1}))
+  # Step 0 is before ema_start: the EMA is a copy; step 1: ema = d * ema + (1 - d) * params.
+  for e1, p1 in zip(jax.tree.leaves(history[1].ema_params), jax.tree.leaves(history[1].g_params)):
+    np.testing.assert_array_equal(e1, p1)
+  for e1, e2, p2 in zip(jax.tree.leaves(history[1].ema_params),
+                        jax.tree.leaves(history[2].ema_params),
+                        jax.tree.leaves(history[2].g_params)):
+    np.testing.assert_allclose(e2, d * e1 + (1 - d) * p2, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(e2, p2)
+  for leaf in jax.tree.leaves(state.ema_params):
+    shards = [np.asarray(s.data) for s in leaf.addressable_shards]
+    assert len(shards) == 8
+    for shard in shards[1:]:
+      np.testing.assert_array_equal(shards[0], shard)
