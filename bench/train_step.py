@@ -1,6 +1,7 @@
 """Train-step throughput: jaxgan's DCGAN step vs a PyTorch eager DCGAN, side by side.
 
   python bench/train_step.py --image_size=32 --batch=64 --repeats=5
+  python bench/train_step.py --model=sagan --image_size=32 --batch=64
 
 Both sides run the identical architecture (the seed's DCGAN: 5x5 stride-2 (transposed)
 convolutions, batch norm, ReLU / LeakyReLU 0.2, widths 512-256-128 at 32x32 or
@@ -19,13 +20,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _jaxgan_step_times(image_size, batch, repeats, warmup, conv_impl):
+def _jaxgan_step_times(model, image_size, batch, repeats, warmup, conv_impl):
   import jax  # pylint: disable=g-import-not-at-top
-  from configs import dcgan  # pylint: disable=g-import-not-at-top
-  from jaxgan import data, losses, models, state as state_lib, steps  # pylint: disable=g-import-not-at-top
-  config = dcgan.get_config()
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from configs import dcgan, sagan_hinge  # pylint: disable=g-import-not-at-top
+  from jaxgan import losses, models, state as state_lib, steps  # pylint: disable=g-import-not-at-top
+  config = {'dcgan': dcgan, 'sagan': sagan_hinge}[model].get_config()
   config.data.dataset = 'digits'
   config.data.image_size = image_size
+  if model == 'sagan' and image_size == 64:
+    config.model.attention_resolution = 32
   config.model.conv_impl = conv_impl
   config.train.batch_size = batch
   generator, discriminator = models.build(config)
@@ -33,11 +37,17 @@ def _jaxgan_step_times(image_size, batch, repeats, warmup, conv_impl):
   state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
   step = steps.make_train_step(config, generator, discriminator, losses.from_config(config.loss),
                                tx_g, tx_d, devices=jax.devices()[:1])
-  import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   batch_arrays = {
       'image': rng.uniform(-1, 1, (1, 1, batch, image_size, image_size, 3)).astype(np.float32),
       'label': np.zeros((1, 1, batch), np.int32)}
+  memory = None
+  try:
+    analysis = step.lower(state, batch_arrays).compile().memory_analysis()
+    memory = (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+              + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes) / 2**20
+  except Exception:  # pylint: disable=broad-except
+    pass
   t0 = time.perf_counter()
   state, m = step(state, batch_arrays)
   jax.block_until_ready(m)
@@ -51,7 +61,8 @@ def _jaxgan_step_times(image_size, batch, repeats, warmup, conv_impl):
     state, m = step(state, batch_arrays)
     jax.block_until_ready(m)
     times.append(time.perf_counter() - t0)
-  return times, compile_s
+  params = (state_lib.param_count(state.g_params), state_lib.param_count(state.d_params))
+  return times, compile_s, memory, params
 
 
 def _torch_step_times(image_size, batch, repeats, warmup, threads):
@@ -133,28 +144,33 @@ def _torch_step_times(image_size, batch, repeats, warmup, threads):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--model', default='dcgan', choices=('dcgan', 'sagan'))
   parser.add_argument('--image_size', type=int, default=32, choices=(32, 64))
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--warmup', type=int, default=2)
   parser.add_argument('--threads', type=int, default=os.cpu_count())
-  parser.add_argument('--conv_impl', default='rewritten', choices=('rewritten', 'flax'))
-  parser.add_argument('--skip_torch', action='store_true')
+  parser.add_argument('--conv_impl', default='auto', choices=('auto', 'rewritten', 'flax'))
+  parser.add_argument('--skip_torch', action='store_true',
+                      help='jaxgan only (always so for SAGAN: no PyTorch reference here)')
   args = parser.parse_args()
 
-  jax_times, compile_s = _jaxgan_step_times(args.image_size, args.batch, args.repeats,
-                                            args.warmup, args.conv_impl)
+  jax_times, compile_s, memory, params = _jaxgan_step_times(
+      args.model, args.image_size, args.batch, args.repeats, args.warmup, args.conv_impl)
   imgs = 2 * args.batch  # one D and one G update, each on `batch` images
   jax_med = statistics.median(jax_times)
-  print(f'jaxgan  DCGAN {args.image_size}x{args.image_size} batch {args.batch} (conv_impl={args.conv_impl}): '
-        f'median step {jax_med:.3f} s ({imgs / jax_med:.1f} images/s), compile {compile_s:.1f} s, '
+  mem = f', XLA buffers {memory:.0f} MiB' if memory is not None else ''
+  print(f'jaxgan  {args.model} {args.image_size}x{args.image_size} batch {args.batch} '
+        f'(conv_impl={args.conv_impl}; G {params[0]:,} / D {params[1]:,} params): '
+        f'median step {jax_med:.3f} s ({imgs / jax_med:.1f} images/s, '
+        f'{1 / jax_med:.2f} G steps/s), compile {compile_s:.1f} s{mem}, '
         f'steps {[round(t, 3) for t in jax_times]}')
-  if args.skip_torch:
+  if args.skip_torch or args.model != 'dcgan':
     return
   torch_times = _torch_step_times(args.image_size, args.batch, args.repeats, args.warmup,
                                   args.threads)
   torch_med = statistics.median(torch_times)
-  print(f'PyTorch DCGAN {args.image_size}x{args.image_size} batch {args.batch} (eager, '
+  print(f'PyTorch dcgan {args.image_size}x{args.image_size} batch {args.batch} (eager, '
         f'{args.threads} threads): median step {torch_med:.3f} s ({imgs / torch_med:.1f} images/s), '
         f'steps {[round(t, 3) for t in torch_times]}')
   print(f'ratio (jaxgan images/s / PyTorch images/s): {torch_med / jax_med:.2f}')

@@ -13,6 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from jaxgan import checkpoint, data, errors, models, state as state_lib, steps, train
+from jaxgan import sample as sample_lib
 from jaxgan.metrics import mixtures
 from tests.util import tiny_config
 
@@ -32,6 +33,18 @@ def test_train_and_evaluate_on_mock_cifar10(tmp_path):
   assert 'devices' in json.loads((tmp_path / 'run_info.json').read_text())
   for leaf in jax.tree.leaves(state.g_params):
     assert np.all(np.isfinite(leaf))
+  # The sampling tool restores the run from its workdir alone and writes images.
+  config2, generator, restored = sample_lib.restore_run(str(tmp_path))
+  assert config2.data.image_size == 64
+  for a, b in zip(jax.tree.leaves(jax.device_get(state)), jax.tree.leaves(jax.device_get(restored))):
+    np.testing.assert_array_equal(a, b)
+  sample_lib.write(sample_lib.generate(config2, generator, restored, 5, batch_size=4),
+                   str(tmp_path / 'gen.npz'), 5)
+  generated = np.load(tmp_path / 'gen.npz')['images']
+  assert generated.shape == (5, 64, 64, 3) and generated.dtype == np.uint8
+  sample_lib.write(sample_lib.generate(config2, generator, restored, 3, batch_size=4),
+                   str(tmp_path / 'pngs'), 3)
+  assert sorted(os.listdir(tmp_path / 'pngs')) == ['000000.png', '000001.png', '000002.png']
 
 
 @pytest.mark.parametrize('dataset', ['digits', 'ring'])
