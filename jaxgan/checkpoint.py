@@ -24,6 +24,9 @@ class Checkpointer:
   def save(self, step: int, state) -> None:
     if step in self.manager.all_steps():
       return
+    if jax.process_count() > 1:
+      # pmap returns the unmapped state as per-process arrays; orbax writes global ones.
+      state = jax.tree.map(ocp.utils.fully_replicated_host_local_array_to_global_array, state)
     self.manager.save(step, args=ocp.args.StandardSave(state))
 
   def wait(self) -> None:

@@ -3,6 +3,7 @@
 import ml_collections
 
 from jaxgan import data, errors, losses, models
+from jaxgan import state as state_lib
 
 
 def _positive_int(config, key: str, minimum: int = 1) -> None:
@@ -27,7 +28,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     errors.check_choice('data.image_size', config.data.image_size, (32, 64))
   losses.from_config(config.loss)   # unknown objective / regulariser names
   for key in ('g_optimizer', 'd_optimizer'):
-    errors.check_choice(f'optim.{key}', config.optim[key], ('adam', 'rmsprop'))
+    errors.check_choice(f'optim.{key}', config.optim[key], state_lib.OPTIMIZERS)
   for key in ('g_lr', 'd_lr'):
     if not config.optim[key] > 0:
       raise errors.ConfigError(f'config.optim.{key}={config.optim[key]!r} must be > 0.')

@@ -42,14 +42,20 @@ class GANState:
     return jax.random.wrap_key_data(self.rng)
 
 
+OPTIMIZERS = ('adam', 'rmsprop', 'sgd')
+
+
 def _optimizer(name: str, lr: float, b1: float, b2: float, key: str) -> optax.GradientTransformation:
   if name == 'adam':
     return optax.adam(lr, b1=b1, b2=b2)
   if name == 'rmsprop':
     # PyTorch's RMSprop defaults (alpha 0.99, eps 1e-8), as in the WGAN reference code.
     return optax.rmsprop(lr, decay=0.99, eps=1e-8)
+  if name == 'sgd':
+    return optax.sgd(lr, momentum=b1 or None)
   raise errors.ConfigError(
-      f'config.optim.{key}={name!r} is not supported; choose one of \'adam\', \'rmsprop\'.')
+      f'config.optim.{key}={name!r} is not supported; choose one of '
+      f'{", ".join(repr(o) for o in OPTIMIZERS)}.')
 
 
 def optimizers(config: ml_collections.ConfigDict):

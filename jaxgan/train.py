@@ -63,6 +63,14 @@ def _write_run_record(config, workdir: str) -> None:
     json.dump(record, f, indent=2)
 
 
+def _to_host(tree):
+  """Per-device values of every process (an all-gather when several processes run)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    return multihost_utils.process_allgather(tree, tiled=True)
+  return jax.device_get(tree)
+
+
 def _all_finite(tree) -> bool:
   return bool(jax.jit(lambda t: jnp.all(jnp.stack(
       [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(t)
@@ -114,7 +122,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   generator, discriminator = models.build(config)
   loss = losses.from_config(config.loss)
   tx_g, tx_d = state_lib.optimizers(config)
-  state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
+  # Replicated over every device of every process (what the step's unmapped state is).
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  state = jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(replicated, np.asarray(x)),
+      state_lib.create(config, generator, discriminator, tx_g, tx_d))
   logging.info('Generator: %d params; discriminator: %d params; loss: %r.',
                state_lib.param_count(state.g_params), state_lib.param_count(state.d_params), loss)
 
@@ -138,7 +150,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   is_2d = config.data.dataset in data.MIXTURES
 
   def log_samples(step: int, st) -> None:
-    params = st.ema_params if use_ema else st.g_params
+    # Host copies: only process 0 samples, so no computation may span other processes.
+    params, g_state = jax.device_get((st.ema_params if use_ema else st.g_params, st.g_state))
+    st = st.replace(g_state=g_state)
     if is_2d:
       z = jax.random.normal(jax.random.fold_in(fixed_key, 1), (2_500, config.model.z_dim))
       points = np.asarray(sample(params, st.g_state, z, None))
@@ -163,7 +177,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   def log_attention(step: int, st) -> None:
     """The seed's attention figure: samples with query points and where each attends."""
     n = min(4, config.log.num_samples)
-    params = st.ema_params if use_ema else st.g_params
+    params, g_state = jax.device_get((st.ema_params if use_ema else st.g_params, st.g_state))
+    st = st.replace(g_state=g_state)
     y = None if fixed_y is None else fixed_y[:n]
     samples = np.asarray(sample(params, st.g_state, fixed_z[:n], y))
     beta = attention_maps({'params': params, **st.g_state}, fixed_z[:n], y)
@@ -191,7 +206,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
         jax.block_until_ready(in_flight.popleft())
 
       if done % config.log.every_steps == 0 or done == num_steps:
-        values = {k: float(np.mean(v)) for k, v in jax.device_get(metrics).items()}
+        values = {k: float(np.mean(v)) for k, v in _to_host(metrics).items()}
         bad = sorted(k for k, v in values.items() if not np.isfinite(v))
         if bad:
           raise errors.TrainingDiverged(
