@@ -12,6 +12,12 @@ from jaxgan import train
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file with a get_config().', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, samples and logs go.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Initialise jax.distributed (several processes/hosts). Without the '
+    'three flags below, JAX reads them from the cluster environment (SLURM, Open MPI, ...).')
+_COORDINATOR = flags.DEFINE_string('coordinator', None, 'host:port of process 0.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -24,6 +30,12 @@ def main(argv):
   logging.get_absl_handler().addFilter(_quiet_orbax)
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  if _DISTRIBUTED.value:
+    # Cross-process collectives for CPU devices (no effect on GPUs); set before any backend.
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                               num_processes=_NUM_PROCESSES.value,
+                               process_id=_PROCESS_ID.value)
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(),
                jax.process_count(), jax.local_devices())
   try:
