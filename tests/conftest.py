@@ -8,11 +8,10 @@ computation (e.g. the same tiny model's step) compile it once per session.
 import os
 import tempfile
 
-# Tests compile many small programs and run each briefly: XLA's backend optimisations cost
-# more compile time than they save (measured: the SAGAN config tests 220 s -> 162 s).
+# (Not --xla_backend_optimization_level=0: it compiles faster but changed the numerics enough
+# to break the 8-devices-equal-1-device test's tolerance.)
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                           ' --xla_force_host_platform_device_count=8'
-                           ' --xla_backend_optimization_level=0').strip()
+                           ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 

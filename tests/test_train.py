@@ -161,7 +161,7 @@ def test_checkpoint_from_another_config_is_explained(tmp_path):
     ({'loss.name': 'hinj'}, r"config.loss.name='hinj' is not a known objective; choose one of hinge"),
     ({'model.name': 'biggan'}, r"config.model.name='biggan' is not supported; choose one of 'dcgan'"),
     ({'model.name': 'mlp'}, r"use model 'mlp' for the 2-D mixtures"),
-    ({'optim.g_optimizer': 'sgd'}, r"config.optim.g_optimizer='sgd' is not supported"),
+    ({'optim.g_optimizer': 'lamb'}, r"config.optim.g_optimizer='lamb' is not supported"),
     ({'train.d_steps': 0}, r'config.train.d_steps=0 must be an integer >= 1'),
     ({'model.num_classes': 7}, r'config.model.num_classes=7 but dataset'),
 ])
