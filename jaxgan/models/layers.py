@@ -43,6 +43,15 @@ def _phase_taps(kernel_size: int, stride: int):
   return d_min, d_max, table
 
 
+def _gather_taps(kernel, table):
+  """kernel[table[a, t], table[b, u]] -> (s, taps, s, taps, C_in, C_out), zero where -1."""
+  idx = np.where(table >= 0, table, 0)
+  valid = (table >= 0).astype(np.float32)
+  taps = kernel[idx[:, :, None, None], idx[None, None, :, :]]
+  mask = valid[:, :, None, None] * valid[None, None, :, :]
+  return taps * jnp.asarray(mask, kernel.dtype)[..., None, None]
+
+
 class SubpixelConvTranspose(nn.Module):
   """`nn.ConvTranspose(features, (k, k), strides=(s, s), padding='SAME')` as one stride-1 conv.
 
@@ -102,13 +111,7 @@ class SubpixelConvTranspose(nn.Module):
     in_features = x.shape[-1]
     d_min, d_max, table = _phase_taps(k, s)
     taps = table.shape[1]
-    # Gather the phase kernels: (s, taps) index table per spatial axis; -1 means zero.
-    idx = np.where(table >= 0, table, 0)
-    valid = (table >= 0).astype(np.float32)
-    # kernel[idx[py, ty], idx[px, tx]] -> (s, taps, s, taps, C_in, C_out)
-    phases = kernel[idx[:, :, None, None], idx[None, None, :, :]]
-    mask = valid[:, :, None, None] * valid[None, None, :, :]
-    phases = phases * jnp.asarray(mask, kernel.dtype)[..., None, None]
+    phases = _gather_taps(kernel, table)   # (s_y, taps_y, s_x, taps_x, C_in, C_out)
     # -> (taps_y, taps_x, C_in, s_y, s_x, C_out) -> (taps, taps, C_in, s*s*C_out)
     phases = jnp.transpose(phases, (1, 3, 4, 0, 2, 5))
     phases = phases.reshape(taps, taps, in_features, s * s * self.features)
@@ -162,12 +165,7 @@ class SpaceToDepthConv(nn.Module):
     kernel = self.param('kernel', self.kernel_init, (k, k, c, self.features))
     q_min, q_max, table = _space_to_depth_taps(k, s)
     taps = table.shape[1]
-    idx = np.where(table >= 0, table, 0)
-    valid = (table >= 0).astype(np.float32)
-    # kernel[idx[ry, ty], idx[rx, tx]] -> (s_y, taps_y, s_x, taps_x, C, F)
-    blocks = kernel[idx[:, :, None, None], idx[None, None, :, :]]
-    mask = valid[:, :, None, None] * valid[None, None, :, :]
-    blocks = blocks * jnp.asarray(mask, kernel.dtype)[..., None, None]
+    blocks = _gather_taps(kernel, table)   # (s_y, taps_y, s_x, taps_x, C, F)
     # -> (taps_y, taps_x, s_y, s_x, C, F) -> (taps, taps, s*s*C, F)
     blocks = jnp.transpose(blocks, (1, 3, 0, 2, 4, 5)).reshape(taps, taps, s * s * c, self.features)
     dtype = self.dtype or x.dtype
