@@ -1,0 +1,1 @@
+"""Studies: sweeps over configs that train many runs and tabulate what they reach."""
