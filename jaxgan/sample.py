@@ -96,26 +96,31 @@ def _progress(done: int, total: int) -> None:
   sys.stderr.flush()
 
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'A training run\'s workdir.')
-_NUM = flags.DEFINE_integer('num', 64, 'How many images.')
-_OUT = flags.DEFINE_string('out', None, 'An .npz file or a folder for PNGs.')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
-_EMA = flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has them.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the latent draws.')
-_BATCH = flags.DEFINE_integer('batch_size', 250, 'Images generated per call.')
+def _define_flags() -> None:
+  """Defines the command-line flags (only when run as a program, so importing never clashes)."""
+  flags.DEFINE_string('workdir', None, 'A training run\'s workdir.')
+  flags.DEFINE_integer('num', 64, 'How many images.')
+  flags.DEFINE_string('out', None, 'An .npz file or a folder for PNGs.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has them.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the latent draws.')
+  flags.DEFINE_integer('batch_size', 250, 'Images generated per call.')
+  flags.mark_flags_as_required(['workdir', 'out'])
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  f = flags.FLAGS
   try:
-    config, generator, state = restore_run(_WORKDIR.value, _STEP.value)
-    write(generate(config, generator, state, _NUM.value, ema=_EMA.value, seed=_SEED.value,
-                   batch_size=_BATCH.value), _OUT.value, _NUM.value)
+    config, generator, state = restore_run(f.workdir, f.step)
+    write(generate(config, generator, state, f.num, ema=f.ema, seed=f.seed,
+                   batch_size=f.batch_size), f.out, f.num)
   except errors.JaxganError as e:
     raise SystemExit(f'error: {e}') from None
-  print(f'Wrote {_NUM.value} images to {_OUT.value}')
+  print(f'Wrote {f.num} images to {f.out}')
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['workdir', 'out'])
+  _define_flags()
   app.run(main)

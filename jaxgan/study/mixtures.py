@@ -355,33 +355,37 @@ def sweep(mixtures: Sequence[str], losses: Sequence[str], seeds: int, out: str, 
   return results, table
 
 
-_MIXTURES = flags.DEFINE_list('mixtures', ['ring', 'grid'], 'Mixtures: ring, grid.')
-_LOSSES = flags.DEFINE_list('losses', list(LOSSES), f'Loss families: {", ".join(LOSSES)}.')
-_SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds 0..seeds-1 per (mixture, loss).')
-_STEPS = flags.DEFINE_integer('steps', None, 'Generator updates per run (default: per family).')
-_OUT = flags.DEFINE_string('out', None, 'Folder for the runs (default: a new temp folder).')
-_TABLE = flags.DEFINE_string('table', None, 'Markdown table path (default: OUT/mixtures.md).')
+def _define_flags() -> None:
+  """Defines the command-line flags (only when run as a program, so importing never clashes)."""
+  flags.DEFINE_list('mixtures', ['ring', 'grid'], 'Mixtures: ring, grid.')
+  flags.DEFINE_list('losses', list(LOSSES), f'Loss families: {", ".join(LOSSES)}.')
+  flags.DEFINE_integer('seeds', 5, 'Seeds 0..seeds-1 per (mixture, loss).')
+  flags.DEFINE_integer('steps', None, 'Generator updates per run (default: per family).')
+  flags.DEFINE_string('out', None, 'Folder for the runs (default: a new temp folder).')
+  flags.DEFINE_string('table', None, 'Markdown table path (default: OUT/mixtures.md).')
 
 
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  f = flags.FLAGS
   logging.set_verbosity(logging.WARNING)   # the training loop's per-step INFO lines
   if jax.config.jax_compilation_cache_dir is None:
     # Every run compiles the same few steps again: reuse them from disk (~7 s per phase).
     jax.config.update('jax_compilation_cache_dir',
                       os.path.join(tempfile.gettempdir(), 'jaxgan-jax-cache'))
-  out = _OUT.value or tempfile.mkdtemp(prefix='jaxgan-mixtures-')
-  command = (f'python -m jaxgan.study.mixtures --mixtures={",".join(_MIXTURES.value)} '
-             f'--losses={",".join(_LOSSES.value)} --seeds={_SEEDS.value}'
-             + (f' --steps={_STEPS.value}' if _STEPS.value else '') + f' --out={out}'
-             + (f' --table={_TABLE.value}' if _TABLE.value else ''))
+  out = f.out or tempfile.mkdtemp(prefix='jaxgan-mixtures-')
+  command = (f'python -m jaxgan.study.mixtures --mixtures={",".join(f.mixtures)} '
+             f'--losses={",".join(f.losses)} --seeds={f.seeds}'
+             + (f' --steps={f.steps}' if f.steps else '') + f' --out={out}'
+             + (f' --table={f.table}' if f.table else ''))
   try:
-    sweep(_MIXTURES.value, _LOSSES.value, _SEEDS.value, out, steps=_STEPS.value,
-          table_path=_TABLE.value, command=command)
+    sweep(f.mixtures, f.losses, f.seeds, out, steps=f.steps,
+          table_path=f.table, command=command)
   except errors.JaxganError as e:
     raise SystemExit(f'error: {e}') from None
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)
