@@ -46,10 +46,21 @@ def _write_run_record(config, workdir: str) -> None:
   """The resolved config and the environment, for reproducibility."""
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  versions = {}
+  for package in ('jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint', 'numpy',
+                  'tensorflow-datasets'):
+    try:
+      versions[package] = metadata.version(package)
+    except metadata.PackageNotFoundError:
+      versions[package] = None
   record = {
       'jax': jax.__version__,
+      'versions': versions,
       'devices': [str(d) for d in jax.devices()],
+      'device_kind': jax.devices()[0].device_kind,
       'process_count': jax.process_count(),
+      'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
   }
   try:
     import subprocess  # pylint: disable=g-import-not-at-top
@@ -78,18 +89,28 @@ def _all_finite(tree) -> bool:
 
 
 class _Writer:
-  """TensorBoard scalars and images on process 0; a no-op elsewhere."""
+  """TensorBoard scalars and images on process 0; a no-op elsewhere.
+
+  Scalars also go, one JSON object per line with the step and the run's wall time, to
+  `metrics.jsonl`: what `jaxgan.report` reads (no TensorBoard event parsing needed).
+  """
 
   def __init__(self, workdir: str, enabled: bool):
     self._tb = None
+    self._jsonl = None
     if enabled:
       from flax.metrics import tensorboard  # pylint: disable=g-import-not-at-top
       self._tb = tensorboard.SummaryWriter(workdir)
+      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
 
   def scalars(self, step: int, values: dict) -> None:
     if self._tb:
       for k, v in values.items():
         self._tb.scalar(k, float(v), step)
+      record = {'step': int(step), 'time': time.time()}
+      record.update({k: float(v) for k, v in values.items()})
+      self._jsonl.write(json.dumps(record) + '\n')
+      self._jsonl.flush()
 
   def image(self, step: int, name: str, image: np.ndarray) -> None:
     if self._tb:
@@ -98,6 +119,12 @@ class _Writer:
   def flush(self) -> None:
     if self._tb:
       self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb:
+      self._tb.flush()
+      self._jsonl.close()
+      self._tb = self._jsonl = None
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
@@ -247,6 +274,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   ckpt.close()
   writer.flush()
   batches.close()
+  writer.close()
   if is_chief:
     logging.info('Done. Samples in %s, TensorBoard logs and checkpoints in %s.',
                  os.path.join(workdir, 'samples'), workdir)

@@ -30,7 +30,11 @@ def test_train_and_evaluate_on_mock_cifar10(tmp_path):
   assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png']
   assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path))
   assert json.loads((tmp_path / 'config.json').read_text())['data']['image_size'] == 64
-  assert 'devices' in json.loads((tmp_path / 'run_info.json').read_text())
+  info = json.loads((tmp_path / 'run_info.json').read_text())
+  assert info['devices'] and info['versions']['flax'] and info['versions']['jax']
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in records] == [1, 2]
+  assert all(np.isfinite(r['g/total']) and 'images_per_sec' in r for r in records)
   for leaf in jax.tree.leaves(state.g_params):
     assert np.all(np.isfinite(leaf))
   # The sampling tool restores the run from its workdir alone and writes images.
