@@ -74,6 +74,15 @@ def _write_run_record(config, workdir: str) -> None:
     json.dump(record, f, indent=2)
 
 
+def _update_run_record(workdir: str, **fields) -> None:
+  path = os.path.join(workdir, 'run_info.json')
+  with open(path) as f:
+    record = json.load(f)
+  record.update(fields)
+  with open(path, 'w') as f:
+    json.dump(record, f, indent=2)
+
+
 def _to_host(tree):
   """Per-device values of every process (an all-gather when several processes run)."""
   if jax.process_count() > 1:
@@ -154,8 +163,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   state = jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(replicated, np.asarray(x)),
       state_lib.create(config, generator, discriminator, tx_g, tx_d))
-  logging.info('Generator: %d params; discriminator: %d params; loss: %r.',
-               state_lib.param_count(state.g_params), state_lib.param_count(state.d_params), loss)
+  g_count, d_count = state_lib.param_count(state.g_params), state_lib.param_count(state.d_params)
+  logging.info('Generator: %d params; discriminator: %d params; loss: %r.', g_count, d_count, loss)
+  if is_chief:
+    _update_run_record(workdir, g_params=g_count, d_params=d_count, loss=repr(loss))
 
   # --- checkpoint -----------------------------------------------------------------------------
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=config.train.keep_checkpoints)

@@ -32,6 +32,7 @@ def test_train_and_evaluate_on_mock_cifar10(tmp_path):
   assert json.loads((tmp_path / 'config.json').read_text())['data']['image_size'] == 64
   info = json.loads((tmp_path / 'run_info.json').read_text())
   assert info['devices'] and info['versions']['flax'] and info['versions']['jax']
+  assert info['g_params'] == state_lib.param_count(state.g_params) > 0
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
   assert all(np.isfinite(r['g/total']) and 'images_per_sec' in r for r in records)
