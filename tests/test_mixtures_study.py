@@ -1,6 +1,9 @@
 """The 2-D mode-collapse study: its command end to end on a tiny sweep, and its table."""
 
-from absl import flags
+import os
+import subprocess
+import sys
+
 import pytest
 
 from jaxgan import errors
@@ -21,13 +24,17 @@ def _mean(cell: str) -> float:
   return float(cell.split('±')[0])
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def test_command_writes_a_table_of_in_range_numbers(tmp_path):
-  flags.FLAGS(['mixtures', '--mixtures=ring', '--losses=non_saturating,wasserstein_gp',
-               '--seeds=1', '--steps=20', f'--out={tmp_path}'])
-  try:
-    study.main(['mixtures'])
-  finally:
-    flags.FLAGS.unparse_flags()
+  env = {**os.environ, 'PYTHONPATH': ROOT}
+  env.pop('XLA_FLAGS', None)   # the command as users run it: one CPU device
+  proc = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.study.mixtures', '--mixtures=ring',
+       '--losses=non_saturating,wasserstein_gp', '--seeds=1', '--steps=20', f'--out={tmp_path}'],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
   table = (tmp_path / 'mixtures.md').read_text()
   rows = _rows(table, 'ring')
   assert sorted(rows) == ['non_saturating', 'wasserstein_gp']
