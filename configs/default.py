@@ -59,9 +59,18 @@ def get_config() -> ml_collections.ConfigDict:
   config.log.num_samples = 64         # images in the sample grid
   config.log.attention_every = 0      # SAGAN attention-map figures (0: never)
 
+  # Evaluator plug-ins (jaxgan.metrics.evaluators.EVALUATORS), run on process 0; see
+  # jaxgan/evaluation.py. FID uses the TF-FID Inception network (fetched from PyPI once).
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 0         # 0: no evaluation during training
-  config.eval.num_samples = 10_000
-  config.eval.evaluators = ()         # names of evaluator plug-ins, e.g. ('fid',)
+  config.eval.evaluators = ('fid',)   # 'fid' (with KID), 'kid', 'inception_score'
+  config.eval.num_samples = 10_000    # generated images per evaluation (real: min(this, N))
+  config.eval.best_metric = 'fid'     # lowest value -> workdir/best_fid checkpoint ('' : none)
+  config.eval.batch_size = 50         # images per Inception pass
+  config.eval.chunk_size = 500        # images generated per call
+  config.eval.kid = True              # 'fid' also reports KID
+  config.eval.seed = 0                # latent draws (the same at every evaluation)
+  config.eval.weights = ''            # Inception weights ('': default_1.pt; IS: pytorch-fid .pth)
+  config.eval.cache_dir = ''          # weights and real statistics ('': $JAXGAN_CACHE or ~/.cache/jaxgan)
 
   return config

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of the GANState in `workdir/checkpoints`."""
+"""Orbax checkpoints of the GANState in `workdir/checkpoints` (and the best-FID one)."""
 
 import os
 from typing import Optional
@@ -8,12 +8,15 @@ import orbax.checkpoint as ocp
 
 from jaxgan import errors
 
+SUBDIR = 'checkpoints'
+BEST_SUBDIR = 'best_fid'   # the lowest-FID state, kept by the evaluation during training
+
 
 class Checkpointer:
   """Saves every `every` steps and on demand, keeps the newest `keep`, restores the latest."""
 
-  def __init__(self, workdir: str, keep: int = 3):
-    self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+  def __init__(self, workdir: str, keep: int = 3, subdir: str = SUBDIR):
+    self.directory = os.path.abspath(os.path.join(workdir, subdir))
     self.manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))

@@ -2,7 +2,7 @@
 
 import ml_collections
 
-from jaxgan import data, errors, losses, models
+from jaxgan import data, errors, evaluation, losses, models
 from jaxgan import state as state_lib
 
 
@@ -47,3 +47,4 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise errors.ConfigError(
         f'config.model.num_classes={num_classes} but dataset {config.data.dataset!r} has '
         f'{data.num_classes(config)} classes; set it to that or to 0 (unconditional).')
+  evaluation.validate(config)

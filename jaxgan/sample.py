@@ -5,7 +5,8 @@
 
 `--out` ending in `.npz` writes uint8 NHWC images under the key 'images' (and 'labels' for
 class-conditional models); anything else is a folder of PNGs. The generator's EMA weights are
-used when the run kept an EMA (`--noema` for the live weights). Images are generated in
+used when the run kept an EMA (`--noema` for the live weights); `--best` takes the best-FID
+checkpoint of a run trained with evaluators. Images are generated in
 batches with the generator in evaluation mode.
 """
 
@@ -33,13 +34,18 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
-def restore_run(workdir: str, step: Optional[int] = None):
-  """(config, generator, state) of the run in `workdir` at `step` (default: latest)."""
+def restore_run(workdir: str, step: Optional[int] = None, *, best: bool = False):
+  """(config, generator, state) of the run in `workdir` at `step` (default: latest).
+
+  `best`: the best-FID checkpoint that training with evaluators keeps (`workdir/best_fid`).
+  """
   config = load_config(workdir)
   generator, discriminator = models.build(config)
   tx_g, tx_d = state_lib.optimizers(config)
   template = state_lib.create(config, generator, discriminator, tx_g, tx_d)
-  ckpt = checkpoint_lib.Checkpointer(workdir, keep=config.train.get('keep_checkpoints', 3))
+  ckpt = checkpoint_lib.Checkpointer(
+      workdir, keep=1 if best else config.train.get('keep_checkpoints', 3),
+      subdir=checkpoint_lib.BEST_SUBDIR if best else checkpoint_lib.SUBDIR)
   try:
     state = ckpt.restore(template, step)
   finally:
@@ -48,9 +54,14 @@ def restore_run(workdir: str, step: Optional[int] = None):
 
 
 def generate(config, generator, state, num: int, *, ema: bool = True, seed: int = 0,
-             batch_size: int = 250) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
-  """Yields (float images in [-1, 1], labels or None) in chunks, `num` images in all."""
-  sample = steps.make_sample_fn(generator)
+             batch_size: int = 250, sample_fn=None
+             ) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+  """Yields (float images in [-1, 1], labels or None) in chunks, `num` images in all.
+
+  `sample_fn`: an already compiled `steps.make_sample_fn(generator)` to reuse (the training
+  loop passes its own); class labels are drawn uniformly for conditional models.
+  """
+  sample = sample_fn or steps.make_sample_fn(generator)
   use_ema = ema and config.train.get('ema_decay', 0.0) > 0
   params = state.ema_params if use_ema else state.g_params
   num_classes = config.model.get('num_classes', 0)
@@ -102,6 +113,7 @@ def _define_flags() -> None:
   flags.DEFINE_integer('num', 64, 'How many images.')
   flags.DEFINE_string('out', None, 'An .npz file or a folder for PNGs.')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_bool('best', False, 'Use the best-FID checkpoint (runs evaluated with FID).')
   flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has them.')
   flags.DEFINE_integer('seed', 0, 'Seed of the latent draws.')
   flags.DEFINE_integer('batch_size', 250, 'Images generated per call.')
@@ -113,7 +125,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   f = flags.FLAGS
   try:
-    config, generator, state = restore_run(f.workdir, f.step)
+    config, generator, state = restore_run(f.workdir, f.step, best=f.best)
     write(generate(config, generator, state, f.num, ema=f.ema, seed=f.seed,
                    batch_size=f.batch_size), f.out, f.num)
   except errors.JaxganError as e:

@@ -15,7 +15,8 @@ import ml_collections
 import numpy as np
 
 from jaxgan import checkpoint as checkpoint_lib
-from jaxgan import config_checks, data, errors, images, losses, models, state as state_lib, steps
+from jaxgan import config_checks, data, errors, evaluation, images, losses, models
+from jaxgan import state as state_lib, steps
 from jaxgan.metrics import mixtures
 
 
@@ -187,7 +188,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   fixed_y = (jnp.arange(config.log.num_samples) % num_classes) if num_classes else None
   is_2d = config.data.dataset in data.MIXTURES
 
-  def log_samples(step: int, st) -> None:
+  def log_samples(step: int, st, name: Optional[str] = None) -> None:
     # Host copies: only process 0 samples, so no computation may span other processes.
     params, g_state = jax.device_get((st.ema_params if use_ema else st.g_params, st.g_state))
     st = st.replace(g_state=g_state)
@@ -202,8 +203,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       picture = images.scatter(points, centres, f'step {step}')
     else:
       picture = images.grid(np.asarray(sample(params, st.g_state, fixed_z, fixed_y)))
-    images.save_png(picture, os.path.join(workdir, 'samples', f'step_{step:07d}.png'))
-    writer.image(step, 'samples', picture)
+    images.save_png(picture, os.path.join(workdir, 'samples', name or f'step_{step:07d}.png'))
+    if name is None:
+      writer.image(step, 'samples', picture)
+
+  # Evaluator plug-ins (FID, KID, IS); built now so that missing Inception weights fail early.
+  evaluator = evaluation.TrainingEvaluator(
+      config, workdir, generator=generator, sample_fn=sample,
+      real_images=source.images if is_chief else None, is_chief=is_chief)
 
   attention_every = config.log.get('attention_every', 0)
   if attention_every and config.model.get('attention_resolution', 0) and not is_2d:
@@ -270,6 +277,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       if attention_every and is_chief and (done % attention_every == 0 or done == num_steps):
         log_attention(done, state)
 
+      if evaluator.due(done):
+        eval_start = time.perf_counter()
+        writer.scalars(done, evaluator(done, state))
+        if evaluator.improved and is_chief:
+          log_samples(done, state, name='best_fid.png')
+        timer_time += time.perf_counter() - eval_start   # keep steps/s a training rate
+
       if done % config.train.checkpoint_every == 0 or done == num_steps or preemption.requested:
         if not _all_finite((state.g_params, state.d_params)):
           raise errors.TrainingDiverged(
@@ -283,6 +297,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
           break
   ckpt.wait()
   ckpt.close()
+  evaluator.close()
   writer.flush()
   batches.close()
   writer.close()

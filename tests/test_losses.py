@@ -170,6 +170,7 @@ def test_loss_zoo_configs_train_a_step(tmp_path, name):
   config.train.checkpoint_every = 1
   config.log.samples_every = 0
   config.log.every_steps = 1
+  config.eval.every_steps = 0   # FID in training: tests/test_fid.py
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == 1
   if config.optim.d_optimizer == 'adam':   # Adam counts its updates: d_steps per G update

@@ -23,6 +23,7 @@ def _tiny(config):
   config.log.samples_every = 1
   config.log.num_samples = 4
   config.log.attention_every = 1
+  config.eval.every_steps = 0   # FID in training: tests/test_fid.py
   return config
 
 
