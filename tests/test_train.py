@@ -189,3 +189,16 @@ def test_launcher_reports_user_errors_in_one_line(tmp_path):
   assert missing.returncode != 0
   assert 'error: TFDS dataset \'cifar10\' is not prepared' in missing.stderr
   assert 'Traceback' not in missing.stderr
+
+
+def test_runs_in_one_process_share_one_compiled_step(tmp_path):
+  """jax.pmap keeps every executable it compiles for the life of the process: runs of the same
+  setting (a study, a sweep, these tests) reuse one pmapped step instead of leaking one each."""
+  config = tiny_config('ring', **{'train.num_steps': 1, 'log.samples_every': 0})
+  train.train_and_evaluate(config, str(tmp_path / 'a'))
+  first = train._built(config)[5]
+  other = tiny_config('ring', **{'train.num_steps': 2, 'train.seed': 3, 'log.samples_every': 0})
+  train.train_and_evaluate(other, str(tmp_path / 'b'))
+  assert train._built(other)[5] is first
+  changed = tiny_config('ring', **{'optim.g_lr': 1e-5})
+  assert train._built(changed)[5] is not first
