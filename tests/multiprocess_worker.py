@@ -1,9 +1,10 @@
 """One process of a two-process jax.distributed training run on 127.0.0.1 (tests only).
 
-  python tests/multiprocess_worker.py PROCESS_ID NUM_PROCESSES PORT WORKDIR OUT.npz STEPS
+  python tests/multiprocess_worker.py PROCESS_ID NUM_PROCESSES PORT WORKDIR OUT.npz STEPS [EVAL]
 
 Each process has 2 CPU devices (gloo collectives); it trains the tiny DCGAN with
-train_and_evaluate into the shared WORKDIR and writes its final params to OUT.npz.
+train_and_evaluate into the shared WORKDIR and writes its final params to OUT.npz. EVAL > 0
+turns on FID every EVAL steps (4 samples: process 0 evaluates, both keep the best checkpoint).
 """
 
 import os
@@ -19,6 +20,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 def main():
   process_id, num_processes, port, workdir, out, num_steps = sys.argv[1:7]
+  eval_every = int(sys.argv[7]) if len(sys.argv) > 7 else 0
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   jax.distributed.initialize(coordinator_address=f'127.0.0.1:{port}',
                              num_processes=int(num_processes), process_id=int(process_id),
@@ -27,7 +29,10 @@ def main():
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   config = tiny_config('digits', **{'train.num_steps': int(num_steps), 'train.checkpoint_every': 2,
                                     'optim.g_optimizer': 'sgd', 'optim.d_optimizer': 'sgd',
-                                    'optim.g_lr': 0.1, 'optim.d_lr': 0.1, 'optim.b1': 0.0})
+                                    'optim.g_lr': 0.1, 'optim.d_lr': 0.1, 'optim.b1': 0.0,
+                                    'eval.every_steps': eval_every, 'eval.num_samples': 4,
+                                    'eval.batch_size': 2, 'eval.kid_subsets': 2,
+                                    'eval.cache_dir': os.path.join(workdir, 'fid_cache')})
   state = train.train_and_evaluate(config, workdir)
   leaves = jax.tree.leaves(jax.device_get((state.g_params, state.d_params, state.g_state)))
   np.savez(out, *leaves, step=np.asarray(jax.device_get(state.step)))

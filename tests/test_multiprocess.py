@@ -2,6 +2,7 @@
 the same model as one process with 4 devices on the same global batch, and both restore the
 same checkpoint when the run resumes."""
 
+import json
 import os
 import socket
 import subprocess
@@ -22,13 +23,13 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _run_two_processes(workdir, out_prefix, num_steps):
+def _run_two_processes(workdir, out_prefix, num_steps, eval_every=0):
   port = _free_port()
   env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}
   env.pop('XLA_FLAGS', None)
   procs = [subprocess.Popen(
       [sys.executable, os.path.join(ROOT, 'tests', 'multiprocess_worker.py'), str(i), '2',
-       str(port), str(workdir), f'{out_prefix}{i}.npz', str(num_steps)],
+       str(port), str(workdir), f'{out_prefix}{i}.npz', str(num_steps), str(eval_every)],
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
       for i in range(2)]
   outputs = [p.communicate(timeout=600)[0] for p in procs]
@@ -55,8 +56,14 @@ def test_two_processes_match_one_process_and_resume_together(tmp_path):
   workdir = tmp_path / 'run'
   first = _run_two_processes(workdir, str(tmp_path / 'a'), 2)     # steps 0-1, checkpoint at 2
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['2']
-  resumed = _run_two_processes(workdir, str(tmp_path / 'b'), 4)   # both restore step 2, go to 4
+  # Both restore step 2 and go to 4; process 0 computes FID at step 4 (the others wait at the
+  # broadcast of its value) and both write the best-FID checkpoint.
+  resumed = _run_two_processes(workdir, str(tmp_path / 'b'), 4, eval_every=2)
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['2', '4']
+  records = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in records if 'eval/fid' in r] == [4]
+  assert os.listdir(workdir / 'best_fid') == ['4']
+  assert json.loads((workdir / 'best_fid.json').read_text())['step'] == 4
   reference = _reference(4)
   for out in first + resumed:
     assert len(out.files) == len(reference) + 1
