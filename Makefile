@@ -3,6 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= runs/digits_demo
+STUDY  ?= runs/seed_digits
+# The seed's comparison as a CPU quick look: offline digits at 32x32, narrow networks, 300
+# steps, no FID (Inception on a CPU is too slow; on a GPU add --set eval.every_steps=1000).
+STUDY_FLAGS ?= --study=seed --set data.dataset=digits --set data.image_size=32 \
+	--set train.num_steps=300 --set train.checkpoint_every=100 --set log.every_steps=10 \
+	--set log.samples_every=100 --set log.attention_every=100 --set eval.every_steps=0 \
+	--set 'dcgan*,wgan*:model.g_width=256' --set 'dcgan*,wgan*:model.d_width=32' \
+	--set 'sagan_*:model.g_width=32' --set 'sagan_*:model.d_width=32'
 
 .PHONY: demo test bench fid-weights clean-venv
 
@@ -33,6 +41,14 @@ test: $(VENV)/.dev
 # converted into ~/.cache/jaxgan; training and python -m jaxgan.fid also do this on first use.
 fid-weights: $(VENV)/.runtime
 	$(PY) -c "from jaxgan.metrics import torch_weights as t; t.load_variables(); print(t.default_1_path())"
+
+# Runs a study into $(STUDY) (rerunning resumes it), then writes $(STUDY)/report/index.html.
+study: $(VENV)/.runtime
+	$(PY) -m jaxgan.study --out=$(STUDY) $(STUDY_FLAGS)
+	$(PY) -m jaxgan.report $(STUDY)
+
+report: $(VENV)/.runtime
+	$(PY) -m jaxgan.report $(STUDY)
 
 bench: $(VENV)/.dev
 	$(PY) bench/train_step.py --image_size=32 --batch=64

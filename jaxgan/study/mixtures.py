@@ -172,6 +172,28 @@ def _decay_phase_start(mixture: str, loss: str, num_steps: int) -> int:
   return max(num_steps - decay, 1) if decay else num_steps
 
 
+def phase_configs(config: ml_collections.ConfigDict, mixture: str,
+                  loss: str) -> list[ml_collections.ConfigDict]:
+  """The configs one run trains in turn, in one workdir: the family's step decay.
+
+  One config when the family has no decay phase; else `config` stopped where the decay phase
+  begins, then `config` with both learning rates times `decay_factor` (resuming the first
+  phase's checkpoint). Shared with the study runner (`jaxgan.study.runner`).
+  """
+  num_steps = config.train.num_steps
+  decay_at = _decay_phase_start(mixture, loss, num_steps)
+  if decay_at >= num_steps:
+    return [config]
+  first = ml_collections.ConfigDict(config.to_dict())
+  first.train.num_steps = decay_at
+  first.train.checkpoint_every = min(first.train.checkpoint_every, decay_at)
+  last = ml_collections.ConfigDict(config.to_dict())
+  factor = FAMILIES[loss].decay_factor
+  last.optim.g_lr *= factor
+  last.optim.d_lr *= factor
+  return [first, last]
+
+
 def evaluation_z(z_dim: int) -> jax.Array:
   return jax.random.normal(jax.random.key(EVAL_Z_SEED), (NUM_EVAL_SAMPLES, z_dim))
 
@@ -193,15 +215,8 @@ def run_one(mixture: str, loss: str, seed: int, out: str,
   num_steps = config.train.num_steps
   workdir = os.path.join(out, mixture, loss, f'steps{num_steps}_seed{seed}')
   start = time.perf_counter()
-  decay_at = _decay_phase_start(mixture, loss, num_steps)
-  if decay_at < num_steps:
-    first = ml_collections.ConfigDict(config.to_dict())
-    first.train.num_steps = first.train.checkpoint_every = decay_at
-    train.train_and_evaluate(first, workdir)
-    factor = FAMILIES[loss].decay_factor
-    config.optim.g_lr *= factor
-    config.optim.d_lr *= factor
-  state = train.train_and_evaluate(config, workdir)   # resumes from the first phase
+  for phase in phase_configs(config, mixture, loss):
+    state = train.train_and_evaluate(phase, workdir)   # a second phase resumes the first
   stats = score(config, state)
   return RunResult(mixture=mixture, loss=loss, seed=seed, steps=num_steps,
                    modes_covered=stats['modes_covered'],

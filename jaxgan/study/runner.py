@@ -1,0 +1,373 @@
+"""Named studies: a list of runs trained in sequence, each into its own workdir.
+
+  python -m jaxgan.study --study=seed --out=runs/seed \\
+      --set data.dataset=digits --set train.num_steps=2000 [--runs=dcgan,wgan_gp]
+
+A study is a named list of `Run`s: a run name (its workdir under the study directory), a
+config (a file under configs/, or a family of the 2-D mixtures benchmark) and the run's own
+overrides. `--set [RUNS:]key=value` overrides a config field of every run (or of the runs
+named or matched by the comma-separated fnmatch patterns RUNS, e.g. `sagan_*:model.g_width=16`)
+after the run's own overrides; a key that no selected run's config has is an error, a key only
+some runs have (SAGAN's attention fields) applies to those.
+
+Runs train one after another in this process with `train.train_and_evaluate`. A run whose
+checkpoints already reach its `train.num_steps` is skipped; an interrupted one resumes from
+its latest checkpoint (what train_and_evaluate does with an existing workdir), so rerunning
+the same command finishes an interrupted study without redoing finished runs. A run that
+diverges is recorded as such and the study goes on with the next. `STUDY_DIR/study.json`
+holds the definition, the overrides, each run's resolved overrides and status, and every
+command that ran the study there; `python -m jaxgan.report STUDY_DIR` reads it.
+"""
+
+import ast
+import dataclasses
+import fnmatch
+import functools
+import importlib
+import json
+import os
+import time
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import ml_collections
+
+from jaxgan import errors
+
+
+class StudyError(errors.JaxganError):
+  """A study name, run name or study directory is wrong."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One run of a study.
+
+  `config` is a config file under configs/ ('configs/dcgan.py') or one family of the 2-D
+  mixtures benchmark ('mixtures:ring/hinge': `mixtures.make_config('ring', 'hinge', seed=0)`,
+  trained with the family's learning-rate decay phase as the benchmark does).
+  """
+  name: str
+  config: str
+  overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  name: str
+  description: str
+  runs: tuple[Run, ...]
+
+
+def _seed_study() -> Study:
+  names = ('dcgan', 'dcgan_wasserstein', 'wgan_clip', 'wgan_gp', 'sagan_hinge', 'sagan_minimax',
+           'sagan_wasserstein')
+  return Study(
+      name='seed',
+      description=('The comparison of "A comparative study of Generative Adversarial '
+                   'Networks": DCGAN, W-DCGAN, WGAN with weight clipping, WGAN-GP and SAGAN '
+                   'with the hinge, minimax and Wasserstein losses, each with its config\'s '
+                   'settings.'),
+      runs=tuple(Run(name, f'configs/{name}.py') for name in names))
+
+
+def _mixtures_study() -> Study:
+  from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
+  runs = []
+  for mixture in mixtures.MIXTURE_CONFIGS:
+    for loss in mixtures.LOSSES:
+      # Scatter plots (and the modes-covered / high-quality scalars logged with them) every
+      # 500 steps; the benchmark sweep turns them off, a study's report shows them.
+      runs.append(Run(f'{mixture}_{loss}', f'mixtures:{mixture}/{loss}',
+                      {'log.samples_every': 500, 'log.every_steps': 100}))
+  return Study(
+      name='mixtures',
+      description=('The 2-D mode-collapse benchmark (8-mode ring, 25-mode grid) with every '
+                   'loss family of jaxgan.study.mixtures, seed 0: scatter plots over the mode '
+                   'centres, modes covered and high-quality samples.'),
+      runs=tuple(runs))
+
+
+STUDIES: dict[str, Callable[[], Study]] = {'seed': _seed_study, 'mixtures': _mixtures_study}
+
+
+def get_study(name: str) -> Study:
+  if name not in STUDIES:
+    raise StudyError(f'unknown study {name!r}; choose one of {", ".join(STUDIES)}.')
+  return STUDIES[name]()
+
+
+def select_runs(study: Study, names: Optional[Sequence[str]]) -> Study:
+  """The study restricted to the runs `names` (all of them when None or empty)."""
+  if not names:
+    return study
+  known = [r.name for r in study.runs]
+  unknown = [n for n in names if n not in known]
+  if unknown:
+    raise StudyError(f'--runs names {", ".join(unknown)}, not in study {study.name!r}; '
+                     f'choose from {", ".join(known)}.')
+  return dataclasses.replace(study, runs=tuple(r for r in study.runs if r.name in names))
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs and overrides.
+# ---------------------------------------------------------------------------------------------
+
+def base_config(run: Run) -> ml_collections.ConfigDict:
+  """The run's config before any override."""
+  if run.config.startswith('mixtures:'):
+    from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
+    mixture, _, loss = run.config[len('mixtures:'):].partition('/')
+    return mixtures.make_config(mixture, loss, seed=0)
+  path = run.config
+  if not (path.startswith('configs/') and path.endswith('.py')):
+    raise StudyError(f'run {run.name!r} names config {path!r}; use a file under configs/ '
+                     f'(e.g. configs/dcgan.py) or mixtures:<ring|grid>/<loss family>.')
+  module = path[:-len('.py')].replace('/', '.')
+  try:
+    return importlib.import_module(module).get_config()
+  except ModuleNotFoundError as e:
+    raise StudyError(f'run {run.name!r}: {path} cannot be imported ({e}); run from the '
+                     f'repository root, where configs/ is.') from e
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+  """`--set [RUNS:]key=value`: `runs` are fnmatch patterns of run names (None: every run)."""
+  text: str
+  key: str
+  value: str
+  runs: Optional[tuple[str, ...]] = None
+
+  def selects(self, run_name: str) -> bool:
+    return self.runs is None or any(fnmatch.fnmatchcase(run_name, p) for p in self.runs)
+
+
+def parse_overrides(texts: Sequence[str]) -> list[Override]:
+  result = []
+  for text in texts:
+    target, eq, value = text.partition('=')
+    selector, colon, key = target.rpartition(':')
+    key = key.strip()
+    if not eq or not key or (colon and not selector.strip()):
+      raise errors.ConfigError(
+          f'--set {text!r} is not [RUNS:]key=value; write e.g. --set train.num_steps=200.')
+    runs = tuple(p.strip() for p in selector.split(',') if p.strip()) if colon else None
+    result.append(Override(text=text, key=key, value=value, runs=runs))
+  return result
+
+
+def _lookup(config: ml_collections.ConfigDict, key: str):
+  """(parent ConfigDict, field name) of a dotted key, or None when the config lacks it."""
+  *path, name = key.split('.')
+  node = config
+  for part in path:
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      return None
+    node = node[part]
+  if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+    return None
+  return node, name
+
+
+def _parse_value(text: str, current: Any) -> Any:
+  """`text` as a value of `current`'s type: Python literals, bare strings, 'a,b' tuples."""
+  if isinstance(current, str):
+    return text
+  if isinstance(current, bool) and text.strip().lower() in ('true', 'false'):
+    return text.strip().lower() == 'true'
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  if isinstance(current, tuple) and isinstance(value, (str, list)):
+    value = tuple(value) if isinstance(value, list) else tuple(
+        v.strip() for v in value.split(',') if v.strip())
+  if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+    value = float(value)
+  return value
+
+
+def _set(config: ml_collections.ConfigDict, key: str, text_or_value: Any, *, run: str,
+         origin: str, parse: bool) -> Any:
+  parent, name = _lookup(config, key)
+  current = parent[name]
+  value = _parse_value(text_or_value, current) if parse else text_or_value
+  try:
+    parent[name] = value
+  except (TypeError, ValueError) as e:
+    raise errors.ConfigError(
+        f'{origin}: config.{key} of run {run!r} holds a value of type '
+        f'{type(current).__name__} ({current!r}), which {value!r} cannot replace.') from e
+  return parent[name]
+
+
+def resolve(study: Study, overrides: Sequence[Override]) -> dict[str, ml_collections.ConfigDict]:
+  """Every run's config, with its own overrides then the matching `overrides`, validated.
+
+  Raises ConfigError on an override that no selected run's config has (or whose RUNS select
+  nothing) and on a config that config_checks rejects, before anything trains.
+  """
+  from jaxgan import config_checks  # pylint: disable=g-import-not-at-top
+  configs = {}
+  for run in study.runs:
+    config = base_config(run)
+    for key, value in run.overrides.items():
+      if _lookup(config, key) is None:
+        raise StudyError(f'study {study.name!r}: run {run.name!r} overrides {key!r}, which its '
+                         f'config {run.config} does not have.')
+      _set(config, key, value, run=run.name, origin=f'study {study.name!r}', parse=False)
+    configs[run.name] = config
+  for o in overrides:
+    selected = [name for name in configs if o.selects(name)]
+    if not selected:
+      raise errors.ConfigError(
+          f'--set {o.text!r} selects none of the runs {", ".join(configs)}; fix the names '
+          f'before the colon.')
+    having = [name for name in selected if _lookup(configs[name], o.key) is not None]
+    if not having:
+      raise errors.ConfigError(
+          f'--set {o.text!r}: no run\'s config has the key {o.key!r}; use a field that the '
+          f'configs define (see configs/default.py, e.g. train.num_steps).')
+    for name in having:
+      _set(configs[name], o.key, o.value, run=name, origin=f'--set {o.text!r}', parse=True)
+  for name, config in configs.items():
+    try:
+      config_checks.validate(config)
+    except errors.ConfigError as e:
+      raise errors.ConfigError(f'run {name!r}: {e}') from e
+  return configs
+
+
+def applied_overrides(study: Study, overrides: Sequence[Override]) -> dict[str, list[str]]:
+  """{run: the --set texts that apply to it} (an override skips runs without its key)."""
+  result = {}
+  for run in study.runs:
+    config = base_config(run)
+    result[run.name] = [o.text for o in overrides
+                        if o.selects(run.name) and _lookup(config, o.key) is not None]
+  return result
+
+
+def phases(run: Run, config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
+  """The configs the run trains in turn (one, or the mixtures families' two decay phases)."""
+  if run.config.startswith('mixtures:'):
+    from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
+    mixture, _, loss = run.config[len('mixtures:'):].partition('/')
+    return mixtures.phase_configs(config, mixture, loss)
+  return [config]
+
+
+# ---------------------------------------------------------------------------------------------
+# The study directory.
+# ---------------------------------------------------------------------------------------------
+
+def latest_step(workdir: str) -> Optional[int]:
+  """The newest checkpoint's step in `workdir`, or None (no checkpoints yet)."""
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    return None
+  from jaxgan import checkpoint  # pylint: disable=g-import-not-at-top
+  ckpt = checkpoint.Checkpointer(workdir)
+  try:
+    return ckpt.latest_step()
+  finally:
+    ckpt.close()
+
+
+class _Record:
+  """STUDY_DIR/study.json: the definition, the overrides, every run's status, the history."""
+
+  def __init__(self, out: str, study: Study, overrides: Sequence[Override],
+               applied: Mapping[str, list[str]], command: str):
+    self.path = os.path.join(out, 'study.json')
+    previous = {}
+    if os.path.exists(self.path):
+      try:
+        with open(self.path) as f:
+          previous = json.load(f)
+      except (OSError, ValueError):
+        previous = {}
+    if previous.get('study') not in (None, study.name):
+      raise StudyError(f'{out} holds study {previous["study"]!r}, not {study.name!r}; use '
+                       f'another --out.')
+    status = previous.get('status', {})
+    history = previous.get('history', [])
+    history.append({'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                    'command': command, 'runs': [r.name for r in study.runs],
+                    'overrides': [o.text for o in overrides]})
+    # Runs of earlier invocations that this one does not train (--runs) stay listed.
+    runs = {r['name']: r for r in previous.get('runs', [])}
+    for r in study.runs:
+      runs[r.name] = {'name': r.name, 'config': r.config, 'overrides': dict(r.overrides),
+                      'set': applied[r.name], 'workdir': r.name}
+    self.data = {'study': study.name, 'description': study.description,
+                 'overrides': [o.text for o in overrides], 'command': command,
+                 'runs': list(runs.values()), 'status': status, 'history': history}
+    self.write()
+
+  def update(self, run: str, **fields) -> None:
+    self.data['status'][run] = {**fields,
+                                'updated': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+    self.write()
+
+  def write(self) -> None:
+    tmp = self.path + '.tmp'
+    with open(tmp, 'w') as f:
+      json.dump(self.data, f, indent=2, default=str)
+    os.replace(tmp, self.path)
+
+
+def run_study(study: Study, out: str, overrides: Sequence[Override] = (), *,
+              command: str = '', train_fn: Optional[Callable] = None,
+              log: Callable[[str], None] = functools.partial(print, flush=True),
+              ) -> dict[str, dict]:
+  """Trains every run of `study` in turn into `out/<run name>`; returns {run: status}.
+
+  `train_fn(config, workdir)` defaults to `train.train_and_evaluate` (tests pass a wrapper).
+  A run whose latest checkpoint reaches its num_steps is skipped; one that stopped earlier
+  resumes. TrainingDiverged is recorded and the next run starts; other errors stop the study.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  if train_fn is None:
+    from jaxgan import train  # pylint: disable=g-import-not-at-top
+    train_fn = train.train_and_evaluate
+  configs = resolve(study, overrides)            # every config checked before any training
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise StudyError(f'--out={out} is a file; pass a directory for the study.')
+  os.makedirs(out, exist_ok=True)
+  record = _Record(out, study, overrides, applied_overrides(study, overrides), command)
+  statuses = {}
+  for i, run in enumerate(study.runs, 1):
+    config = configs[run.name]
+    workdir = os.path.join(out, run.name)
+    num_steps = config.train.num_steps
+    step = latest_step(workdir)
+    prefix = f'[{i}/{len(study.runs)}] {run.name}'
+    if step is not None and step >= num_steps:
+      log(f'{prefix}: finished earlier (checkpoint at step {step}); skipped.')
+      statuses[run.name] = {'state': 'finished', 'step': step}
+      if record.data['status'].get(run.name, {}).get('state') != 'finished':
+        record.update(run.name, **statuses[run.name])
+      continue
+    log(f'{prefix}: {"resuming at step %d" % step if step else "training"} to step '
+        f'{num_steps} in {workdir}.')
+    record.update(run.name, state='running', step=step or 0)
+    start = time.perf_counter()
+    try:
+      for phase in phases(run, config):
+        if step is not None and step >= phase.train.num_steps:
+          continue                               # an earlier phase that already finished
+        train_fn(phase, workdir)
+    except errors.TrainingDiverged as e:
+      statuses[run.name] = {'state': 'diverged', 'step': latest_step(workdir), 'error': str(e)}
+      record.update(run.name, **statuses[run.name])
+      log(f'{prefix}: diverged: {e}')
+      continue
+    finally:
+      # Each run compiles new executables that jax keeps cached; drop them (see mixtures.py).
+      jax.clear_caches()
+    seconds = time.perf_counter() - start
+    statuses[run.name] = {'state': 'finished', 'step': latest_step(workdir),
+                          'seconds': round(seconds, 1)}
+    record.update(run.name, **statuses[run.name])
+    log(f'{prefix}: finished in {seconds:.0f} s.')
+  return statuses

@@ -1,0 +1,222 @@
+"""The study report: built from hand-written workdirs (no training), its page and figures."""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from jaxgan import report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _png(path, color, size=(40, 40)):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.new('RGB', size, color).save(path)
+
+
+def _workdir(root, name, *, model='dcgan', loss='hinge', fids=(50.0, 42.5), ema=0.0,
+             attention=False, dataset='digits', modes=None):
+  """A workdir as train.py writes it: 40 steps logged every 10, evaluations at 20 and 40."""
+  wd = os.path.join(root, name)
+  os.makedirs(wd)
+  config = {'data': {'dataset': dataset, 'image_size': 32},
+            'model': {'name': model}, 'loss': {'name': loss, 'regularizers': {}},
+            'train': {'num_steps': 40, 'ema_decay': ema, 'ema_start': 0, 'batch_size': 16}}
+  with open(os.path.join(wd, 'config.json'), 'w') as f:
+    json.dump(config, f)
+  with open(os.path.join(wd, 'run_info.json'), 'w') as f:
+    json.dump({'jax': '0.10.2', 'versions': {'jax': '0.10.2', 'flax': '0.12.8'},
+               'devices': ['cpu:0'], 'device_kind': 'cpu', 'process_count': 1,
+               'started': '2026-01-01T00:00:00Z', 'git_revision': 'abc1234def5678',
+               'g_params': 1_234_567, 'd_params': 4_321,
+               'loss': f'{loss} + 10 * <gp>'}, f)
+  lines = []
+  t = 1_000.0
+  for i, step in enumerate((10, 20, 30, 40)):
+    t += 5.0
+    lines.append({'step': step, 'time': t, 'd/total': 1.0 - 0.1 * i, 'd/hinge': 1.0 - 0.1 * i,
+                  'd/real_logit': 0.5, 'd/fake_logit': -0.5, 'g/total': 0.5 + 0.2 * i,
+                  'g/hinge': 0.5 + 0.2 * i, 'steps_per_sec': 2.0,
+                  'images_per_sec': 100.0 * (i + 1)})
+    if step in (20, 40) and fids:
+      t += 5.0
+      row = {'step': step, 'time': t, 'eval/fid': fids[step // 20 - 1],
+             'eval/kid': 0.01 * (3 - step // 20), 'eval/seconds': 5.0}
+      lines.append(row)
+    if modes and step in (20, 40):
+      lines.append({'step': step, 'time': t, 'modes/modes_covered': modes[step // 20 - 1][0],
+                    'modes/high_quality': modes[step // 20 - 1][1]})
+  # A resumed run appends rows again from its checkpoint: the later value of a step wins.
+  lines.append({'step': 40, 'time': t + 100, 'g/total': 9.0, 'g/hinge': 9.0,
+                'steps_per_sec': 2.0, 'images_per_sec': 400.0})
+  with open(os.path.join(wd, 'metrics.jsonl'), 'w') as f:
+    f.write('\n'.join(json.dumps(r) for r in lines) + '\n{"step": 41, "ti')  # killed mid-line
+  _png(os.path.join(wd, 'samples', 'step_0000020.png'), (200, 0, 0))
+  _png(os.path.join(wd, 'samples', 'step_0000040.png'), (0, 200, 0))
+  if fids:
+    with open(os.path.join(wd, 'best_fid.json'), 'w') as f:
+      json.dump({'step': 40, 'fid': min(fids)}, f)
+    _png(os.path.join(wd, 'samples', 'best_fid.png'), (0, 0, 200))
+  if attention:
+    _png(os.path.join(wd, 'attention', 'step_0000040.png'), (90, 90, 0), size=(80, 40))
+  return wd
+
+
+def _valid_png(path):
+  assert os.path.getsize(path) > 0
+  with Image.open(path) as im:
+    im.verify()
+  with Image.open(path) as im:
+    assert im.format == 'PNG' and min(im.size) > 50
+
+
+def _row(page, run):
+  """The results table's cells of `run` (tags stripped)."""
+  m = re.search(rf'<tr><td><a href="#run-{re.escape(run)}-samples">.*?</tr>', page)
+  assert m, f'no table row for {run}'
+  cells = re.findall(r'<td[^>]*>(.*?)</td>', m.group(0))
+  return [re.sub(r'<[^>]+>', '', c) for c in cells]
+
+
+@pytest.fixture(name='study_dir')
+def _study_dir(tmp_path):
+  root = str(tmp_path / 'study')
+  _workdir(root, 'dcgan')
+  _workdir(root, 'sagan_hinge', model='sagan', ema=0.999, attention=True, fids=(30.0, 35.0))
+  _workdir(root, 'wgan_clip', loss='wasserstein', fids=())
+  with open(os.path.join(root, 'study.json'), 'w') as f:
+    json.dump({'study': 'seed', 'description': 'a test study', 'overrides': ['a=1'],
+               'runs': [{'name': n, 'config': f'configs/{n}.py', 'set': ['a=1']}
+                        for n in ('sagan_hinge', 'dcgan', 'wgan_clip', 'wgan_gp')],
+               'status': {'wgan_clip': {'state': 'diverged', 'error': 'g/total became nan'}},
+               'history': [{'time': 'T0', 'command': 'python -m jaxgan.study --study=seed'}]},
+              f)
+  return root
+
+
+def test_page_holds_every_run_table_figures_and_records(study_dir):
+  page_path = report.build([study_dir])
+  assert page_path == os.path.join(study_dir, 'report', 'index.html')
+  page = open(page_path, encoding='utf-8').read()
+
+  # Runs in study.json's order; a listed run without a workdir is reported as not started.
+  order = [page.index(f'href="#run-{n}-samples"') for n in ('sagan_hinge', 'dcgan', 'wgan_clip',
+                                                             'wgan_gp')]
+  assert order == sorted(order)
+  dcgan = _row(page, 'dcgan')
+  assert dcgan[1] == 'finished (40/40 steps)'
+  assert dcgan[2] == 'dcgan, digits 32x32' and dcgan[3] == 'hinge + 10 * &lt;gp&gt;'
+  assert dcgan[4:7] == ['42.5 (step 40)', '42.5 (step 40)', '0.01 (step 40)']
+  assert dcgan[7] == '250'                  # median of 100, 200, 300, 400 images/s
+  assert dcgan[8] == '30 s'                 # 40 steps at 2 steps/s + two 5 s evaluations
+  assert dcgan[9:12] == ['1.23 M', '4,321', 'live weights']
+  assert 'abc1234def' in dcgan[12]
+  sagan = _row(page, 'sagan_hinge')
+  assert sagan[4:6] == ['30 (step 40)', '35 (step 40)']   # best_fid.json's step, final FID
+  assert sagan[11].startswith('EMA (decay 0.999')
+  wgan = _row(page, 'wgan_clip')
+  assert wgan[1] == 'diverged (40/40 steps)' and wgan[4] == 'no FID logged'
+  assert _row(page, 'wgan_gp')[1].startswith('not started')
+  assert 'No FID logged by wgan_clip' in page
+  assert '<p class="note">wgan_clip diverged: g/total became nan</p>' in page
+
+  # Text from the runs is escaped; nothing is loaded from outside the page.
+  assert '<gp>' not in page and '&lt;gp&gt;' in page
+  assert not re.search(r'(src|href)="(https?:|file:|/)', page)
+  assert '<script' not in page and '<link' not in page
+
+  # Embedded images: every one a PNG; the final and best-FID grids and the attention map.
+  images = re.findall(r'<img[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+  assert len(images) >= 10
+  assert all(base64.b64decode(b)[:8] == b'\x89PNG\r\n\x1a\n' for b in images)
+  for caption in ('dcgan: final samples, step 40 (live weights)', 'dcgan: best FID 42.5 at step 40',
+                  'sagan_hinge: final samples, step 40 (EMA (decay 0.999, from step 0))',
+                  'sagan_hinge, step 40'):
+    assert f'<figcaption>{caption}' in page, caption
+  assert page.count('<figure class="wide"><img alt="sagan_hinge, step 40"') == 1   # attention
+
+  # The reproducibility record and the exact config of each run.
+  assert 'id="run-dcgan-repro"' in page and 'abc1234def5678' in page
+  assert '&quot;ema_decay&quot;: 0.999' in page and 'flax 0.12.8' in page
+  assert 'python -m jaxgan.study --study=seed' in page
+
+  figures = os.path.join(study_dir, 'report', 'figures')
+  names = sorted(os.listdir(figures))
+  for name in ('generator_loss.png', 'critic_loss.png', 'fid.png', 'kid.png',
+               'samples_final.png'):
+    assert name in names
+  assert len([n for n in names if n.startswith('losses_')]) == 3
+  for name in names:
+    _valid_png(os.path.join(figures, name))
+
+
+def test_metrics_later_rows_win_and_wall_clock_skips_resume_pauses(study_dir):
+  rows = report.read_metrics(os.path.join(study_dir, 'dcgan', 'metrics.jsonl'))
+  assert rows[40]['g/total'] == 9.0 and rows[40]['eval/fid'] == 42.5 and 41 not in rows
+  elapsed = report.wall_clock(rows)
+  # 5 s per 10 steps, plus 5 s per evaluation; the 100 s pause before the resumed row is not
+  # counted.
+  np.testing.assert_allclose(elapsed.values, [5, 15, 20, 30])
+  np.testing.assert_allclose(report.ema(np.array([1.0, 1.0, 1.0]), 0.9), [1, 1, 1])
+
+
+def test_runs_without_fid_say_so(tmp_path):
+  wd = _workdir(str(tmp_path), 'only_run', fids=())
+  page = open(report.build([wd]), encoding='utf-8').read()
+  assert 'No FID logged: no run wrote <code>eval/fid</code>' in page
+  assert _row(page, 'only_run')[4] == 'no FID logged'
+  assert not os.path.exists(os.path.join(wd, 'report', 'figures', 'fid.png'))
+  assert os.path.exists(os.path.join(wd, 'report', 'figures', 'generator_loss.png'))
+
+
+def test_mixtures_runs_get_the_modes_table_and_scatter_plots(tmp_path):
+  root = str(tmp_path)
+  _workdir(root, 'ring_hinge', model='mlp', dataset='ring', fids=(), modes=[(6, 0.5), (7, 0.9)])
+  _workdir(root, 'grid_hinge', model='mlp', dataset='grid', fids=(), modes=[(20, 0.6), (18, 0.8)])
+  page = open(report.build([root]), encoding='utf-8').read()
+  assert '<h2 id="mixtures">' in page
+  ring = re.search(r'<tr><td>ring_hinge</td>.*?</tr>', page).group(0)
+  assert 'ring (8 modes)' in ring and '7 / 8' in ring and '90.0' in ring
+  grid = re.search(r'<tr><td>grid_hinge</td>.*?</tr>', page).group(0)
+  assert '18 / 25' in grid and '80.0' in grid and '20 (step 20)' in grid
+  assert '<figcaption>ring_hinge, step 20' in page      # the scatter plots over training
+  assert 'id="fid"' not in page and 'best FID' not in page     # no FID for 2-D data
+  _valid_png(os.path.join(root, 'report', 'figures', 'modes.png'))
+
+
+def test_several_workdirs_and_errors(tmp_path):
+  a = _workdir(str(tmp_path / 'x'), 'run')
+  b = _workdir(str(tmp_path / 'y'), 'run')
+  page = open(report.build([a, b], str(tmp_path / 'out')), encoding='utf-8').read()
+  assert 'x/run' in page and 'y/run' in page            # same names: the parent tells apart
+  with pytest.raises(report.ReportError, match='--out'):
+    report.build([a, b])
+  with pytest.raises(report.ReportError, match='is not a directory'):
+    report.build([str(tmp_path / 'missing')])
+  with pytest.raises(report.ReportError, match='--compare names nope'):
+    report.build([a], compare=['run', 'nope'])
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(report.ReportError, match='holds no training runs'):
+    report.build([str(tmp_path / 'empty')])
+
+
+def test_command_line(study_dir, tmp_path):
+  out = str(tmp_path / 'page')
+  done = subprocess.run([sys.executable, '-m', 'jaxgan.report', study_dir, f'--out={out}'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+  assert done.returncode == 0, done.stderr
+  assert f'Report: {out}/index.html' in done.stdout
+  assert os.path.exists(os.path.join(out, 'figures', 'fid.png'))
+  done = subprocess.run([sys.executable, '-m', 'jaxgan.report', str(tmp_path / 'nope')],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      f'error: {tmp_path / "nope"} is not a directory; pass a study directory (made by '
+      f'python -m jaxgan.study) or training workdirs.')
