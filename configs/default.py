@@ -25,7 +25,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.d_width = 64           # DCGAN: channels of the discriminator's first layer
   config.model.conv_impl = 'auto'     # DCGAN: 'auto', 'rewritten' (stride-1 forms) or 'flax'
   config.model.d_norm = 'batch'       # DCGAN critic normalisation: 'batch', 'layer' or 'none'
-  config.model.dtype = 'float32'      # compute dtype ('bfloat16' for mixed precision)
+  # Compute dtype: 'float32' or 'bfloat16' (mixed precision: params, optimiser state, batch-norm
+  # statistics, spectral norm, attention softmax, tanh output and losses stay float32).
+  config.model.dtype = 'float32'
   config.model.hidden = 128           # MLP models for 2-D data
   config.model.depth = 3
 

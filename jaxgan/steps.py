@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from jax import lax
 
@@ -51,6 +52,11 @@ def _sync_state(state):
   """pmean of every floating leaf of the mutable collections (identical on all devices)."""
   return jax.tree.map(
       lambda x: lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
+
+
+def _f32(logits: jax.Array) -> jax.Array:
+  """Losses are computed in float32 whatever the models' compute dtype (a no-op in float32)."""
+  return logits.astype(jnp.float32)
 
 
 def _mean_terms(terms: dict, prefix: str) -> dict:
@@ -96,10 +102,11 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     def d_loss_fn(params):
       real_logits, s = apply_model(discriminator, params, d_state, real, real_y, train=True)
       fake_logits, s = apply_model(discriminator, params, s, fake, fake_y, train=True)
+      real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
       critic = None
       if needs_critic:
         # Labels of the real batch; the regulariser's forward passes leave the state alone.
-        critic = lambda x: apply_model(discriminator, params, s, x, real_y, train=True)[0]
+        critic = lambda x: _f32(apply_model(discriminator, params, s, x, real_y, train=True)[0])
       terms = loss.d_terms(losses_lib.LossInputs(
           fake_logits=fake_logits, real_logits=real_logits, real=real, fake=fake,
           critic=critic, rng=k_reg))
@@ -138,7 +145,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   def g_loss_fn(params):
     fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True)
     fake_logits, _ = apply_model(discriminator, d_params, d_state, fake, fake_y, train=True)
-    terms = loss.g_terms(losses_lib.LossInputs(fake_logits=fake_logits))
+    terms = loss.g_terms(losses_lib.LossInputs(fake_logits=_f32(fake_logits)))
     return sum(terms.values(), jnp.zeros(())), (terms, g_state)
 
   grads, (g_terms, g_state) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
@@ -164,7 +171,8 @@ def make_train_step(config: ml_collections.ConfigDict, generator, discriminator,
   """The step mapped over `devices` (default: all): (state, batch) -> (state, metrics).
 
   The state goes in and out unmapped (identical on every device) and is donated; the batch
-  is split along its leading device axis; metrics come out per device (leading axis).
+  is split along its leading device axis; metrics come out per device (leading axis). Place
+  both with `input_shardings(devices)` so that the step compiles once.
   """
   fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator, loss=loss, tx_g=tx_g,
@@ -174,6 +182,19 @@ def make_train_step(config: ml_collections.ConfigDict, generator, discriminator,
       ema_start=int(config.train.get('ema_start', 0)))
   return jax.pmap(fn, axis_name=AXIS, in_axes=(None, 0), out_axes=(None, 0),
                   donate_argnums=(0,), devices=devices)
+
+
+def input_shardings(devices: Optional[list] = None):
+  """(state sharding, batch sharding) to place the step's inputs with, on `devices` (default all).
+
+  The mesh axis is named AXIS, as the step's own, so a state the step returns carries exactly
+  the sharding of the state it took and the step compiles once. Inputs placed on a mesh whose
+  axis has another name are equivalent but not equal, and the second step compiles again
+  (tests/test_steady_state.py).
+  """
+  mesh = jax.sharding.Mesh(np.asarray(devices or jax.devices()), (AXIS,))
+  return (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()),
+          jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS)))
 
 
 def make_sample_fn(generator: nn.Module) -> Callable:

@@ -92,10 +92,14 @@ def _to_host(tree):
   return jax.device_get(tree)
 
 
+@jax.jit
+def _finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+                            if jnp.issubdtype(x.dtype, jnp.floating)]))
+
+
 def _all_finite(tree) -> bool:
-  return bool(jax.jit(lambda t: jnp.all(jnp.stack(
-      [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(t)
-       if jnp.issubdtype(x.dtype, jnp.floating)])))(tree))
+  return bool(_finite(tree))   # one module-level jit: compiled once per state structure
 
 
 class _Writer:
@@ -178,13 +182,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   local_devices = jax.local_devices()
   source = data.Source(config, process_index=jax.process_index(),
                        process_count=jax.process_count(), local_devices=len(local_devices))
-  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('devices',))
-  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('devices'))
+  # On a mesh whose axis has the step's own name, so that the state the step returns has the
+  # very sharding it was given and the step compiles once (tests/test_steady_state.py).
+  replicated, batch_sharding = steps.input_shardings()
 
   # --- model, loss, state ---------------------------------------------------------------------
   generator, discriminator, loss, tx_g, tx_d, train_step, sample = _built(config)
   # Replicated over every device of every process (what the step's unmapped state is).
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   state = jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(replicated, np.asarray(x)),
       state_lib.create(config, generator, discriminator, tx_g, tx_d))

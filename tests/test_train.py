@@ -118,6 +118,7 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):
     return wrapped
 
   monkeypatch.setattr(steps, 'make_train_step', make_with_preemption)
+  monkeypatch.setattr(train, '_BUILT', {})   # build (and so wrap) the step afresh
   config = tiny_config('ring', **{'train.num_steps': 100, 'train.checkpoint_every': 50})
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == 3

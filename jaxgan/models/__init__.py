@@ -10,13 +10,29 @@ Parameters live in the 'params' collection; any other collection a model creates
 'spectral_stats') is model state: updated in training steps (`train=True`, collection
 mutable) and frozen in evaluation and sampling (`train=False`). Values sown into
 'intermediates' (e.g. attention maps) are never part of the state.
+
+Mixed precision (`config.model.dtype='bfloat16'`): every model computes in the compute dtype
+but keeps float32 parameters (hence float32 gradients and optimiser state), float32
+batch-norm statistics, spectral-norm power iteration and attention softmax, and returns
+float32 images and logits, so the losses are always computed in float32.
 """
 
 from typing import Callable
 
+import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
+
+# config.model.dtype -> compute dtype.
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def compute_dtype(config: ml_collections.ConfigDict):
+  """The compute dtype named by `config.model.dtype` (default float32), validated."""
+  name = config.model.get('dtype', 'float32')
+  errors.check_choice('model.dtype', name, DTYPES)
+  return DTYPES[name]
 
 
 def _build_dcgan(config):

@@ -10,6 +10,10 @@ advice: a gradient penalty is per-sample, batch norm mixes samples); 'none' drop
 
 Batch norm is synchronised across devices (`axis_name`): statistics are computed over the
 global batch, so a step on 8 devices equals a step on one device with the same batch.
+
+Compute runs in `config.model.dtype`; parameters and batch-norm statistics (flax computes
+them in float32 whatever the compute dtype), the generator's tanh and the critic's last
+(logit) layer stay float32.
 """
 
 from typing import Any
@@ -20,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
+from jaxgan import models
 from jaxgan.models import layers
 
 # DCGAN's initialisation: N(0, 0.02) weights, BN scale N(1, 0.02).
@@ -64,8 +69,9 @@ class Generator(nn.Module):
         up = nn.ConvTranspose(features, (5, 5), strides=(2, 2), padding='SAME',
                               kernel_init=_conv_init, dtype=self.dtype, name=f'up{i}')
       x = up(x)
-      x = jnp.tanh(x) if last else nn.relu(norm(f'up{i}_bn')(x))
-    return x.astype(jnp.float32)
+      # tanh in float32: the images leave the generator in float32 whatever the compute dtype.
+      x = jnp.tanh(x.astype(jnp.float32)) if last else nn.relu(norm(f'up{i}_bn')(x))
+    return x
 
 
 class Discriminator(nn.Module):
@@ -96,9 +102,10 @@ class Discriminator(nn.Module):
       elif i > 0 and self.norm == 'layer':
         x = nn.LayerNorm(dtype=self.dtype, name=f'down{i}_ln')(x)
       x = nn.leaky_relu(x, 0.2)
-    x = x.reshape(x.shape[0], -1)
-    logit = nn.Dense(1, kernel_init=_conv_init, dtype=self.dtype, name='logit')(x)
-    return logit[:, 0].astype(jnp.float32)
+    # The logit layer runs in float32: its output is what the loss sees.
+    x = x.reshape(x.shape[0], -1).astype(jnp.float32)
+    logit = nn.Dense(1, kernel_init=_conv_init, dtype=jnp.float32, name='logit')(x)
+    return logit[:, 0]
 
 
 def build(config: ml_collections.ConfigDict):
@@ -111,7 +118,7 @@ def build(config: ml_collections.ConfigDict):
     # Same function either way (tested). The stride-1 rewrites are 5-40x faster per layer on
     # XLA:CPU (see layers.py); elsewhere keep the convolutions cuDNN/TPU libraries optimise.
     conv_impl = 'rewritten' if jax.default_backend() == 'cpu' else 'flax'
-  dtype = jnp.dtype(m.get('dtype', 'float32'))
+  dtype = models.compute_dtype(config)
   gen = Generator(image_size=config.data.image_size, width=m.g_width, conv_impl=conv_impl,
                   dtype=dtype)
   disc = Discriminator(image_size=config.data.image_size, width=m.d_width,

@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
+from jaxgan import models
 from jaxgan.models import attention as attention_lib
 from jaxgan.models import layers_sn
 
@@ -60,7 +61,7 @@ D_BLOCKS = {
     32: ((2, True), (2, True), (2, False), (2, False)),
     64: ((1, True), (2, True), (4, True), (8, True), (16, False)),
 }
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+DTYPES = models.DTYPES
 
 _BN_MOMENTUM = 0.9   # PyTorch's momentum=0.1
 _BN_EPSILON = 1e-4   # as BigGAN and StudioGAN
