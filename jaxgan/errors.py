@@ -21,6 +21,10 @@ class TrainingDiverged(JaxganError):
   """A loss became NaN or infinite."""
 
 
+class WorkdirBusy(JaxganError):
+  """Another training process is using the workdir."""
+
+
 def check_choice(key: str, value, allowed) -> None:
   """Raises ConfigError naming `key` and the allowed values if `value` is not one of them."""
   allowed = list(allowed)

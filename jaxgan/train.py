@@ -75,6 +75,20 @@ def _write_run_record(config, workdir: str) -> None:
     json.dump(record, f, indent=2)
 
 
+def _lock(workdir: str):
+  """An exclusive lock on workdir/.lock: two runs writing one workdir corrupt each other."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  f = open(os.path.join(workdir, '.lock'), 'w')
+  try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    f.close()
+    raise errors.WorkdirBusy(
+        f'another jaxgan run is training in {workdir} (it holds {workdir}/.lock); wait for it '
+        'to finish or stop it, or pass another --workdir.') from None
+  return f
+
+
 def _update_run_record(workdir: str, **fields) -> None:
   path = os.path.join(workdir, 'run_info.json')
   with open(path) as f:
@@ -173,8 +187,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   config_checks.validate(config)
   workdir = os.path.abspath(workdir)
   is_chief = jax.process_index() == 0
+  lock = None
   if is_chief:
     os.makedirs(workdir, exist_ok=True)
+    lock = _lock(workdir)
+  try:
+    return _train(config, workdir, is_chief)
+  finally:
+    if lock is not None:
+      lock.close()
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool) -> state_lib.GANState:
+  """The run itself, with the config validated and the workdir locked."""
+  if is_chief:
     _write_run_record(config, workdir)
   writer = _Writer(workdir, enabled=is_chief)
 

@@ -203,3 +203,15 @@ def test_runs_in_one_process_share_one_compiled_step(tmp_path):
   assert train._built(other)[5] is first
   changed = tiny_config('ring', **{'optim.g_lr': 1e-5})
   assert train._built(changed)[5] is not first
+
+
+def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
+  import fcntl  # pylint: disable=g-import-not-at-top
+  config = tiny_config('ring', **{'train.num_steps': 1, 'log.samples_every': 0})
+  with open(tmp_path / '.lock', 'w') as held:   # what a running train_and_evaluate holds
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with pytest.raises(errors.WorkdirBusy, match='another jaxgan run is training in'):
+      train.train_and_evaluate(config, str(tmp_path))
+  assert not (tmp_path / 'checkpoints').exists()
+  train.train_and_evaluate(config, str(tmp_path))   # free again: trains
+  assert checkpoint.Checkpointer(str(tmp_path)).latest_step() == 1
