@@ -18,7 +18,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError (one sentence naming the key and allowed values) on a bad config."""
   errors.check_choice('data.dataset', config.data.dataset, data.DATASETS)
   errors.check_choice('model.name', config.model.name, models.MODEL_BUILDERS)
-  errors.check_choice('model.dtype', config.model.get('dtype', 'float32'), models.DTYPES)
+  models.compute_dtype(config)   # unknown model.dtype
   is_2d = config.data.dataset in data.MIXTURES
   if is_2d != (config.model.name == 'mlp'):
     raise errors.ConfigError(

@@ -51,7 +51,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise errors.ConfigError(
         f'config.eval.evaluators={names!r} need images, but {config.data.dataset!r} is 2-D '
         'data (its mode coverage is logged instead); set --config.eval.evaluators=\'\'.')
-  if config.eval.every_steps and config.eval.num_samples < 2:
+  if config.eval.num_samples < 2:
     raise errors.ConfigError(
         f'config.eval.num_samples={config.eval.num_samples} must be >= 2 (10,000 or more for '
         'FIDs comparable to published ones).')
@@ -99,13 +99,10 @@ class TrainingEvaluator:
       from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
       cache = config.eval.get('cache_dir', '') or None
       from jaxgan.metrics import torch_weights  # pylint: disable=g-import-not-at-top
-      cfg = ml_collections.ConfigDict(config.eval.to_dict())
-      if not cfg.get('weights', None):
-        cfg.weights = None   # '' in configs: the default weights
       # Built now, so missing Inception weights fail before training starts.
       try:
         self._evaluators = {
-            name: evaluators.make_evaluator(name, cfg, cache_dir=torch_weights.cache_dir(cache))
+            name: evaluators.make_evaluator(name, config.eval, cache_dir=torch_weights.cache_dir(cache))
             for name in evaluator_names(config)}
       except errors.JaxganError as e:
         raise type(e)(f'{str(e).rstrip(".")}; or train without evaluation: '
@@ -137,6 +134,7 @@ class TrainingEvaluator:
     config = self.config
     num = int(config.eval.num_samples)
     chunk = int(config.eval.get('chunk_size', 500))
+    # Host copies of the weights generate() will pick (EMA or live), under both names.
     params, g_state = jax.device_get(
         (state.ema_params if config.train.get('ema_decay', 0.0) > 0 else state.g_params,
          state.g_state))

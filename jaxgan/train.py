@@ -43,8 +43,8 @@ class _Preemption:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def _write_run_record(config, workdir: str) -> None:
-  """The resolved config and the environment, for reproducibility."""
+def _write_run_record(config, workdir: str, **fields) -> None:
+  """The resolved config and the environment (plus `fields`), for reproducibility."""
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
   from importlib import metadata  # pylint: disable=g-import-not-at-top
@@ -62,6 +62,7 @@ def _write_run_record(config, workdir: str) -> None:
       'device_kind': jax.devices()[0].device_kind,
       'process_count': jax.process_count(),
       'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+      **fields,
   }
   try:
     import subprocess  # pylint: disable=g-import-not-at-top
@@ -87,15 +88,6 @@ def _lock(workdir: str):
         f'another jaxgan run is training in {workdir} (it holds {workdir}/.lock); wait for it '
         'to finish or stop it, or pass another --workdir.') from None
   return f
-
-
-def _update_run_record(workdir: str, **fields) -> None:
-  path = os.path.join(workdir, 'run_info.json')
-  with open(path) as f:
-    record = json.load(f)
-  record.update(fields)
-  with open(path, 'w') as f:
-    json.dump(record, f, indent=2)
 
 
 def _to_host(tree):
@@ -143,10 +135,6 @@ class _Writer:
   def image(self, step: int, name: str, image: np.ndarray) -> None:
     if self._tb:
       self._tb.image(name, image, step)
-
-  def flush(self) -> None:
-    if self._tb:
-      self._tb.flush()
 
   def close(self) -> None:
     if self._tb:
@@ -200,8 +188,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
 
 def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool) -> state_lib.GANState:
   """The run itself, with the config validated and the workdir locked."""
-  if is_chief:
-    _write_run_record(config, workdir)
   writer = _Writer(workdir, enabled=is_chief)
 
   # --- input (fails fast on a missing dataset, before anything compiles) ----------------------
@@ -221,7 +207,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool) -> s
   g_count, d_count = state_lib.param_count(state.g_params), state_lib.param_count(state.d_params)
   logging.info('Generator: %d params; discriminator: %d params; loss: %r.', g_count, d_count, loss)
   if is_chief:
-    _update_run_record(workdir, g_params=g_count, d_params=d_count, loss=repr(loss))
+    _write_run_record(config, workdir, g_params=g_count, d_params=d_count, loss=repr(loss))
 
   # --- checkpoint -----------------------------------------------------------------------------
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=config.train.keep_checkpoints)
@@ -350,7 +336,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool) -> s
   ckpt.wait()
   ckpt.close()
   evaluator.close()
-  writer.flush()
   batches.close()
   writer.close()
   if is_chief:

@@ -51,7 +51,7 @@ class _InceptionEvaluator:
   def __init__(self, cfg: ml_collections.ConfigDict, *, cache_dir: str):
     cfg = cfg if cfg is not None else ml_collections.ConfigDict()
     self.cache_dir = cache_dir
-    self.weights = cfg.get('weights', None)
+    self.weights = cfg.get('weights', None) or None   # '' (configs' default): default_1.pt
     self.batch_size = int(cfg.get('batch_size', 50))
     self.chunk_size = int(cfg.get('chunk_size', 500))
     for key in ('batch_size', 'chunk_size'):

@@ -61,7 +61,6 @@ D_BLOCKS = {
     32: ((2, True), (2, True), (2, False), (2, False)),
     64: ((1, True), (2, True), (4, True), (8, True), (16, False)),
 }
-DTYPES = models.DTYPES
 
 _BN_MOMENTUM = 0.9   # PyTorch's momentum=0.1
 _BN_EPSILON = 1e-4   # as BigGAN and StudioGAN
@@ -278,8 +277,7 @@ def build(config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
         f'config.model.attention_resolution={attention_resolution!r} is not a feature-map '
         f'side that both SAGAN networks reach at {image_size}x{image_size}; choose one of '
         f'{", ".join(str(a) for a in allowed)} (0: no attention).')
-  dtype_name = model.get('dtype', 'float32')
-  errors.check_choice('model.dtype', dtype_name, DTYPES)
+  dtype = models.compute_dtype(config)
   for key in ('g_width', 'd_width'):
     if not isinstance(model.get(key), int) or model.get(key) < 1:
       raise errors.ConfigError(
@@ -288,7 +286,7 @@ def build(config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
   num_classes = model.get('num_classes', 0)
   common = dict(image_size=image_size, num_classes=num_classes,
                 attention_resolution=attention_resolution,
-                attention_pool=model.get('attention_pool', False), dtype=DTYPES[dtype_name])
+                attention_pool=model.get('attention_pool', False), dtype=dtype)
   generator = Generator(ch=model.g_width, spectral_norm=model.get('g_spectral_norm', True),
                         **common)
   discriminator = Discriminator(ch=model.d_width,
