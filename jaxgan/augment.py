@@ -1,0 +1,230 @@
+"""Differentiable augmentation: DiffAugment's policies as pure, jittable JAX functions.
+
+DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
+Training", arXiv:2006.10738) augments every image the discriminator sees, real and fake, in
+both players' updates, with transformations that are differentiable w.r.t. the images, so
+the generator's gradient flows through them. The three policies follow the authors'
+reference implementation (mit-han-lab/data-efficient-gans, DiffAugment_pytorch.py and
+DiffAugment_tf.py):
+
+* 'color': brightness (add b ~ U[-0.5, 0.5)), then saturation (scale each pixel's deviation
+  from its mean over channels by s ~ U[0, 2)), then contrast (scale the deviation from the
+  image's mean over all pixels and channels by c ~ U[0.5, 1.5)); one b, s, c per image.
+* 'translation': out[i, j] = in[i + t_h, j + t_w], zero where i + t_h or j + t_w falls
+  outside the image, with integers t ~ U{-shift, ..., shift} per image and axis and
+  shift = int(size * 1/8 + 0.5).
+* 'cutout': zero a square of side n = int(size * 1/2 + 0.5) per axis, its rows
+  [o_h - n // 2, o_h - n // 2 + n) clipped to the image (columns alike), with the integer
+  centre o ~ U{0, ..., size - n % 2} per image and axis.
+
+Policies apply in the order written ('color,translation,cutout' is the paper's choice).
+
+Conventions:
+
+* Images are NHWC floats in [-1, 1] (the generator's output range, and the range the
+  reference's GANs feed DiffAugment). Nothing is clipped after augmenting, as in the
+  reference.
+* Randomness is per example: `keys` holds one key per image (e.g. `steps.example_keys`,
+  fold_in of the global example index), and image j's parameters are drawn from keys[j]
+  alone, so its augmentation does not depend on the batch size or on the device holding it:
+  a run on 8 devices augments exactly as one on 1. Each example key is used once, for one
+  draw of 8 numbers u ~ U[0, 1) that fix all of the image's parameters whatever the policy
+  (so the colour factors of an image are the same under 'color' and under
+  'color,translation,cutout'); integers in [0, n) are floor(u n). Pass keys reserved for
+  augmentation (e.g. fold_in a dedicated subkey), not keys used for anything else.
+* Drawing and applying are separate: `draw_params` returns a dict of per-image arrays,
+  `apply` is a deterministic function of the images and those arrays, and `augment` does
+  both.
+* `probability` p (ADA, Karras et al. 2020, "Training Generative Adversarial Networks with
+  Limited Data", arXiv:2006.06676): each image is augmented by the whole policy with
+  probability p, a Bernoulli draw from its own key, and passed through unchanged otherwise.
+  (ADA draws one such decision per transformation; here one gates the whole policy.) p may
+  be a traced scalar (from the training state); p <= 0 augments nothing and p >= 1 all.
+"""
+
+import itertools
+from typing import Sequence, Union
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan import errors
+
+Array = jax.Array
+
+POLICIES = ('color', 'translation', 'cutout')
+
+TRANSLATION_RATIO = 0.125   # The reference's rand_translation(ratio=0.125).
+CUTOUT_RATIO = 0.5          # The reference's rand_cutout(ratio=0.5).
+
+# How many U[0, 1) numbers each quantity takes from its image's single draw.
+_COUNTS = {'gate': 1, 'brightness': 1, 'saturation': 1, 'contrast': 1, 'translation': 2,
+           'cutout': 2}
+_DRAWS = tuple(_COUNTS)
+_NUM_DRAWS = sum(_COUNTS.values())
+_SPLITS = tuple(itertools.accumulate(_COUNTS.values()))[:-1]
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+  """The policy names in `policy` ('' is none), in order; ConfigError on an unknown or
+  repeated name."""
+  if not isinstance(policy, str):
+    raise errors.ConfigError(
+        f'augmentation policy {policy!r} must be a comma-separated string of '
+        f'{", ".join(repr(p) for p in POLICIES)} (or \'\' for none).')
+  if not policy.strip():
+    return ()
+  names = tuple(name.strip() for name in policy.split(','))
+  for name in names:
+    if name not in POLICIES:
+      raise errors.ConfigError(
+          f'unknown augmentation policy {name!r} in {policy!r}; choose a comma-separated '
+          f'subset of {", ".join(repr(p) for p in POLICIES)}.')
+  if len(set(names)) != len(names):
+    raise errors.ConfigError(
+        f'augmentation policy {policy!r} names a policy twice; name each at most once.')
+  return names
+
+
+def translation_shift(size: int) -> int:
+  """The largest shift along an axis of `size` pixels: int(size * 1/8 + 0.5) (reference)."""
+  return int(size * TRANSLATION_RATIO + 0.5)
+
+
+def cutout_size(size: int) -> int:
+  """The side of the cut-out square along an axis of `size` pixels: int(size / 2 + 0.5)."""
+  return int(size * CUTOUT_RATIO + 0.5)
+
+
+def _check_probability(probability) -> None:
+  if isinstance(probability, (int, float)) and not 0.0 <= probability <= 1.0:
+    raise errors.ConfigError(
+        f'augmentation probability {probability!r} is outside [0, 1]; pass a value in it.')
+
+
+def draw_params(policy: str, keys: Array, image_shape: Sequence[int], *,
+                probability: Union[float, Array] = 1.0) -> dict[str, Array]:
+  """Each image's augmentation parameters, drawn from its own key in `keys` (shape (B,)).
+
+  `image_shape` is the images' shape, (..., H, W, C); only H and W are read. Each key is used
+  once, for 8 numbers u ~ U[0, 1); integers in [0, n) are floor(u n), uniform to within
+  n 2^-23 (u has 23 random bits). Returns arrays with a leading batch axis:
+
+  * 'augmented': bool (B,), u < probability: whether `apply` augments the image.
+  * 'brightness', 'saturation', 'contrast' (for 'color'): float32 (B,), drawn from
+    U[-0.5, 0.5), U[0, 2) and U[0.5, 1.5) (the reference's rand_brightness,
+    rand_saturation, rand_contrast).
+  * 'translation': int32 (B, 2), (t_h, t_w), each uniform over the integers in
+    [-translation_shift(size), translation_shift(size)], inclusive.
+  * 'cutout': int32 (B, 2), the square's centre (o_h, o_w), each uniform over the integers
+    in [0, size - cutout_size(size) % 2], inclusive (the reference's randint(0, size + (1 -
+    n % 2))).
+
+  Only the entries that `policy` needs are present.
+  """
+  names = parse_policy(policy)
+  _check_probability(probability)
+  if len(image_shape) < 3:
+    raise ValueError(f'image_shape {tuple(image_shape)} is not (..., H, W, C).')
+  h, w = int(image_shape[-3]), int(image_shape[-2])
+  shift = jnp.array([translation_shift(h), translation_shift(w)], jnp.int32)
+  centres = jnp.array([h + 1 - cutout_size(h) % 2, w + 1 - cutout_size(w) % 2], jnp.int32)
+
+  def integers(u, n):
+    return jnp.minimum(jnp.floor(u * n).astype(jnp.int32), n - 1)
+
+  def one(key):
+    # One draw per example key, of every quantity whatever the policy (one random-bits call
+    # compiles several times faster than one per quantity, and keeps draws policy-independent).
+    u = dict(zip(_DRAWS, jnp.split(jax.random.uniform(key, (_NUM_DRAWS,), jnp.float32),
+                                   _SPLITS)))
+    params = {'augmented': u['gate'][0] < probability}
+    if 'color' in names:
+      params['brightness'] = u['brightness'][0] - 0.5   # torch.rand(...) - 0.5
+      params['saturation'] = u['saturation'][0] * 2.0   # torch.rand(...) * 2
+      params['contrast'] = u['contrast'][0] + 0.5       # torch.rand(...) + 0.5
+    if 'translation' in names:
+      params['translation'] = integers(u['translation'], 2 * shift + 1) - shift
+    if 'cutout' in names:
+      params['cutout'] = integers(u['cutout'], centres)
+    return params
+
+  return jax.vmap(one)(keys)
+
+
+def _per_image(v: Array, dtype) -> Array:
+  return v.astype(dtype)[:, None, None, None]
+
+
+def color(images: Array, *, brightness: Array, saturation: Array, contrast: Array) -> Array:
+  """Brightness, then saturation, then contrast with per-image factors of shape (B,)
+  (Zhao et al. 2020's 'color': x + b; (x - mean_c x) s + mean_c x; (x - mean x) c + mean x)."""
+  x = images + _per_image(brightness, images.dtype)
+  mean = jnp.mean(x, axis=-1, keepdims=True)
+  x = (x - mean) * _per_image(saturation, images.dtype) + mean
+  mean = jnp.mean(x, axis=(1, 2, 3), keepdims=True)
+  return (x - mean) * _per_image(contrast, images.dtype) + mean
+
+
+def translate(images: Array, shifts: Array) -> Array:
+  """out[b, i, j] = images[b, i + shifts[b, 0], j + shifts[b, 1]], zero outside the image
+  (Zhao et al. 2020's 'translation'); a gather, so linear and differentiable in `images`."""
+  _, h, w, _ = images.shape
+  rows = jnp.arange(h)[None, :] + shifts[:, 0:1]   # (B, H)
+  cols = jnp.arange(w)[None, :] + shifts[:, 1:2]   # (B, W)
+  gathered = jax.vmap(lambda img, r, c: img[r][:, c])(
+      images, jnp.clip(rows, 0, h - 1), jnp.clip(cols, 0, w - 1))
+  inside = (((rows >= 0) & (rows < h))[:, :, None, None]
+            & ((cols >= 0) & (cols < w))[:, None, :, None])
+  return jnp.where(inside, gathered, jnp.zeros((), images.dtype))
+
+
+def cutout(images: Array, centres: Array) -> Array:
+  """Zeroes, in image b, the square of side cutout_size(size) per axis whose rows are
+  [centres[b, 0] - n_h // 2, ... + n_h) and columns likewise, clipped to the image
+  (Zhao et al. 2020's 'cutout'); a mask product, so differentiable in `images`."""
+  _, h, w, _ = images.shape
+  n_h, n_w = cutout_size(h), cutout_size(w)
+  top = centres[:, 0:1] - n_h // 2
+  left = centres[:, 1:2] - n_w // 2
+  rows, cols = jnp.arange(h)[None, :], jnp.arange(w)[None, :]
+  in_rows = (rows >= top) & (rows < top + n_h)     # (B, H)
+  in_cols = (cols >= left) & (cols < left + n_w)   # (B, W)
+  keep = ~(in_rows[:, :, None] & in_cols[:, None, :])
+  return images * keep[..., None].astype(images.dtype)
+
+
+def apply(images: Array, params: dict[str, Array], policy: str) -> Array:
+  """`policy`'s transformations of NHWC `images` with `params` from `draw_params`, in the
+  policy's order; images whose params['augmented'] is False are returned unchanged."""
+  names = parse_policy(policy)
+  if images.ndim != 4:
+    raise ValueError(f'images of shape {images.shape} are not NHWC.')
+  out = images
+  for name in names:
+    if name == 'color':
+      out = color(out, brightness=params['brightness'], saturation=params['saturation'],
+                  contrast=params['contrast'])
+    elif name == 'translation':
+      out = translate(out, params['translation'])
+    else:
+      out = cutout(out, params['cutout'])
+  if names and 'augmented' in params:
+    out = jnp.where(params['augmented'][:, None, None, None], out, images)
+  return out
+
+
+def augment(images: Array, keys: Array, policy: str = 'color,translation,cutout', *,
+            probability: Union[float, Array] = 1.0) -> Array:
+  """DiffAugment (Zhao et al. 2020) of NHWC `images` in [-1, 1], image j drawn from keys[j];
+  each image is augmented with `probability` (ADA-style, Karras et al. 2020), which may be a
+  traced scalar. `policy` is static; '' returns `images`."""
+  if images.ndim != 4:
+    raise ValueError(f'images of shape {images.shape} are not NHWC.')
+  if keys.shape[0] != images.shape[0]:
+    raise ValueError(f'{keys.shape[0]} keys for {images.shape[0]} images; pass one per image.')
+  if not parse_policy(policy):
+    _check_probability(probability)
+    return images
+  params = draw_params(policy, keys, images.shape, probability=probability)
+  return apply(images, params, policy)
