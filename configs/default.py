@@ -5,6 +5,8 @@ Not a run of its own: see `dcgan.py`, `dcgan_digits.py`, `toy_ring.py`, ...
 
 import ml_collections
 
+from jaxgan import optim
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -44,6 +46,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
+  # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
+  # 'cosine' or 'step'; warmup_steps; end_factor (linear/cosine); milestones, factor (step).
+  config.optim.g_schedule = optim.schedule_config()
+  config.optim.d_schedule = optim.schedule_config()
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 100_000    # generator updates

@@ -2,8 +2,7 @@
 
 import ml_collections
 
-from jaxgan import data, errors, evaluation, losses, models
-from jaxgan import state as state_lib
+from jaxgan import data, errors, evaluation, losses, models, optim
 
 
 def _positive_int(config, key: str, minimum: int = 1) -> None:
@@ -29,7 +28,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     errors.check_choice('data.image_size', config.data.image_size, (32, 64))
   losses.from_config(config.loss)   # unknown objective / regulariser names
   for key in ('g_optimizer', 'd_optimizer'):
-    errors.check_choice(f'optim.{key}', config.optim[key], state_lib.OPTIMIZERS)
+    errors.check_choice(f'optim.{key}', config.optim[key], optim.OPTIMIZERS)
+  for key in ('g_schedule', 'd_schedule'):
+    optim.validate_schedule(config.optim[key], key)
   for key in ('g_lr', 'd_lr'):
     if not config.optim[key] > 0:
       raise errors.ConfigError(f'config.optim.{key}={config.optim[key]!r} must be > 0.')

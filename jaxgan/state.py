@@ -42,27 +42,10 @@ class GANState:
     return jax.random.wrap_key_data(self.rng)
 
 
-OPTIMIZERS = ('adam', 'rmsprop', 'sgd')
-
-
-def _optimizer(name: str, lr: float, b1: float, b2: float, key: str) -> optax.GradientTransformation:
-  if name == 'adam':
-    return optax.adam(lr, b1=b1, b2=b2)
-  if name == 'rmsprop':
-    # PyTorch's RMSprop defaults (alpha 0.99, eps 1e-8), as in the WGAN reference code.
-    return optax.rmsprop(lr, decay=0.99, eps=1e-8)
-  if name == 'sgd':
-    return optax.sgd(lr, momentum=b1 or None)
-  raise errors.ConfigError(
-      f'config.optim.{key}={name!r} is not supported; choose one of '
-      f'{", ".join(repr(o) for o in OPTIMIZERS)}.')
-
-
 def optimizers(config: ml_collections.ConfigDict):
-  """(generator optimiser, discriminator optimiser) from config.optim."""
-  o = config.optim
-  return (_optimizer(o.g_optimizer, o.g_lr, o.b1, o.b2, 'g_optimizer'),
-          _optimizer(o.d_optimizer, o.d_lr, o.b1, o.b2, 'd_optimizer'))
+  """(generator optimiser, discriminator optimiser) from config.optim (see jaxgan/optim.py)."""
+  from jaxgan import optim  # pylint: disable=g-import-not-at-top
+  return optim.from_config(config)
 
 
 def sample_shapes(config: ml_collections.ConfigDict):

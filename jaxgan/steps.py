@@ -25,6 +25,7 @@ import optax
 from jax import lax
 
 from jaxgan import losses as losses_lib
+from jaxgan import optim
 from jaxgan.state import GANState
 
 AXIS = 'batch'
@@ -126,6 +127,9 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
           jax.tree.map(lambda _: d_clip, d_params))
     metrics = _mean_terms(terms, 'd')
     metrics.update({'d/real_logit': real_mean, 'd/fake_logit': fake_mean})
+    lr = optim.learning_rate(d_opt_state)
+    if lr is not None:
+      metrics['d/lr'] = lr
     return (d_params, d_opt_state, _sync_state(new_d_state)), metrics
 
   # Unrolled rather than lax.scan: XLA:CPU runs convolutions inside a while loop ~10x slower
@@ -159,6 +163,9 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
                             state.ema_params, g_params)
 
   metrics = {**d_metrics, **_mean_terms(g_terms, 'g')}
+  lr = optim.learning_rate(g_opt_state)
+  if lr is not None:
+    metrics['g/lr'] = lr
   new_state = state.replace(
       step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
       d_opt_state=d_opt_state, g_state=_sync_state(g_state), d_state=d_state,

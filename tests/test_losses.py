@@ -174,7 +174,7 @@ def test_loss_zoo_configs_train_a_step(tmp_path, name):
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == 1
   if config.optim.d_optimizer == 'adam':   # Adam counts its updates: d_steps per G update
-    assert int(state.d_opt_state[0].count) == config.train.d_steps
+    assert int(state.d_opt_state.inner_state[0].count) == config.train.d_steps
   if config.optim.d_clip:
     assert all(float(abs(x).max()) <= config.optim.d_clip + 1e-7 for x in jax.tree.leaves(state.d_params))
   for leaf in jax.tree.leaves(state.g_params):

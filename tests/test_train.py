@@ -65,30 +65,44 @@ def test_resume_is_bit_exact(tmp_path, dataset):
     np.testing.assert_array_equal(a, b)
 
 
-def test_ring_run_moves_samples_onto_the_modes(tmp_path):
-  """A short run must put most samples within 3 sigma of a mode and cover (nearly) all modes.
+def test_ring_runs_move_samples_onto_the_modes(tmp_path):
+  """Three seeds of a short run with a cosine learning-rate decay must each put samples on
+  the modes: learning asserted with a wide margin, on any CPU's trajectory.
 
-  Thresholds: an untrained generator puts ~0% of its samples within 3 sigma (0.03) of a mode
-  of the unit ring, and a generator that only learned the ring's scale (a smeared circle)
-  puts about 8 * 0.06 / (2 pi) = 8% there. This run reached 79% and 8/8 modes when written
-  (jax 0.10.2, CPU); requiring > 50% and >= 7 modes leaves room for numerical drift across
-  versions while failing any run that does not learn the modes. ~15 s on 2 CPU cores.
+  Chance levels: an untrained generator puts ~0% of its samples within 3 sigma (0.03) of a
+  mode of the unit ring; a generator that only learned the ring's scale (a smeared circle)
+  puts about 8 * 2 * 0.03 / (2 pi) = 8% there. Measured (1,500 steps, 8 fake devices, AMD
+  EPYC): seeds 0-4 reached 84-93% high quality and 8/8 modes; with
+  XLA_FLAGS=--xla_cpu_enable_fast_math=true 89-92% and 8/8; on one core 84-93%. With a
+  constant rate instead, one seed ended at 33% and another at 44% (a trajectory that had not
+  settled): the decay is what makes the outcome stable. The thresholds (median over the seeds
+  > 50%, every seed > 20% and >= 7 of 8 modes) sit far below every measured run and far above
+  chance. ~60 s on 2 CPU cores.
   """
-  config = tiny_config('ring', **{'train.num_steps': 1500, 'train.batch_size': 256,
-                                  'train.checkpoint_every': 1500, 'log.every_steps': 500,
-                                  'log.samples_every': 0, 'optim.g_lr': 2e-3,
-                                  'optim.d_lr': 2e-3, 'model.hidden': 128, 'model.depth': 3})
-  generator, _ = models.build(config)
-  sample = steps.make_sample_fn(generator)
-  z = jax.random.normal(jax.random.key(1), (2500, 2))
   centres, sigma = data.mixture_modes('ring')
-  before = state_lib.create(config, *models.build(config), *state_lib.optimizers(config))
-  start = mixtures.mode_metrics(np.asarray(sample(before.g_params, before.g_state, z)), centres, sigma)
-  final = train.train_and_evaluate(config, str(tmp_path))
-  end = mixtures.mode_metrics(np.asarray(sample(final.g_params, final.g_state, z)), centres, sigma)
-  assert start['high_quality'] < 0.05
-  assert end['high_quality'] > 0.5, end
-  assert end['modes_covered'] >= 7, end
+  z = jax.random.normal(jax.random.key(1), (2500, 2))
+  results = []
+  for seed in range(3):
+    config = tiny_config('ring', **{'train.num_steps': 1500, 'train.batch_size': 256,
+                                    'train.seed': seed, 'train.checkpoint_every': 1500,
+                                    'log.every_steps': 500, 'log.samples_every': 0,
+                                    'optim.g_lr': 2e-3, 'optim.d_lr': 2e-3,
+                                    'model.hidden': 128, 'model.depth': 3})
+    config.optim.g_schedule.name = config.optim.d_schedule.name = 'cosine'
+    generator, _ = models.build(config)
+    sample = steps.make_sample_fn(generator)
+    if seed == 0:
+      before = state_lib.create(config, *models.build(config), *state_lib.optimizers(config))
+      start = mixtures.mode_metrics(np.asarray(sample(before.g_params, before.g_state, z)),
+                                    centres, sigma)
+      assert start['high_quality'] < 0.05, start
+    final = train.train_and_evaluate(config, str(tmp_path / f'seed{seed}'))
+    results.append(mixtures.mode_metrics(np.asarray(sample(final.g_params, final.g_state, z)),
+                                         centres, sigma))
+  quality = [r['high_quality'] for r in results]
+  assert np.median(quality) > 0.5, results
+  assert min(quality) > 0.2, results
+  assert all(r['modes_covered'] >= 7 for r in results), results
 
 
 def test_weight_clipping_and_critic_updates_per_generator_update(tmp_path):
@@ -99,8 +113,8 @@ def test_weight_clipping_and_critic_updates_per_generator_update(tmp_path):
     assert np.all(np.abs(leaf) <= 0.01 + 1e-7)
   assert any(np.any(np.abs(leaf) >= 0.01 - 1e-7) for leaf in jax.tree.leaves(state.d_params))
   # Adam counts its updates: 5 critic updates per generator update.
-  assert int(state.d_opt_state[0].count) == 15
-  assert int(state.g_opt_state[0].count) == 3
+  assert int(state.d_opt_state.inner_state[0].count) == 15
+  assert int(state.g_opt_state.inner_state[0].count) == 3
 
 
 def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):

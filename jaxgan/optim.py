@@ -1,0 +1,147 @@
+"""Optimisers and learning-rate schedules of both players, as optax objects.
+
+  tx_g, tx_d = optim.from_config(config)
+
+Each player's optimiser is `config.optim.{g,d}_optimizer` with base rate `config.optim.{g,d}_lr`
+and the schedule `config.optim.{g,d}_schedule`:
+
+  name         'constant', 'linear', 'cosine' or 'step'
+  warmup_steps linear warm-up from 0 over the first generator steps (every schedule)
+  end_factor   'linear' / 'cosine': the rate at the last step is lr * end_factor
+  milestones   'step': fractions of train.num_steps at which the rate is multiplied by `factor`
+  factor       'step': the multiplier at each milestone
+
+Schedules are written in generator steps (train.num_steps units) for both players: the
+discriminator's optimiser counts `train.d_steps` updates per generator step, so its schedule is
+read at count // d_steps. Every optimiser is wrapped in `optax.inject_hyperparams`, so its
+state holds the learning rate of its latest update: `learning_rate(opt_state)` reads it (the
+train step logs it as g/lr and d/lr). Weight clipping (`optim.d_clip`) is a projection applied
+by the train step after each critic update, not part of the optimiser.
+"""
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxgan import errors
+
+OPTIMIZERS = ('adam', 'rmsprop', 'sgd')
+SCHEDULES = ('constant', 'linear', 'cosine', 'step')
+
+
+def schedule(lr: float, cfg: ml_collections.ConfigDict, num_steps: int) -> optax.ScalarOrSchedule:
+  """The learning rate at each generator step for base rate `lr` (see the module docstring).
+
+  A constant rate without warm-up is returned as the float itself: optax then keeps it as a
+  plain hyperparameter that the step passes through (a constant schedule's output would be a
+  new constant each step, and its donated input buffer would go unused).
+  """
+  name = cfg.name
+  warmup = int(cfg.warmup_steps)
+  if name == 'constant':
+    if warmup <= 0:
+      return float(lr)
+    main = optax.constant_schedule(lr)
+  elif name == 'linear':
+    main = optax.linear_schedule(lr, lr * cfg.end_factor, max(num_steps - warmup, 1))
+  elif name == 'cosine':
+    main = optax.cosine_decay_schedule(lr, max(num_steps - warmup, 1), alpha=cfg.end_factor)
+  elif name == 'step':
+    bounds = sorted(int(round(m * num_steps)) - warmup for m in cfg.milestones)
+    scales: dict[int, float] = {}
+    for b in bounds:   # two milestones on one step multiply
+      scales[b] = scales.get(b, 1.0) * cfg.factor
+    main = optax.piecewise_constant_schedule(lr, scales)
+  else:
+    raise errors.ConfigError(f'schedule name {name!r} is not supported; choose one of '
+                             f'{", ".join(repr(s) for s in SCHEDULES)}.')
+  if warmup <= 0:
+    return main
+  return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+
+
+def optimizer(name: str, learning_rate, *, b1: float, b2: float,
+              key: str = 'optimizer') -> optax.GradientTransformation:
+  """optax's `name` with `learning_rate` (a float or a schedule), its rate injected.
+
+  'adam': Adam(b1, b2, eps 1e-8) as PyTorch's. 'rmsprop': PyTorch's RMSprop (alpha 0.99,
+  eps 1e-8 added to sqrt(v), not inside it: optax's default divides by sqrt(v + eps), which for
+  a clipped critic's gradients of ~1e-5 gives updates ~100x smaller than the WGAN reference
+  code's). 'sgd': momentum b1 (0: plain SGD).
+  """
+  if name == 'adam':
+    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate, b1=b1, b2=b2)
+  if name == 'rmsprop':
+    return optax.inject_hyperparams(optax.rmsprop, static_args=('eps_in_sqrt',))(
+        learning_rate=learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+  if name == 'sgd':
+    return optax.inject_hyperparams(optax.sgd, static_args=('momentum',))(
+        learning_rate=learning_rate, momentum=b1 or None)
+  raise errors.ConfigError(
+      f'config.optim.{key}={name!r} is not supported; choose one of '
+      f'{", ".join(repr(o) for o in OPTIMIZERS)}.')
+
+
+def _per_generator_step(fn: optax.ScalarOrSchedule, d_steps: int) -> optax.ScalarOrSchedule:
+  if d_steps == 1 or not callable(fn):
+    return fn
+  return lambda count: fn(count // d_steps)
+
+
+def from_config(config: ml_collections.ConfigDict
+                ) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """(generator optimiser, discriminator optimiser) from config.optim and config.train."""
+  o, num_steps = config.optim, int(config.train.num_steps)
+  g_lr = schedule(o.g_lr, o.g_schedule, num_steps)
+  d_lr = _per_generator_step(schedule(o.d_lr, o.d_schedule, num_steps),
+                             int(config.train.d_steps))
+  return (optimizer(o.g_optimizer, g_lr, b1=o.b1, b2=o.b2, key='g_optimizer'),
+          optimizer(o.d_optimizer, d_lr, b1=o.b1, b2=o.b2, key='d_optimizer'))
+
+
+def learning_rate(opt_state) -> Optional[jax.Array]:
+  """The learning rate an injected-hyperparameter optimiser used last (None: not injected)."""
+  hyperparams = getattr(opt_state, 'hyperparams', None)
+  if isinstance(hyperparams, dict) and 'learning_rate' in hyperparams:
+    return jnp.asarray(hyperparams['learning_rate'], jnp.float32)
+  if isinstance(opt_state, (tuple, list)):   # a chain: the first injected rate
+    for child in opt_state:
+      rate = learning_rate(child)
+      if rate is not None:
+        return rate
+  return None
+
+
+def validate_schedule(cfg: ml_collections.ConfigDict, key: str) -> None:
+  """ConfigError (naming `config.optim.<key>`) for a bad schedule."""
+  errors.check_choice(f'optim.{key}.name', cfg.name, SCHEDULES)
+  if not isinstance(cfg.warmup_steps, int) or cfg.warmup_steps < 0:
+    raise errors.ConfigError(f'config.optim.{key}.warmup_steps={cfg.warmup_steps!r} must be an '
+                             f'integer >= 0.')
+  if not 0.0 <= cfg.end_factor:
+    raise errors.ConfigError(f'config.optim.{key}.end_factor={cfg.end_factor!r} must be >= 0.')
+  if cfg.name == 'step':
+    milestones = tuple(cfg.milestones)
+    if not milestones or not all(0.0 < float(m) < 1.0 for m in milestones):
+      raise errors.ConfigError(
+          f'config.optim.{key}.milestones={milestones!r} must be fractions of train.num_steps '
+          f'in (0, 1), e.g. (0.75,), for the step schedule.')
+    if not cfg.factor > 0:
+      raise errors.ConfigError(f'config.optim.{key}.factor={cfg.factor!r} must be > 0.')
+
+
+def schedule_config(name: str = 'constant', **fields) -> ml_collections.ConfigDict:
+  """A schedule's config block with every field (the defaults of `config.optim.*_schedule`)."""
+  cfg = ml_collections.ConfigDict()
+  cfg.name = name
+  cfg.warmup_steps = 0
+  cfg.end_factor = 0.0
+  cfg.milestones = ()
+  cfg.factor = 0.1
+  for k, v in fields.items():
+    cfg[k] = v
+  return cfg
+

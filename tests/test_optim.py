@@ -1,0 +1,125 @@
+"""Optimisers against PyTorch's, update for update, and the learning-rate schedules."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+
+from jaxgan import errors, optim
+
+
+def _run_jax(tx, grads_seq, init):
+  params = {'w': jnp.asarray(init)}
+  state = tx.init(params)
+  out = []
+  for g in grads_seq:
+    updates, state = tx.update({'w': jnp.asarray(g)}, state, params)
+    params = optax.apply_updates(params, updates)
+    out.append(np.asarray(params['w']))
+  return out, state
+
+
+def _run_torch(make, grads_seq, init):
+  w = torch.nn.Parameter(torch.tensor(init, dtype=torch.float64))
+  opt = make([w])
+  out = []
+  for g in grads_seq:
+    w.grad = torch.tensor(g, dtype=torch.float64)
+    opt.step()
+    out.append(w.detach().numpy().copy())
+  return out
+
+
+@pytest.mark.parametrize('scale', [1e-5, 1.0])
+def test_rmsprop_equals_pytorch_update_for_update(scale):
+  """PyTorch divides by sqrt(v) + eps; optax's default (sqrt(v + eps)) would be ~100x off for
+  a clipped critic's gradients of ~1e-5 (the scale=1e-5 case)."""
+  rng = np.random.default_rng(0)
+  init = np.zeros(6)   # params = the sum of the updates, compared at float32's precision
+  grads = [scale * rng.standard_normal(6) for _ in range(20)]
+  ours, _ = _run_jax(optim.optimizer('rmsprop', 5e-5, b1=0.5, b2=0.999), grads, init)
+  ref = _run_torch(lambda p: torch.optim.RMSprop(p, lr=5e-5, alpha=0.99, eps=1e-8), grads, init)
+  for a, b in zip(ours, ref):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+  # The first update is lr * g / (sqrt(0.01 g^2) + eps), about 10 lr in magnitude; eps inside
+  # the square root would make it lr * g / sqrt(0.01 g^2 + eps), ~50x smaller at scale 1e-5.
+  g0 = np.abs(grads[0])
+  np.testing.assert_allclose(np.abs(ours[0]), 5e-5 * g0 / (0.1 * g0 + 1e-8), rtol=1e-5)
+  if scale == 1e-5:
+    assert np.all(np.abs(ours[0]) > 4e-4)
+
+
+def test_adam_equals_pytorch_update_for_update():
+  rng = np.random.default_rng(1)
+  init = np.zeros(6)
+  grads = [rng.standard_normal(6) for _ in range(20)]
+  ours, _ = _run_jax(optim.optimizer('adam', 1e-3, b1=0.5, b2=0.9), grads, init)
+  ref = _run_torch(lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.5, 0.9), eps=1e-8), grads,
+                   init)
+  for a, b in zip(ours, ref):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def _sched(name, **fields):
+  return optim.schedule(0.1, optim.schedule_config(name, **fields), num_steps=100)
+
+
+def test_schedules_match_their_closed_forms():
+  assert _sched('constant') == 0.1                       # a float: no schedule to run
+  assert float(_sched('constant', warmup_steps=10)(57)) == pytest.approx(0.1)
+  linear = _sched('linear', end_factor=0.2)
+  for t in (0, 30, 100):
+    assert float(linear(t)) == pytest.approx(0.1 + (0.02 - 0.1) * t / 100)
+  cosine = _sched('cosine')
+  for t in (0, 25, 50, 100):
+    assert float(cosine(t)) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * t / 100)),
+                                             abs=1e-7)
+  step = _sched('step', milestones=(0.5, 0.75), factor=0.1)
+  assert [pytest.approx(float(step(t))) for t in (0, 49, 50, 74, 75, 99)] == [
+      0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+  warm = _sched('cosine', warmup_steps=10)
+  assert [float(warm(t)) for t in (0, 5)] == [pytest.approx(0.0), pytest.approx(0.05)]
+  assert float(warm(10)) == pytest.approx(0.1)
+  assert float(warm(55)) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 45 / 90)))
+
+
+def test_discriminator_schedule_counts_generator_steps_and_rates_are_logged_in_state():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict({
+      'optim': {'g_optimizer': 'adam', 'd_optimizer': 'adam', 'g_lr': 0.1, 'd_lr': 0.4,
+                'b1': 0.5, 'b2': 0.9,
+                'g_schedule': optim.schedule_config('step', milestones=(0.5,)).to_dict(),
+                'd_schedule': optim.schedule_config('step', milestones=(0.5,)).to_dict()},
+      'train': {'num_steps': 4, 'd_steps': 5}})
+  tx_g, tx_d = optim.from_config(config)
+  grads = [np.ones(2)] * 20
+  _, d_state = _run_jax(tx_d, grads[:10], np.zeros(2))     # 2 generator steps of 5 updates
+  assert float(optim.learning_rate(d_state)) == pytest.approx(0.4)
+  _, d_state = _run_jax(tx_d, grads[:11], np.zeros(2))     # the first update of step 2
+  assert float(optim.learning_rate(d_state)) == pytest.approx(0.04)
+  _, g_state = _run_jax(tx_g, grads[:3], np.zeros(2))      # generator update of step 2
+  assert float(optim.learning_rate(g_state)) == pytest.approx(0.01)
+  assert optim.learning_rate(optax.adam(0.1).init({'w': jnp.zeros(2)})) is None
+
+
+@pytest.mark.parametrize('fields, message', [
+    ({'name': 'exp'}, r"config.optim.g_schedule.name='exp' is not supported"),
+    ({'name': 'step'}, r'milestones=\(\) must be fractions of train.num_steps'),
+    ({'name': 'step', 'milestones': (1.5,)}, r'must be fractions'),
+    ({'warmup_steps': -1}, r'warmup_steps=-1 must be an integer >= 0'),
+])
+def test_bad_schedules_are_one_sentence_errors(fields, message):
+  cfg = optim.schedule_config()
+  for k, v in fields.items():
+    cfg[k] = v
+  with pytest.raises(errors.ConfigError, match=message):
+    optim.validate_schedule(cfg, 'g_schedule')
+
+
+def test_unknown_optimizer():
+  with pytest.raises(errors.ConfigError, match="config.optim.g_optimizer='lamb' is not supported"):
+    optim.optimizer('lamb', 0.1, b1=0.5, b2=0.9, key='g_optimizer')
+
