@@ -220,3 +220,155 @@ def test_command_line(study_dir, tmp_path):
   assert done.stderr.strip().splitlines()[-1] == (
       f'error: {tmp_path / "nope"} is not a directory; pass a study directory (made by '
       f'python -m jaxgan.study) or training workdirs.')
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged inputs and unwritable outputs: a note on the run, or one sentence saying what to do.
+# ---------------------------------------------------------------------------------------------
+
+def _notes(page, run):
+  return re.findall(rf'<p class="note">{re.escape(run)}: (.*?)</p>', page)
+
+
+def test_binary_junk_in_metrics_is_skipped_and_counted(tmp_path):
+  wd = _workdir(str(tmp_path), 'junk')
+  junk = [np.random.default_rng(0).bytes(4000).replace(b'\n', b'') + b'\n',  # random bytes
+          b'\xff\xfe{"step": 50, "g/total": 1.0}\n',                          # not UTF-8
+          b'{"step": 60, "g/total": 1.0}\x00\x00\n', b'\x00' * 64 + b'\n',    # NUL bytes
+          b'{"step": 1e999}\n', b'{"step": 70, "g/total": 1' + b'0' * 400 + b'}\n',  # overflow
+          b'[' * 100_000 + b'\n', b'"step"\n', b'[1, 2]\n']                 # too deep, no object
+  with open(os.path.join(wd, 'metrics.jsonl'), 'ab') as f:
+    f.write(b'\n' + b''.join(junk))       # after the line the fixture cut short
+  notes = []
+  rows = report.read_metrics(os.path.join(wd, 'metrics.jsonl'), notes)
+  assert sorted(rows) == [10, 20, 30, 40] and rows[40]['g/total'] == 9.0
+  # Every junk line, and the line the fixture cut short.
+  assert notes == [f'metrics.jsonl: {len(junk) + 1} unreadable line(s) skipped (cut short, not '
+                   f'UTF-8 or not JSON).']
+  page = open(report.build([wd]), encoding='utf-8').read()
+  assert _notes(page, 'junk') == [notes[0]]
+  assert _row(page, 'junk')[1] == 'finished (40/40 steps)'
+
+
+def _damaged_png(path, how):
+  _png(path, (10, 20, 30))
+  data = open(path, 'rb').read()
+  data = {'cut short': data[:len(data) // 2], 'not a PNG': b'<html>not found</html>',
+          'empty': b'', 'bad data': data[:45] + bytes(20) + data[65:]}[how]
+  with open(path, 'wb') as f:
+    f.write(data)
+
+
+def test_damaged_pngs_are_skipped_with_a_note(tmp_path):
+  root = str(tmp_path)
+  bad = _workdir(root, 'bad', attention=True)
+  _workdir(root, 'good')
+  samples = os.path.join(bad, 'samples')
+  _damaged_png(os.path.join(samples, 'step_0000040.png'), 'cut short')   # killed mid-write
+  _damaged_png(os.path.join(samples, 'step_0000060.png'), 'not a PNG')
+  _damaged_png(os.path.join(samples, 'best_fid.png'), 'empty')
+  _damaged_png(os.path.join(bad, 'attention', 'step_0000040.png'), 'cut short')
+  page = open(report.build([root]), encoding='utf-8').read()
+  assert sorted(_notes(page, 'bad')) == sorted([
+      'metrics.jsonl: 1 unreadable line(s) skipped (cut short, not UTF-8 or not JSON).',
+      'samples/step_0000040.png is cut short (no end chunk); skipped.',
+      'samples/step_0000060.png is not a PNG; skipped.',
+      'samples/best_fid.png is empty; skipped.',
+      'attention/step_0000040.png is cut short (no end chunk); skipped.'])
+  # The last readable grid stands in as the final one; no best grid, no attention section.
+  assert '<figcaption>bad: final samples, step 20 (live weights)' in page
+  assert '<figcaption>bad: best' not in page and 'id="attention"' not in page
+  _valid_png(os.path.join(root, 'report', 'figures', 'samples_final.png'))
+
+  # A PNG whole at both ends but damaged inside: embedded as it is, left out of the montage.
+  _damaged_png(os.path.join(samples, 'step_0000020.png'), 'bad data')
+  page = open(report.build([root]), encoding='utf-8').read()
+  assert '<figcaption>bad: final samples, step 20' in page
+  assert re.search(r'<p class="note">bad, step 20: left out of figures/samples_final.png, its '
+                   r'PNG does not decode \(.+\)\.</p>', page)
+  _valid_png(os.path.join(root, 'report', 'figures', 'samples_final.png'))
+
+
+def test_unreadable_inputs_name_the_file(tmp_path):
+  # A folder where a file should be cannot be opened, even by root (unlike chmod 000).
+  for name in ('metrics.jsonl', 'config.json', 'samples/step_0000060.png'):
+    wd = _workdir(str(tmp_path / name.replace('/', '_')), 'run')
+    path = os.path.join(wd, name)
+    if os.path.exists(path):
+      os.remove(path)
+    os.makedirs(path)
+    with pytest.raises(report.ReportError, match=rf'^cannot read {re.escape(path)} \(Is a '
+                       rf'directory\); make it readable, or move it out of the way'):
+      report.build([wd])
+
+
+def test_out_folder_that_cannot_be_written(tmp_path):
+  wd = _workdir(str(tmp_path), 'run')
+  in_the_way = tmp_path / 'file'
+  in_the_way.write_text('not a folder')
+  for out in (in_the_way, in_the_way / 'report'):
+    with pytest.raises(report.ReportError, match=rf'^cannot write the report to {re.escape(str(out))}'
+                       rf': {re.escape(str(in_the_way))} is a file, not a folder; move it away '
+                       rf'or pass --out=DIR'):
+      report.build([wd], str(out))
+  (tmp_path / 'out').mkdir()
+  (tmp_path / 'out' / 'index.html').mkdir()             # the page's own path is a folder
+  with pytest.raises(report.ReportError, match=r'index.html \(Is a directory\); pass --out=DIR'):
+    report.build([wd], str(tmp_path / 'out'))
+
+  read_only = tmp_path / 'read_only'
+  read_only.mkdir()
+  os.chmod(read_only, 0o500)
+  try:
+    if os.access(read_only, os.W_OK):
+      pytest.skip('running as root: a read-only folder is writable')
+    with pytest.raises(report.ReportError, match=r'figures \(Permission denied\); pass '
+                       r'--out=DIR naming a folder you can write to\.$'):
+      report.build([wd], str(read_only / 'report'))
+    with pytest.raises(report.ReportError, match=r'Permission denied'):
+      report.build([wd], str(read_only))             # exists: makedirs alone would pass
+  finally:
+    os.chmod(read_only, 0o700)
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+  wd = _workdir(str(tmp_path), 'run')
+  (tmp_path / 'file').write_text('')
+  command = [sys.executable, '-m', 'jaxgan.report', wd, f'--out={tmp_path / "file"}']
+  env = {k: v for k, v in os.environ.items() if k != 'JAXGAN_TRACEBACK'}
+  done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                        check=False, env=env)
+  assert done.returncode == 1 and 'Traceback' not in done.stderr
+  assert done.stderr.strip().splitlines()[-1] == (
+      f'error: cannot write the report to {tmp_path / "file"}: {tmp_path / "file"} is a file, '
+      f'not a folder; move it away or pass --out=DIR naming another folder.')
+  done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                        check=False, env={**env, 'JAXGAN_TRACEBACK': '1'})
+  assert done.returncode == 1 and 'Traceback' in done.stderr and 'ReportError' in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# best_fid.json names the metric the run keeps its best state by (config.eval.best_metric).
+# ---------------------------------------------------------------------------------------------
+
+def _best(wd, step, metric, value):
+  with open(os.path.join(wd, 'best_fid.json'), 'w') as f:
+    json.dump({'step': step, 'metric': metric, 'value': value, metric: value}, f)
+
+
+def test_best_value_is_labelled_with_its_metric(tmp_path):
+  root = str(tmp_path)
+  kid = _workdir(root, 'by_kid')
+  _best(kid, 20, 'kid', 0.012)
+  page = open(report.build([kid]), encoding='utf-8').read()
+  assert '<th>best KID (step)</th>' in page
+  assert _row(page, 'by_kid')[4] == '0.012 (step 20)'
+  assert '<figcaption>by_kid: best KID 0.012 at step 20' in page
+
+  # Runs that keep their best by different metrics: each cell names its own.
+  _best(_workdir(root, 'by_fid'), 40, 'fid', 42.5)
+  page = open(report.build([root]), encoding='utf-8').read()
+  assert '<th>best metric (step)</th>' in page
+  assert _row(page, 'by_kid')[4] == 'KID 0.012 (step 20)'
+  assert _row(page, 'by_fid')[4] == 'FID 42.5 (step 40)'
+  assert '<figcaption>by_fid: best FID 42.5 at step 40' in page
