@@ -13,16 +13,21 @@ STUDY_FLAGS ?= --study=seed --set data.dataset=digits --set data.image_size=32 \
 	--set 'dcgan*,wgan*:model.g_width=256' --set 'dcgan*,wgan*:model.d_width=32' \
 	--set 'sagan_*:model.g_width=8' --set 'sagan_*:model.d_width=8'
 
-.PHONY: demo test bench fid-weights clean-venv
+.PHONY: demo install test bench fid-weights clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# Runtime dependencies (re-installed when requirements.txt changes).
-$(VENV)/.runtime: requirements.txt | $(PY)
+# Runtime dependencies (re-installed when requirements.txt changes), then jaxgan itself in
+# editable mode (pyproject.toml; its dependencies are the pinned ones already installed), so
+# that .venv/bin/python imports jaxgan from any folder.
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
+
+install: $(VENV)/.runtime
 
 # Test and benchmark dependencies: pytest and PyTorch's CPU build (a reference only).
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime

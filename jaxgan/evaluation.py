@@ -1,23 +1,26 @@
-"""Evaluation during training: the evaluator plug-ins named in `config.eval.evaluators`.
+"""Evaluation during training: the experiment's evaluator plug-ins.
 
 Every `config.eval.every_steps` generator steps (and at the last step), process 0 runs each
-evaluator (`jaxgan.metrics.evaluators.EVALUATORS`, e.g. 'fid', 'kid', 'inception_score') on
-`config.eval.num_samples` generated images against the training images; the values are logged
-as `eval/<name>` (TensorBoard and metrics.jsonl), which gives each run the FID curve of the
-seed's Figures 10-11. The state with the lowest `config.eval.best_metric` (default 'fid') is
-kept as an orbax checkpoint in `workdir/best_fid`, its value and step in `best_fid.json`, and
-its sample grid as `samples/best_fid.png`.
+evaluator (`Experiment.evaluators`; from a config, `config.eval.evaluators` names them in
+`jaxgan.metrics.evaluators.EVALUATORS`, e.g. 'fid', 'kid', 'inception_score') on
+`config.eval.num_samples` generated images against the data source's reference images; the
+values are logged as `eval/<name>` (TensorBoard and metrics.jsonl), which gives each run the
+FID curve of the seed's Figures 10-11. The state with the lowest `config.eval.best_metric`
+(default 'fid'; the highest for scores where higher is better, e.g. the Inception Score) is
+kept as an orbax checkpoint in `workdir/best_fid`, its value and step in
+`best_fid.json`, and its sample grid as `samples/best_fid.png`.
 
-Generated images always come from the same latent draws (seeded by `config.eval.seed`), so two
-points of a curve differ by the generator only. Real-image statistics are computed once per
-(dataset, split, size, count, weights) and cached under `config.eval.cache_dir` (default
-$JAXGAN_CACHE or ~/.cache/jaxgan); real images number min(num_samples, dataset size).
+Generated images always come from the same latent draws (seeded by `config.eval.seed`) and
+the sampling weights (the EMA when the run keeps one), so two points of a curve differ by the
+generator only. Real-image statistics are computed once per (data source, size, count,
+weights) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or ~/.cache/jaxgan);
+real images number min(num_samples, dataset size).
 """
 
 import json
 import os
 import time
-from typing import Callable, Optional
+from typing import Any, Optional
 
 from absl import logging
 import jax
@@ -25,14 +28,12 @@ import ml_collections
 import numpy as np
 
 from jaxgan import checkpoint as checkpoint_lib
-from jaxgan import errors, sample as sample_lib
-
-BEST_FILE = 'best_fid.json'
+from jaxgan import errors, workdir as workdir_lib
 
 
 def evaluator_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   """The evaluator names; 'fid,kid' (how --config.eval.evaluators=fid,kid arrives) splits."""
-  names = config.eval.get('evaluators', ())
+  names = config.eval.evaluators
   if isinstance(names, str):
     names = (names,)
   return tuple(n.strip() for item in names for n in item.split(',') if n.strip())
@@ -55,6 +56,33 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise errors.ConfigError(
         f'config.eval.num_samples={config.eval.num_samples} must be >= 2 (10,000 or more for '
         'FIDs comparable to published ones).')
+  if config.eval.best_metric and config.eval.best_metric not in _metric_names(names):
+    raise errors.ConfigError(
+        f'config.eval.best_metric={config.eval.best_metric!r} is not a metric of the '
+        f'evaluators {names!r}; choose one of {_metric_names(names)} or \'\' (no best '
+        f'checkpoint).')
+
+
+# Metrics where a larger value is better (the best checkpoint keeps the largest).
+HIGHER_IS_BETTER = frozenset({'inception_score', 'precision', 'recall', 'density', 'coverage'})
+
+
+def _metric_names(names) -> list[str]:
+  out = []
+  for name in names:
+    out += {'fid': ['fid', 'kid'], 'kid': ['kid'],
+            'inception_score': ['inception_score']}.get(name, [name])
+  return out
+
+
+def evaluators_from_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """{name: evaluator} of config.eval.evaluators ({} when evaluation is off); nothing loads."""
+  if not config.eval.every_steps:
+    return {}
+  from jaxgan.metrics import evaluators, torch_weights  # pylint: disable=g-import-not-at-top
+  cache = torch_weights.cache_dir(config.eval.cache_dir or None)
+  return {name: evaluators.make_evaluator(name, config.eval, cache_dir=cache)
+          for name in evaluator_names(config)}
 
 
 class _Stream:
@@ -77,45 +105,42 @@ class _Stream:
 
 
 class TrainingEvaluator:
-  """Runs the configured evaluators on process 0 and keeps the best checkpoint on all."""
+  """Runs the experiment's evaluators on process 0 and keeps the best checkpoint on all."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, generator,
-               sample_fn: Callable, real_images: Optional[np.ndarray], is_chief: bool):
-    self.config = config
-    self.workdir = workdir
-    self.every = config.eval.every_steps if evaluator_names(config) else 0
+  def __init__(self, experiment, paths: workdir_lib.Paths, *, is_chief: bool):
+    self.experiment = experiment
+    self.paths = paths
+    cfg = experiment.config.eval
+    self.every = cfg.every_steps if experiment.evaluators else 0
+    self.num_steps = experiment.config.train.num_steps
     self.is_chief = is_chief
-    self._generator = generator
-    self._sample_fn = sample_fn
-    self._real = real_images
-    self.best_metric = config.eval.get('best_metric', 'fid') or ''
+    self.best_metric = cfg.best_metric if self.every else ''
     self.best = self._read_best()
-    self._evaluators = {}
     self._best_ckpt = None
     self.improved = False   # whether the last call found a new best
     if not self.every:
       return
     if is_chief:
-      from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
-      cache = config.eval.get('cache_dir', '') or None
-      from jaxgan.metrics import torch_weights  # pylint: disable=g-import-not-at-top
-      # Built now, so missing Inception weights fail before training starts.
-      try:
-        self._evaluators = {
-            name: evaluators.make_evaluator(name, config.eval, cache_dir=torch_weights.cache_dir(cache))
-            for name in evaluator_names(config)}
+      if not hasattr(experiment.data, 'reference_images') and any(
+          getattr(e, 'needs_real', True) for e in experiment.evaluators.values()):
+        raise errors.ConfigError(
+            'the evaluators compare with real images, but the data source has no '
+            'reference_images(); pass evaluators={} or a source with images (ArraySource).')
+      try:   # load the networks now, so that missing Inception weights fail before training
+        for evaluator in experiment.evaluators.values():
+          if hasattr(evaluator, 'prepare'):
+            evaluator.prepare()
       except errors.JaxganError as e:
         raise type(e)(f'{str(e).rstrip(".")}; or train without evaluation: '
                       '--config.eval.every_steps=0.') from e
     if self.best_metric:
-      self._best_ckpt = checkpoint_lib.Checkpointer(workdir, keep=1,
-                                                    subdir=checkpoint_lib.BEST_SUBDIR)
+      self._best_ckpt = checkpoint_lib.Checkpointer(paths.best_checkpoints, keep=1)
 
   def due(self, step: int) -> bool:
-    return bool(self.every) and (step % self.every == 0 or step == self.config.train.num_steps)
+    return bool(self.every) and (step % self.every == 0 or step == self.num_steps)
 
   def _read_best(self) -> Optional[dict]:
-    path = os.path.join(self.workdir, BEST_FILE)
+    path = self.paths.best_json
     if not os.path.exists(path):
       return None
     try:
@@ -126,40 +151,32 @@ class TrainingEvaluator:
       logging.warning('%s is unreadable; the best checkpoint starts afresh.', path)
       return None
 
-  def _dataset_key(self) -> str:
-    d = self.config.data
-    return f'{d.dataset}-{d.get("split", "train")}-{d.image_size}px'
-
-  def _evaluate_on_chief(self, step: int, state) -> dict[str, float]:
-    config = self.config
-    num = int(config.eval.num_samples)
-    chunk = int(config.eval.get('chunk_size', 500))
-    # Host copies of the weights generate() will pick (EMA or live), under both names.
-    params, g_state = jax.device_get(
-        (state.ema_params if config.train.get('ema_decay', 0.0) > 0 else state.g_params,
-         state.g_state))
-    host_state = state.replace(g_params=params, ema_params=params, g_state=g_state)
-    rng = np.random.default_rng(int(config.eval.get('seed', 0)))
-    order = rng.permutation(len(self._real))
-    num_real = min(num, len(self._real))
+  def _evaluate_on_chief(self, state) -> dict[str, float]:
+    cfg = self.experiment.config.eval
+    num, chunk = int(cfg.num_samples), int(cfg.chunk_size)
+    # Host copies: only process 0 evaluates, so no computation may span other processes.
+    host_state = state.replace(**dict(zip(
+        ('g_params', 'ema_params', 'g_state'),
+        jax.device_get((state.g_params, state.ema_params, state.g_state)))))
+    data = self.experiment.data
+    num_real = min(num, getattr(data, 'num_examples', num))
+    key = data.identity() if hasattr(data, 'identity') else type(data).__name__
     values = {}
-    for name, evaluator in self._evaluators.items():
-      fakes = sample_lib.generate(config, self._generator, host_state, num, ema=True,
-                                  seed=int(config.eval.get('seed', 0)), batch_size=chunk,
-                                  sample_fn=self._sample_fn)
-      reals = iter(self._real[order[i:i + chunk]] for i in range(0, num_real, chunk))
-      for key, value in evaluator.evaluate(generate=_Stream(x for x, _ in fakes),
-                                           real=_Stream(reals), num_samples=num,
-                                           num_real=num_real,
-                                           dataset_key=self._dataset_key()):
-        values[key] = float(value)
+    for name, evaluator in self.experiment.evaluators.items():
+      fakes = self.experiment.generate(host_state, num, seed=int(cfg.seed), batch_size=chunk)
+      reals = (data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
+               if hasattr(data, 'reference_images') else iter(()))
+      for metric, value in evaluator.evaluate(generate=_Stream(x for x, _ in fakes),
+                                              real=_Stream(reals), num_samples=num,
+                                              num_real=num_real, dataset_key=key):
+        values[metric] = float(value)
     return values
 
   def __call__(self, step: int, state) -> dict[str, float]:
     """Evaluates at `step`; returns {'eval/<name>': value} (empty off process 0)."""
     start = time.perf_counter()
     self.improved = False
-    values = self._evaluate_on_chief(step, state) if self.is_chief else {}
+    values = self._evaluate_on_chief(state) if self.is_chief else {}
     seconds = time.perf_counter() - start
     if self.is_chief:
       logging.info('step %d: %s (%.1f s)', step,
@@ -168,15 +185,16 @@ class TrainingEvaluator:
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       metric = float(multihost_utils.broadcast_one_to_all(np.float64(metric)))
+    sign = -1.0 if self.best_metric in HIGHER_IS_BETTER else 1.0
     if self._best_ckpt is not None and np.isfinite(metric) and (
-        self.best is None or metric < self.best['value']):
+        self.best is None or sign * metric < sign * self.best['value']):
       self._best_ckpt.save(step, state)
       self.best = {'step': step, 'value': float(metric)}
       self.improved = True
       if self.is_chief:
-        with open(os.path.join(self.workdir, BEST_FILE), 'w') as f:
-          json.dump({'step': step, 'metric': self.best_metric, 'value': float(metric),
-                     self.best_metric: float(metric)}, f, indent=2)
+        workdir_lib.write_json(self.paths.best_json, {
+            'step': step, 'metric': self.best_metric, 'value': float(metric),
+            self.best_metric: float(metric)})
     out = {f'eval/{k}': v for k, v in values.items()}
     if values:
       out['eval/seconds'] = seconds

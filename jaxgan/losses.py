@@ -9,16 +9,19 @@ Two layers:
 
       loss = losses.hinge + 10.0 * losses.gradient_penalty_term
       loss = losses.get('wasserstein') + losses.get('gradient_penalty', weight=10.0)
+      loss = losses.hinge + 0.1 * losses.term('my_reg', d=lambda i: jnp.mean(i.real_logits**2))
 
   A term maps a `LossInputs` to named scalars for the discriminator update (`d_terms`) and
   for the generator update (`g_terms`); the update minimises their sum and logs each one.
+  A term may keep state across steps (`init_state` / `update_state`): it lives in the GAN
+  state (`GANState.loss_state`), is checkpointed, averaged over devices and resumed exactly.
 
 Sign conventions: D outputs raw logits (no sigmoid); every function returns a quantity to be
 *minimised* by its player.
 """
 
 import dataclasses
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -119,10 +122,13 @@ def r1_penalty(*, critic: Callable[[Array], Array], real: Array) -> Array:
 class LossInputs:
   """What a loss term may read in one update.
 
-  `critic` evaluates the discriminator with the parameters being differentiated and its
-  current mutable state (state changes it would make are discarded), so regularisers
-  differentiate through it like any other term. `real_logits`, `real`, `critic` and `rng` are
-  None in the generator update.
+  Discriminator update: all fields. `critic` evaluates the discriminator with the parameters
+  being differentiated and its current mutable state (state changes it would make are
+  discarded), so regularisers differentiate through it like any other term; it is set when
+  the loss `needs_critic`. Generator update: `fake_logits` and `fake`; `real_logits` and
+  `real` (the last critic update's real batch, D's logits with the updated D) only when the
+  loss `g_needs_real` (relativistic losses); `critic` and `rng` are None. `state` holds every
+  stateful term's state ({name: pytree}, read-only here; see `Term.update_state`).
   """
   fake_logits: Array
   real_logits: Optional[Array] = None
@@ -130,16 +136,35 @@ class LossInputs:
   fake: Optional[Array] = None
   critic: Optional[Callable[[Array], Array]] = None
   rng: Optional[Array] = None
+  state: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Term:
-  """A weighted sum of named loss terms; `a + b`, `w * a` and `sum([...])` build new ones."""
+  """A weighted sum of named loss terms; `a + b`, `w * a` and `sum([...])` build new ones.
+
+  Subclasses implement `d_terms` and `g_terms` and say what they read: `needs_critic` (the
+  critic function, for penalties on D's input gradients), `g_needs_real` (D's real logits in
+  the generator update), `per_sample_gradients` (a penalty on per-sample input gradients,
+  wrong for a critic that mixes samples through batch norm). A stateful term returns its
+  initial state from `init_state` ({its name: pytree of arrays}) and its next state from
+  `update_state`, which the step calls after each critic update with that update's inputs
+  (outside the gradient); the step then averages the state over devices.
+  """
+  needs_critic: bool = False
+  g_needs_real: bool = False
+  per_sample_gradients: bool = False
 
   def d_terms(self, inputs: LossInputs) -> dict[str, Array]:
     raise NotImplementedError
 
   def g_terms(self, inputs: LossInputs) -> dict[str, Array]:
     raise NotImplementedError
+
+  def init_state(self) -> dict[str, Any]:
+    return {}
+
+  def update_state(self, state: Mapping[str, Any], inputs: LossInputs) -> dict[str, Any]:
+    return dict(state)
 
   def d_loss(self, inputs: LossInputs) -> Array:
     return sum(self.d_terms(inputs).values(), jnp.zeros(()))
@@ -170,15 +195,22 @@ class Term:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Objective(Term):
-  """An adversarial objective: a discriminator loss and a generator loss over logits."""
+  """An adversarial objective: a discriminator loss and a generator loss over logits.
+
+  `g_fn(fake_logits=...)`, or `g_fn(real_logits=..., fake_logits=...)` when `g_needs_real`.
+  """
   name: str
   d_fn: Callable[..., Array]
   g_fn: Callable[..., Array]
+  g_needs_real: bool = False
 
   def d_terms(self, inputs):
     return {self.name: self.d_fn(real_logits=inputs.real_logits, fake_logits=inputs.fake_logits)}
 
   def g_terms(self, inputs):
+    if self.g_needs_real:
+      return {self.name: self.g_fn(real_logits=inputs.real_logits,
+                                   fake_logits=inputs.fake_logits)}
     return {self.name: self.g_fn(fake_logits=inputs.fake_logits)}
 
   def __repr__(self):
@@ -190,6 +222,8 @@ class Regularizer(Term):
   """A discriminator-only term computed from `LossInputs` (it contributes nothing to G)."""
   name: str
   fn: Callable[[LossInputs], Array]
+  needs_critic: bool = True
+  per_sample_gradients: bool = True
 
   def d_terms(self, inputs):
     return {self.name: self.fn(inputs)}
@@ -202,6 +236,51 @@ class Regularizer(Term):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class Custom(Term):
+  """A term from plain functions of `LossInputs` (`term(...)` builds one; see there)."""
+  name: str
+  d: Optional[Callable[[LossInputs], Array]] = None
+  g: Optional[Callable[[LossInputs], Array]] = None
+  needs_critic: bool = False
+  g_needs_real: bool = False
+  per_sample_gradients: bool = False
+
+  def d_terms(self, inputs):
+    return {} if self.d is None else {self.name: self.d(inputs)}
+
+  def g_terms(self, inputs):
+    return {} if self.g is None else {self.name: self.g(inputs)}
+
+  def __repr__(self):
+    return self.name
+
+
+def term(name: str, *, d: Optional[Callable[[LossInputs], Array]] = None,
+         g: Optional[Callable[[LossInputs], Array]] = None, needs_critic: bool = False,
+         g_needs_real: bool = False, per_sample_gradients: bool = False) -> Term:
+  """A loss term from plain Python functions of `LossInputs`, each returning a scalar.
+
+  `d` is added to the discriminator's loss, `g` to the generator's (either may be None);
+  the value is logged as d/<name> and g/<name>. Say what the functions read: `needs_critic`
+  (inputs.critic), `g_needs_real` (inputs.real_logits and inputs.real in `g`),
+  `per_sample_gradients` (a penalty on per-sample input gradients). Example, the relativistic
+  average hinge loss (Jolicoeur-Martineau 2018):
+
+      relu = jax.nn.relu
+      rahinge = losses.term(
+          'rahinge',
+          d=lambda i: (relu(1 - (i.real_logits - i.fake_logits.mean())).mean()
+                       + relu(1 + (i.fake_logits - i.real_logits.mean())).mean()),
+          g=lambda i: (relu(1 + (i.real_logits - i.fake_logits.mean())).mean()
+                       + relu(1 - (i.fake_logits - i.real_logits.mean())).mean()),
+          g_needs_real=True)
+  """
+  if d is None and g is None:
+    raise ValueError('pass d= or g= (a function of LossInputs returning a scalar)')
+  return Custom(name, d, g, needs_critic, g_needs_real, per_sample_gradients)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Sum(Term):
   """`sum_i w_i * term_i`; logged terms are named after their parts (weights applied)."""
   weighted: tuple[tuple[float, Term], ...]
@@ -209,6 +288,29 @@ class Sum(Term):
   @property
   def parts(self):
     return self.weighted
+
+  @property
+  def needs_critic(self):
+    return any(t.needs_critic for _, t in self.weighted)
+
+  @property
+  def g_needs_real(self):
+    return any(t.g_needs_real for _, t in self.weighted)
+
+  @property
+  def per_sample_gradients(self):
+    return any(t.per_sample_gradients for _, t in self.weighted)
+
+  def init_state(self):
+    state = {}
+    for _, t in self.weighted:
+      state.update(t.init_state())
+    return state
+
+  def update_state(self, state, inputs):
+    for _, t in self.weighted:
+      state = t.update_state(state, inputs)
+    return dict(state)
 
   def _combine(self, which: str, inputs: LossInputs) -> dict[str, Array]:
     out: dict[str, Array] = {}
@@ -247,14 +349,14 @@ REGULARIZERS: dict[str, Regularizer] = {
 def get(name: str, weight: float = 1.0) -> Term:
   """The objective or regulariser registered as `name`, times `weight`."""
   if name in OBJECTIVES:
-    term = OBJECTIVES[name]
+    found: Term = OBJECTIVES[name]
   elif name in REGULARIZERS:
-    term = REGULARIZERS[name]
+    found = REGULARIZERS[name]
   else:
     raise errors.ConfigError(
         f'unknown loss {name!r}; known objectives: {", ".join(sorted(OBJECTIVES))}; '
         f'known regularizers: {", ".join(sorted(REGULARIZERS))}.')
-  return term if weight == 1.0 else weight * term
+  return found if weight == 1.0 else weight * found
 
 
 def from_config(loss_config) -> Term:
@@ -263,17 +365,20 @@ def from_config(loss_config) -> Term:
     raise errors.ConfigError(
         f'config.loss.name={loss_config.name!r} is not a known objective; choose one of '
         f'{", ".join(sorted(OBJECTIVES))} (regularizers go in config.loss.regularizers).')
-  term = OBJECTIVES[loss_config.name]
-  regs: Mapping[str, float] = dict(loss_config.get('regularizers', {}) or {})
+  result: Term = OBJECTIVES[loss_config.name]
+  regs: Mapping[str, float] = dict(loss_config.regularizers or {})
   for name, weight in regs.items():
     if name not in REGULARIZERS:
       raise errors.ConfigError(
           f'config.loss.regularizers.{name} is not a known regularizer; choose one of '
           f'{", ".join(sorted(REGULARIZERS))}.')
-    term = term + float(weight) * REGULARIZERS[name]
-  return term
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+      raise errors.ConfigError(f'config.loss.regularizers.{name}={weight!r} must be a number '
+                               f'(the weight of the term).')
+    result = result + float(weight) * REGULARIZERS[name]
+  return result
 
 
-def needs_critic(term: Term) -> bool:
-  """Whether any part of `term` is a regulariser (which needs `LossInputs.critic`)."""
-  return any(isinstance(t, Regularizer) for _, t in term.parts)
+def needs_critic(loss: Term) -> bool:
+  """Whether the loss reads `LossInputs.critic` (a regulariser on D's input gradients)."""
+  return bool(loss.needs_critic)

@@ -145,3 +145,22 @@ def schedule_config(name: str = 'constant', **fields) -> ml_collections.ConfigDi
     cfg[k] = v
   return cfg
 
+
+
+def refresh_hyperparams(restored, fresh):
+  """`restored` optimiser state with the hyperparameters of `fresh` (a new `init`).
+
+  A checkpoint holds the optimiser's statistics (moments, counts); its hyperparameters (the
+  injected learning rate, betas) come from the experiment being run, so that resuming with a
+  new learning rate uses it. Scheduled rates are recomputed from the count at every update.
+  """
+  if isinstance(getattr(restored, 'hyperparams', None), dict):
+    inner = refresh_hyperparams(restored.inner_state, fresh.inner_state)
+    return restored._replace(hyperparams=fresh.hyperparams, inner_state=inner)
+  if isinstance(restored, tuple) and not hasattr(restored, '_fields'):
+    return tuple(refresh_hyperparams(r, f) for r, f in zip(restored, fresh))
+  if isinstance(restored, list):
+    return [refresh_hyperparams(r, f) for r, f in zip(restored, fresh)]
+  if isinstance(restored, dict):
+    return {k: refresh_hyperparams(v, fresh[k]) for k, v in restored.items()}
+  return restored

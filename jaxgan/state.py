@@ -1,15 +1,12 @@
 """The GAN's training state: one explicit pytree, and how to create it."""
 
-from typing import Any
+from typing import Any, Optional
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
-
-from jaxgan import errors
 
 PyTree = Any
 
@@ -25,7 +22,8 @@ class GANState:
   norm, 'spectral_stats' for spectral-norm power-iteration vectors), keyed by collection.
   `rng` is the run's base key (raw uint32 key data, so checkpoints hold plain arrays); step
   s uses fold_in(rng, s), never the base key itself. `ema_params` is an exponential moving
-  average of the generator's params (a copy of g_params when EMA is off).
+  average of the generator's params (equal to g_params when EMA is off: the update with decay
+  0 is a copy). `loss_state` holds the stateful loss terms' states ({term name: pytree}).
   """
   step: jax.Array
   g_params: PyTree
@@ -36,24 +34,16 @@ class GANState:
   d_state: PyTree
   ema_params: PyTree
   rng: jax.Array
+  loss_state: PyTree = flax.struct.field(default_factory=dict)
 
   @property
   def key(self) -> jax.Array:
     return jax.random.wrap_key_data(self.rng)
 
-
-def optimizers(config: ml_collections.ConfigDict):
-  """(generator optimiser, discriminator optimiser) from config.optim (see jaxgan/optim.py)."""
-  from jaxgan import optim  # pylint: disable=g-import-not-at-top
-  return optim.from_config(config)
-
-
-def sample_shapes(config: ml_collections.ConfigDict):
-  """Shapes of one generator input (z) and one data example."""
-  if config.data.dataset in ('ring', 'grid'):
-    return (config.model.z_dim,), (2,)
-  size = config.data.image_size
-  return (config.model.z_dim,), (size, size, 3)
+  def sampling_params(self, ema: bool = True) -> PyTree:
+    """The generator weights to sample with: the EMA (the live weights when EMA is off) or,
+    with ema=False, the live weights. The one place this is decided."""
+    return self.ema_params if ema else self.g_params
 
 
 def split_variables(variables) -> tuple[PyTree, PyTree]:
@@ -63,17 +53,22 @@ def split_variables(variables) -> tuple[PyTree, PyTree]:
   return params, state
 
 
-def create(config, generator: nn.Module, discriminator: nn.Module, tx_g, tx_d) -> GANState:
-  """Initialises a GANState (jit-compiled: initialisation on the host is slow for big nets)."""
-  z_shape, x_shape = sample_shapes(config)
-  conditional = config.model.get('num_classes', 0) > 0
+def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientTransformation,
+           tx_d: optax.GradientTransformation, *, z_dim: int, example_shape: tuple[int, ...],
+           num_classes: int = 0, seed: int = 0, loss_state: Optional[PyTree] = None) -> GANState:
+  """Initialises a GANState (jit-compiled: initialisation on the host is slow for big nets).
+
+  `example_shape` is one data example's shape ((H, W, C) images or (2,) points); the networks
+  are initialised in evaluation mode on two dummy examples. `loss_state` is the loss's
+  `init_state()`.
+  """
 
   def init(seed):
     key = jax.random.key(seed)
     kg, kd, kbase = jax.random.split(key, 3)
-    z = jnp.zeros((2,) + z_shape)
-    x = jnp.zeros((2,) + x_shape)
-    labels = jnp.zeros((2,), jnp.int32) if conditional else None
+    z = jnp.zeros((2, z_dim))
+    x = jnp.zeros((2,) + tuple(example_shape))
+    labels = jnp.zeros((2,), jnp.int32) if num_classes > 0 else None
     # Initialise in eval mode: batch norm's cross-device statistics need a mapped axis.
     g_params, g_state = split_variables(generator.init(kg, z, labels, train=False))
     d_params, d_state = split_variables(discriminator.init(kd, x, labels, train=False))
@@ -83,9 +78,10 @@ def create(config, generator: nn.Module, discriminator: nn.Module, tx_g, tx_d) -
         g_opt_state=tx_g.init(g_params), d_opt_state=tx_d.init(d_params),
         g_state=g_state, d_state=d_state,
         ema_params=g_params,
-        rng=jax.random.key_data(kbase))
+        rng=jax.random.key_data(kbase),
+        loss_state=jax.tree.map(jnp.asarray, loss_state or {}))
 
-  return jax.jit(init)(config.train.seed)
+  return jax.jit(init)(seed)
 
 
 def param_count(tree) -> int:

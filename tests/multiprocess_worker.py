@@ -25,7 +25,7 @@ def main():
   jax.distributed.initialize(coordinator_address=f'127.0.0.1:{port}',
                              num_processes=int(num_processes), process_id=int(process_id),
                              local_device_ids=[0, 1])
-  from jaxgan import train  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   config = tiny_config('digits', **{'train.num_steps': int(num_steps), 'train.checkpoint_every': 2,
                                     'optim.g_optimizer': 'sgd', 'optim.d_optimizer': 'sgd',
@@ -33,7 +33,7 @@ def main():
                                     'eval.every_steps': eval_every, 'eval.num_samples': 4,
                                     'eval.batch_size': 2, 'eval.kid_subsets': 2,
                                     'eval.cache_dir': os.path.join(workdir, 'fid_cache')})
-  state = train.train_and_evaluate(config, workdir)
+  state = jaxgan.train(config, workdir)
   leaves = jax.tree.leaves(jax.device_get((state.g_params, state.d_params, state.g_state)))
   np.savez(out, *leaves, step=np.asarray(jax.device_get(state.step)))
   jax.distributed.shutdown()

@@ -1,22 +1,18 @@
-"""Generator EMA in the train state."""
+"""Generator EMA in the train state, and the one place that picks the sampling weights."""
 
 import jax
 import numpy as np
 
-from jaxgan import data, losses, models, state as state_lib, steps
-from tests.util import tiny_config
+import jaxgan
+from tests.util import host_batch, tiny_config
 
 
 def _step_twice(config):
-  generator, discriminator = models.build(config)
-  tx_g, tx_d = state_lib.optimizers(config)
-  state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
-  step = steps.make_train_step(config, generator, discriminator, losses.from_config(config.loss),
-                               tx_g, tx_d)
-  source = data.Source(config, local_devices=8)
+  experiment = jaxgan.build(config)
+  state = experiment.init_state()
   history = [jax.device_get(state)]
   for s in range(2):
-    state, _ = step(state, source.batch(s))
+    state, _ = experiment.train_step(state, host_batch(experiment, s, 8))
     history.append(jax.device_get(state))
   return state, history
 
@@ -24,6 +20,10 @@ def _step_twice(config):
 def test_ema_decay_zero_is_the_live_weights():
   state, _ = _step_twice(tiny_config('ring', **{'train.ema_decay': 0.0}))
   for a, b in zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(state.g_params)):
+    np.testing.assert_array_equal(a, b)
+  # Sampling with "the EMA" is then sampling with the live weights.
+  for a, b in zip(jax.tree.leaves(state.sampling_params(ema=True)),
+                  jax.tree.leaves(state.sampling_params(ema=False))):
     np.testing.assert_array_equal(a, b)
 
 
@@ -43,3 +43,5 @@ def test_ema_update_is_the_textbook_formula_and_identical_across_devices():
     assert len(shards) == 8
     for shard in shards[1:]:
       np.testing.assert_array_equal(shards[0], shard)
+  assert state.sampling_params() is state.ema_params
+  assert state.sampling_params(ema=False) is state.g_params

@@ -22,7 +22,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from jaxgan import fid as fid_cli
+from jaxgan.tools import fid as fid_cli
 from jaxgan.metrics import evaluators
 from jaxgan.metrics import fid
 from jaxgan.metrics import inception
@@ -321,8 +321,10 @@ def test_inception_score_says_it_needs_pytorch_fid_weights(weights_path):
   with pytest.raises(ValueError, match='pytorch-fid'):
     fid.compute_statistics(np.zeros((2, 8, 8, 3), np.uint8), extractor=extractor,
                            keep_logits=True)
+  evaluator = evaluators.make_evaluator('inception_score', ml_collections.ConfigDict(),
+                                       cache_dir='/tmp')   # nothing loads yet
   with pytest.raises(ValueError, match='pt_inception-2015-12-05-6726825d.pth'):
-    evaluators.make_evaluator('inception_score', ml_collections.ConfigDict(), cache_dir='/tmp')
+    evaluator.prepare()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,7 +427,9 @@ def test_missing_weights_error_says_what_to_run(tmp_path, monkeypatch):
 
 
 def test_importing_the_library_does_not_import_torch():
-  code = ('import sys, jaxgan.metrics.fid, jaxgan.metrics.evaluators, jaxgan.fid; '
+  code = ('import sys, importlib, pkgutil, jaxgan\n'
+          'for m in pkgutil.walk_packages(jaxgan.__path__, prefix="jaxgan."):\n'
+          '  importlib.import_module(m.name)\n'
           'assert "torch" not in sys.modules')
   subprocess.run([sys.executable, '-c', code], cwd=REPO, check=True,
                  env={**os.environ, 'PYTHONPATH': REPO})
@@ -464,7 +468,7 @@ def test_cli_folder_npz_and_stats(tiny_sets):
   # The real command line with pytorch-fid's dashed flag spelling; its stats equal the library's.
   out = str(tiny_sets / 'folder_stats.npz')
   env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
-  subprocess.run([sys.executable, '-m', 'jaxgan.fid', '--save-stats', folder, out,
+  subprocess.run([sys.executable, '-m', 'jaxgan.tools.fid', '--save-stats', folder, out,
                   f'--batch-size={SMALL_BATCH}'], cwd=REPO, env=env, check=True,
                  capture_output=True)
   with np.load(out) as saved:
@@ -487,7 +491,7 @@ def test_cli_errors_are_one_clear_line(tiny_sets, tmp_path):
   for path, message in cases.items():
     with pytest.raises(fid.FidInputError, match=message):
       fid_cli.run([path, good], batch_size=SMALL_BATCH)
-  proc = subprocess.run([sys.executable, '-m', 'jaxgan.fid', str(tmp_path / 'missing'), good],
+  proc = subprocess.run([sys.executable, '-m', 'jaxgan.tools.fid', str(tmp_path / 'missing'), good],
                         cwd=REPO, env={**os.environ, 'PYTHONPATH': REPO}, capture_output=True,
                         text=True)
   assert proc.returncode == 1
@@ -556,7 +560,8 @@ def test_training_logs_fid_and_keeps_the_best_checkpoint(tmp_path, weights_path)
   """Tiny DCGAN on digits, FID+KID of 8 images every 2 steps; the logged FID is recomputed
   independently from the best checkpoint, and the real statistics are computed once."""
   import json  # pylint: disable=g-import-not-at-top
-  from jaxgan import data, sample as sample_lib, train  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from jaxgan import data  # pylint: disable=g-import-not-at-top
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   del weights_path
   config = tiny_config('digits', **{
@@ -566,12 +571,12 @@ def test_training_logs_fid_and_keeps_the_best_checkpoint(tmp_path, weights_path)
   workdir = tmp_path / 'run'
   with warnings.catch_warnings():
     warnings.simplefilter('ignore')  # FID of 8 < 2048 samples
-    train.train_and_evaluate(config, str(workdir))
+    jaxgan.train(config, str(workdir))
   records = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
   evals = {r['step']: r for r in records if 'eval/fid' in r}
   assert sorted(evals) == [2, 4]
   assert all(r['eval/fid'] > 0 and np.isfinite(r['eval/kid']) for r in evals.values())
-  assert len(list((tmp_path / 'stats').glob('fid_stats_digits-train-32px_n8_*.npz'))) == 1
+  assert len(list((tmp_path / 'stats').glob('fid_stats_digits-32px_n8_*.npz'))) == 1
 
   best = json.loads((workdir / 'best_fid.json').read_text())
   best_step = min(evals, key=lambda s: evals[s]['eval/fid'])
@@ -580,11 +585,10 @@ def test_training_logs_fid_and_keeps_the_best_checkpoint(tmp_path, weights_path)
   assert (workdir / 'samples' / 'best_fid.png').exists()
 
   # Recompute that FID from the best checkpoint with the library's parts used directly.
-  config2, generator, state = sample_lib.restore_run(str(workdir), best=True)
-  assert int(state.step) == best_step
-  fakes = np.concatenate([x for x, _ in sample_lib.generate(config2, generator, state, 8,
-                                                            batch_size=8)])
-  reals = data.load_images(config)[0]
+  run = jaxgan.load_run(str(workdir), best=True)
+  assert int(run.state.step) == best_step == run.step
+  fakes = np.concatenate([x for x, _ in run.generate(8, batch_size=8)])
+  reals = data.load_digits(32)[0]
   reals = reals[np.random.default_rng(0).permutation(len(reals))[:8]]
   extractor = fid.get_extractor(batch_size=SMALL_BATCH)
   with warnings.catch_warnings():
@@ -595,23 +599,27 @@ def test_training_logs_fid_and_keeps_the_best_checkpoint(tmp_path, weights_path)
 
 
 def test_fid_in_training_rejects_2d_data_and_unknown_names():
-  from jaxgan import config_checks, errors  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from jaxgan import errors  # pylint: disable=g-import-not-at-top
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   config = tiny_config('ring', **{'eval.every_steps': 10})
   with pytest.raises(errors.ConfigError, match='need images'):
-    config_checks.validate(config)
+    jaxgan.config.validate(config)
   config = tiny_config('digits', **{'eval.every_steps': 10, 'eval.evaluators': ('fdi',)})
   with pytest.raises(errors.ConfigError, match='eval.evaluators'):
-    config_checks.validate(config)
+    jaxgan.config.validate(config)
+  config = tiny_config('digits', **{'eval.every_steps': 10, 'eval.best_metric': 'fdi'})
+  with pytest.raises(errors.ConfigError, match="best_metric='fdi' is not a metric"):
+    jaxgan.config.validate(config)
 
 
 def test_missing_inception_weights_stop_training_before_it_starts(tmp_path, monkeypatch):
-  from jaxgan import train  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   monkeypatch.setenv(torch_weights.WEIGHTS_ENV, str(tmp_path / 'nowhere.pt'))
   config = tiny_config('digits', **{'eval.every_steps': 2})
   with pytest.raises(torch_weights.InceptionWeightsError,
                      match=r'nowhere\.pt does not exist.*--config\.eval\.every_steps=0\.$'):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
+    jaxgan.train(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run' / 'checkpoints').exists() or not os.listdir(
       tmp_path / 'run' / 'checkpoints')

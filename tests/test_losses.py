@@ -158,9 +158,10 @@ def test_unknown_loss_names():
 @pytest.mark.parametrize('name', ['dcgan_minimax', 'dcgan_wasserstein', 'wgan_clip', 'wgan_gp',
                                   'dcgan_lsgan', 'dcgan'])
 def test_loss_zoo_configs_train_a_step(tmp_path, name):
-  import importlib  # pylint: disable=g-import-not-at-top
-  from jaxgan import train  # pylint: disable=g-import-not-at-top
-  config = importlib.import_module(f'configs.{name}').get_config()
+  import os  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from tests.util import CONFIGS  # pylint: disable=g-import-not-at-top
+  config = jaxgan.config.from_file(os.path.join(CONFIGS, f'{name}.py'))
   config.data.dataset = 'digits'
   config.data.image_size = 32
   config.model.g_width = 32
@@ -171,7 +172,7 @@ def test_loss_zoo_configs_train_a_step(tmp_path, name):
   config.log.samples_every = 0
   config.log.every_steps = 1
   config.eval.every_steps = 0   # FID in training: tests/test_fid.py
-  state = train.train_and_evaluate(config, str(tmp_path))
+  state = jaxgan.train(config, str(tmp_path))
   assert int(state.step) == 1
   if config.optim.d_optimizer == 'adam':   # Adam counts its updates: d_steps per G update
     assert int(state.d_opt_state.inner_state[0].count) == config.train.d_steps
@@ -179,3 +180,82 @@ def test_loss_zoo_configs_train_a_step(tmp_path, name):
     assert all(float(abs(x).max()) <= config.optim.d_clip + 1e-7 for x in jax.tree.leaves(state.d_params))
   for leaf in jax.tree.leaves(state.g_params):
     assert np.all(np.isfinite(leaf))
+
+
+# ---------------------------------------------------------------------------------------------
+# Research code's own terms: plain functions, terms that read D(x) in G's update, and terms
+# that keep state across steps.
+# ---------------------------------------------------------------------------------------------
+
+def _rahinge():
+  relu = jax.nn.relu
+  return losses.term(
+      'rahinge',
+      d=lambda i: (relu(1 - (i.real_logits - i.fake_logits.mean())).mean()
+                   + relu(1 + (i.fake_logits - i.real_logits.mean())).mean()),
+      g=lambda i: (relu(1 + (i.real_logits - i.fake_logits.mean())).mean()
+                   + relu(1 - (i.fake_logits - i.real_logits.mean())).mean()),
+      g_needs_real=True)
+
+
+def test_a_plain_function_term_composes_and_says_what_it_reads():
+  loss = _rahinge() + 0.5 * losses.r1_term
+  assert repr(loss) == 'rahinge + 0.5 * r1'
+  assert loss.g_needs_real and loss.needs_critic and loss.per_sample_gradients
+  real, fake = jnp.array([1.0, 2.0]), jnp.array([0.0, -1.0])
+  inputs = losses.LossInputs(real_logits=real, fake_logits=fake)
+  # By hand: D: relu(1 - (r - mean f)) = relu(1 - (r + 0.5)) -> [0, 0]; relu(1 + (f - 1.5))
+  # -> [0, 0]: 0. G: relu(1 + (r + 0.5)) -> [2.5, 3.5]; relu(1 - (f - 1.5)) -> [2.5, 3.5].
+  assert float(_rahinge().d_loss(inputs)) == pytest.approx(0.0)
+  assert float(_rahinge().g_loss(inputs)) == pytest.approx(6.0)
+  with pytest.raises(ValueError, match='pass d= or g='):
+    losses.term('nothing')
+
+
+class _RealLogitAverage(losses.Term):
+  """A stateful term for the tests: counts critic updates and keeps an EMA (decay 0.5) of
+  D's mean real logit, and adds 0 * that EMA to D's loss (it must not change training)."""
+
+  def init_state(self):
+    return {'avg': {'count': jnp.zeros((), jnp.float32), 'ema': jnp.zeros((), jnp.float32)}}
+
+  def update_state(self, state, inputs):
+    s = state['avg']
+    return {**state, 'avg': {'count': s['count'] + 1.0,
+                             'ema': 0.5 * s['ema'] + 0.5 * inputs.real_logits.mean()}}
+
+  def d_terms(self, inputs):
+    return {'avg': 0.0 * inputs.state['avg']['ema']}
+
+  def g_terms(self, inputs):
+    return {}
+
+
+def test_stateful_and_relativistic_terms_train_checkpoint_and_resume_exactly(tmp_path):
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  config = tiny_config('ring', **{'train.num_steps': 4, 'train.checkpoint_every': 2,
+                                  'train.d_steps': 2, 'log.samples_every': 0})
+  experiment = jaxgan.build(config).replace(loss=_rahinge() + _RealLogitAverage())
+  straight = jaxgan.train(experiment, str(tmp_path / 'a'))
+  assert float(straight.loss_state['avg']['count']) == 8.0       # 4 steps x 2 critic updates
+  assert float(straight.loss_state['avg']['ema']) != 0.0
+  half = experiment.replace(config=tiny_config('ring', **{
+      'train.num_steps': 2, 'train.checkpoint_every': 2, 'train.d_steps': 2,
+      'log.samples_every': 0}))
+  jaxgan.train(half, str(tmp_path / 'b'))
+  resumed = jaxgan.train(experiment, str(tmp_path / 'b'))
+  for a, b in zip(jax.tree.leaves(jax.device_get(straight)),
+                  jax.tree.leaves(jax.device_get(resumed)), strict=True):
+    np.testing.assert_array_equal(a, b)
+  # config.json describes the config's loss (no state): loading the run for sampling restores
+  # the generator's part, which fits.
+  run = jaxgan.load_run(str(tmp_path / 'a'))
+  assert run.generator_only and run.state.d_params is None and run.step == 4
+  for a, b in zip(jax.tree.leaves(jax.device_get(straight.ema_params)),
+                  jax.tree.leaves(run.state.ema_params), strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert not jaxgan.load_run(str(tmp_path / 'a'), experiment=experiment).generator_only
+  # The terms are logged under their names.
+  import json  # pylint: disable=g-import-not-at-top
+  row = json.loads((tmp_path / 'a' / 'metrics.jsonl').read_text().splitlines()[-1])
+  assert {'d/rahinge', 'g/rahinge', 'd/avg'} <= set(row)

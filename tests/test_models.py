@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxgan
 from jaxgan import errors, models
 from jaxgan.models import dcgan, layers
 from tests.util import tiny_config
@@ -110,3 +111,12 @@ def test_unknown_model_and_bad_size():
   config = tiny_config('digits', **{'data.image_size': 48})
   with pytest.raises(errors.ConfigError, match=r'config.data.image_size=48.*32, 64'):
     models.build(config)
+
+
+def test_unset_config_keys_take_each_models_own_default():
+  config = jaxgan.config.default()          # g_width, d_width, d_norm: None
+  generator, discriminator = models.build(config)
+  assert (generator.width, discriminator.width, discriminator.norm) == (1024, 64, 'batch')
+  assert generator == models.DCGANGenerator()
+  config.model.name, config.data.dataset = 'mlp', 'ring'
+  assert models.build(config) == (models.MLPGenerator(), models.MLPDiscriminator())

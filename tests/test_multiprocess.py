@@ -11,8 +11,8 @@ import sys
 import jax
 import numpy as np
 
-from jaxgan import data, losses, models, state as state_lib, steps
-from tests.util import tiny_config
+import jaxgan
+from tests.util import host_batch, step_on, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,14 +41,11 @@ def _run_two_processes(workdir, out_prefix, num_steps, eval_every=0):
 def _reference(num_steps):
   config = tiny_config('digits', **{'optim.g_optimizer': 'sgd', 'optim.d_optimizer': 'sgd',
                                     'optim.g_lr': 0.1, 'optim.d_lr': 0.1, 'optim.b1': 0.0})
-  generator, discriminator = models.build(config)
-  tx_g, tx_d = state_lib.optimizers(config)
-  state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
-  step = steps.make_train_step(config, generator, discriminator, losses.from_config(config.loss),
-                               tx_g, tx_d, devices=jax.devices()[:4])
-  source = data.Source(config, local_devices=4)
+  experiment = jaxgan.build(config)
+  state = experiment.init_state()
+  step = step_on(experiment, jax.devices()[:4])
   for s in range(num_steps):
-    state, _ = step(state, source.batch(s))
+    state, _ = step(state, host_batch(experiment, s, 4))
   return jax.tree.leaves(jax.device_get((state.g_params, state.d_params, state.g_state)))
 
 

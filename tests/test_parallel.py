@@ -5,31 +5,22 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import data, losses, models, state as state_lib, steps
-from tests.util import tiny_config
-
-
-def _setup(config, sgd=False):
-  generator, discriminator = models.build(config)
-  tx_g, tx_d = state_lib.optimizers(config)
-  if sgd:
-    # Adam's first updates are lr * sign(g): a gradient that is ~0 flips sign under a
-    # different summation order and moves by 2 lr. Plain SGD compares the gradients.
-    tx_g, tx_d = optax.sgd(0.1), optax.sgd(0.1)
-  loss = losses.from_config(config.loss)
-  state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
-  return generator, discriminator, loss, tx_g, tx_d, state
+import jaxgan
+from jaxgan import steps
+from tests.util import host_batch, step_on, tiny_config
 
 
 def _run(config, num_devices, num_steps, sgd=False):
-  generator, discriminator, loss, tx_g, tx_d, state = _setup(config, sgd)
-  devices = jax.devices()[:num_devices]
-  step = steps.make_train_step(config, generator, discriminator, loss, tx_g, tx_d,
-                               devices=devices)
-  source = data.Source(config, local_devices=num_devices)
+  experiment = jaxgan.build(config)
+  if sgd:
+    # Adam's first updates are lr * sign(g): a gradient that is ~0 flips sign under a
+    # different summation order and moves by 2 lr. Plain SGD compares the gradients.
+    experiment = experiment.replace(g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1))
+  state = experiment.init_state()
+  step = step_on(experiment, jax.devices()[:num_devices])
   all_metrics = []
   for s in range(num_steps):
-    state, metrics = step(state, source.batch(s))
+    state, metrics = step(state, host_batch(experiment, s, num_devices))
     all_metrics.append(jax.device_get(metrics))
   return jax.device_get(state), all_metrics
 
@@ -43,7 +34,7 @@ def test_eight_devices_equal_one_device(d_steps):
   # Same new params and batch-norm statistics (to float tolerance: the global batch
   # statistics and gradient means are summed in a different order).
   flat_one = jax.tree_util.tree_leaves_with_path(one)
-  for (path, a), b in zip(flat_one, jax.tree.leaves(eight)):
+  for (path, a), b in zip(flat_one, jax.tree.leaves(eight), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=jax.tree_util.keystr(path))
   assert int(eight.step) == 2
   # The loss terms differ per device: each device saw its own slice of the batch and noise.
@@ -53,17 +44,15 @@ def test_eight_devices_equal_one_device(d_steps):
 
 
 def test_per_device_keys_and_synchronised_state():
-  config = tiny_config('digits')
-  generator, discriminator, loss, tx_g, tx_d, state = _setup(config)
-  # Draw z the way the step does and check devices get different noise.
-  source = data.Source(config, local_devices=8)
-  step = steps.make_train_step(config, generator, discriminator, loss, tx_g, tx_d)
+  experiment = jaxgan.build(tiny_config('digits'))
+  state = experiment.init_state()
   before = jax.device_get(state.g_state)
-  new_state, _ = step(state, source.batch(0))
+  new_state, _ = experiment.train_step(state, host_batch(experiment, 0, 8))
   # Batch-norm statistics moved, and are one value for all devices (the state is unmapped:
   # every device's copy is the same buffer content).
   after = new_state.g_state
-  moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(jax.device_get(after)))]
+  moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before),
+                                                   jax.tree.leaves(jax.device_get(after)))]
   assert any(moved)
   for leaf in jax.tree.leaves(after):
     shards = [np.asarray(s.data) for s in leaf.addressable_shards]

@@ -8,12 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import default
-from jaxgan import attention_viz
+import jaxgan
 from jaxgan import errors
+from jaxgan import models
 from jaxgan.models import attention
 from jaxgan.models import layers_sn
-from jaxgan.models import sagan
+from jaxgan.viz import attention as attention_viz
 
 Z_DIM = 16
 CH = 8
@@ -24,7 +24,7 @@ _jit = functools.partial(jax.jit, compiler_options={'xla_backend_optimization_le
 
 
 def _config(image_size=32, num_classes=0, **model):
-  config = default.get_config()
+  config = jaxgan.config.default()
   config.data.image_size = image_size
   config.model.name = 'sagan'
   config.model.z_dim = Z_DIM
@@ -195,7 +195,7 @@ def test_attention_starts_as_identity_and_trains_gamma():
 
 @functools.lru_cache(maxsize=None)
 def _models(image_size, num_classes, dtype='float32'):
-  return sagan.build(_config(image_size, num_classes, dtype=dtype))
+  return models.build(_config(image_size, num_classes, dtype=dtype))
 
 
 @functools.lru_cache(maxsize=None)
@@ -317,15 +317,27 @@ def test_labels_change_generator_and_discriminator(image_size):
 
 def test_unsupported_sizes_raise_config_error():
   with pytest.raises(errors.ConfigError, match='image_size'):
-    sagan.build(_config(image_size=48))
+    models.build(_config(image_size=48))
   with pytest.raises(errors.ConfigError, match='attention_resolution'):
-    sagan.build(_config(image_size=32, attention_resolution=32))
+    models.build(_config(image_size=32, attention_resolution=32))
   with pytest.raises(errors.ConfigError, match='dtype'):
-    sagan.build(_config(dtype='float16'))
+    models.build(_config(dtype='float16'))
+
+
+def test_models_construct_from_keyword_arguments_with_one_default_each():
+  generator = models.SAGANGenerator(image_size=32, width=CH, attention_resolution=16)
+  built, _ = models.build(_config(image_size=32))
+  assert generator == built.clone(attention_resolution=16)
+  # None (the config's "model default") means 16 at 32x32 and 32 at 64x64.
+  assert models.sagan.attention_side(32, None) == 16 and models.sagan.attention_side(64, None) == 32
+  with pytest.raises(errors.ConfigError, match=r'^attention_resolution=4 is not a feature-map'):
+    models.SAGANDiscriminator(image_size=32, attention_resolution=4)
+  with pytest.raises(errors.ConfigError, match=r'^config.model.attention_resolution=4 is not'):
+    models.build(_config(image_size=32, attention_resolution=4))
 
 
 def test_spectral_norm_switches_per_network():
-  generator, discriminator = sagan.build(
+  generator, discriminator = models.build(
       _config(g_spectral_norm=False, d_spectral_norm=True, attention_resolution=0))
   g_vars = jax.eval_shape(functools.partial(generator.init, train=False),
                           jax.random.key(0), jnp.zeros((2, Z_DIM)))
@@ -369,10 +381,10 @@ def test_render_attention_marks_query_points():
   picture = attention_viz.render_attention(images, beta[:2], points, grid=(16, 16), scale=4)
   assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[-1] == 3
   assert picture.shape[0] >= 2 * 32 * 4 and picture.shape[1] >= 3 * 32 * 4
-  plain = np.repeat(np.repeat(attention_viz._to_uint8_rgb(images)[0], 4, 0), 4, 1)
+  plain = np.repeat(np.repeat(attention_viz.to_uint8_rgb(images)[0], 4, 0), 4, 1)
   for r, c in points:
     y, x = r * 4 + 2, c * 4 + 2
     assert not np.array_equal(picture[y, x], plain[y, x])
-    np.testing.assert_array_equal(picture[y, x], attention_viz._MARKER_FILL)
+    np.testing.assert_array_equal(picture[y, x], attention_viz.MARKER_FILL)
   # Far from the markers the first tile is the plain sample.
   np.testing.assert_array_equal(picture[50:70, 50:70], plain[50:70, 50:70])

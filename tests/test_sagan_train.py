@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxgan import data, losses, models, state as state_lib, steps, train
-
-from configs import sagan_hinge, sagan_hinge_cond, sagan_minimax, sagan_seed_lowmem, sagan_wasserstein
+import jaxgan
+from tests.util import CONFIGS, host_batch
 
 
 def _tiny(config):
@@ -27,13 +26,12 @@ def _tiny(config):
   return config
 
 
-@pytest.mark.parametrize('module', [sagan_hinge, sagan_minimax, sagan_wasserstein,
-                                    sagan_hinge_cond, sagan_seed_lowmem],
-                         ids=lambda m: m.__name__.split('.')[-1])
-def test_every_sagan_config_trains_a_step_on_mock_cifar10(tmp_path, module):
-  config = _tiny(module.get_config())
+@pytest.mark.parametrize('name', ['sagan_hinge', 'sagan_minimax', 'sagan_wasserstein',
+                                  'sagan_hinge_cond', 'sagan_seed_lowmem'])
+def test_every_sagan_config_trains_a_step_on_mock_cifar10(tmp_path, name):
+  config = _tiny(jaxgan.config.from_file(os.path.join(CONFIGS, f'{name}.py')))
   with tfds.testing.mock_data(num_examples=16):
-    state = train.train_and_evaluate(config, str(tmp_path))
+    state = jaxgan.train(config, str(tmp_path))
   assert int(state.step) == 1
   assert set(state.g_state) >= {'spectral_stats'} and set(state.d_state) >= {'spectral_stats'}
   for leaf in jax.tree.leaves(state):
@@ -44,15 +42,12 @@ def test_every_sagan_config_trains_a_step_on_mock_cifar10(tmp_path, module):
 
 
 def test_spectral_norm_vectors_train_and_stay_identical_across_devices():
-  config = _tiny(sagan_hinge.get_config())
+  config = _tiny(jaxgan.config.from_file(os.path.join(CONFIGS, 'sagan_hinge.py')))
   config.data.dataset = 'digits'
-  generator, discriminator = models.build(config)
-  tx_g, tx_d = state_lib.optimizers(config)
-  state = state_lib.create(config, generator, discriminator, tx_g, tx_d)
+  experiment = jaxgan.build(config)
+  state = experiment.init_state()
   before = jax.device_get(state.d_state['spectral_stats'])
-  step = steps.make_train_step(config, generator, discriminator,
-                               losses.from_config(config.loss), tx_g, tx_d)
-  new_state, _ = step(state, data.Source(config, local_devices=8).batch(0))
+  new_state, _ = experiment.train_step(state, host_batch(experiment, 0, 8))
   after = new_state.d_state['spectral_stats']
   # The power-iteration vectors moved in training ...
   assert any(not np.allclose(a, b) for a, b in
@@ -64,8 +59,8 @@ def test_spectral_norm_vectors_train_and_stay_identical_across_devices():
     for shard in shards[1:]:
       np.testing.assert_array_equal(shards[0], shard)
   # Sampling (evaluation mode) leaves them alone.
-  sample = steps.make_sample_fn(generator)
   g_state = jax.device_get(new_state.g_state)
-  sample(new_state.g_params, new_state.g_state, np.zeros((2, config.model.z_dim), np.float32))
+  experiment.sample_fn(new_state.g_params, new_state.g_state,
+                       np.zeros((2, config.model.z_dim), np.float32))
   for a, b in zip(jax.tree.leaves(g_state), jax.tree.leaves(jax.device_get(new_state.g_state))):
     np.testing.assert_array_equal(a, b)

@@ -5,11 +5,14 @@ import os
 import subprocess
 import sys
 
-import ml_collections
+import jax
+import numpy as np
 import pytest
 
-from jaxgan import errors, report, train
+import jaxgan
+from jaxgan import errors, report
 from jaxgan.study import runner
+from tests.util import CONFIGS, SigtermAt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,7 +24,7 @@ TINY = {'data.dataset': 'digits', 'data.image_size': 32, 'model.z_dim': 8, 'mode
 
 
 def _resolve(study, *texts):
-  return runner.resolve(study, runner.parse_overrides(texts))
+  return runner.resolve(study, runner.parse_overrides(texts), CONFIGS)
 
 
 def test_seed_study_overrides_apply_to_the_runs_that_have_the_key():
@@ -34,8 +37,8 @@ def test_seed_study_overrides_apply_to_the_runs_that_have_the_key():
                      'eval.evaluators=fid,kid', 'optim.g_lr=1')
   assert {c.train.num_steps for c in configs.values()} == {200}
   assert configs['sagan_minimax'].model.g_width == 16 and configs['dcgan'].model.g_width == 1024
-  assert configs['sagan_hinge'].model.attention_pool is True       # only SAGAN has the key
-  assert 'attention_pool' not in configs['dcgan'].model
+  assert configs['sagan_hinge'].model.attention_pool is True       # a bool from 'true'
+  assert configs['dcgan'].model.attention_pool is True             # set, unused by DCGAN
   assert configs['wgan_gp'].eval.evaluators == ('fid', 'kid')
   assert configs['dcgan'].optim.g_lr == 1.0 and isinstance(configs['dcgan'].optim.g_lr, float)
   assert configs['sagan_minimax'].loss.name == 'minimax'             # the config file's own
@@ -50,11 +53,12 @@ def test_mixtures_study_reuses_the_benchmark_families():
   clip = configs['grid_wgan_clip']
   assert (clip.data.dataset, clip.optim.d_clip, clip.train.d_steps) == ('grid', 0.01, 5)
   assert configs['ring_hinge'].log.samples_every == 500
-  # The families' learning-rate decay runs as a second phase in the same workdir.
-  first, last = runner.phases(run['ring_hinge'], configs['ring_hinge'])
-  assert (first.train.num_steps, last.train.num_steps) == (75, 100)
-  assert last.optim.g_lr == pytest.approx(first.optim.g_lr * 0.1)
-  assert len(runner.phases(run['ring_wgan_clip'], configs['ring_wgan_clip'])) == 1
+  # The families' learning-rate decay: the last quarter of the ring's steps at 0.1 x the rates.
+  hinge = configs['ring_hinge'].optim
+  for schedule in (hinge.g_schedule, hinge.d_schedule):
+    assert (schedule.name, schedule.milestones, schedule.factor) == ('step', (0.75,), 0.1)
+  assert configs['ring_wgan_clip'].optim.g_schedule.name == 'constant'
+  assert set(run) == {r.name for r in study.runs}
 
 
 @pytest.mark.parametrize('texts, message', [
@@ -88,28 +92,33 @@ def test_command_line_errors_are_one_line(tmp_path):
   assert not (tmp_path / 's').exists()          # nothing written before the overrides check
 
 
-def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
-  study = runner.Study('tiny', 'two tiny DCGANs', (
-      runner.Run('a', 'configs/dcgan.py', TINY),
-      runner.Run('b', 'configs/dcgan.py', {**TINY, 'train.seed': 1})))
+def test_a_preempted_study_stops_unfinished_and_resumes_exactly(tmp_path):
+  """SIGTERM during run b (of a, b, c): b saves and is recorded as preempted, c never starts,
+  the study raises Preempted; rerunning trains only b (from its checkpoint) and c, and b ends
+  bit-exact with an uninterrupted b."""
+  study = runner.Study('tiny', 'three tiny DCGANs', (
+      runner.Run('a', 'dcgan.py', TINY),
+      runner.Run('b', 'dcgan.py', {**TINY, 'train.seed': 1}),
+      runner.Run('c', 'dcgan.py', {**TINY, 'train.seed': 2})))
   out = str(tmp_path / 'study')
   overrides = runner.parse_overrides(['train.num_steps=4'])
 
-  def killed_in_b(config, workdir):
-    if os.path.basename(workdir) == 'b':          # b stops after its step-2 checkpoint
-      short = ml_collections.ConfigDict(config.to_dict())
-      short.train.num_steps = 2
-      train.train_and_evaluate(short, workdir)
-      raise KeyboardInterrupt
-    return train.train_and_evaluate(config, workdir)
+  def preempted_in_b(config, workdir):
+    experiment = jaxgan.build(config)
+    if os.path.basename(workdir) == 'b':
+      experiment = experiment.replace(data=SigtermAt(experiment.data, 2))
+    return jaxgan.train(experiment, workdir)
 
-  with pytest.raises(KeyboardInterrupt):
-    runner.run_study(study, out, overrides, train_fn=killed_in_b, log=lambda _: None)
-  a, b = os.path.join(out, 'a'), os.path.join(out, 'b')
-  assert (runner.latest_step(a), runner.latest_step(b)) == (4, 2)
+  with pytest.raises(errors.Preempted):
+    runner.run_study(study, out, overrides, train_fn=preempted_in_b, log=lambda _: None,
+                     configs_dir=CONFIGS)
+  a, b, c = (os.path.join(out, n) for n in 'abc')
+  assert runner.latest_step(a) == 4 and 1 <= runner.latest_step(b) < 4
+  assert not os.path.exists(c)
   record = json.load(open(os.path.join(out, 'study.json')))
   assert record['status']['a']['state'] == 'finished'
-  assert record['status']['b']['state'] == 'running'
+  assert record['status']['b']['state'] == 'preempted'
+  assert 'c' not in record['status']
   a_metrics = open(os.path.join(a, 'metrics.jsonl')).read()
   a_mtime = os.stat(os.path.join(a, 'checkpoints', '4')).st_mtime_ns
 
@@ -117,31 +126,41 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
 
   def recording(config, workdir):
     calls.append((os.path.basename(workdir), config.train.num_steps))
-    return train.train_and_evaluate(config, workdir)
+    return jaxgan.train(config, workdir)
 
-  statuses = runner.run_study(study, out, overrides, train_fn=recording, log=lambda _: None)
-  assert calls == [('b', 4)]                                  # a is not trained again
-  assert {n: s['state'] for n, s in statuses.items()} == {'a': 'finished', 'b': 'finished'}
+  statuses = runner.run_study(study, out, overrides, train_fn=recording, log=lambda _: None,
+                              configs_dir=CONFIGS)
+  assert calls == [('b', 4), ('c', 4)]                       # a is not trained again
+  assert {n: s['state'] for n, s in statuses.items()} == {
+      'a': 'finished', 'b': 'finished', 'c': 'finished'}
   assert runner.latest_step(b) == 4
+  straight_b = runner.resolve(
+      runner.Study('one', '', (study.runs[1],)), overrides, CONFIGS)['b']
+  straight = jaxgan.train(straight_b, str(tmp_path / 'straight_b'))
+  resumed = jaxgan.load_run(b).state
+  for x, y in zip(jax.tree.leaves(jax.device_get(straight)), jax.tree.leaves(resumed),
+                  strict=True):
+    np.testing.assert_array_equal(x, y)
   assert open(os.path.join(a, 'metrics.jsonl')).read() == a_metrics
   assert os.stat(os.path.join(a, 'checkpoints', '4')).st_mtime_ns == a_mtime
   # b resumed from its checkpoint: each step was logged once, not retrained from step 0.
   b_steps = [json.loads(line)['step'] for line in open(os.path.join(b, 'metrics.jsonl'))]
   assert b_steps == [1, 2, 3, 4]
   record = json.load(open(os.path.join(out, 'study.json')))
-  assert [r['name'] for r in record['runs']] == ['a', 'b']
+  assert [r['name'] for r in record['runs']] == ['a', 'b', 'c']
   assert record['overrides'] == ['train.num_steps=4'] and len(record['history']) == 2
   assert record['runs'][1]['overrides']['train.seed'] == 1
 
   calls.clear()
-  runner.run_study(study, out, overrides, train_fn=recording, log=lambda _: None)
+  runner.run_study(study, out, overrides, train_fn=recording, log=lambda _: None,
+                   configs_dir=CONFIGS)
   assert not calls                                            # everything finished: no-op
 
-  # The report of these real runs: both runs' rows, grids and loss curves; no FID logged.
+  # The report of these real runs: every run's rows, grids and loss curves; no FID logged.
   page = open(report.build([out]), encoding='utf-8').read()
-  for name in ('a', 'b'):
+  for name in ('a', 'b', 'c'):
     assert f'<figcaption>{name}: final samples, step 4 (live weights)' in page
     assert f'id="run-{name}-repro"' in page
-  assert page.count('no FID logged') == 2
+  assert page.count('no FID logged') == 3
   figures = os.listdir(os.path.join(out, 'report', 'figures'))
   assert {'generator_loss.png', 'critic_loss.png', 'samples_final.png'} <= set(figures)

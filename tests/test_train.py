@@ -1,30 +1,37 @@
 """End-to-end training: the real CIFAR-10 path on mock data, exact resume, learning on the
-ring mixture, weight clipping and d_steps, preemption, and every user-facing error path."""
+ring mixture, weight clipping and d_steps, preemption, divergence, damaged and foreign
+checkpoints, and the user-facing error paths of the loop."""
 
 import json
 import os
-import signal
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxgan import checkpoint, data, errors, models, state as state_lib, steps, train
-from jaxgan import sample as sample_lib
+import jaxgan
+from jaxgan import data, errors, state as state_lib
 from jaxgan.metrics import mixtures
-from tests.util import tiny_config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.util import SigtermAt, tiny_config
 
 
-def test_train_and_evaluate_on_mock_cifar10(tmp_path):
+def _leaves_equal(a, b) -> None:
+  for x, y in zip(jax.tree.leaves(jax.device_get(a)), jax.tree.leaves(jax.device_get(b)),
+                  strict=True):
+    np.testing.assert_array_equal(x, y)
+
+
+def _checkpoint_steps(workdir) -> list[int]:
+  folder = os.path.join(workdir, 'checkpoints')
+  return sorted(int(n) for n in os.listdir(folder) if n.isdigit())
+
+
+def test_train_on_mock_cifar10_and_load_the_run(tmp_path):
   config = tiny_config('cifar10', **{'data.image_size': 64, 'train.num_steps': 2,
                                      'train.checkpoint_every': 1})
   with tfds.testing.mock_data(num_examples=32):
-    state = train.train_and_evaluate(config, str(tmp_path))
+    state = jaxgan.train(config, str(tmp_path))
   assert int(state.step) == 2
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2']
   assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png']
@@ -33,36 +40,30 @@ def test_train_and_evaluate_on_mock_cifar10(tmp_path):
   info = json.loads((tmp_path / 'run_info.json').read_text())
   assert info['devices'] and info['versions']['flax'] and info['versions']['jax']
   assert info['g_params'] == state_lib.param_count(state.g_params) > 0
+  assert info['parts']['replaced'] == [] and info['parts']['loss'] == 'non_saturating'
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
-  assert all(np.isfinite(r['g/total']) and 'images_per_sec' in r for r in records)
+  assert all(np.isfinite(r['g/total']) and r['g/lr'] == pytest.approx(2e-4) for r in records)
   for leaf in jax.tree.leaves(state.g_params):
     assert np.all(np.isfinite(leaf))
-  # The sampling tool restores the run from its workdir alone and writes images.
-  config2, generator, restored = sample_lib.restore_run(str(tmp_path))
-  assert config2.data.image_size == 64
-  for a, b in zip(jax.tree.leaves(jax.device_get(state)), jax.tree.leaves(jax.device_get(restored))):
-    np.testing.assert_array_equal(a, b)
-  sample_lib.write(sample_lib.generate(config2, generator, restored, 5, batch_size=4),
-                   str(tmp_path / 'gen.npz'), 5)
-  generated = np.load(tmp_path / 'gen.npz')['images']
-  assert generated.shape == (5, 64, 64, 3) and generated.dtype == np.uint8
-  sample_lib.write(sample_lib.generate(config2, generator, restored, 3, batch_size=4),
-                   str(tmp_path / 'pngs'), 3)
-  assert sorted(os.listdir(tmp_path / 'pngs')) == ['000000.png', '000001.png', '000002.png']
+  # load_run rebuilds the experiment from config.json alone and restores the state exactly.
+  run = jaxgan.load_run(str(tmp_path))
+  assert run.step == 2 and run.config.data.image_size == 64
+  _leaves_equal(state, run.state)
+  images, labels = next(run.generate(5, batch_size=4))
+  assert images.shape == (4, 64, 64, 3) and labels is None
+  assert -1 <= images.min() and images.max() <= 1
 
 
 @pytest.mark.parametrize('dataset', ['digits', 'ring'])
 def test_resume_is_bit_exact(tmp_path, dataset):
   overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2, 'train.d_steps': 2}
-  straight = train.train_and_evaluate(tiny_config(dataset, **overrides), str(tmp_path / 'a'))
+  straight = jaxgan.train(tiny_config(dataset, **overrides), str(tmp_path / 'a'))
   # Stop after 2 steps (as a preempted run would), then rerun the same command to 4.
-  train.train_and_evaluate(tiny_config(dataset, **{**overrides, 'train.num_steps': 2}),
-                           str(tmp_path / 'b'))
-  resumed = train.train_and_evaluate(tiny_config(dataset, **overrides), str(tmp_path / 'b'))
+  jaxgan.train(tiny_config(dataset, **{**overrides, 'train.num_steps': 2}), str(tmp_path / 'b'))
+  resumed = jaxgan.train(tiny_config(dataset, **overrides), str(tmp_path / 'b'))
   assert int(resumed.step) == 4
-  for a, b in zip(jax.tree.leaves(jax.device_get(straight)), jax.tree.leaves(jax.device_get(resumed))):
-    np.testing.assert_array_equal(a, b)
+  _leaves_equal(straight, resumed)
 
 
 def test_ring_runs_move_samples_onto_the_modes(tmp_path):
@@ -89,16 +90,15 @@ def test_ring_runs_move_samples_onto_the_modes(tmp_path):
                                     'optim.g_lr': 2e-3, 'optim.d_lr': 2e-3,
                                     'model.hidden': 128, 'model.depth': 3})
     config.optim.g_schedule.name = config.optim.d_schedule.name = 'cosine'
-    generator, _ = models.build(config)
-    sample = steps.make_sample_fn(generator)
+    experiment = jaxgan.build(config)
     if seed == 0:
-      before = state_lib.create(config, *models.build(config), *state_lib.optimizers(config))
-      start = mixtures.mode_metrics(np.asarray(sample(before.g_params, before.g_state, z)),
-                                    centres, sigma)
+      before = experiment.init_state()
+      start = mixtures.mode_metrics(
+          np.asarray(experiment.sample_fn(before.g_params, before.g_state, z)), centres, sigma)
       assert start['high_quality'] < 0.05, start
-    final = train.train_and_evaluate(config, str(tmp_path / f'seed{seed}'))
-    results.append(mixtures.mode_metrics(np.asarray(sample(final.g_params, final.g_state, z)),
-                                         centres, sigma))
+    final = jaxgan.train(experiment, str(tmp_path / f'seed{seed}'))
+    results.append(mixtures.mode_metrics(
+        np.asarray(experiment.sample_fn(final.g_params, final.g_state, z)), centres, sigma))
   quality = [r['high_quality'] for r in results]
   assert np.median(quality) > 0.5, results
   assert min(quality) > 0.2, results
@@ -108,7 +108,7 @@ def test_ring_runs_move_samples_onto_the_modes(tmp_path):
 def test_weight_clipping_and_critic_updates_per_generator_update(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 3, 'train.d_steps': 5, 'optim.d_clip': 0.01,
                                   'loss.name': 'wasserstein', 'optim.d_lr': 0.05})
-  state = train.train_and_evaluate(config, str(tmp_path))
+  state = jaxgan.train(config, str(tmp_path))
   for leaf in jax.tree.leaves(state.d_params):
     assert np.all(np.abs(leaf) <= 0.01 + 1e-7)
   assert any(np.any(np.abs(leaf) >= 0.01 - 1e-7) for leaf in jax.tree.leaves(state.d_params))
@@ -117,62 +117,77 @@ def test_weight_clipping_and_critic_updates_per_generator_update(tmp_path):
   assert int(state.g_opt_state.inner_state[0].count) == 3
 
 
-def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):
-  make = steps.make_train_step
-
-  def make_with_preemption(*args, **kwargs):
-    step = make(*args, **kwargs)
-    calls = []
-
-    def wrapped(state, batch):
-      calls.append(1)
-      if len(calls) == 3:
-        os.kill(os.getpid(), signal.SIGTERM)   # what a scheduler does to preempt a job
-      return step(state, batch)
-    return wrapped
-
-  monkeypatch.setattr(steps, 'make_train_step', make_with_preemption)
-  monkeypatch.setattr(train, '_BUILT', {})   # build (and so wrap) the step afresh
-  config = tiny_config('ring', **{'train.num_steps': 100, 'train.checkpoint_every': 50})
-  state = train.train_and_evaluate(config, str(tmp_path))
-  assert int(state.step) == 3
-  assert checkpoint.Checkpointer(str(tmp_path)).latest_step() == 3
+def test_sigterm_saves_a_checkpoint_stops_unfinished_and_resumes_bit_exact(tmp_path):
+  config = tiny_config('ring', **{'train.num_steps': 8, 'train.checkpoint_every': 100})
+  straight = jaxgan.train(config, str(tmp_path / 'straight'))
+  experiment = jaxgan.build(config)
+  with pytest.raises(errors.Preempted, match=r'SIGTERM: saved a checkpoint at step (\d) of 8') as e:
+    jaxgan.train(experiment.replace(data=SigtermAt(experiment.data, 3)), str(tmp_path / 'b'))
+  saved = _checkpoint_steps(tmp_path / 'b')
+  assert len(saved) == 1 and 1 <= saved[0] < 8 and f'step {saved[0]} of 8' in str(e.value)
+  assert not [n for n in os.listdir(tmp_path / 'b' / 'checkpoints') if 'tmp' in n]
+  resumed = jaxgan.train(experiment, str(tmp_path / 'b'))
+  assert int(resumed.step) == 8
+  _leaves_equal(straight, resumed)
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_stops_the_run_and_keeps_a_finished_restorable_checkpoint(tmp_path):
+  config = tiny_config('ring', **{'train.num_steps': 6, 'train.checkpoint_every': 1})
+  jaxgan.train(config, str(tmp_path))           # good checkpoints up to step 6
+  bad = tiny_config('ring', **{'train.num_steps': 60, 'train.checkpoint_every': 1,
+                               'optim.d_lr': 1e30, 'optim.g_lr': 1e30})
+  with pytest.raises(errors.TrainingDiverged,
+                     match=r'non-finite .*last good checkpoint \(step (\d+)\)') as e:
+    jaxgan.train(bad, str(tmp_path))
+  kept = int(str(e.value).split('last good checkpoint (step ')[1].split(')')[0])
+  assert kept >= 6
+  # Every checkpoint on disk is finished (no half-written temporary folder) and the newest
+  # is the one the message names; it restores with finite parameters.
+  assert not [n for n in os.listdir(tmp_path / 'checkpoints') if 'tmp' in n]
+  assert _checkpoint_steps(tmp_path)[-1] == kept
+  run = jaxgan.load_run(str(tmp_path))
+  assert run.step == kept
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(run.state.g_params))
+
+
+def test_nan_before_any_checkpoint_says_nothing_is_kept(tmp_path):
+  bad = tiny_config('ring', **{'train.num_steps': 50, 'train.checkpoint_every': 50,
+                               'optim.d_lr': 1e30, 'optim.g_lr': 1e30})
+  with pytest.raises(errors.TrainingDiverged, match='no checkpoint was saved yet'):
+    jaxgan.train(bad, str(tmp_path))
+
+
+def test_a_damaged_latest_checkpoint_is_set_aside_and_the_run_resumes_from_the_previous(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 6, 'train.checkpoint_every': 2})
-  train.train_and_evaluate(config, str(tmp_path))          # good checkpoints up to step 6
-  bad = tiny_config('ring', **{'train.num_steps': 12, 'train.checkpoint_every': 2,
-                               'optim.d_lr': 1e38, 'optim.g_lr': 1e38})
-  with pytest.raises(errors.TrainingDiverged, match=r'non-finite at step 7.*last good checkpoint \(step 6\)'):
-    train.train_and_evaluate(bad, str(tmp_path))
-  ckpt = checkpoint.Checkpointer(str(tmp_path))
-  assert ckpt.latest_step() == 6
-  restored = ckpt.restore(state_lib.create(config, *models.build(config), *state_lib.optimizers(config)))
-  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(restored.g_params))
-
-
-def test_corrupt_checkpoint_is_reported_and_left_in_place(tmp_path):
-  config = tiny_config('ring', **{'train.num_steps': 2, 'train.checkpoint_every': 2})
-  train.train_and_evaluate(config, str(tmp_path))
-  step_dir = tmp_path / 'checkpoints' / '2'
+  straight = jaxgan.train(config, str(tmp_path / 'straight'))
+  workdir = tmp_path / 'run'
+  jaxgan.train(tiny_config('ring', **{'train.num_steps': 4, 'train.checkpoint_every': 2}),
+               str(workdir))
+  step_dir = workdir / 'checkpoints' / '4'
   for root, _, files in os.walk(step_dir):
     for f in files:
       path = os.path.join(root, f)
       if os.path.getsize(path) > 0 and 'metadata' not in f:
         with open(path, 'r+b') as fh:
           fh.write(b'\0garbage' * 8)
-  config.train.num_steps = 4
-  with pytest.raises(errors.CheckpointError, match='cannot be restored.*move that step folder away'):
-    train.train_and_evaluate(config, str(tmp_path))
-  assert step_dir.exists()
+  resumed = jaxgan.train(config, str(workdir))
+  assert int(resumed.step) == 6
+  _leaves_equal(straight, resumed)           # resumed from step 2, exactly
+  aside = os.listdir(workdir / 'damaged_checkpoints')
+  assert len(aside) == 1 and aside[0].startswith('4-')   # kept aside, never deleted
+  assert _checkpoint_steps(workdir) == [2, 4, 6]         # 4 written again by the resumed run
+  assert jaxgan.load_run(str(workdir), step=4).step == 4
 
 
-def test_checkpoint_from_another_config_is_explained(tmp_path):
-  train.train_and_evaluate(tiny_config('ring', **{'train.num_steps': 2}), str(tmp_path))
+def test_a_checkpoint_from_another_config_leaves_the_records_untouched(tmp_path):
+  jaxgan.train(tiny_config('ring', **{'train.num_steps': 2}), str(tmp_path))
+  records = {n: (tmp_path / n).read_bytes() for n in ('config.json', 'run_info.json')}
   wider = tiny_config('ring', **{'train.num_steps': 4, 'model.hidden': 64})
-  with pytest.raises(errors.CheckpointError, match='different config'):
-    train.train_and_evaluate(wider, str(tmp_path))
+  with pytest.raises(errors.CheckpointError, match='different config.*config.json'):
+    jaxgan.train(wider, str(tmp_path))
+  assert {n: (tmp_path / n).read_bytes() for n in records} == records
+  assert _checkpoint_steps(tmp_path) == [2]
+  assert jaxgan.load_run(str(tmp_path)).step == 2   # the saved config still loads the run
 
 
 @pytest.mark.parametrize('overrides,message', [
@@ -183,49 +198,52 @@ def test_checkpoint_from_another_config_is_explained(tmp_path):
     ({'model.name': 'mlp'}, r"use model 'mlp' for the 2-D mixtures"),
     ({'optim.g_optimizer': 'lamb'}, r"config.optim.g_optimizer='lamb' is not supported"),
     ({'train.d_steps': 0}, r'config.train.d_steps=0 must be an integer >= 1'),
+    ({'train.seed': -1}, r'config.train.seed=-1 must be an integer in \[0, 4294967295\]'),
     ({'model.num_classes': 7}, r'config.model.num_classes=7 but dataset'),
+    ({'model.g_width': 4}, r'config.model.g_width=4 must be an integer >= 8'),
+    ({'model.d_norm': 'group'}, r"config.model.d_norm='group' is not supported"),
+    ({'loss.regularizers': {'gradient_penalty': 10.0}},
+     r'mixes samples through batch norm.*d_norm=layer'),
 ])
-def test_bad_config_values_fail_before_compiling(tmp_path, overrides, message):
+def test_bad_config_values_fail_before_anything_is_written(tmp_path, overrides, message):
   with pytest.raises(errors.ConfigError, match=message):
-    train.train_and_evaluate(tiny_config('digits', **overrides), str(tmp_path))
-  assert not (tmp_path / 'checkpoints').exists()
+    jaxgan.train(tiny_config('digits', **overrides), str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
 
 
-def test_launcher_reports_user_errors_in_one_line(tmp_path):
-  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'TF_CPP_MIN_LOG_LEVEL': '3'}
-  base = [sys.executable, 'launch.py', '--config=configs/dcgan_digits.py', f'--workdir={tmp_path}']
-  unknown_key = subprocess.run(base + ['--config.train.num_stepz=3'], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=300)
-  assert unknown_key.returncode != 0
-  assert 'num_stepz' in unknown_key.stderr and 'Traceback' not in unknown_key.stderr
-  missing = subprocess.run(base + ['--config.data.dataset=cifar10',
-                                   f'--config.data.data_dir={tmp_path}/tfds'],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  assert missing.returncode != 0
-  assert 'error: TFDS dataset \'cifar10\' is not prepared' in missing.stderr
-  assert 'Traceback' not in missing.stderr
+@pytest.mark.parametrize('overrides,message', [
+    ({'model.hidden': 0}, r'config.model.hidden=0 must be an integer >= 1'),
+    ({'model.depth': -1}, r'config.model.depth=-1 must be an integer >= 1'),
+])
+def test_bad_mlp_values_are_config_errors(tmp_path, overrides, message):
+  with pytest.raises(errors.ConfigError, match=message):
+    jaxgan.build(tiny_config('ring', **overrides))
 
 
-def test_runs_in_one_process_share_one_compiled_step(tmp_path):
-  """jax.pmap keeps every executable it compiles for the life of the process: runs of the same
-  setting (a study, a sweep, these tests) reuse one pmapped step instead of leaking one each."""
-  config = tiny_config('ring', **{'train.num_steps': 1, 'log.samples_every': 0})
-  train.train_and_evaluate(config, str(tmp_path / 'a'))
-  first = train._built(config)[5]
-  other = tiny_config('ring', **{'train.num_steps': 2, 'train.seed': 3, 'log.samples_every': 0})
-  train.train_and_evaluate(other, str(tmp_path / 'b'))
-  assert train._built(other)[5] is first
-  changed = tiny_config('ring', **{'optim.g_lr': 1e-5})
-  assert train._built(changed)[5] is not first
+def test_a_workdir_that_is_a_file_or_read_only_is_one_sentence(tmp_path):
+  config = tiny_config('ring', **{'train.num_steps': 1})
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(errors.WorkdirError, match='is a file; pass a folder'):
+    jaxgan.train(config, str(tmp_path / 'file'))
+  read_only = tmp_path / 'ro'
+  read_only.mkdir()
+  os.chmod(read_only, 0o500)
+  try:
+    if os.access(read_only, os.W_OK):
+      pytest.skip('running as a user who can write anywhere (root)')
+    with pytest.raises(errors.WorkdirError, match='not writable|Permission denied'):
+      jaxgan.train(config, str(read_only / 'run'))
+  finally:
+    os.chmod(read_only, 0o700)
 
 
 def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
   import fcntl  # pylint: disable=g-import-not-at-top
   config = tiny_config('ring', **{'train.num_steps': 1, 'log.samples_every': 0})
-  with open(tmp_path / '.lock', 'w') as held:   # what a running train_and_evaluate holds
+  with open(tmp_path / '.lock', 'w') as held:   # what a running train holds
     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    with pytest.raises(errors.WorkdirBusy, match='another jaxgan run is training in'):
-      train.train_and_evaluate(config, str(tmp_path))
+    with pytest.raises(errors.WorkdirBusy, match='another jaxgan process is training in'):
+      jaxgan.train(config, str(tmp_path))
   assert not (tmp_path / 'checkpoints').exists()
-  train.train_and_evaluate(config, str(tmp_path))   # free again: trains
-  assert checkpoint.Checkpointer(str(tmp_path)).latest_step() == 1
+  jaxgan.train(config, str(tmp_path))   # free again: trains
+  assert _checkpoint_steps(tmp_path) == [1]

@@ -1,12 +1,18 @@
-"""Tiny configs shared by the tests (small widths keep compile and run times short)."""
+"""Tiny configs and helpers shared by the tests (small widths keep compile and run times short)."""
+
+import os
 
 import ml_collections
 
-from configs import default
+import jaxgan
+from jaxgan import data, steps
+
+# The repository's config files (the library never imports them; tests read them by path).
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
 
 
 def tiny_config(dataset: str = 'digits', **overrides) -> ml_collections.ConfigDict:
-  config = default.get_config()
+  config = jaxgan.config.default()
   config.data.dataset = dataset
   config.data.image_size = 32
   if dataset in ('ring', 'grid'):
@@ -29,3 +35,39 @@ def tiny_config(dataset: str = 'digits', **overrides) -> ml_collections.ConfigDi
     section, name = key.split('.')
     config[section][name] = value
   return config
+
+
+def step_on(experiment: jaxgan.Experiment, devices: list) -> steps.TrainStep:
+  """The experiment's train step mapped over `devices` (a subset of all devices)."""
+  t = experiment.config.train
+  return steps.make_train_step(
+      experiment.generator, experiment.discriminator, experiment.loss,
+      experiment.g_optimizer, experiment.d_optimizer, z_dim=experiment.z_dim,
+      num_classes=experiment.num_classes, d_clip=experiment.config.optim.d_clip,
+      ema_decay=t.ema_decay, ema_start=t.ema_start, devices=devices)
+
+
+def host_batch(experiment: jaxgan.Experiment, step: int, local_devices: int) -> dict:
+  """The experiment's batch of `step` split over `local_devices` devices of one process."""
+  experiment.data.prepare()
+  t = experiment.config.train
+  layout = data.Layout(batch_size=t.batch_size, d_steps=t.d_steps, local_devices=local_devices)
+  return experiment.data.batch(step, layout)
+
+
+class SigtermAt:
+  """Wraps a data source: sends this process a SIGTERM (as a scheduler preempting the job
+  would) when the batch of step `step` is read; otherwise the source itself."""
+
+  def __init__(self, source, step: int):
+    self._source = source
+    self.kill_at = step
+
+  def __getattr__(self, name):
+    return getattr(self._source, name)
+
+  def batch(self, step, layout):
+    if step == self.kill_at:
+      import os, signal  # pylint: disable=g-import-not-at-top,multiple-imports
+      os.kill(os.getpid(), signal.SIGTERM)
+    return self._source.batch(step, layout)

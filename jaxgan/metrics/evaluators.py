@@ -9,14 +9,18 @@
 (n, H, W, 3) images, float32 in [-1, 1] or uint8; they are asked for chunks of at most
 `chunk_size` images. Real-data statistics are computed once per (dataset_key, number of real
 images, weights) and cached as .npz in `cache_dir`. Any image size works (everything
-is resized to 299x299 as the TF-FID graph does). Config fields, all optional:
+is resized to 299x299 as the TF-FID graph does). The settings are `config.eval`'s (any key
+missing from `cfg` takes its default from `jaxgan.config.default().eval`):
 
-  weights:          Inception weights path (None: default_1.pt; IS needs pytorch-fid's .pth).
-  batch_size:       images per Inception pass (default 50; rounded up to the device count).
-  chunk_size:       images per generate/real call (default 500).
-  kid:              'fid' also yields ('kid', v) (default True).
-  kid_subsets, kid_subset_size, seed: KID subsets (defaults 100, 1000, 0).
-  is_splits:        Inception Score splits (default 10).
+  weights:          Inception weights path ('': default_1.pt; IS needs pytorch-fid's .pth).
+  batch_size:       images per Inception pass (rounded up to the device count).
+  chunk_size:       images per generate/real call.
+  kid:              'fid' also yields ('kid', v).
+  kid_subsets, kid_subset_size, seed: KID subsets.
+  is_splits:        Inception Score splits.
+
+The Inception network loads on first use (`prepare()` loads it now, so that missing weights
+fail before training starts).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ Sampler = Callable[[int], np.ndarray]
 
 
 class Evaluator(Protocol):
+  """An evaluator plug-in. Optional: `prepare()` (load networks early) and `needs_real`
+  (False when it never reads `real`)."""
 
   def evaluate(self, *, generate: Sampler, real: Sampler, num_samples: int,
                dataset_key: str, num_real: int | None = None) -> Iterator[tuple[str, float]]:
@@ -45,19 +51,38 @@ class Evaluator(Protocol):
     ...
 
 
+def settings(cfg: ml_collections.ConfigDict | dict | None) -> ml_collections.ConfigDict:
+  """`cfg` on top of the default config.eval: every evaluation setting, each default once."""
+  from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
+  full = config_lib.default().eval
+  if cfg:
+    config_lib.merge(full, dict(cfg), origin='the evaluator settings')
+  return full
+
+
 class _InceptionEvaluator:
-  """Shared set-up: config fields and the process-wide feature extractor."""
+  """Shared set-up: the settings and the process-wide feature extractor (loaded lazily)."""
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, cache_dir: str):
-    cfg = cfg if cfg is not None else ml_collections.ConfigDict()
+    cfg = settings(cfg)
     self.cache_dir = cache_dir
-    self.weights = cfg.get('weights', None) or None   # '' (configs' default): default_1.pt
-    self.batch_size = int(cfg.get('batch_size', 50))
-    self.chunk_size = int(cfg.get('chunk_size', 500))
+    self.weights = cfg.weights or None   # '': default_1.pt
+    self.batch_size = int(cfg.batch_size)
+    self.chunk_size = int(cfg.chunk_size)
     for key in ('batch_size', 'chunk_size'):
       if getattr(self, key) < 1:
-        raise errors.ConfigError(f'evals.{key}={getattr(self, key)} must be positive.')
-    self.extractor = fid_lib.get_extractor(self.weights, batch_size=self.batch_size)
+        raise errors.ConfigError(f'config.eval.{key}={getattr(self, key)} must be positive.')
+    self._extractor = None
+
+  @property
+  def extractor(self):
+    if self._extractor is None:
+      self._extractor = fid_lib.get_extractor(self.weights, batch_size=self.batch_size)
+    return self._extractor
+
+  def prepare(self) -> None:
+    """Loads the Inception network (missing weights fail here)."""
+    _ = self.extractor
 
   def _statistics(self, sample: Sampler, num_samples: int, what: str, *,
                   keep_features: bool = False, keep_logits: bool = False):
@@ -89,14 +114,14 @@ class _InceptionEvaluator:
 class FidEvaluator(_InceptionEvaluator):
   """'fid': yields ('fid', FID) and, unless cfg.kid is False, ('kid', KID mean)."""
   with_fid = True
+  needs_real = True
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, cache_dir: str):
     super().__init__(cfg, cache_dir=cache_dir)
-    cfg = cfg if cfg is not None else ml_collections.ConfigDict()
-    self.with_kid = bool(cfg.get('kid', True)) or not self.with_fid
-    self.kid_kwargs = dict(num_subsets=int(cfg.get('kid_subsets', 100)),
-                           subset_size=int(cfg.get('kid_subset_size', 1000)),
-                           seed=int(cfg.get('seed', 0)))
+    cfg = settings(cfg)
+    self.with_kid = bool(cfg.kid) or not self.with_fid
+    self.kid_kwargs = dict(num_subsets=int(cfg.kid_subsets),
+                           subset_size=int(cfg.kid_subset_size), seed=int(cfg.seed))
 
   def evaluate(self, *, generate: Sampler, real: Sampler, num_samples: int,
                dataset_key: str, num_real: int | None = None) -> Iterator[tuple[str, float]]:
@@ -121,12 +146,18 @@ class InceptionScoreEvaluator(_InceptionEvaluator):
 
   Needs weights with the fc layer (pytorch-fid's .pth); real data is not used.
   """
+  needs_real = False
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, cache_dir: str):
     super().__init__(cfg, cache_dir=cache_dir)
-    if not self.extractor.with_logits:
+    self.splits = int(settings(cfg).is_splits)
+
+  @property
+  def extractor(self):
+    extractor = super().extractor
+    if not extractor.with_logits:
       raise errors.ConfigError(fid_lib.inception_score_needs_fc_message())
-    self.splits = int((cfg or ml_collections.ConfigDict()).get('is_splits', 10))
+    return extractor
 
   def evaluate(self, *, generate: Sampler, real: Sampler, num_samples: int,
                dataset_key: str, num_real: int | None = None) -> Iterator[tuple[str, float]]:

@@ -1,63 +1,111 @@
-"""Generator/discriminator pairs chosen by `config.model.name`.
+"""Generator/discriminator pairs, constructed from keyword arguments or from `config.model`.
+
+  generator = models.SAGANGenerator(image_size=32, width=64, attention_resolution=16)
+  generator, discriminator = models.build(config)     # the pair config.model.name names
 
 Every model pair follows one calling convention so the training step can treat them alike:
 
   generator(z, labels=None, *, train: bool) -> images in [-1, 1], NHWC (or (B, 2) points)
   discriminator(x, labels=None, *, train: bool) -> logits of shape (B,)
 
-Parameters live in the 'params' collection; any other collection a model creates at init
-(batch-norm statistics in 'batch_stats', spectral-norm power-iteration vectors in
-'spectral_stats') is model state: updated in training steps (`train=True`, collection
-mutable) and frozen in evaluation and sampling (`train=False`). Values sown into
-'intermediates' (e.g. attention maps) are never part of the state.
+Your own flax modules work in the training loop if they follow it too. Parameters live in the
+'params' collection; any other collection a model creates at init (batch-norm statistics in
+'batch_stats', spectral-norm power-iteration vectors in 'spectral_stats') is model state:
+updated in training steps (`train=True`, collection mutable) and frozen in evaluation and
+sampling (`train=False`). Values sown into 'intermediates' (e.g. attention maps) are never part
+of the state. Batch norm in a generator may average over the train step's device axis
+(`jaxgan.steps.AXIS`, 'batch'). A discriminator whose logits mix samples (batch norm in
+training) says so with `mixes_samples = True`; per-sample gradient penalties refuse it.
 
-Mixed precision (`config.model.dtype='bfloat16'`): every model computes in the compute dtype
-but keeps float32 parameters (hence float32 gradients and optimiser state), float32
-batch-norm statistics, spectral-norm power iteration and attention softmax, and returns
-float32 images and logits, so the losses are always computed in float32.
+Each model class defines its own defaults once; `build` passes a `config.model` key only when
+it is set (None means "the model's default"), renaming it to the constructor's argument
+(`MODELS[name].generator_args`).
+
+Mixed precision (`dtype=jnp.bfloat16`): every model computes in the compute dtype but keeps
+float32 parameters (hence float32 gradients and optimiser state), float32 batch-norm
+statistics, spectral-norm power iteration and attention softmax, and returns float32 images
+and logits, so the losses are always computed in float32.
 """
 
-from typing import Callable
+import dataclasses
+from typing import Mapping
 
+import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
+from jaxgan.models import dcgan, mlp, sagan
+
+DCGANGenerator, DCGANDiscriminator = dcgan.Generator, dcgan.Discriminator
+SAGANGenerator, SAGANDiscriminator = sagan.Generator, sagan.Discriminator
+MLPGenerator, MLPDiscriminator = mlp.Generator, mlp.Discriminator
 
 # config.model.dtype -> compute dtype.
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
-def compute_dtype(config: ml_collections.ConfigDict):
-  """The compute dtype named by `config.model.dtype` (default float32), validated."""
-  name = config.model.get('dtype', 'float32')
-  errors.check_choice('model.dtype', name, DTYPES)
-  return DTYPES[name]
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """A model pair and how config keys map to its constructors' arguments."""
+  generator: type
+  discriminator: type
+  generator_args: Mapping[str, str]       # dotted config key -> generator argument
+  discriminator_args: Mapping[str, str]   # dotted config key -> discriminator argument
 
 
-def _build_dcgan(config):
-  from jaxgan.models import dcgan
-  return dcgan.build(config)
-
-
-def _build_mlp(config):
-  from jaxgan.models import mlp
-  return mlp.build(config)
-
-
-def _build_sagan(config):
-  from jaxgan.models import sagan
-  return sagan.build(config)
-
-
-MODEL_BUILDERS: dict[str, Callable] = {
-    'dcgan': _build_dcgan,
-    'mlp': _build_mlp,
-    'sagan': _build_sagan,
+_IMAGE = {'data.image_size': 'image_size', 'model.dtype': 'dtype'}
+MODELS: dict[str, Family] = {
+    'dcgan': Family(
+        dcgan.Generator, dcgan.Discriminator,
+        {**_IMAGE, 'model.g_width': 'width', 'model.conv_impl': 'conv_impl'},
+        {**_IMAGE, 'model.d_width': 'width', 'model.d_norm': 'norm',
+         'model.conv_impl': 'conv_impl'}),
+    'sagan': Family(
+        sagan.Generator, sagan.Discriminator,
+        {**_IMAGE, 'model.g_width': 'width', 'model.num_classes': 'num_classes',
+         'model.attention_resolution': 'attention_resolution',
+         'model.attention_pool': 'attention_pool', 'model.g_spectral_norm': 'spectral_norm'},
+        {**_IMAGE, 'model.d_width': 'width', 'model.num_classes': 'num_classes',
+         'model.attention_resolution': 'attention_resolution',
+         'model.attention_pool': 'attention_pool', 'model.d_spectral_norm': 'spectral_norm'}),
+    'mlp': Family(
+        mlp.Generator, mlp.Discriminator,
+        {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'},
+        {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'}),
 }
 
 
-def build(config: ml_collections.ConfigDict):
-  """Returns `(generator, discriminator)` flax modules for `config.model.name`."""
-  errors.check_choice('model.name', config.model.name, MODEL_BUILDERS)
-  return MODEL_BUILDERS[config.model.name](config)
+def _construct(cls: type, args: Mapping[str, str], config: ml_collections.ConfigDict
+               ) -> nn.Module:
+  kwargs = {}
+  for key, arg in args.items():
+    section, name = key.split('.')
+    value = config[section][name]
+    if value is None:
+      continue                  # the model's own default
+    kwargs[arg] = DTYPES[value] if arg == 'dtype' else value
+  try:
+    return cls(**kwargs)
+  except errors.ConfigError as e:
+    # The module names its argument; say which config key set it.
+    message = str(e)
+    for key, arg in args.items():
+      if message.startswith(f'{arg}='):
+        message = f'config.{key}=' + message[len(arg) + 1:]
+        break
+    raise errors.ConfigError(message) from None
+
+
+def build(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
+  """Returns `(generator, discriminator)` for `config.model.name`, arguments checked."""
+  errors.check_choice('model.name', config.model.name, MODELS)
+  errors.check_choice('model.dtype', config.model.dtype, DTYPES)
+  family = MODELS[config.model.name]
+  return (_construct(family.generator, family.generator_args, config),
+          _construct(family.discriminator, family.discriminator_args, config))
+
+
+def mixes_samples(discriminator: nn.Module) -> bool:
+  """Whether a discriminator's logit for one sample depends on others (see module doc)."""
+  return bool(getattr(discriminator, 'mixes_samples', False))

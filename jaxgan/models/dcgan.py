@@ -11,9 +11,13 @@ advice: a gradient penalty is per-sample, batch norm mixes samples); 'none' drop
 Batch norm is synchronised across devices (`axis_name`): statistics are computed over the
 global batch, so a step on 8 devices equals a step on one device with the same batch.
 
-Compute runs in `config.model.dtype`; parameters and batch-norm statistics (flax computes
-them in float32 whatever the compute dtype), the generator's tanh and the critic's last
-(logit) layer stay float32.
+Compute runs in `dtype`; parameters and batch-norm statistics (flax computes them in float32
+whatever the compute dtype), the generator's tanh and the critic's last (logit) layer stay
+float32.
+
+`conv_impl='auto'` uses the stride-1 rewrites of `layers.py` on the CPU (5-40x faster per layer
+on XLA:CPU, the same function, tested) and flax's convolutions elsewhere (cuDNN and TPU
+libraries optimise those); 'rewritten' or 'flax' force one.
 """
 
 from typing import Any
@@ -21,10 +25,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from jaxgan import errors
-from jaxgan import models
 from jaxgan.models import layers
 
 # DCGAN's initialisation: N(0, 0.02) weights, BN scale N(1, 0.02).
@@ -35,23 +37,44 @@ def _bn_scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + 0.02 * nn.initializers.normal(1.0)(key, shape, dtype)
 
 
-def _num_stages(image_size: int) -> int:
-  # 4 -> image_size by doubling.
-  return {32: 3, 64: 4}[image_size]
+# 4 -> image_size by doubling.
+NUM_STAGES = {32: 3, 64: 4}
+CONV_IMPLS = ('auto', 'rewritten', 'flax')
+NORMS = ('batch', 'layer', 'none')
+
+
+def _check(image_size: int, width: int, conv_impl: str, min_width: int) -> None:
+  errors.check_arg('image_size', image_size, NUM_STAGES)
+  errors.check_arg('conv_impl', conv_impl, CONV_IMPLS)
+  if not isinstance(width, int) or width < min_width:
+    raise errors.ConfigError(f'width={width!r} must be an integer >= {min_width} (every DCGAN '
+                             f'stage needs at least one channel).')
+
+
+def _resolve(conv_impl: str) -> str:
+  if conv_impl == 'auto':
+    return 'rewritten' if jax.default_backend() == 'cpu' else 'flax'
+  return conv_impl
 
 
 class Generator(nn.Module):
+  """DCGAN generator: `generator(z, labels=None, *, train)` -> NHWC images in [-1, 1]."""
   image_size: int = 64
-  width: int = 1024          # channels after "project and reshape" at 64x64
+  width: int = 1024          # channels after "project and reshape" at 64x64 (the seed's)
   channels: int = 3
-  conv_impl: str = 'rewritten'  # or 'flax' (nn.ConvTranspose; same function, see layers.py)
-  axis_name: Any = 'batch'
+  conv_impl: str = 'auto'    # 'auto', 'rewritten' (stride-1 forms) or 'flax' (nn.ConvTranspose)
+  axis_name: Any = 'batch'   # batch norm over the train step's device axis (None: per device)
   dtype: Any = jnp.float32
+
+  def __post_init__(self):
+    _check(self.image_size, self.width, self.conv_impl, min_width=8)
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
     del labels  # unconditional
-    n = _num_stages(self.image_size)
+    n = NUM_STAGES[self.image_size]
+    conv_impl = _resolve(self.conv_impl)
     width = self.width * self.image_size // 64   # 32x32 drops the widest stage
     norm = lambda name: nn.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.axis_name,
@@ -62,7 +85,7 @@ class Generator(nn.Module):
     for i in range(n):
       last = i == n - 1
       features = self.channels if last else width // 2 ** (i + 1)
-      if self.conv_impl == 'rewritten':
+      if conv_impl == 'rewritten':
         up = layers.SubpixelConvTranspose(features, 5, 2, kernel_init=_conv_init,
                                           dtype=self.dtype, name=f'up{i}')
       else:
@@ -75,20 +98,32 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
+  """DCGAN discriminator: `discriminator(x, labels=None, *, train)` -> logits (B,)."""
   image_size: int = 64
-  width: int = 64
-  norm: str = 'batch'   # 'batch', 'layer' or 'none'
-  conv_impl: str = 'rewritten'  # or 'flax' (nn.Conv; same function, see layers.py)
+  width: int = 64            # channels of the first layer (doubling per stage)
+  norm: str = 'batch'        # 'batch', 'layer' or 'none'
+  conv_impl: str = 'auto'    # 'auto', 'rewritten' (space-to-depth) or 'flax' (nn.Conv)
   axis_name: Any = 'batch'
   dtype: Any = jnp.float32
+
+  def __post_init__(self):
+    _check(self.image_size, self.width, self.conv_impl, min_width=1)
+    errors.check_arg('norm', self.norm, NORMS)
+    super().__post_init__()
+
+  @property
+  def mixes_samples(self) -> bool:
+    """Whether one sample's logit depends on the others (batch norm in training)."""
+    return self.norm == 'batch'
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     del labels
-    n = _num_stages(self.image_size)
+    n = NUM_STAGES[self.image_size]
+    conv_impl = _resolve(self.conv_impl)
     x = x.astype(self.dtype)
     for i in range(n):
-      if self.conv_impl == 'rewritten':
+      if conv_impl == 'rewritten':
         conv = layers.SpaceToDepthConv(self.width * 2 ** i, 5, 2, kernel_init=_conv_init,
                                        dtype=self.dtype, name=f'down{i}')
       else:
@@ -106,21 +141,3 @@ class Discriminator(nn.Module):
     x = x.reshape(x.shape[0], -1).astype(jnp.float32)
     logit = nn.Dense(1, kernel_init=_conv_init, dtype=jnp.float32, name='logit')(x)
     return logit[:, 0]
-
-
-def build(config: ml_collections.ConfigDict):
-  m = config.model
-  errors.check_choice('data.image_size', config.data.image_size, (32, 64))
-  conv_impl = m.get('conv_impl', 'auto')
-  errors.check_choice('model.conv_impl', conv_impl, ('auto', 'rewritten', 'flax'))
-  errors.check_choice('model.d_norm', m.get('d_norm', 'batch'), ('batch', 'layer', 'none'))
-  if conv_impl == 'auto':
-    # Same function either way (tested). The stride-1 rewrites are 5-40x faster per layer on
-    # XLA:CPU (see layers.py); elsewhere keep the convolutions cuDNN/TPU libraries optimise.
-    conv_impl = 'rewritten' if jax.default_backend() == 'cpu' else 'flax'
-  dtype = models.compute_dtype(config)
-  gen = Generator(image_size=config.data.image_size, width=m.g_width, conv_impl=conv_impl,
-                  dtype=dtype)
-  disc = Discriminator(image_size=config.data.image_size, width=m.d_width,
-                       norm=m.get('d_norm', 'batch'), conv_impl=conv_impl, dtype=dtype)
-  return gen, disc

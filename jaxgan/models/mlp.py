@@ -8,16 +8,26 @@ from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
-import ml_collections
 
-from jaxgan import models
+from jaxgan import errors
+
+
+def _check(hidden, depth) -> None:
+  for name, value in (('hidden', hidden), ('depth', depth)):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise errors.ConfigError(f'{name}={value!r} must be an integer >= 1.')
 
 
 class Generator(nn.Module):
+  """z (B, z_dim) -> points (B, out_dim)."""
   hidden: int = 128
   depth: int = 3
   out_dim: int = 2
   dtype: Any = jnp.float32   # compute dtype of the hidden layers; params and output float32
+
+  def __post_init__(self):
+    _check(self.hidden, self.depth)
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
@@ -29,9 +39,14 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
+  """points (B, D) -> logits (B,)."""
   hidden: int = 128
   depth: int = 3
   dtype: Any = jnp.float32   # compute dtype of the hidden layers; params and logits float32
+
+  def __post_init__(self):
+    _check(self.hidden, self.depth)
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
@@ -39,10 +54,3 @@ class Discriminator(nn.Module):
     for i in range(self.depth):
       x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name=f'hidden{i}')(x))
     return nn.Dense(1, dtype=jnp.float32, name='logit')(x.astype(jnp.float32))[:, 0]
-
-
-def build(config: ml_collections.ConfigDict):
-  m = config.model
-  dtype = models.compute_dtype(config)
-  return (Generator(hidden=m.hidden, depth=m.depth, dtype=dtype),
-          Discriminator(hidden=m.hidden, depth=m.depth, dtype=dtype))

@@ -13,17 +13,18 @@ conv, [pool], shortcut 1x1 conv [+ pool] when the block pools or changes width) 
 self-attention after the block that reaches `attention_resolution` -> ReLU -> sum over
 positions -> linear to one logit.
 
-Widths are multiples of a base channel count `ch` (`config.model.g_width` for G,
-`config.model.d_width` for D), with StudioGAN's multipliers:
+Widths are multiples of a base channel count `width` (`config.model.g_width` for G,
+`config.model.d_width` for D; 64 by default), with StudioGAN's multipliers:
 
   32x32  G: 4x4x4ch -> 8x8x4ch -> 16x16x4ch -> 32x32x4ch
          D: 16x16x2ch -> 8x8x2ch -> 8x8x2ch -> 8x8x2ch
   64x64  G: 4x4x16ch -> 8x8x8ch -> 16x16x4ch -> 32x32x2ch -> 64x64x1ch
          D: 32x32x1ch -> 16x16x2ch -> 8x8x4ch -> 4x4x8ch -> 4x4x16ch
 
-so `ch` = 64 gives the CIFAR SAGAN's 256-channel generator and 128-channel discriminator.
+so `width` = 64 gives the CIFAR SAGAN's 256-channel generator and 128-channel discriminator.
 `attention_resolution` is the side of the feature map that carries the attention block in
-both networks; it must be a side that both reach (or 0 for none).
+both networks; it must be a side that both reach (0: none; None, the default: 16 at 32x32 and
+32 at 64x64, as SAGAN's and StudioGAN's CIFAR and 64-pixel models).
 
 Spectral norm covers every convolution, linear and the projection embedding of a network
 when switched on for it (`g_spectral_norm`, `d_spectral_norm`). With `num_classes > 0` the
@@ -36,9 +37,9 @@ Batch norm in the generator is synchronised over the train step's device axis ('
 statistics are those of the global batch, and a training-mode call needs that axis bound
 (pmap, or vmap/shard_map with `axis_name='batch'`).
 
-Compute runs in `config.model.dtype` ('float32' or 'bfloat16'); parameters, batch-norm
-statistics, spectral-norm power iteration and the attention softmax stay float32, and both
-networks return float32.
+Compute runs in `dtype` (float32 or bfloat16); parameters, batch-norm statistics,
+spectral-norm power iteration and the attention softmax stay float32, and both networks return
+float32.
 """
 
 import functools
@@ -47,10 +48,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from jaxgan import errors
-from jaxgan import models
 from jaxgan.models import attention as attention_lib
 from jaxgan.models import layers_sn
 
@@ -84,6 +83,26 @@ def allowed_attention_resolutions(image_size: int) -> list[int]:
   """0 (no attention) and every feature-map side that both G and D reach."""
   both = set(g_resolutions(image_size)) & set(d_resolutions(image_size))
   return [0] + sorted(both)
+
+
+def attention_side(image_size: int, attention_resolution) -> int:
+  """The attention block's feature-map side: `attention_resolution`, or the default for the
+  image size (None: 16 at 32x32, 32 at 64x64)."""
+  return image_size // 2 if attention_resolution is None else attention_resolution
+
+
+def _check(image_size, width, attention_resolution) -> None:
+  errors.check_arg('image_size', image_size, G_MULTIPLIERS)
+  if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+    raise errors.ConfigError(f'width={width!r} must be a positive integer (the SAGAN base '
+                             f'channel count, e.g. 64).')
+  side = attention_side(image_size, attention_resolution)
+  allowed = allowed_attention_resolutions(image_size)
+  if side not in allowed:
+    raise errors.ConfigError(
+        f'attention_resolution={attention_resolution!r} is not a feature-map side that both '
+        f'SAGAN networks reach at {image_size}x{image_size}; choose one of '
+        f'{", ".join(str(a) for a in allowed)} (0: no attention).')
 
 
 def _check_labels(labels, num_classes: int, batch: int, who: str):
@@ -188,9 +207,9 @@ class DiscriminatorBlock(nn.Module):
 class Generator(nn.Module):
   """SAGAN generator: `generator(z, labels=None, *, train)` -> NHWC images in [-1, 1]."""
   image_size: int = 32
-  ch: int = 64
+  width: int = 64
   num_classes: int = 0
-  attention_resolution: int = 16
+  attention_resolution: int | None = None   # None: 16 at 32x32, 32 at 64x64
   attention_pool: bool = False
   spectral_norm: bool = True
   out_channels: int = 3
@@ -200,17 +219,22 @@ class Generator(nn.Module):
   # name; evaluation (running averages) needs none. None: per-device statistics.
   bn_axis_name: str | None = 'batch'
 
+  def __post_init__(self):
+    _check(self.image_size, self.width, self.attention_resolution)
+    super().__post_init__()
+
   @nn.compact
   def __call__(self, z: jax.Array, labels=None, *, train: bool) -> jax.Array:
     labels = _check_labels(labels, self.num_classes, z.shape[0], 'generator')
-    widths = [m * self.ch for m in G_MULTIPLIERS[self.image_size]]
+    widths = [m * self.width for m in G_MULTIPLIERS[self.image_size]]
+    attention_at = attention_side(self.image_size, self.attention_resolution)
     x = layers_sn.SNDense(4 * 4 * widths[0], spectral_norm=self.spectral_norm,
                           dtype=self.dtype, name='linear')(z, update_stats=train)
     x = x.reshape(z.shape[0], 4, 4, widths[0])
     for index, features in enumerate(widths[1:]):
       x = GeneratorBlock(features, self.num_classes, self.spectral_norm, self.dtype,
                          self.bn_axis_name, name=f'block{index}')(x, labels, train=train)
-      if x.shape[1] == self.attention_resolution:
+      if x.shape[1] == attention_at:
         x = attention_lib.SelfAttention(spectral_norm=self.spectral_norm,
                                         pool=self.attention_pool, dtype=self.dtype,
                                         name='attention')(x, train=train)
@@ -224,22 +248,29 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
   """SAGAN (projection) discriminator: `discriminator(x, labels=None, *, train)` -> (B,)."""
   image_size: int = 32
-  ch: int = 64
+  width: int = 64
   num_classes: int = 0
-  attention_resolution: int = 16
+  attention_resolution: int | None = None   # None: 16 at 32x32, 32 at 64x64
   attention_pool: bool = False
   spectral_norm: bool = True
   dtype: Any = jnp.float32
+
+  mixes_samples = False   # no batch norm: each sample's logit depends on that sample only
+
+  def __post_init__(self):
+    _check(self.image_size, self.width, self.attention_resolution)
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, x: jax.Array, labels=None, *, train: bool) -> jax.Array:
     labels = _check_labels(labels, self.num_classes, x.shape[0], 'discriminator')
     h = x.astype(self.dtype)
     attended = False
+    attention_at = attention_side(self.image_size, self.attention_resolution)
     for index, (multiplier, down) in enumerate(D_BLOCKS[self.image_size]):
-      h = DiscriminatorBlock(multiplier * self.ch, down, index == 0, self.spectral_norm,
+      h = DiscriminatorBlock(multiplier * self.width, down, index == 0, self.spectral_norm,
                              self.dtype, name=f'block{index}')(h, train=train)
-      if h.shape[1] == self.attention_resolution and not attended:
+      if h.shape[1] == attention_at and not attended:
         attended = True
         h = attention_lib.SelfAttention(spectral_norm=self.spectral_norm,
                                         pool=self.attention_pool, dtype=self.dtype,
@@ -254,41 +285,3 @@ class Discriminator(nn.Module):
                                           name='projection')(labels, update_stats=train)
       logits = logits + jnp.sum(class_embedding * features, axis=-1)
     return logits
-
-
-def build(config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
-  """Returns the SAGAN `(generator, discriminator)` pair that `config` describes.
-
-  Reads `config.data.image_size` (32 or 64) and, from `config.model`: `g_width`, `d_width`
-  (base channel counts `ch`), `num_classes`, `attention_resolution` (default: 16 for 32x32,
-  32 for 64x64), `attention_pool` (False), `g_spectral_norm`, `d_spectral_norm` (True) and
-  `dtype` ('float32'). `z_dim` is taken from the shape of z at call time.
-  """
-  image_size = config.data.image_size
-  if image_size not in G_MULTIPLIERS:
-    raise errors.ConfigError(
-        f'config.data.image_size={image_size!r} is not supported by the SAGAN model; '
-        f'choose one of {", ".join(str(s) for s in G_MULTIPLIERS)}.')
-  model = config.model
-  attention_resolution = model.get('attention_resolution', 16 if image_size == 32 else 32)
-  allowed = allowed_attention_resolutions(image_size)
-  if attention_resolution not in allowed:
-    raise errors.ConfigError(
-        f'config.model.attention_resolution={attention_resolution!r} is not a feature-map '
-        f'side that both SAGAN networks reach at {image_size}x{image_size}; choose one of '
-        f'{", ".join(str(a) for a in allowed)} (0: no attention).')
-  dtype = models.compute_dtype(config)
-  for key in ('g_width', 'd_width'):
-    if not isinstance(model.get(key), int) or model.get(key) < 1:
-      raise errors.ConfigError(
-          f'config.model.{key}={model.get(key)!r} must be a positive integer (the SAGAN base '
-          'channel count, e.g. 64).')
-  num_classes = model.get('num_classes', 0)
-  common = dict(image_size=image_size, num_classes=num_classes,
-                attention_resolution=attention_resolution,
-                attention_pool=model.get('attention_pool', False), dtype=dtype)
-  generator = Generator(ch=model.g_width, spectral_norm=model.get('g_spectral_norm', True),
-                        **common)
-  discriminator = Discriminator(ch=model.d_width,
-                                spectral_norm=model.get('d_spectral_norm', True), **common)
-  return generator, discriminator

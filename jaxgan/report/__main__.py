@@ -10,11 +10,10 @@ status 1); JAXGAN_TRACEBACK=1 raises it instead, with its traceback, for debuggi
 import os
 from typing import Sequence
 
-from absl import app
 from absl import flags
 
-from jaxgan import errors
 from jaxgan import report
+from jaxgan.tools import common
 
 
 def _define_flags() -> None:
@@ -29,15 +28,15 @@ def _define_flags() -> None:
 
 def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
-  try:
+  with common.user_errors():
     page = report.build(argv[1:], f.out, smoothing=f.smoothing, compare=f.compare)
-  except errors.JaxganError as e:
-    if os.environ.get('JAXGAN_TRACEBACK', '') not in ('', '0'):
-      raise
-    raise SystemExit(f'error: {e}') from None
   print(f'Report: {page} (figures in {os.path.join(os.path.dirname(page), "figures")})')
 
 
-if __name__ == '__main__':
+def cli() -> None:
   _define_flags()
-  app.run(main)
+  common.run(main)
+
+
+if __name__ == '__main__':
+  cli()

@@ -17,10 +17,9 @@ from typing import Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 
-from jaxgan import errors
 from jaxgan.study import runner
+from jaxgan.tools import common
 
 
 def _define_flags() -> None:
@@ -33,11 +32,9 @@ def _define_flags() -> None:
       'sagan_*:model.g_width=16. Repeat for several.')
   flags.DEFINE_list('runs', [], 'Train only these runs of the study (default: all).')
   flags.DEFINE_bool('list', False, 'Print the studies and their runs, then exit.')
-
-
-def _quiet_orbax(record) -> bool:
-  # Orbax logs every save step at INFO; keep its warnings and errors only.
-  return record.levelno >= logging.WARNING or '/orbax/' not in record.pathname
+  flags.DEFINE_string('configs', runner.DEFAULT_CONFIGS,
+                      'Folder of the config files the study\'s runs name (the repository\'s '
+                      'configs/).')
 
 
 def _list_studies() -> None:
@@ -56,22 +53,20 @@ def main(argv: Sequence[str]) -> None:
   if f.list:
     _list_studies()
     return
-  logging.get_absl_handler().addFilter(_quiet_orbax)
   import jax  # pylint: disable=g-import-not-at-top
   if jax.config.jax_compilation_cache_dir is None:
     # Runs of a study, and a resumed study, compile the same steps again: reuse them.
     jax.config.update('jax_compilation_cache_dir',
                       os.path.join(tempfile.gettempdir(), 'jaxgan-jax-cache'))
-  try:
+  with common.user_errors():
     if not f.study or not f.out:
       raise runner.StudyError('pass --study (one of '
                               f'{", ".join(runner.STUDIES)}) and --out=STUDY_DIR.')
     study = runner.select_runs(runner.get_study(f.study), f.runs)
     overrides = runner.parse_overrides(f.set)
     command = 'python -m jaxgan.study ' + ' '.join(shlex.quote(a) for a in sys.argv[1:])
-    statuses = runner.run_study(study, f.out, overrides, command=command)
-  except errors.JaxganError as e:
-    raise SystemExit(f'error: {e}') from None
+    statuses = runner.run_study(study, f.out, overrides, command=command,
+                                configs_dir=f.configs)
   failed = [name for name, s in statuses.items() if s['state'] != 'finished']
   print(f'Study {study.name!r} in {f.out}: {len(statuses) - len(failed)} of {len(statuses)} '
         f'runs finished. Report: python -m jaxgan.report {shlex.quote(f.out)}')
@@ -80,6 +75,10 @@ def main(argv: Sequence[str]) -> None:
                      f'other runs finished.')
 
 
-if __name__ == '__main__':
+def cli() -> None:
   _define_flags()
-  app.run(main)
+  common.run(main)
+
+
+if __name__ == '__main__':
+  cli()

@@ -4,10 +4,10 @@
       --losses=non_saturating,minimax,wasserstein_gp,hinge,hinge_gp,least_squares,wgan_clip \
       --seeds=5 --out=/tmp/jaxgan-mixtures
 
-Every run is one `train.train_and_evaluate` on configs/toy_ring.py or configs/toy_grid.py with
-the loss family's overrides (`FAMILIES`) and `train.seed = s` for s in 0..seeds-1, in its own
-workdir `--out/<mixture>/<loss>/steps<N>_seed<s>` (rerunning with the same --out reuses
-finished runs: their final checkpoint is restored). Afterwards 2,500 samples of one fixed z
+Every run is one `jaxgan.train` of the MLP GAN on the mixture (`base_config`) with the loss
+family's overrides (`FAMILIES`) and `train.seed = s` for s in 0..seeds-1, in its own workdir
+`--out/<mixture>/<loss>/steps<N>_seed<s>` (rerunning with the same --out reuses finished
+runs: their final checkpoint is restored). Afterwards 2,500 samples of one fixed z
 are scored with `metrics.mixtures.mode_metrics`, the definitions of VEEGAN (Srivastava et al.
 2017) and PacGAN (Lin et al. 2018): a sample is high quality when
 it lies within 3 sigma of its nearest mode; a mode is covered when at least one high-quality
@@ -38,13 +38,27 @@ import jax
 import ml_collections
 import numpy as np
 
-from configs import toy_grid, toy_ring
-from jaxgan import data, errors, models, steps, train
+from jaxgan import config as config_lib
+from jaxgan import data, errors, optim
+from jaxgan.experiment import build
 from jaxgan.metrics import mixtures as mixture_metrics
+from jaxgan.tools import common
+from jaxgan.training import train
 
 NUM_EVAL_SAMPLES = 2_500
 EVAL_Z_SEED = 2_500           # the fixed z every run is scored on (independent of train.seed)
-MIXTURE_CONFIGS = {'ring': toy_ring, 'grid': toy_grid}
+MIXTURES = data.MIXTURES
+
+
+def base_config(mixture: str) -> ml_collections.ConfigDict:
+  """The MLP GAN on `mixture` before a family's settings (as configs/toy_ring.py)."""
+  errors.check_choice('data.dataset', mixture, MIXTURES)
+  config = config_lib.default()
+  config.data.dataset = mixture
+  config.model.name = 'mlp'
+  config.log.every_steps = 100
+  config.log.samples_every = 500
+  return config
 
 # Settings every family shares (dotted config keys).
 SHARED = {
@@ -61,8 +75,7 @@ class Family:
   """One loss family's settings, identical for every seed and both mixtures.
 
   The run trains `steps[mixture]` generator updates; the last `decay_steps[mixture]` of them
-  run with both learning rates times `decay_factor` (a step decay, done by resuming the run's
-  checkpoint with the lowered rates: config.optim holds constant rates, not schedules).
+  run with both learning rates times `decay_factor` (a 'step' schedule of config.optim).
   """
   overrides: Mapping[str, Any]
   steps: Mapping[str, int]
@@ -143,12 +156,11 @@ def make_config(mixture: str, loss: str, seed: int,
 
   `steps` replaces the family's number of generator updates (the decay phase keeps its share).
   """
-  errors.check_choice('data.dataset', mixture, MIXTURE_CONFIGS)
   if loss not in FAMILIES:
     raise errors.ConfigError(
         f'unknown loss family {loss!r}; choose from {", ".join(FAMILIES)}.')
   family = FAMILIES[loss]
-  config = MIXTURE_CONFIGS[mixture].get_config()
+  config = base_config(mixture)
   for key, value in {**SHARED, **family.overrides}.items():
     _set(config, key, value)
   num_steps = family.steps[mixture] if steps is None else steps
@@ -157,67 +169,38 @@ def make_config(mixture: str, loss: str, seed: int,
   config.train.checkpoint_every = num_steps     # one checkpoint, at the end
   config.log.every_steps = max(1, min(500, num_steps))
   config.log.samples_every = 0                  # no scatter plots during the sweep
+  decay = family.decay_steps.get(mixture, 0)
+  if decay:
+    # The last decay_steps of the family's own length at decay_factor x the rates: a step
+    # schedule whose milestone is a fraction of num_steps, so --steps keeps its share.
+    for key in ('g_schedule', 'd_schedule'):
+      config.optim[key] = optim.schedule_config(
+          'step', milestones=(1.0 - decay / family.steps[mixture],),
+          factor=family.decay_factor)
   return config
-
-
-def _decay_phase_start(mixture: str, loss: str, num_steps: int) -> int:
-  """The step where the family's low-learning-rate phase begins (num_steps: no such phase).
-
-  A run of another length than the family's (--steps) keeps the phase's share of the schedule.
-  """
-  family = FAMILIES[loss]
-  own, decay = family.steps[mixture], family.decay_steps.get(mixture, 0)
-  if num_steps != own:
-    decay = round(num_steps * decay / own)
-  return max(num_steps - decay, 1) if decay else num_steps
-
-
-def phase_configs(config: ml_collections.ConfigDict, mixture: str,
-                  loss: str) -> list[ml_collections.ConfigDict]:
-  """The configs one run trains in turn, in one workdir: the family's step decay.
-
-  One config when the family has no decay phase; else `config` stopped where the decay phase
-  begins, then `config` with both learning rates times `decay_factor` (resuming the first
-  phase's checkpoint). Shared with the study runner (`jaxgan.study.runner`).
-  """
-  num_steps = config.train.num_steps
-  decay_at = _decay_phase_start(mixture, loss, num_steps)
-  if decay_at >= num_steps:
-    return [config]
-  first = ml_collections.ConfigDict(config.to_dict())
-  first.train.num_steps = decay_at
-  first.train.checkpoint_every = min(first.train.checkpoint_every, decay_at)
-  last = ml_collections.ConfigDict(config.to_dict())
-  factor = FAMILIES[loss].decay_factor
-  last.optim.g_lr *= factor
-  last.optim.d_lr *= factor
-  return [first, last]
 
 
 def evaluation_z(z_dim: int) -> jax.Array:
   return jax.random.normal(jax.random.key(EVAL_Z_SEED), (NUM_EVAL_SAMPLES, z_dim))
 
 
-def score(config: ml_collections.ConfigDict, state) -> dict[str, float]:
-  """mode_metrics of 2,500 samples of the fixed z (the EMA generator when EMA is on)."""
-  generator, _ = models.build(config)
-  params = state.ema_params if config.train.get('ema_decay', 0.0) > 0 else state.g_params
-  points = np.asarray(steps.make_sample_fn(generator)(
-      params, state.g_state, evaluation_z(config.model.z_dim), None))
-  centres, sigma = data.mixture_modes(config.data.dataset)
+def score(experiment, state) -> dict[str, float]:
+  """mode_metrics of 2,500 samples of the fixed z (the sampling weights: EMA when on)."""
+  points = np.asarray(experiment.sample_fn(
+      state.sampling_params(), state.g_state, evaluation_z(experiment.z_dim), None))
+  centres, sigma = experiment.data.modes
   return mixture_metrics.mode_metrics(points, centres, sigma)
 
 
 def run_one(mixture: str, loss: str, seed: int, out: str,
             steps: Optional[int] = None) -> RunResult:
   """Trains one (mixture, loss, seed) in its own workdir under `out` and scores it."""
-  config = make_config(mixture, loss, seed, steps)
-  num_steps = config.train.num_steps
+  experiment = build(make_config(mixture, loss, seed, steps))
+  num_steps = experiment.config.train.num_steps
   workdir = os.path.join(out, mixture, loss, f'steps{num_steps}_seed{seed}')
   start = time.perf_counter()
-  for phase in phase_configs(config, mixture, loss):
-    state = train.train_and_evaluate(phase, workdir)   # a second phase resumes the first
-  stats = score(config, state)
+  state = train(experiment, workdir)
+  stats = score(experiment, state)
   return RunResult(mixture=mixture, loss=loss, seed=seed, steps=num_steps,
                    modes_covered=stats['modes_covered'],
                    num_modes=len(data.mixture_modes(mixture)[0]),
@@ -258,7 +241,7 @@ def _describe_family(loss: str) -> str:
                else f'{o.g_optimizer} / {o.d_optimizer}')
   if 'adam' in (o.g_optimizer, o.d_optimizer):
     optimiser += f' (b1={o.b1:g}, b2={o.b2:g})'
-  clip = f'{o.d_clip:g}' if o.get('d_clip', 0.0) > 0 else '-'
+  clip = f'{o.d_clip:g}' if o.d_clip > 0 else '-'
   decay = (' / '.join(str(family.decay_steps[m]) for m in ('ring', 'grid')) +
            f' at {family.decay_factor:g} x lr' if family.decay_steps else '-')
   steps_ = ' / '.join(str(family.steps[m]) for m in ('ring', 'grid'))
@@ -333,7 +316,7 @@ def sweep(mixtures: Sequence[str], losses: Sequence[str], seeds: int, out: str, 
           steps: Optional[int] = None, table_path: Optional[str] = None,
           command: str = '') -> tuple[list[RunResult], str]:
   """Runs every (mixture, loss, seed), prints progress, writes and returns the table."""
-  for flag, names, known in (('mixtures', mixtures, MIXTURE_CONFIGS),
+  for flag, names, known in (('mixtures', mixtures, MIXTURES),
                              ('losses', losses, FAMILIES)):
     unknown = [n for n in names if n not in known]
     if unknown or not names:
@@ -350,11 +333,7 @@ def sweep(mixtures: Sequence[str], losses: Sequence[str], seeds: int, out: str, 
   for mixture in mixtures:
     for loss in losses:
       for seed in range(seeds):
-        r = run_one(mixture, loss, seed, out, steps)
-        # Each train_and_evaluate compiles new executables that jax keeps cached (~650 more
-        # memory maps per call): two sweeps without this segfaulted in a compile at run 39,
-        # near vm.max_map_count (65,530). Dropping them after each run keeps the count flat.
-        jax.clear_caches()
+        r = run_one(mixture, loss, seed, out, steps)   # its experiment's executables die with it
         results.append(r)
         print(f'{mixture} {loss} seed {seed}: {r.modes_covered:.0f}/{r.num_modes} modes, '
               f'{100 * r.high_quality:.1f}% high quality ({r.steps} steps, {r.seconds:.0f} s)',
@@ -394,13 +373,15 @@ def main(argv: Sequence[str]) -> None:
              f'--losses={",".join(f.losses)} --seeds={f.seeds}'
              + (f' --steps={f.steps}' if f.steps else '') + f' --out={out}'
              + (f' --table={f.table}' if f.table else ''))
-  try:
+  with common.user_errors():
     sweep(f.mixtures, f.losses, f.seeds, out, steps=f.steps,
           table_path=f.table, command=command)
-  except errors.JaxganError as e:
-    raise SystemExit(f'error: {e}') from None
+
+
+def cli() -> None:
+  _define_flags()
+  common.run(main)
 
 
 if __name__ == '__main__':
-  _define_flags()
-  app.run(main)
+  cli()

@@ -4,26 +4,27 @@
       --set data.dataset=digits --set train.num_steps=2000 [--runs=dcgan,wgan_gp]
 
 A study is a named list of `Run`s: a run name (its workdir under the study directory), a
-config (a file under configs/, or a family of the 2-D mixtures benchmark) and the run's own
-overrides. `--set [RUNS:]key=value` overrides a config field of every run (or of the runs
+config (a config file's name in the configs folder, `--configs`, by default ./configs; or a
+family of the 2-D mixtures benchmark, which the library owns) and the run's own overrides. `--set [RUNS:]key=value` overrides a config field of every run (or of the runs
 named or matched by the comma-separated fnmatch patterns RUNS, e.g. `sagan_*:model.g_width=16`)
 after the run's own overrides; a key that no selected run's config has is an error, a key only
 some runs have (SAGAN's attention fields) applies to those.
 
-Runs train one after another in this process with `train.train_and_evaluate`. A run whose
-checkpoints already reach its `train.num_steps` is skipped; an interrupted one resumes from
-its latest checkpoint (what train_and_evaluate does with an existing workdir), so rerunning
-the same command finishes an interrupted study without redoing finished runs. A run that
-diverges is recorded as such and the study goes on with the next. `STUDY_DIR/study.json`
-holds the definition, the overrides, each run's resolved overrides and status, and every
-command that ran the study there; `python -m jaxgan.report STUDY_DIR` reads it.
+Runs train one after another in this process with `jaxgan.train`. A run whose checkpoints
+already reach its `train.num_steps` is skipped; an interrupted one resumes from its latest
+checkpoint (what `train` does with an existing workdir), so rerunning the same command
+finishes an interrupted study without redoing finished runs. A run that diverges is recorded
+as such and the study goes on with the next; SIGTERM saves the running run's checkpoint,
+records it as preempted and stops the study (rerun to resume). `STUDY_DIR/study.json` holds
+the definition, the overrides, each run's resolved overrides and status, and every command
+that ran the study there; `python -m jaxgan.report STUDY_DIR` reads it. One study process at
+a time owns a study directory (`STUDY_DIR/.lock`).
 """
 
 import ast
 import dataclasses
 import fnmatch
 import functools
-import importlib
 import json
 import os
 import time
@@ -31,7 +32,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import ml_collections
 
+from jaxgan import config as config_lib
 from jaxgan import errors
+from jaxgan import workdir as workdir_lib
 
 
 class StudyError(errors.JaxganError):
@@ -42,9 +45,9 @@ class StudyError(errors.JaxganError):
 class Run:
   """One run of a study.
 
-  `config` is a config file under configs/ ('configs/dcgan.py') or one family of the 2-D
+  `config` is a config file in the configs folder ('dcgan.py') or one family of the 2-D
   mixtures benchmark ('mixtures:ring/hinge': `mixtures.make_config('ring', 'hinge', seed=0)`,
-  trained with the family's learning-rate decay phase as the benchmark does).
+  with the family's learning-rate schedule as the benchmark has it).
   """
   name: str
   config: str
@@ -67,13 +70,13 @@ def _seed_study() -> Study:
                    'Networks": DCGAN, W-DCGAN, WGAN with weight clipping, WGAN-GP and SAGAN '
                    'with the hinge, minimax and Wasserstein losses, each with its config\'s '
                    'settings.'),
-      runs=tuple(Run(name, f'configs/{name}.py') for name in names))
+      runs=tuple(Run(name, f'{name}.py') for name in names))
 
 
 def _mixtures_study() -> Study:
   from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
   runs = []
-  for mixture in mixtures.MIXTURE_CONFIGS:
+  for mixture in mixtures.MIXTURES:
     for loss in mixtures.LOSSES:
       # Scatter plots (and the modes-covered / high-quality scalars logged with them) every
       # 500 steps; the benchmark sweep turns them off, a study's report shows them.
@@ -112,22 +115,24 @@ def select_runs(study: Study, names: Optional[Sequence[str]]) -> Study:
 # Configs and overrides.
 # ---------------------------------------------------------------------------------------------
 
-def base_config(run: Run) -> ml_collections.ConfigDict:
-  """The run's config before any override."""
+DEFAULT_CONFIGS = 'configs'
+
+
+def base_config(run: Run, configs_dir: str = DEFAULT_CONFIGS) -> ml_collections.ConfigDict:
+  """The run's config before any override (config files are read from `configs_dir`)."""
   if run.config.startswith('mixtures:'):
     from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
     mixture, _, loss = run.config[len('mixtures:'):].partition('/')
     return mixtures.make_config(mixture, loss, seed=0)
-  path = run.config
-  if not (path.startswith('configs/') and path.endswith('.py')):
-    raise StudyError(f'run {run.name!r} names config {path!r}; use a file under configs/ '
-                     f'(e.g. configs/dcgan.py) or mixtures:<ring|grid>/<loss family>.')
-  module = path[:-len('.py')].replace('/', '.')
-  try:
-    return importlib.import_module(module).get_config()
-  except ModuleNotFoundError as e:
-    raise StudyError(f'run {run.name!r}: {path} cannot be imported ({e}); run from the '
-                     f'repository root, where configs/ is.') from e
+  if not run.config.endswith('.py'):
+    raise StudyError(f'run {run.name!r} names config {run.config!r}; use a config file name '
+                     f'(e.g. dcgan.py) or mixtures:<ring|grid>/<loss family>.')
+  path = os.path.join(configs_dir, run.config)
+  if not os.path.isfile(path):
+    raise StudyError(f'run {run.name!r}: {path} does not exist; run from the repository root '
+                     f'(where configs/ is) or pass --configs=DIR, the folder of the config '
+                     f'files.')
+  return config_lib.from_file(path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,20 +174,29 @@ def _lookup(config: ml_collections.ConfigDict, key: str):
   return node, name
 
 
-def _parse_value(text: str, current: Any) -> Any:
-  """`text` as a value of `current`'s type: Python literals, bare strings, 'a,b' tuples."""
-  if isinstance(current, str):
+def _field_type(parent: ml_collections.ConfigDict, name: str) -> Optional[type]:
+  """The type a field holds (also for an unset, None-valued field that names its type)."""
+  try:
+    return parent.get_ref(name).get_type()
+  except (AttributeError, KeyError, TypeError):
+    value = parent[name]
+    return None if value is None else type(value)
+
+
+def _parse_value(text: str, kind: Optional[type]) -> Any:
+  """`text` as a value of type `kind`: Python literals, bare strings, 'a,b' tuples."""
+  if kind is str:
     return text
-  if isinstance(current, bool) and text.strip().lower() in ('true', 'false'):
+  if kind is bool and text.strip().lower() in ('true', 'false'):
     return text.strip().lower() == 'true'
   try:
     value = ast.literal_eval(text)
   except (ValueError, SyntaxError):
     value = text
-  if isinstance(current, tuple) and isinstance(value, (str, list)):
+  if kind is tuple and isinstance(value, (str, list)):
     value = tuple(value) if isinstance(value, list) else tuple(
         v.strip() for v in value.split(',') if v.strip())
-  if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+  if kind is float and isinstance(value, int) and not isinstance(value, bool):
     value = float(value)
   return value
 
@@ -190,27 +204,29 @@ def _parse_value(text: str, current: Any) -> Any:
 def _set(config: ml_collections.ConfigDict, key: str, text_or_value: Any, *, run: str,
          origin: str, parse: bool) -> Any:
   parent, name = _lookup(config, key)
-  current = parent[name]
-  value = _parse_value(text_or_value, current) if parse else text_or_value
+  current, kind = parent[name], _field_type(parent, name)
+  value = _parse_value(text_or_value, kind) if parse else text_or_value
   try:
     parent[name] = value
   except (TypeError, ValueError) as e:
     raise errors.ConfigError(
         f'{origin}: config.{key} of run {run!r} holds a value of type '
-        f'{type(current).__name__} ({current!r}), which {value!r} cannot replace.') from e
+        f'{getattr(kind, "__name__", kind)} ({current!r}), which {value!r} cannot '
+        f'replace.') from e
   return parent[name]
 
 
-def resolve(study: Study, overrides: Sequence[Override]) -> dict[str, ml_collections.ConfigDict]:
+def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFAULT_CONFIGS
+            ) -> dict[str, ml_collections.ConfigDict]:
   """Every run's config, with its own overrides then the matching `overrides`, validated.
 
   Raises ConfigError on an override that no selected run's config has (or whose RUNS select
-  nothing) and on a config that config_checks rejects, before anything trains.
+  nothing) and on a config that `jaxgan.build` rejects, before anything trains.
   """
-  from jaxgan import config_checks  # pylint: disable=g-import-not-at-top
+  from jaxgan import experiment  # pylint: disable=g-import-not-at-top
   configs = {}
   for run in study.runs:
-    config = base_config(run)
+    config = base_config(run, configs_dir)
     for key, value in run.overrides.items():
       if _lookup(config, key) is None:
         raise StudyError(f'study {study.name!r}: run {run.name!r} overrides {key!r}, which its '
@@ -232,29 +248,21 @@ def resolve(study: Study, overrides: Sequence[Override]) -> dict[str, ml_collect
       _set(configs[name], o.key, o.value, run=name, origin=f'--set {o.text!r}', parse=True)
   for name, config in configs.items():
     try:
-      config_checks.validate(config)
+      experiment.build(config)   # every value and every part's arguments; nothing loads
     except errors.ConfigError as e:
       raise errors.ConfigError(f'run {name!r}: {e}') from e
   return configs
 
 
-def applied_overrides(study: Study, overrides: Sequence[Override]) -> dict[str, list[str]]:
+def applied_overrides(study: Study, overrides: Sequence[Override],
+                      configs_dir: str = DEFAULT_CONFIGS) -> dict[str, list[str]]:
   """{run: the --set texts that apply to it} (an override skips runs without its key)."""
   result = {}
   for run in study.runs:
-    config = base_config(run)
+    config = base_config(run, configs_dir)
     result[run.name] = [o.text for o in overrides
                         if o.selects(run.name) and _lookup(config, o.key) is not None]
   return result
-
-
-def phases(run: Run, config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
-  """The configs the run trains in turn (one, or the mixtures families' two decay phases)."""
-  if run.config.startswith('mixtures:'):
-    from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
-    mixture, _, loss = run.config[len('mixtures:'):].partition('/')
-    return mixtures.phase_configs(config, mixture, loss)
-  return [config]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,10 +271,11 @@ def phases(run: Run, config: ml_collections.ConfigDict) -> list[ml_collections.C
 
 def latest_step(workdir: str) -> Optional[int]:
   """The newest checkpoint's step in `workdir`, or None (no checkpoints yet)."""
-  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+  folder = workdir_lib.Paths.of(workdir).checkpoints
+  if not os.path.isdir(folder):
     return None
   from jaxgan import checkpoint  # pylint: disable=g-import-not-at-top
-  ckpt = checkpoint.Checkpointer(workdir)
+  ckpt = checkpoint.Checkpointer(folder, read_only=True)
   try:
     return ckpt.latest_step()
   finally:
@@ -310,64 +319,65 @@ class _Record:
     self.write()
 
   def write(self) -> None:
-    tmp = self.path + '.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(self.data, f, indent=2, default=str)
-    os.replace(tmp, self.path)
+    workdir_lib.write_json(self.path, self.data)
 
 
 def run_study(study: Study, out: str, overrides: Sequence[Override] = (), *,
               command: str = '', train_fn: Optional[Callable] = None,
+              configs_dir: str = DEFAULT_CONFIGS,
               log: Callable[[str], None] = functools.partial(print, flush=True),
               ) -> dict[str, dict]:
   """Trains every run of `study` in turn into `out/<run name>`; returns {run: status}.
 
-  `train_fn(config, workdir)` defaults to `train.train_and_evaluate` (tests pass a wrapper).
-  A run whose latest checkpoint reaches its num_steps is skipped; one that stopped earlier
-  resumes. TrainingDiverged is recorded and the next run starts; other errors stop the study.
+  `train_fn(config, workdir)` defaults to `jaxgan.train` (tests pass a wrapper). A run whose
+  latest checkpoint reaches its num_steps is skipped; one that stopped earlier resumes.
+  TrainingDiverged is recorded and the next run starts; Preempted (SIGTERM) is recorded and
+  re-raised, stopping the study; other errors stop the study.
   """
-  import jax  # pylint: disable=g-import-not-at-top
   if train_fn is None:
-    from jaxgan import train  # pylint: disable=g-import-not-at-top
-    train_fn = train.train_and_evaluate
-  configs = resolve(study, overrides)            # every config checked before any training
-  if os.path.exists(out) and not os.path.isdir(out):
-    raise StudyError(f'--out={out} is a file; pass a directory for the study.')
-  os.makedirs(out, exist_ok=True)
-  record = _Record(out, study, overrides, applied_overrides(study, overrides), command)
-  statuses = {}
-  for i, run in enumerate(study.runs, 1):
-    config = configs[run.name]
-    workdir = os.path.join(out, run.name)
-    num_steps = config.train.num_steps
-    step = latest_step(workdir)
-    prefix = f'[{i}/{len(study.runs)}] {run.name}'
-    if step is not None and step >= num_steps:
-      log(f'{prefix}: finished earlier (checkpoint at step {step}); skipped.')
-      statuses[run.name] = {'state': 'finished', 'step': step}
-      if record.data['status'].get(run.name, {}).get('state') != 'finished':
-        record.update(run.name, **statuses[run.name])
-      continue
-    log(f'{prefix}: {"resuming at step %d" % step if step else "training"} to step '
-        f'{num_steps} in {workdir}.')
-    record.update(run.name, state='running', step=step or 0)
-    start = time.perf_counter()
-    try:
-      for phase in phases(run, config):
-        if step is not None and step >= phase.train.num_steps:
-          continue                               # an earlier phase that already finished
-        train_fn(phase, workdir)
-    except errors.TrainingDiverged as e:
-      statuses[run.name] = {'state': 'diverged', 'step': latest_step(workdir), 'error': str(e)}
-      record.update(run.name, **statuses[run.name])
-      log(f'{prefix}: diverged: {e}')
-      continue
-    finally:
-      # Each run compiles new executables that jax keeps cached; drop them (see mixtures.py).
-      jax.clear_caches()
-    seconds = time.perf_counter() - start
-    statuses[run.name] = {'state': 'finished', 'step': latest_step(workdir),
-                          'seconds': round(seconds, 1)}
-    record.update(run.name, **statuses[run.name])
-    log(f'{prefix}: finished in {seconds:.0f} s.')
+    from jaxgan import training  # pylint: disable=g-import-not-at-top
+    train_fn = training.train
+  configs = resolve(study, overrides, configs_dir)   # every config checked before training
+  workdir_lib.make(out, flag='--out')
+  with workdir_lib.Lock(os.path.join(out, '.lock'), 'running a study'):
+    record = _Record(out, study, overrides, applied_overrides(study, overrides, configs_dir),
+                     command)
+    statuses = {}
+    for i, run in enumerate(study.runs, 1):
+      statuses[run.name] = _run_one(run, configs[run.name], os.path.join(out, run.name),
+                                    train_fn, record, log, prefix=f'[{i}/{len(study.runs)}] '
+                                    f'{run.name}')
   return statuses
+
+
+def _run_one(run: Run, config, workdir: str, train_fn: Callable, record: '_Record',
+             log: Callable[[str], None], prefix: str) -> dict:
+  """Trains (or skips) one run and records its status."""
+  num_steps = config.train.num_steps
+  step = latest_step(workdir)
+  if step is not None and step >= num_steps:
+    log(f'{prefix}: finished earlier (checkpoint at step {step}); skipped.')
+    status = {'state': 'finished', 'step': step}
+    if record.data['status'].get(run.name, {}).get('state') != 'finished':
+      record.update(run.name, **status)
+    return status
+  log(f'{prefix}: {"resuming at step %d" % step if step else "training"} to step '
+      f'{num_steps} in {workdir}.')
+  record.update(run.name, state='running', step=step or 0)
+  start = time.perf_counter()
+  try:
+    train_fn(config, workdir)
+  except errors.TrainingDiverged as e:
+    status = {'state': 'diverged', 'step': latest_step(workdir), 'error': str(e)}
+    record.update(run.name, **status)
+    log(f'{prefix}: diverged: {e}')
+    return status
+  except errors.Preempted as e:
+    record.update(run.name, state='preempted', step=latest_step(workdir), error=str(e))
+    log(f'{prefix}: preempted; rerun the same command to resume the study.')
+    raise
+  seconds = time.perf_counter() - start
+  status = {'state': 'finished', 'step': latest_step(workdir), 'seconds': round(seconds, 1)}
+  record.update(run.name, **status)
+  log(f'{prefix}: finished in {seconds:.0f} s.')
+  return status

@@ -15,12 +15,12 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-_MARKER_FILL = (0, 255, 0)
+MARKER_FILL = (0, 255, 0)
 _MARKER_OUTLINE = (0, 0, 0)
 _GAP = 2  # pixels between tiles
 
 
-def _to_uint8_rgb(images) -> np.ndarray:
+def to_uint8_rgb(images) -> np.ndarray:
   """(B, H, W, C) in [-1, 1] (float) or uint8 -> (B, H, W, 3) uint8."""
   images = np.asarray(images)
   if images.dtype != np.uint8:
@@ -46,7 +46,7 @@ def _mark(tile: Image.Image, point, scale: int) -> None:
   cy, cx = (r + 0.5) * scale, (c + 0.5) * scale
   radius = max(2.0, 0.06 * tile.size[0])
   ImageDraw.Draw(tile).ellipse((cx - radius, cy - radius, cx + radius, cy + radius),
-                               fill=_MARKER_FILL, outline=_MARKER_OUTLINE,
+                               fill=MARKER_FILL, outline=_MARKER_OUTLINE,
                                width=max(1, int(radius) // 3))
 
 
@@ -71,7 +71,7 @@ def render_attention(images, attention, query_points: Sequence[tuple[int, int]],
     (rows, cols, 3) uint8: one row per sample; column 0 the sample with all query points,
     column 1 + i the attention map of query point i.
   """
-  images = _to_uint8_rgb(images)
+  images = to_uint8_rgb(images)
   attention = np.asarray(jax.device_get(attention), dtype=np.float32)
   b, h, w, _ = images.shape
   if attention.ndim != 3 or attention.shape[0] != b:

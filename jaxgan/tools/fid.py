@@ -1,25 +1,25 @@
 """FID between two image sets, computed in JAX with the TF-FID Inception network.
 
-  python -m jaxgan.fid A B [--kid] [--weights=PATH] [--batch-size=50]
-  python -m jaxgan.fid --save-stats A OUT.npz
+  python -m jaxgan.tools.fid A B [--kid] [--weights=PATH] [--batch-size=50]
+  python -m jaxgan.tools.fid --save-stats A OUT.npz
 
-A and B are each an image folder (png/jpg/..., all of one size), an .npz of images (key `images`
-or its first array; uint8 NHWC, or float NHWC in [-1, 1]), or a statistics .npz with `mu` and
-`sigma` (pytorch-fid format). Prints `FID: <value>` (and `KID: <mean> +- <std>` with --kid).
+A and B are each an image folder (png/jpg/..., all of one size), an .npz of images (key
+`images`, or its only array; uint8 NHWC, or float NHWC in [-1, 1]), or a statistics .npz with
+`mu` and `sigma` (pytorch-fid format). Prints `FID: <value>` (and `KID: <mean> +- <std>` with --kid).
 Dashed and underscored flag spellings both work (--save-stats, --save_stats).
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 
-from absl import app
 from absl import flags
 import numpy as np
 
-from jaxgan import errors
 from jaxgan.metrics import fid as fid_lib
+from jaxgan.tools import common
 
 IMAGE_EXTENSIONS = ('.bmp', '.jpg', '.jpeg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
 _DASHED = ('save-stats', 'batch-size')
@@ -48,9 +48,13 @@ class _Source:
             return
           if not z.files:
             raise fid_lib.FidInputError(f'{path} holds no arrays; pass images or mu/sigma.')
+          if 'images' not in z.files and len(z.files) > 1:
+            raise fid_lib.FidInputError(
+                f'{path} holds the arrays {", ".join(z.files)} but none named "images" (or '
+                f'"mu" and "sigma"); save the images under the key "images".')
           key = 'images' if 'images' in z.files else z.files[0]
           images = z[key]
-      except (OSError, ValueError) as e:
+      except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         if isinstance(e, fid_lib.FidInputError):
           raise
         raise fid_lib.FidInputError(f'{path} is not a readable .npz file ({e}).') from e
@@ -100,6 +104,8 @@ def run(paths: list[str], *, kid: bool = False, save_stats: bool = False,
   if len(paths) != 2:
     raise fid_lib.FidInputError(
         f'Expected two paths (A B, or A OUT.npz with --save-stats), got {len(paths)}.')
+  if batch_size < 1:
+    raise fid_lib.FidInputError(f'--batch-size={batch_size} must be >= 1.')
   if save_stats:
     src, out = paths
     if not out.endswith('.npz'):
@@ -152,11 +158,9 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv):
   f = flags.FLAGS
-  try:
+  with common.user_errors():
     result = run(argv[1:], kid=f.kid, save_stats=f.save_stats, weights=f.weights,
                  batch_size=f.batch_size)
-  except errors.JaxganError as e:
-    raise SystemExit(f'error: {e}') from None
   if f.save_stats:
     print(f'Saved statistics of {argv[1]} to {argv[2]}')
     return
@@ -165,6 +169,10 @@ def main(argv):
     print(f'KID: {result["kid"]} +- {result["kid_std"]}')
 
 
-if __name__ == '__main__':
+def cli() -> None:
   _define_flags()
-  app.run(main, flags_parser=_parse_flags)
+  common.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == '__main__':
+  cli()

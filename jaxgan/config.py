@@ -1,0 +1,278 @@
+"""The run config: every key and its one default, reading config files and saved configs.
+
+  config = jaxgan.config.default()                  # every key, with its default
+  config = jaxgan.config.from_file('configs/dcgan.py')   # a config file's get_config()
+  config = jaxgan.config.from_json('runs/dcgan/config.json')  # a run's saved config
+  jaxgan.config.validate(config)                    # ConfigError on any bad value
+
+The config files under the repository's `configs/` start from `default()` and override a
+few fields; `launch.py` reads them. The library never imports `configs/`.
+
+Model keys that are arguments of a model's constructor (`g_width`, `d_width`, `d_norm`,
+`hidden`, `depth`, `attention_resolution`, `attention_pool`, `g_spectral_norm`,
+`d_spectral_norm`) default to None: "the model's own default", which each model class in
+`jaxgan.models` defines once (a DCGAN's width is 1024 channels, a SAGAN's 64; a SAGAN's
+attention sits at 16x16 for 32x32 images). `run_info.json` records the values each run used.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+from typing import Any, Optional
+
+import ml_collections
+from ml_collections import config_dict
+
+from jaxgan import errors, optim
+
+
+def default() -> ml_collections.ConfigDict:
+  """Every config key with its default."""
+  config = ml_collections.ConfigDict()
+
+  config.data = ml_collections.ConfigDict()
+  config.data.dataset = 'cifar10'     # 'cifar10' (TFDS), 'digits' (offline), 'ring', 'grid'
+  config.data.image_size = 64         # 32 or 64 for image datasets
+  config.data.data_dir = ''           # TFDS data_dir; '' means TFDS' default (~/tensorflow_datasets)
+  config.data.split = 'train'
+  config.data.prefetch = 2            # batches staged on the devices ahead of the step
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'dcgan'         # 'dcgan', 'sagan' or 'mlp' (jaxgan.models.MODELS)
+  config.model.z_dim = 100
+  config.model.num_classes = 0        # > 0: class-conditional (models that support it)
+  # Compute dtype: 'float32' or 'bfloat16' (mixed precision: params, optimiser state, batch-norm
+  # statistics, spectral norm, attention softmax, tanh output and losses stay float32).
+  config.model.dtype = 'float32'
+  config.model.conv_impl = 'auto'     # DCGAN: 'auto', 'rewritten' (stride-1 forms) or 'flax'
+  # Constructor arguments; None: the model's own default (see the module docstring).
+  config.model.g_width = config_dict.placeholder(int)   # DCGAN/SAGAN generator width
+  config.model.d_width = config_dict.placeholder(int)   # DCGAN/SAGAN discriminator width
+  config.model.d_norm = config_dict.placeholder(str)    # DCGAN critic: 'batch', 'layer', 'none'
+  config.model.hidden = config_dict.placeholder(int)    # MLP units per layer
+  config.model.depth = config_dict.placeholder(int)     # MLP hidden layers
+  config.model.attention_resolution = config_dict.placeholder(int)   # SAGAN (0: none)
+  config.model.attention_pool = config_dict.placeholder(bool)        # SAGAN (BigGAN's pooling)
+  config.model.g_spectral_norm = config_dict.placeholder(bool)       # SAGAN
+  config.model.d_spectral_norm = config_dict.placeholder(bool)       # SAGAN
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = 'non_saturating'
+  # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}.
+  config.loss.regularizers = ml_collections.ConfigDict()
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.g_optimizer = 'adam'   # 'adam', 'rmsprop' (PyTorch's) or 'sgd'
+  config.optim.d_optimizer = 'adam'
+  config.optim.g_lr = 2e-4
+  config.optim.d_lr = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+  config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
+  # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
+  # 'cosine' or 'step'; warmup_steps; end_factor (linear/cosine); milestones, factor (step).
+  config.optim.g_schedule = optim.schedule_config()
+  config.optim.d_schedule = optim.schedule_config()
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_steps = 100_000    # generator updates
+  config.train.batch_size = 64        # global, across all devices and hosts
+  config.train.d_steps = 1            # discriminator updates per generator update
+  config.train.seed = 0
+  config.train.checkpoint_every = 5_000
+  config.train.keep_checkpoints = 3
+  config.train.ema_decay = 0.0        # generator EMA decay (0: off; e.g. 0.9999)
+  config.train.ema_start = 0          # step from which the EMA averages (before: a copy)
+
+  config.log = ml_collections.ConfigDict()
+  config.log.every_steps = 100        # scalars to TensorBoard, metrics.jsonl and the console
+  config.log.samples_every = 1_000    # sample grid of a fixed z (PNG + TensorBoard; 0: never)
+  config.log.num_samples = 64         # images in the sample grid
+  config.log.attention_every = 0      # SAGAN attention-map figures (0: never)
+
+  # Evaluator plug-ins (jaxgan.metrics.evaluators.EVALUATORS), run on process 0; see
+  # jaxgan/evaluation.py. FID uses the TF-FID Inception network (fetched from PyPI once).
+  config.eval = ml_collections.ConfigDict()
+  config.eval.every_steps = 0         # 0: no evaluation during training
+  config.eval.evaluators = ('fid',)   # 'fid' (with KID), 'kid', 'inception_score'
+  config.eval.num_samples = 10_000    # generated images per evaluation (real: min(this, N))
+  config.eval.best_metric = 'fid'     # lowest value -> workdir/best_fid checkpoint ('': none)
+  config.eval.batch_size = 50         # images per Inception pass
+  config.eval.chunk_size = 500        # images generated per call
+  config.eval.kid = True              # 'fid' also reports KID
+  config.eval.kid_subsets = 100       # KID: number of random subsets
+  config.eval.kid_subset_size = 1000  # KID: images per subset (at most the sample count)
+  config.eval.is_splits = 10          # Inception Score splits
+  config.eval.seed = 0                # latent draws (the same at every evaluation)
+  config.eval.weights = ''            # Inception weights ('': default_1.pt; IS: pytorch-fid .pth)
+  config.eval.cache_dir = ''          # weights and real statistics ('': $JAXGAN_CACHE or ~/.cache/jaxgan)
+
+  return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading configs.
+# ---------------------------------------------------------------------------------------------
+
+def from_file(path: str) -> ml_collections.ConfigDict:
+  """The ConfigDict that the config file at `path` returns from `get_config()`."""
+  if not os.path.isfile(path):
+    raise errors.ConfigError(f'config file {path} does not exist; pass the path of a config '
+                             f'file with a get_config() (e.g. configs/dcgan.py).')
+  path = os.path.abspath(path)
+  name = os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(f'jaxgan_config_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  # Config files in a package folder import their siblings by package name (`from configs
+  # import dcgan`): make that package importable while the file runs.
+  folder = os.path.dirname(path)
+  root = os.path.dirname(folder) if os.path.exists(os.path.join(folder, '__init__.py')) else None
+  added = root is not None and root not in sys.path
+  if added:
+    sys.path.insert(0, root)
+  try:
+    spec.loader.exec_module(module)
+    config = module.get_config()
+  except SyntaxError as e:
+    raise errors.ConfigError(f'config file {path} has a syntax error at line {e.lineno} '
+                             f'({e.msg}); fix it.') from e
+  except Exception as e:  # pylint: disable=broad-except
+    raise errors.ConfigError(f'config file {path} failed to load ({type(e).__name__}: {e}); '
+                             f'fix it, or start from configs/default.py.') from e
+  finally:
+    if added:
+      sys.path.remove(root)
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise errors.ConfigError(f'get_config() of {path} returned a {type(config).__name__}, not '
+                             f'an ml_collections.ConfigDict.')
+  return config
+
+
+def merge(base: ml_collections.ConfigDict, values: dict, *, origin: str) -> None:
+  """Sets `values` (nested dicts, e.g. a saved config.json) on `base`, key by key.
+
+  None keeps the base's value (a saved "model's own default"); a key the base lacks is an
+  error naming `origin`.
+  """
+  for key, value in values.items():
+    if key not in base:
+      raise errors.ConfigError(f'{origin} has the key {key!r}, which this version of jaxgan '
+                               f'does not know; use the jaxgan version that wrote it.')
+    current = base[key]
+    if isinstance(current, ml_collections.ConfigDict) and key != 'regularizers':
+      if not isinstance(value, dict):
+        raise errors.ConfigError(f'{origin}: {key} must be a section, got {value!r}.')
+      merge(current, value, origin=origin)
+    elif value is not None:
+      if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+      if isinstance(current, float) and isinstance(value, int):
+        value = float(value)
+      try:
+        base[key] = value
+      except (TypeError, ValueError) as e:
+        raise errors.ConfigError(f'{origin}: {key}={value!r} does not fit the field\'s type '
+                                 f'({type(current).__name__}).') from e
+
+
+def from_json(path: str) -> ml_collections.ConfigDict:
+  """A run's saved config.json on top of `default()` (keys added since keep their defaults)."""
+  try:
+    with open(path) as f:
+      values = json.load(f)
+  except FileNotFoundError as e:
+    raise errors.CheckpointError(f'{path} does not exist; pass the workdir of a jaxgan '
+                                 f'training run.') from e
+  except (OSError, ValueError) as e:
+    raise errors.CheckpointError(f'{path} cannot be read ({e}); restore it from a backup or '
+                                 f'retrain.') from e
+  config = default()
+  merge(config, values, origin=path)
+  return config
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+  return config.to_json_best_effort(indent=2, sort_keys=False)
+
+
+def get(config: ml_collections.ConfigDict, key: str) -> Any:
+  """config[a][b] for the dotted key 'a.b'."""
+  node = config
+  for part in key.split('.'):
+    node = node[part]
+  return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: every value a user can get wrong, before any data loads or anything compiles.
+# ---------------------------------------------------------------------------------------------
+
+def _integer(config, key: str, minimum: int = 1, maximum: Optional[int] = None) -> None:
+  value = get(config, key)
+  if (not isinstance(value, int) or isinstance(value, bool) or value < minimum
+      or (maximum is not None and value > maximum)):
+    bound = f'>= {minimum}' if maximum is None else f'in [{minimum}, {maximum}]'
+    raise errors.ConfigError(f'config.{key}={value!r} must be an integer {bound}.')
+
+
+def validate_loop(config: ml_collections.ConfigDict) -> None:
+  """ConfigError on a bad value of what the training loop and step read (the `train`, `log`
+  and `eval` sections, `model.z_dim`, `model.num_classes`, `optim.d_clip`, `data.prefetch`):
+  what an experiment with parts of its own still takes from its config."""
+  missing = [section for section in ('data', 'model', 'loss', 'optim', 'train', 'log', 'eval')
+             if section not in config]
+  if missing:
+    raise errors.ConfigError(f'the config lacks the sections {", ".join(missing)}; start from '
+                             f'jaxgan.config.default().')
+  for key in ('train.num_steps', 'train.batch_size', 'train.d_steps', 'train.checkpoint_every',
+              'train.keep_checkpoints', 'log.every_steps', 'log.num_samples', 'model.z_dim',
+              'data.prefetch', 'eval.batch_size', 'eval.chunk_size'):
+    _integer(config, key)
+  for key in ('log.samples_every', 'log.attention_every', 'eval.every_steps',
+              'train.ema_start', 'model.num_classes'):
+    _integer(config, key, minimum=0)
+  _integer(config, 'train.seed', minimum=0, maximum=2**32 - 1)
+  _integer(config, 'eval.seed', minimum=0, maximum=2**32 - 1)
+  if not 0.0 <= config.train.ema_decay < 1.0:
+    raise errors.ConfigError(f'config.train.ema_decay={config.train.ema_decay!r} must be in '
+                             f'[0, 1).')
+  if not isinstance(config.optim.d_clip, (int, float)) or config.optim.d_clip < 0:
+    raise errors.ConfigError('config.optim.d_clip must be >= 0 (0 turns weight clipping off).')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError (one sentence naming the key and what to do) on a bad config.
+
+  Checks the loop's settings (`validate_loop`) and the names of every part; building the
+  parts (`jaxgan.build`) then checks each part's own arguments.
+  """
+  from jaxgan import data, evaluation, losses, models  # pylint: disable=g-import-not-at-top
+  validate_loop(config)
+  errors.check_choice('data.dataset', config.data.dataset, data.DATASETS)
+  errors.check_choice('model.name', config.model.name, models.MODELS)
+  errors.check_choice('model.dtype', config.model.dtype, models.DTYPES)
+  is_2d = config.data.dataset in data.MIXTURES
+  if is_2d != (config.model.name == 'mlp'):
+    raise errors.ConfigError(
+        f'config.model.name={config.model.name!r} does not fit '
+        f'config.data.dataset={config.data.dataset!r}; use model \'mlp\' for the 2-D mixtures '
+        f'{data.MIXTURES} and an image model for image datasets {data.IMAGE_DATASETS}.')
+  if not is_2d:
+    errors.check_choice('data.image_size', config.data.image_size, data.IMAGE_SIZES)
+  losses.from_config(config.loss)   # unknown objective / regulariser names
+  for key in ('g_optimizer', 'd_optimizer'):
+    errors.check_choice(f'optim.{key}', config.optim[key], optim.OPTIMIZERS)
+  for key in ('g_schedule', 'd_schedule'):
+    optim.validate_schedule(config.optim[key], key)
+  for key in ('g_lr', 'd_lr'):
+    value = config.optim[key]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+      raise errors.ConfigError(f'config.optim.{key}={value!r} must be > 0.')
+  num_classes = config.model.num_classes
+  if num_classes and num_classes != data.num_classes(config.data.dataset):
+    raise errors.ConfigError(
+        f'config.model.num_classes={num_classes} but dataset {config.data.dataset!r} has '
+        f'{data.num_classes(config.data.dataset)} classes; set it to that or to 0 '
+        f'(unconditional).')
+  evaluation.validate(config)

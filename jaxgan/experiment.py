@@ -1,0 +1,282 @@
+"""The experiment: every part of a GAN run as one value, built once.
+
+  experiment = jaxgan.build(config)                   # parts from a config, all checked
+  experiment = experiment.replace(loss=my_loss, g_optimizer=optax.adam(schedule, b1=0.5))
+  state = jaxgan.train(experiment, workdir)           # checkpoints, resume, logs, evaluation
+
+An `Experiment` holds the generator and discriminator (flax modules), the loss `Term`, both
+optax transformations, the data source, the evaluators and the config, whose `train`, `log`
+and `eval` sections drive the loop (`model.z_dim` and `model.num_classes` give the latent
+size and the label range). Nothing after `build` reads the config to rebuild a part, so any
+part can be replaced by research code. The experiment owns its compiled functions (the
+pmapped train step, the sampler): they are built on first use, shared by every run of this
+experiment in the process, and freed with it.
+"""
+
+import dataclasses
+import functools
+import os
+from typing import Any, Iterator, Mapping, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxgan import config as config_lib
+from jaxgan import data as data_lib
+from jaxgan import errors, losses, models, optim, state as state_lib, steps
+
+PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
+         'evaluators')
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Experiment:
+  """The parts of a GAN run; `build(config)` makes one, `replace(...)` swaps parts.
+
+  evaluators: {name: evaluator} run during training (see jaxgan.metrics.evaluators); each
+  has `evaluate(generate=..., real=..., num_samples=..., dataset_key=..., num_real=...)`.
+  from_config: the parts `build` made from the config (the others were replaced), recorded in
+  run_info.json.
+  """
+  generator: nn.Module
+  discriminator: nn.Module
+  loss: losses.Term
+  g_optimizer: optax.GradientTransformation
+  d_optimizer: optax.GradientTransformation
+  data: Any
+  config: ml_collections.ConfigDict
+  evaluators: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  from_config: frozenset = frozenset()
+
+  def __post_init__(self):
+    for name, kind in (('generator', nn.Module), ('discriminator', nn.Module),
+                       ('loss', losses.Term)):
+      if not isinstance(getattr(self, name), kind):
+        hint = (' (wrap plain functions with jaxgan.losses.term)' if name == 'loss' else '')
+        raise errors.ConfigError(f'Experiment.{name} must be a {kind.__module__}.'
+                                 f'{kind.__name__}, got {type(getattr(self, name)).__name__}'
+                                 f'{hint}.')
+    for name in ('g_optimizer', 'd_optimizer'):
+      if not (hasattr(getattr(self, name), 'init') and hasattr(getattr(self, name), 'update')):
+        raise errors.ConfigError(f'Experiment.{name} must be an optax.GradientTransformation.')
+    for name in ('batch', 'prepare', 'example_shape', 'num_classes'):
+      if not hasattr(self.data, name):
+        raise errors.ConfigError(
+            f'Experiment.data lacks {name!r}; pass a jaxgan.data source (ArraySource, '
+            f'IterableSource, ...) or an object with example_shape, num_classes, prepare() '
+            f'and batch(step, layout).')
+    config_lib.validate_loop(self.config)
+    if self.loss.per_sample_gradients and models.mixes_samples(self.discriminator):
+      raise errors.ConfigError(
+          f'the loss {self.loss!r} penalises per-sample input gradients, but the '
+          f'discriminator mixes samples through batch norm, so the penalty would be wrong; '
+          f'use --config.model.d_norm=layer (or none).')
+    if self.num_classes and self.data.num_classes != self.num_classes:
+      raise errors.ConfigError(
+          f'config.model.num_classes={self.num_classes} but the data has '
+          f'{self.data.num_classes} classes; set it to that or to 0 (unconditional).')
+
+  # --- what the loop reads -------------------------------------------------------------------
+  @property
+  def z_dim(self) -> int:
+    return int(self.config.model.z_dim)
+
+  @property
+  def num_classes(self) -> int:
+    return int(self.config.model.num_classes)
+
+  @property
+  def uses_ema(self) -> bool:
+    """Whether the run keeps a generator EMA (samples and evaluations then use it)."""
+    return self.config.train.ema_decay > 0
+
+  @property
+  def is_2d(self) -> bool:
+    return tuple(self.data.example_shape) == (2,)
+
+  def replace(self, **parts) -> 'Experiment':
+    """A new experiment with `parts` replaced (its compiled functions are built anew).
+
+    Replacing `config` keeps the other parts as they are (it does not rebuild them).
+    """
+    unknown = sorted(set(parts) - set(PARTS) - {'config'})
+    if unknown:
+      raise TypeError(f'unknown experiment parts {unknown}; parts: {", ".join(PARTS)}, config')
+    return dataclasses.replace(self, from_config=self.from_config - set(parts), **parts)
+
+  # --- compiled functions, owned by the experiment ---------------------------------------------
+  @functools.cached_property
+  def train_step(self) -> steps.TrainStep:
+    """The pmapped train step over all devices (compiled on first call)."""
+    t = self.config.train
+    return steps.make_train_step(
+        self.generator, self.discriminator, self.loss, self.g_optimizer, self.d_optimizer,
+        z_dim=self.z_dim, num_classes=self.num_classes, d_clip=self.config.optim.d_clip,
+        ema_decay=t.ema_decay, ema_start=t.ema_start)
+
+  @functools.cached_property
+  def sample_fn(self):
+    """jit(params, g_state, z, labels) -> samples, generator in evaluation mode."""
+    return steps.make_sample_fn(self.generator)
+
+  @functools.cached_property
+  def _finite(self):
+    def finite(trees):
+      return jnp.stack([
+          jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+                             if jnp.issubdtype(x.dtype, jnp.floating)] or [jnp.bool_(True)]))
+          for tree in trees])
+    return jax.jit(finite)
+
+  def finite(self, *trees) -> list[bool]:
+    """For each tree, whether all its floating leaves are finite (one compiled reduction)."""
+    return [bool(b) for b in jax.device_get(self._finite(trees))]
+
+  # --- state and sampling ----------------------------------------------------------------------
+  def init_state(self, seed: Optional[int] = None) -> state_lib.GANState:
+    """A fresh GANState (seed: config.train.seed)."""
+    return state_lib.create(
+        self.generator, self.discriminator, self.g_optimizer, self.d_optimizer,
+        z_dim=self.z_dim, example_shape=tuple(self.data.example_shape),
+        num_classes=self.num_classes,
+        seed=self.config.train.seed if seed is None else seed,
+        loss_state=self.loss.init_state())
+
+  def layout(self, devices: Optional[list] = None) -> data_lib.Layout:
+    """How each step's examples are split over this process's devices."""
+    t = self.config.train
+    return data_lib.Layout.for_devices(t.batch_size, t.d_steps, devices)
+
+  def generate(self, state: state_lib.GANState, num: int, *, ema: bool = True, seed: int = 0,
+               batch_size: int = 250) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+    """Yields (float images in [-1, 1], labels or None) in chunks, `num` images in all.
+
+    The generator runs in evaluation mode on `state.sampling_params(ema)`; latents come from
+    `seed` (the same images every call); labels are uniform for conditional models.
+    """
+    if not isinstance(num, int) or num < 1:
+      raise errors.ConfigError(f'the number of images to generate ({num!r}) must be >= 1.')
+    if not isinstance(batch_size, int) or batch_size < 1:
+      raise errors.ConfigError(f'the generation batch size ({batch_size!r}) must be >= 1.')
+    params = state.sampling_params(ema)
+    key = jax.random.key(seed)
+    done = 0
+    while done < num:
+      n = min(batch_size, num - done)
+      kz, ky = jax.random.split(jax.random.fold_in(key, done))
+      # Always a full batch (one compiled shape); the tail of the last one is dropped.
+      z = jax.random.normal(kz, (batch_size, self.z_dim))
+      labels = (jax.random.randint(ky, (batch_size,), 0, self.num_classes)
+                if self.num_classes else None)
+      x = np.asarray(self.sample_fn(params, state.g_state, z, labels))[:n]
+      yield x, (None if labels is None else np.asarray(labels)[:n])
+      done += n
+
+  def record(self) -> dict[str, Any]:
+    """What run_info.json says of the parts: each one's repr, and which came from the config."""
+    return {
+        'generator': repr(self.generator), 'discriminator': repr(self.discriminator),
+        'loss': repr(self.loss), 'g_optimizer': _optimizer_name(self.g_optimizer),
+        'd_optimizer': _optimizer_name(self.d_optimizer),
+        'data': getattr(self.data, 'name', type(self.data).__name__),
+        'evaluators': sorted(self.evaluators),
+        'from_config': sorted(self.from_config),
+        'replaced': sorted(set(PARTS) - set(self.from_config)),
+    }
+
+
+def _optimizer_name(tx) -> str:
+  return getattr(tx, 'name', None) or type(tx).__name__
+
+
+def build(config: ml_collections.ConfigDict) -> Experiment:
+  """The experiment `config` describes, every value checked before any data loads.
+
+  Nothing is loaded or compiled here: the data source loads on `prepare()` (the training loop
+  calls it first), evaluators load their networks when training starts.
+  """
+  from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
+  config_lib.validate(config)
+  generator, discriminator = models.build(config)
+  g_optimizer, d_optimizer = optim.from_config(config)
+  return Experiment(
+      generator=generator, discriminator=discriminator, loss=losses.from_config(config.loss),
+      g_optimizer=g_optimizer, d_optimizer=d_optimizer, data=data_lib.from_config(config),
+      evaluators=evaluation.evaluators_from_config(config), config=config,
+      from_config=frozenset(PARTS))
+
+
+# ---------------------------------------------------------------------------------------------
+# A finished (or running) run, loaded back.
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LoadedRun:
+  """A run's experiment and its state at `step`: `load_run(workdir)` returns one.
+
+  `generator_only`: the checkpoint's discriminator, optimisers or loss state did not fit the
+  experiment rebuilt from config.json (the run replaced them in code), so only what sampling
+  needs was restored; the other fields of `state` are None.
+  """
+  experiment: Experiment
+  state: state_lib.GANState
+  step: int
+  workdir: str
+  generator_only: bool = False
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.experiment.config
+
+  def generate(self, num: int, **kwargs) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
+    """`Experiment.generate` with this run's state (EMA weights when the run keeps them)."""
+    return self.experiment.generate(self.state, num, **kwargs)
+
+
+def load_run(workdir: str, *, step: Optional[int] = None, best: bool = False,
+             experiment: Optional[Experiment] = None) -> LoadedRun:
+  """The run in `workdir` at `step` (default: the newest checkpoint that restores).
+
+  `best`: the best-evaluation checkpoint (`workdir/best_fid`). The experiment is rebuilt from
+  the run's config.json; pass `experiment` when the run trained parts of your own (the
+  checkpoint must fit its generator and discriminator). Nothing in the workdir is changed.
+  """
+  from jaxgan import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  paths = workdir_lib.Paths.of(workdir)
+  if not os.path.isdir(paths.root):
+    raise errors.CheckpointError(f'{paths.root} is not a folder; pass the --workdir of a '
+                                 f'jaxgan training run.')
+  if experiment is None:
+    experiment = build(config_lib.from_json(paths.config))
+  folder = paths.best_checkpoints if best else paths.checkpoints
+  if not os.path.isdir(folder):
+    what = 'best-FID checkpoint (train with evaluators)' if best else 'checkpoint'
+    raise errors.CheckpointError(f'{paths.root} holds no {what}; train first.')
+  ckpt = checkpoint_lib.Checkpointer(folder, read_only=True)
+  generator_only = False
+  try:
+    template = experiment.init_state()
+    if step is None:
+      step = ckpt.latest_step()
+      if step is None:
+        raise errors.CheckpointError(f'{folder} holds no checkpoint; train first.')
+    elif step not in ckpt.all_steps():
+      raise errors.CheckpointError(
+          f'{folder} has no checkpoint at step {step}; it has '
+          f'{", ".join(map(str, ckpt.all_steps())) or "none"}.')
+    try:
+      state = ckpt.restore(template, step)
+    except errors.CheckpointError:
+      # Parts replaced in code (an optimiser, the loss's state) change the state's structure;
+      # the generator's part still restores for sampling.
+      state = ckpt.restore_generator(template, step)
+      generator_only = True
+  finally:
+    ckpt.close()
+  return LoadedRun(experiment=experiment, state=state, step=int(step), workdir=paths.root,
+                   generator_only=generator_only)

@@ -1,0 +1,79 @@
+"""What every jaxgan command-line tool shares: quiet library logs and one-line errors.
+
+A problem the user can fix (`errors.JaxganError`, an OSError such as a read-only or full
+disk) ends the tool with one line, `error: ...`, and exit status 1 (143 after a preemption
+save). Set JAXGAN_TRACEBACK=1 to see the traceback as well.
+"""
+
+import contextlib
+import logging as std_logging
+import os
+import sys
+from typing import Callable, Optional
+
+from absl import app
+from absl import logging
+
+from jaxgan import errors
+
+TRACEBACK_ENV = 'JAXGAN_TRACEBACK'
+# TensorFlow (TFDS, the TensorBoard writer) prints C++ start-up notices unless told not to.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def _not_orbax_info(record: std_logging.LogRecord) -> bool:
+  # Orbax logs every checkpoint step at INFO (130 of 160 lines of a demo run); keep its
+  # warnings and errors. (Python's levels: absl's logging.WARNING is -1, not 30.)
+  return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
+
+
+def quiet_library_logs() -> None:
+  """Drops orbax's INFO records from absl's handler (idempotent)."""
+  handler = logging.get_absl_handler()
+  if _not_orbax_info not in handler.filters:
+    handler.addFilter(_not_orbax_info)
+
+
+def show_tracebacks() -> bool:
+  return os.environ.get(TRACEBACK_ENV, '') not in ('', '0')
+
+
+@contextlib.contextmanager
+def user_errors():
+  """Turns the errors a user can fix into one `error:` line and an exit status."""
+  try:
+    yield
+  except errors.Preempted as e:
+    if show_tracebacks():
+      raise
+    logging.warning('%s', e)
+    sys.stderr.write(f'preempted: {e}\n')
+    sys.exit(errors.Preempted.exit_code)
+  except errors.JaxganError as e:
+    if show_tracebacks():
+      raise
+    raise SystemExit(f'error: {e}') from None
+  except OSError as e:
+    if show_tracebacks():
+      raise
+    raise SystemExit('error: ' + errors.os_error_message(e, 'reading or writing a file') +
+                     f' (set {TRACEBACK_ENV}=1 for the traceback)') from None
+
+
+def _quiet_unraisable(unraisable) -> None:
+  # After a checkpoint read fails, orbax's asyncio tasks are collected after their event loop
+  # closed, each printing "Exception ignored ... Event loop is closed": noise after the error
+  # line that says what to do.
+  if isinstance(unraisable.exc_value, RuntimeError) and 'Event loop is closed' in str(
+      unraisable.exc_value):
+    return
+  sys.__unraisablehook__(unraisable)
+
+
+def run(main: Callable, flags_parser: Optional[Callable] = None) -> None:
+  """absl's app.run with quiet library logs."""
+  quiet_library_logs()
+  if not show_tracebacks():
+    sys.unraisablehook = _quiet_unraisable
+  kwargs = {'flags_parser': flags_parser} if flags_parser else {}
+  app.run(main, **kwargs)

@@ -1,0 +1,91 @@
+"""Trains a GAN: python launch.py --config=configs/sagan_hinge.py --workdir=DIR [--config.a.b=v]
+(or `jaxgan-train ...` once jaxgan is installed).
+
+Exit status: 0 when the run reached train.num_steps, 143 after a SIGTERM checkpoint (rerun to
+resume), 1 with one `error:` line for anything to fix (JAXGAN_TRACEBACK=1 shows tracebacks).
+"""
+
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import ml_collections
+from ml_collections import config_flags
+
+from jaxgan import training
+from jaxgan.tools import common
+
+def _define_flags() -> None:
+  """Defines the command-line flags (only when run as a program, so importing never clashes)."""
+  config_flags.DEFINE_config_file(
+      'config', None, 'Path to a config file with a get_config().', lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Where checkpoints, samples and logs go.')
+  flags.DEFINE_bool(
+      'distributed', False, 'Initialise jax.distributed (several processes/hosts). Without the '
+      'three flags below, JAX reads them from the cluster environment (SLURM, Open MPI, ...).')
+  flags.DEFINE_string('coordinator', None, 'host:port of process 0.')
+  flags.DEFINE_integer('num_processes', None, 'Number of processes.')
+  flags.DEFINE_integer('process_id', None, 'This process\'s index.')
+  flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  f = flags.FLAGS
+  if f.distributed:
+    # Cross-process collectives for CPU devices (no effect on GPUs); set before any backend.
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(coordinator_address=f.coordinator,
+                               num_processes=f.num_processes, process_id=f.process_id)
+  logging.info('JAX process %d/%d, local devices: %s', jax.process_index(),
+               jax.process_count(), jax.local_devices())
+  config = f.config
+  if not isinstance(config, ml_collections.ConfigDict):
+    try:   # config_flags defers a file it could not read: touching it raises that error
+      config.lock()
+    except OSError as e:
+      if common.show_tracebacks():
+        raise
+      detail = ' '.join(str(e.__cause__ or e).split())
+      raise SystemExit(f'error: cannot read the config file ({detail}); pass --config=PATH '
+                       f'of a config file such as configs/dcgan.py.') from None
+  with common.user_errors():
+    training.train(config, f.workdir)
+
+
+def _parse_flags(argv):
+  """absl's parser, with flag, config-file and config-override mistakes in one line."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    if common.show_tracebacks():
+      raise
+    detail = str(e)
+    if 'Error whilst parsing config file' in detail:   # config_flags appends a traceback
+      detail = detail.strip().splitlines()[-1]
+    detail = detail.encode('utf-8', 'replace').decode('unicode_escape', 'replace')
+    detail = ' '.join(detail.replace("'", ' ').split())
+    if isinstance(e, (AttributeError, KeyError)):
+      raise SystemExit(f'error: unknown config key ({detail}); use a field that the config '
+                       f'file defines.') from None
+    if isinstance(e, SyntaxError):
+      raise SystemExit(f'error: the config file has a syntax error ({e.msg}, line '
+                       f'{e.lineno} of {e.filename}); fix it.') from None
+    if isinstance(e, (FileNotFoundError, IOError)) or 'No such file' in detail:
+      raise SystemExit(f'error: cannot read the config file ({detail}); pass '
+                       f'--config=PATH of a config file such as configs/dcgan.py.') from None
+    if isinstance(e, flags.Error):
+      raise SystemExit(f'error: {detail}') from None
+    raise SystemExit(f'error: the config file failed ({type(e).__name__}: {detail}); fix it '
+                     f'(JAXGAN_TRACEBACK=1 shows where).') from None
+
+
+def cli() -> None:
+  _define_flags()
+  common.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == '__main__':
+  cli()

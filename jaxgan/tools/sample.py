@@ -1,0 +1,94 @@
+"""Write N generated images from a run's checkpoint.
+
+  python -m jaxgan.tools.sample --workdir=runs/dcgan --num=50000 --out=samples.npz
+  python -m jaxgan.tools.sample --workdir=runs/dcgan --num=64 --out=samples_dir/
+
+`--out` ending in `.npz` writes uint8 NHWC images under the key 'images' (and 'labels' for
+class-conditional models); anything else is a folder of PNGs. The generator's EMA weights are
+used when the run kept an EMA (`--noema` for the live weights); `--best` takes the best-FID
+checkpoint of a run trained with evaluators. Images are generated in batches with the
+generator in evaluation mode. An existing --out is never overwritten.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from jaxgan import errors
+from jaxgan.experiment import load_run
+from jaxgan.tools import common
+from jaxgan.viz import images
+
+
+def write(chunks, out: str, num: int) -> None:
+  """Writes (images, labels) chunks to an .npz (atomically) or a folder of PNGs."""
+  if out.endswith('.npz'):
+    xs, ys = [], []
+    for x, y in chunks:
+      xs.append(images.to_uint8(x))
+      if y is not None:
+        ys.append(y)
+      _progress(sum(len(a) for a in xs), num)
+    arrays = {'images': np.concatenate(xs)}
+    if ys:
+      arrays['labels'] = np.concatenate(ys)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = f'{out}.tmp-{os.getpid()}.npz'
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out)
+  else:
+    os.makedirs(out, exist_ok=True)
+    i = 0
+    for x, _ in chunks:
+      for img in images.to_uint8(x):
+        images.save_png(img, os.path.join(out, f'{i:06d}.png'))
+        i += 1
+      _progress(i, num)
+  sys.stderr.write('\n')
+
+
+def _progress(done: int, total: int) -> None:
+  sys.stderr.write(f'\r{done}/{total} images')
+  sys.stderr.flush()
+
+
+def _define_flags() -> None:
+  """Defines the command-line flags (only when run as a program, so importing never clashes)."""
+  flags.DEFINE_string('workdir', None, 'A training run\'s workdir.')
+  flags.DEFINE_integer('num', 64, 'How many images (>= 1).')
+  flags.DEFINE_string('out', None, 'An .npz file or a folder for PNGs (must not exist).')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_bool('best', False, 'Use the best-FID checkpoint (runs evaluated with FID).')
+  flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has them.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the latent draws.')
+  flags.DEFINE_integer('batch_size', 250, 'Images generated per call (>= 1).')
+  flags.mark_flags_as_required(['workdir', 'out'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  f = flags.FLAGS
+  with common.user_errors():
+    if f.num < 1:
+      raise errors.ConfigError(f'--num={f.num} must be >= 1.')
+    if f.batch_size < 1:
+      raise errors.ConfigError(f'--batch_size={f.batch_size} must be >= 1.')
+    if os.path.exists(f.out):
+      raise errors.ConfigError(f'--out={f.out} already exists; remove it or choose another '
+                               f'path (nothing is overwritten).')
+    run = load_run(f.workdir, step=f.step, best=f.best)
+    write(run.generate(f.num, ema=f.ema, seed=f.seed, batch_size=f.batch_size), f.out, f.num)
+  print(f'Wrote {f.num} images from step {run.step} to {f.out}')
+
+
+def cli() -> None:
+  _define_flags()
+  common.run(main)
+
+
+if __name__ == '__main__':
+  cli()

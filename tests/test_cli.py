@@ -1,0 +1,159 @@
+"""The command-line tools as users run them: one `error:` line (no traceback) for every
+problem a user can fix, exit 143 after a preemption save, and logs without library noise."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import jaxgan
+from tests.util import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOY = ['--config=configs/toy_ring.py', '--config.model.hidden=32',
+       '--config.train.batch_size=64', '--config.log.samples_every=0']
+
+
+def _env(**extra):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT, **extra}
+  env.pop('XLA_FLAGS', None)   # as users run it: one CPU device
+  env.pop('JAXGAN_TRACEBACK', None)
+  return env
+
+
+def _run(args, **kwargs):
+  return subprocess.run([sys.executable] + args, cwd=ROOT, env=_env(), capture_output=True,
+                        text=True, timeout=600, **kwargs)
+
+
+def _one_error_line(proc, pattern: str) -> None:
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  errors = [line for line in proc.stderr.splitlines() if line.startswith('error: ')]
+  assert len(errors) == 1, proc.stderr[-2000:]
+  assert pattern in errors[0], errors[0]
+
+
+def test_launcher_config_mistakes_are_one_line(tmp_path):
+  bad = tmp_path / 'bad.py'
+  bad.write_text('def get_config(:\n')
+  cases = [
+      (['--config=configs/nope.py'], 'cannot read the config file'),
+      ([f'--config={bad}'], 'syntax error'),
+      (['--config=configs/toy_ring.py', '--config.train.num_stepz=3'], 'unknown config key'),
+      (['--config=configs/toy_ring.py', '--config.model.hidden=0'],
+       'config.model.hidden=0 must be an integer >= 1'),
+      (['--config=configs/dcgan_digits.py', '--config.data.dataset=cifar10',
+        f'--config.data.data_dir={tmp_path}/tfds'], "TFDS dataset 'cifar10' is not prepared"),
+  ]
+  for args, pattern in cases:
+    proc = _run(['launch.py', f'--workdir={tmp_path / "run"}'] + args)
+    _one_error_line(proc, pattern)
+  (tmp_path / 'file').write_text('x')
+  _one_error_line(_run(['launch.py', f'--workdir={tmp_path / "file"}'] + TOY), 'is a file')
+  assert not (tmp_path / 'run').exists()
+
+
+def test_launcher_logs_progress_and_no_orbax_info_then_exits_143_on_sigterm(tmp_path):
+  proc = subprocess.Popen(
+      [sys.executable, 'launch.py', f'--workdir={tmp_path}'] + TOY + [
+          '--config.train.num_steps=100000', '--config.train.checkpoint_every=100000',
+          '--config.log.every_steps=50'],
+      cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True)
+  lines = []
+  start = time.time()
+  for line in proc.stderr:
+    lines.append(line)
+    if 'first step done' in line:
+      time.sleep(1.0)
+      proc.send_signal(signal.SIGTERM)
+      break
+    assert time.time() - start < 300, ''.join(lines)
+  lines += proc.stderr.readlines()
+  assert proc.wait(timeout=120) == 143, ''.join(lines[-20:])
+  log = ''.join(lines)
+  assert 'preempted: SIGTERM: saved a checkpoint at step' in log
+  assert not [l for l in lines if '/orbax/' in l or 'orbax' in l.split(']')[0]], log
+  assert 'Traceback' not in log
+  steps = [int(n) for n in os.listdir(tmp_path / 'checkpoints') if n.isdigit()]
+  assert len(steps) == 1 and steps[0] >= 1
+  # The same command resumes from that checkpoint.
+  proc = _run(['launch.py', f'--workdir={tmp_path}'] + TOY + [
+      f'--config.train.num_steps={steps[0] + 2}', '--config.log.every_steps=1'])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert f'Resumed from {tmp_path}/checkpoints at step {steps[0]}' in proc.stderr
+
+
+def test_a_damaged_checkpoint_is_one_notice_and_a_foreign_one_one_error(tmp_path):
+  config = tiny_config('ring', **{'train.num_steps': 4, 'train.checkpoint_every': 2,
+                                  'log.samples_every': 0, 'train.batch_size': 64})
+  jaxgan.train(config, str(tmp_path))
+  for root, _, files in os.walk(tmp_path / 'checkpoints' / '4'):
+    for f in files:
+      if 'metadata' not in f and os.path.getsize(os.path.join(root, f)):
+        with open(os.path.join(root, f), 'r+b') as fh:
+          fh.write(os.urandom(64))
+  args = ['launch.py', f'--workdir={tmp_path}'] + TOY + [
+      '--config.train.num_steps=6', '--config.train.checkpoint_every=2', '--config.model.depth=2']
+  proc = _run(args)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'Traceback' not in proc.stderr and 'Exception ignored' not in proc.stderr
+  notices = [l for l in proc.stderr.splitlines() if 'failed to restore' in l]
+  assert len(notices) == 1 and 'damaged_checkpoints' in notices[0], proc.stderr[-3000:]
+  # A checkpoint of another model: one error line, and config.json as it was.
+  saved = (tmp_path / 'config.json').read_bytes()
+  proc = _run(args[:-1] + ['--config.model.depth=3', '--config.train.num_steps=8'])
+  _one_error_line(proc, 'different config')
+  assert (tmp_path / 'config.json').read_bytes() == saved
+
+
+def test_sample_tool_bad_values_and_a_good_run(tmp_path):
+  config = tiny_config('digits', **{'train.num_steps': 1, 'train.checkpoint_every': 1,
+                                    'log.samples_every': 0})
+  jaxgan.train(config, str(tmp_path / 'run'))
+  tool = ['-m', 'jaxgan.tools.sample', f'--workdir={tmp_path / "run"}']
+  _one_error_line(_run(tool + ['--num=4', '--batch_size=0', f'--out={tmp_path}/a.npz']),
+                  '--batch_size=0 must be >= 1')
+  _one_error_line(_run(tool + ['--num=0', f'--out={tmp_path}/a.npz']), '--num=0 must be >= 1')
+  _one_error_line(_run(['-m', 'jaxgan.tools.sample', f'--workdir={tmp_path}/none',
+                        f'--out={tmp_path}/a.npz']), 'is not a folder')
+  proc = _run(tool + ['--num=5', '--batch_size=2', f'--out={tmp_path}/a.npz'])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  images = np.load(tmp_path / 'a.npz')['images']
+  assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8
+  _one_error_line(_run(tool + ['--num=5', f'--out={tmp_path}/a.npz']), 'already exists')
+
+
+def test_fid_tool_bad_inputs_are_one_line(tmp_path):
+  rng = np.random.default_rng(0)
+  np.savez(tmp_path / 'good.npz', images=rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8))
+  np.savez(tmp_path / 'keys.npz', pictures=np.zeros((4, 8, 8, 3), np.uint8),
+           extra=np.zeros(3))
+  data = (tmp_path / 'good.npz').read_bytes()
+  (tmp_path / 'cut.npz').write_bytes(data[:len(data) // 2])
+  good = str(tmp_path / 'good.npz')
+  cases = [
+      ([good, good, '--batch_size=0'], '--batch-size=0 must be >= 1'),
+      ([str(tmp_path / 'cut.npz'), good], 'is not a readable .npz file'),
+      ([str(tmp_path / 'keys.npz'), good], 'none named "images"'),
+  ]
+  for args, pattern in cases:
+    _one_error_line(_run(['-m', 'jaxgan.tools.fid'] + args), pattern)
+
+
+def test_study_refuses_a_busy_or_unwritable_study_directory(tmp_path):
+  import fcntl  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'study'
+  out.mkdir()
+  args = ['-m', 'jaxgan.study', '--study=mixtures', '--runs=ring_hinge', f'--out={out}',
+          '--set', 'train.num_steps=2', '--set', 'model.hidden=8']
+  with open(out / '.lock', 'w') as held:
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _one_error_line(_run(args), 'another jaxgan process is running a study')
+  (tmp_path / 'file').write_text('x')
+  args[4] = f'--out={tmp_path / "file"}'
+  _one_error_line(_run(args), '--out=' + str(tmp_path / 'file') + ' is a file')
