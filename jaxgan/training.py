@@ -12,6 +12,7 @@ written under the workdir (`jaxgan.workdir` names every file).
 """
 
 import collections
+import contextlib
 import functools
 import json
 import os
@@ -235,87 +236,89 @@ train_and_evaluate = train   # the flax examples' name
 
 
 class _Run:
-  """One training session in a locked workdir."""
+  """One training session in a locked workdir: `run()` prepares, restores, loops, closes."""
 
   def __init__(self, experiment: experiment_lib.Experiment, paths: workdir_lib.Paths,
                is_chief: bool):
     self.ex, self.paths, self.is_chief = experiment, paths, is_chief
     self.cfg = experiment.config
+    self.last_saved: Optional[int] = None   # the newest complete checkpoint of this workdir
+    self._records_written = False
 
   def run(self) -> state_lib.GANState:
-    ex, cfg, paths = self.ex, self.cfg, self.paths
     # --- input and evaluators: a missing dataset or Inception weights fail before compiling --
-    ex.data.prepare()
-    layout = ex.layout()
-    evaluator = evaluation.TrainingEvaluator(ex, paths, is_chief=self.is_chief)
-    step_fn = ex.train_step
-
+    self.ex.data.prepare()
+    self.evaluator = evaluation.TrainingEvaluator(self.ex, self.paths, is_chief=self.is_chief)
+    self.step_fn = self.ex.train_step
     # --- state and checkpoint -------------------------------------------------------------------
-    fresh, _ = step_fn.place(ex.init_state())   # replicated over every device of every process
-    ckpt = checkpoint_lib.Checkpointer(paths.checkpoints, keep=cfg.train.keep_checkpoints,
-                                       damaged_dir=paths.damaged_checkpoints)
-    state, restored = ckpt.restore_latest(fresh)
-    start_step = int(state.step) if restored is not None else 0
-    if restored is not None:
-      # The experiment's optimiser hyperparameters (e.g. a new learning rate), not the saved.
-      state = state.replace(
-          g_opt_state=optim.refresh_hyperparams(state.g_opt_state, fresh.g_opt_state),
-          d_opt_state=optim.refresh_hyperparams(state.d_opt_state, fresh.d_opt_state))
-      logging.info('Resumed from %s at step %d.', ckpt.directory, start_step)
-    del fresh
-    logging.info('Generator: %d params; discriminator: %d params; loss: %r.',
-                 state_lib.param_count(state.g_params), state_lib.param_count(state.d_params),
-                 ex.loss)
-
+    self.ckpt = checkpoint_lib.Checkpointer(
+        self.paths.checkpoints, keep=self.cfg.train.keep_checkpoints,
+        damaged_dir=self.paths.damaged_checkpoints)
+    state = self._restore_or_init()
+    self.initial_state = state
     # --- records: a fresh run writes them now; a resumed one when it saves its first
     # checkpoint, so that a session that fails before then leaves them as they were ---------
-    records_written = [False]
-
-    def write_records():
-      if self.is_chief and not records_written[0]:
-        workdir_lib.write_text(paths.config, self.cfg.to_json_best_effort(indent=2) + '\n')
-        workdir_lib.write_json(paths.run_info, run_record(ex, state))
-      records_written[0] = True
-
-    if restored is None:
-      write_records()
-
-    writer = _Writer(paths, enabled=self.is_chief)
-    pictures = _Pictures(ex, paths, writer)
-    batches = data_lib.iterate(ex.data, layout, start_step, step_fn.batch_sharding,
-                               prefetch=cfg.data.prefetch)
+    if self.last_saved is None:
+      self._write_records()
+    # --- logging and input ----------------------------------------------------------------------
+    self.writer = _Writer(self.paths, enabled=self.is_chief)
+    self.pictures = _Pictures(self.ex, self.paths, self.writer)
+    start_step = int(state.step)
+    self.batches = data_lib.iterate(self.ex.data, self.ex.layout(), start_step,
+                                    self.step_fn.batch_sharding,
+                                    prefetch=self.cfg.data.prefetch)
+    # --- the loop ---------------------------------------------------------------------------------
     try:
-      state = self._loop(state, start_step, step_fn, batches, ckpt, evaluator, writer,
-                         pictures, write_records, restored)
-      ckpt.wait()
+      state = self._loop(state, start_step)
+      self.ckpt.wait()
     except BaseException:
       # Finish (or fail) the save in flight before leaving, so no checkpoint is half-written
       # when the process exits; the original error is the one raised.
       try:
-        ckpt.wait()
+        self.ckpt.wait()
       except errors.JaxganError as e:
         logging.error('%s', e)
       raise
     finally:
-      batches.close()
-      ckpt.close()
-      evaluator.close()
-      writer.close()
+      self._close()
     if self.is_chief:
       logging.info('Done. Samples in %s, TensorBoard logs and checkpoints in %s.',
-                   paths.samples, paths.root)
+                   self.paths.samples, self.paths.root)
     return state
 
-  def _loop(self, state, start_step, step_fn, batches, ckpt, evaluator, writer, pictures,
-            write_records, last_saved):
+  def _restore_or_init(self) -> state_lib.GANState:
+    """The newest restorable checkpoint's state, or a fresh one; replicated over devices."""
+    fresh, _ = self.step_fn.place(self.ex.init_state())
+    state, self.last_saved = self.ckpt.restore_latest(fresh)
+    if self.last_saved is not None:
+      # The experiment's optimiser hyperparameters (e.g. a new learning rate), not the saved.
+      state = state.replace(
+          g_opt_state=optim.refresh_hyperparams(state.g_opt_state, fresh.g_opt_state),
+          d_opt_state=optim.refresh_hyperparams(state.d_opt_state, fresh.d_opt_state))
+      logging.info('Resumed from %s at step %d.', self.ckpt.directory, self.last_saved)
+    logging.info('Generator: %d params; discriminator: %d params; loss: %r.',
+                 state_lib.param_count(state.g_params), state_lib.param_count(state.d_params),
+                 self.ex.loss)
+    return state
+
+  def _write_records(self) -> None:
+    """config.json and run_info.json (once per session)."""
+    if self.is_chief and not self._records_written:
+      workdir_lib.write_text(self.paths.config, self.cfg.to_json_best_effort(indent=2) + '\n')
+      workdir_lib.write_json(self.paths.run_info, run_record(self.ex, self.initial_state))
+    self._records_written = True
+
+  def _close(self) -> None:
+    for closable in (self.batches, self.ckpt, self.evaluator, self.writer):
+      closable.close()
+
+  def _loop(self, state, start_step: int) -> state_lib.GANState:
     cfg, log, num_steps = self.cfg, self.cfg.log, self.cfg.train.num_steps
-    timer_step, timer_time = start_step, time.perf_counter()
-    session_start = timer_time
+    rate = _Rate(start_step)
     in_flight = collections.deque()
-    metrics = None
     with _Preemption() as preemption:
       for step in range(start_step, num_steps):
-        state, metrics = step_fn(state, next(batches))
+        state, metrics = self.step_fn(state, next(self.batches))
         done = step + 1
         # At most two steps queued ahead of the host: enough to keep an accelerator busy, and
         # it stops XLA:CPU's in-process collectives from deadlocking when many queued steps on
@@ -323,74 +326,97 @@ class _Run:
         in_flight.append(metrics)
         if len(in_flight) > 2:
           jax.block_until_ready(in_flight.popleft())
-
         if done == start_step + 1:
           jax.block_until_ready(metrics)
           logging.info('step %d/%d: first step done in %.1f s (compilation included).', done,
-                       num_steps, time.perf_counter() - session_start)
-          timer_step, timer_time = done, time.perf_counter()   # rates without compilation
-
+                       num_steps, rate.restart(done))
         if _every(done, log.every_steps, num_steps):
-          values = {k: float(np.mean(v)) for k, v in _to_host(metrics).items()}
-          bad = sorted(k for k, v in values.items() if not np.isfinite(v))
-          if bad:
-            raise errors.TrainingDiverged(
-                f'{", ".join(bad)} became non-finite at step {done}; '
-                f'{_kept(last_saved, ckpt)}: lower the learning rates or change the loss, '
-                f'then rerun.')
-          now = time.perf_counter()
-          rate = (done - timer_step) / max(now - timer_time, 1e-9) if done > timer_step else 0.0
-          timer_step, timer_time = done, now
-          if rate:
-            values['steps_per_sec'] = rate
-            values['images_per_sec'] = rate * cfg.train.batch_size * (cfg.train.d_steps + 1)
-          writer.scalars(done, values)
-          eta = (num_steps - done) / rate if rate else 0.0
-          logging.info('step %d/%d | %s | %.2f steps/s | ETA %s', done, num_steps,
-                       ' '.join(f'{k}={v:.4g}' for k, v in sorted(values.items())
-                                if k.endswith('total') or k.startswith('g/')),
-                       rate, time.strftime('%H:%M:%S', time.gmtime(eta)))
-
+          self._log_scalars(done, metrics, rate)
         if self.is_chief and _every(done, log.samples_every, num_steps):
-          pictures.samples(done, state)
-        if self.is_chief and _every(done, pictures.attention_every, num_steps):
-          pictures.attention(done, state)
-
-        if evaluator.due(done):
-          eval_start = time.perf_counter()
-          writer.scalars(done, evaluator(done, state))
-          if evaluator.improved and self.is_chief:
-            pictures.samples(done, state, name='best')
-          timer_time += time.perf_counter() - eval_start   # keep steps/s a training rate
-
-        if (_every(done, cfg.train.checkpoint_every, num_steps) or preemption.requested):
-          self._check_finite(state, metrics, done, last_saved, ckpt)
-          ckpt.save(done, state)
-          last_saved = done
-          write_records()
+          self.pictures.samples(done, state)
+        if self.is_chief and _every(done, self.pictures.attention_every, num_steps):
+          self.pictures.attention(done, state)
+        if self.evaluator.due(done):
+          with rate.paused():   # steps/s stays a training rate
+            self.writer.scalars(done, self.evaluator(done, state))
+            if self.evaluator.improved and self.is_chief:
+              self.pictures.samples(done, state, name='best')
+        if _every(done, cfg.train.checkpoint_every, num_steps) or preemption.requested:
+          self._checkpoint(done, state, metrics)
           if preemption.requested:
-            ckpt.wait()
+            self.ckpt.wait()
             raise errors.Preempted(
                 f'SIGTERM: saved a checkpoint at step {done} of {num_steps} in '
-                f'{ckpt.directory}; rerun the same command to resume.')
+                f'{self.ckpt.directory}; rerun the same command to resume.')
     return state
 
-  def _check_finite(self, state, metrics, done, last_saved, ckpt) -> None:
-    """Before a checkpoint: every parameter finite, or stop naming what went wrong."""
+  def _log_scalars(self, done: int, metrics, rate: '_Rate') -> None:
+    """The step's metrics (mean over devices) to TensorBoard, metrics.jsonl and the console;
+    a non-finite loss stops the run."""
+    num_steps = self.cfg.train.num_steps
+    values = {k: float(np.mean(v)) for k, v in _to_host(metrics).items()}
+    bad = sorted(k for k, v in values.items() if not np.isfinite(v))
+    if bad:
+      raise errors.TrainingDiverged(
+          f'{", ".join(bad)} became non-finite at step {done}; {self._kept()}: lower the '
+          f'learning rates or change the loss, then rerun.')
+    steps_per_sec = rate.tick(done)
+    if steps_per_sec:
+      t = self.cfg.train
+      values['steps_per_sec'] = steps_per_sec
+      values['images_per_sec'] = steps_per_sec * t.batch_size * (t.d_steps + 1)
+    self.writer.scalars(done, values)
+    eta = (num_steps - done) / steps_per_sec if steps_per_sec else 0.0
+    logging.info('step %d/%d | %s | %.2f steps/s | ETA %s', done, num_steps,
+                 ' '.join(f'{k}={v:.4g}' for k, v in sorted(values.items())
+                          if k.endswith('total') or k.startswith('g/')),
+                 steps_per_sec, time.strftime('%H:%M:%S', time.gmtime(eta)))
+
+  def _checkpoint(self, done: int, state, metrics) -> None:
+    """Saves `state` (asynchronously) if every parameter is finite; else stops the run naming
+    what went wrong, the last good checkpoint kept."""
     flags = self.ex.finite(state.g_params, state.d_params)
     bad = [name for name, ok in zip(('generator', 'discriminator'), flags) if not ok]
-    if not bad:
-      return
-    values = {k: float(np.mean(v)) for k, v in _to_host(metrics).items()}
-    losses = ', '.join(f'{k}={v:.4g}' for k, v in sorted(values.items())
-                       if k.startswith(('d/', 'g/')) and not k.endswith('lr'))
-    raise errors.TrainingDiverged(
-        f'the {" and ".join(bad)} parameters became non-finite by step {done} (loss terms at '
-        f'that step: {losses}); {_kept(last_saved, ckpt)}: lower the learning rates or change '
-        f'the loss, then rerun.')
+    if bad:
+      values = {k: float(np.mean(v)) for k, v in _to_host(metrics).items()}
+      terms = ', '.join(f'{k}={v:.4g}' for k, v in sorted(values.items())
+                        if k.startswith(('d/', 'g/')) and not k.endswith('lr'))
+      raise errors.TrainingDiverged(
+          f'the {" and ".join(bad)} parameters became non-finite by step {done} (loss terms '
+          f'at that step: {terms}); {self._kept()}: lower the learning rates or change the '
+          f'loss, then rerun.')
+    self.ckpt.save(done, state)
+    self.last_saved = done
+    self._write_records()
+
+  def _kept(self) -> str:
+    if self.last_saved is None:
+      return 'no checkpoint was saved yet, so nothing is kept'
+    return (f'the last good checkpoint (step {self.last_saved}) in {self.ckpt.directory} is '
+            f'kept')
 
 
-def _kept(last_saved: Optional[int], ckpt: checkpoint_lib.Checkpointer) -> str:
-  if last_saved is None:
-    return 'no checkpoint was saved yet, so nothing is kept'
-  return f'the last good checkpoint (step {last_saved}) in {ckpt.directory} is kept'
+class _Rate:
+  """Generator steps per second between logging points, without compilation and evaluation."""
+
+  def __init__(self, step: int):
+    self.step, self.time, self.start = step, time.perf_counter(), time.perf_counter()
+
+  def restart(self, step: int) -> float:
+    """Starts counting at `step`; returns the seconds since the session started."""
+    self.step, self.time = step, time.perf_counter()
+    return self.time - self.start
+
+  def tick(self, step: int) -> float:
+    now = time.perf_counter()
+    rate = (step - self.step) / max(now - self.time, 1e-9) if step > self.step else 0.0
+    self.step, self.time = step, now
+    return rate
+
+  @contextlib.contextmanager
+  def paused(self):
+    start = time.perf_counter()
+    try:
+      yield
+    finally:
+      self.time += time.perf_counter() - start

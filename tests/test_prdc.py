@@ -7,6 +7,7 @@ continuous random data; `_margin` checks that no distance in the test data lies 
 to a ball's radius for float32 rounding to decide which side it falls on.
 """
 
+import jax
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
@@ -143,15 +144,28 @@ def test_mode_collapse():
 
 def test_compiles_once_per_block_shape():
   """A padded last block reuses the tile functions' compilation; new N, M compile nothing."""
-  fns = (prdc_lib._sq_dist_tile, prdc_lib._cross_update, prdc_lib._merge_smallest)
+  lowered = []
+
+  def listener(event, duration, **kwargs):
+    del duration
+    if event == '/jax/core/compile/jaxpr_to_mlir_module_duration':   # once per compile
+      lowered.append(kwargs.get('fun_name', '?'))
+
   real, fake = _sets(100, 61, d=5, seed=6)  # d = 5: shapes no other test compiles
-  before = [f._cache_size() for f in fns]
-  prdc_lib.prdc(real, fake, block_size=13)  # 8 and 5 blocks, both last blocks padded
-  after = [f._cache_size() for f in fns]
-  # One tile shape; _merge_smallest once per k + 1 kept (6 for the reals, 4 for the fakes).
-  assert [a - b for a, b in zip(after, before)] == [1, 1, 2]
-  prdc_lib.prdc(real[:77], fake[:40], block_size=13)
-  assert [f._cache_size() for f in fns] == after
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    prdc_lib.prdc(real, fake, block_size=13)  # 8 and 5 blocks, both last blocks padded
+    first = list(lowered)
+    prdc_lib.prdc(real[:77], fake[:40], block_size=13)
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  # One tile shape for the distances and the cross update; the k-smallest merge once per
+  # number kept (k + 1 = 6 for the reals' radii, 4 for the fakes'). (Eager jnp ops compile
+  # small functions of their own, by shape; they are not the block functions.)
+  tiles = ('jit(_sq_dist_tile)', 'jit(_cross_update)', 'jit(_merge_smallest)')
+  assert [first.count(name) for name in tiles] == [1, 1, 2], first
+  second = lowered[len(first):]
+  assert not [name for name in second if name in tiles], second
 
 
 # ---------------------------------------------------------------------------------------------
