@@ -16,6 +16,7 @@ MLP), `optim` (optimisers and schedules), `data` (sources), `steps` (the pmapped
 __version__ = '0.2.0'
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxgan import augment
 from jaxgan import config
 from jaxgan import data
 from jaxgan import errors
@@ -29,6 +30,6 @@ from jaxgan.state import GANState
 from jaxgan.training import train, train_and_evaluate
 
 __all__ = [
-    'Experiment', 'GANState', 'LoadedRun', 'build', 'config', 'data', 'errors', 'load_run',
-    'losses', 'models', 'optim', 'state', 'steps', 'train', 'train_and_evaluate',
+    'Experiment', 'GANState', 'LoadedRun', 'augment', 'build', 'config', 'data', 'errors',
+    'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train', 'train_and_evaluate',
 ]

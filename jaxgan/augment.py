@@ -40,10 +40,22 @@ Conventions:
   probability p, a Bernoulli draw from its own key, and passed through unchanged otherwise.
   (ADA draws one such decision per transformation; here one gates the whole policy.) p may
   be a traced scalar (from the training state); p <= 0 augments nothing and p >= 1 all.
+
+In training (the end of this module): an `Augmentation` is a part of the experiment
+(`Experiment.augmentation`; `DiffAugment` is the built-in one, built from `config.augment`
+by `from_config`, or None when `config.augment.policy` is ''). Why a part of the experiment
+rather than settings of the step: the experiment is the one value that says what a run
+trains, and every part of it can be replaced by research code (`experiment.replace(
+augmentation=MyAugmentation())`) without the step or the config knowing; the step only
+calls the object's methods. The step applies it to every image D sees (real and fake, in
+both players' updates, and inside the regularisers' critic calls), with per-example keys
+from `steps.example_keys`, and keeps its state (ADA's adaptive p) in
+`GANState.augment_state`.
 """
 
+import dataclasses
 import itertools
-from typing import Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -228,3 +240,173 @@ def augment(images: Array, keys: Array, policy: str = 'color,translation,cutout'
     return images
   params = draw_params(policy, keys, images.shape, probability=probability)
   return apply(images, params, policy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation as a part of the experiment, and ADA's adaptive probability.
+# ---------------------------------------------------------------------------------------------
+
+class Augmentation:
+  """What the train step needs of a differentiable augmentation; subclass it for your own.
+
+  `__call__(images, keys, probability=p)` returns the images as D sees them: NHWC images
+  augmented image by image, image j drawn from keys[j] alone (so 8 devices augment as 1),
+  each with probability p, differentiable in `images` (G's gradient flows through it).
+  `probability_of(state)` is p in the GAN state's `augment_state` (a constant, or ADA's
+  adaptive p). `init_state()` is that state at step 0 (a dict of arrays; {} for none);
+  `update_state(state, rt=, num_real=)` is its next value, called once per step outside the
+  gradient with rt = E[sign(D(x_real))] over the step's critic updates and devices and the
+  number of real images D saw in the step; it must be a deterministic function of these
+  (identical on every device). `metrics(state)` are scalars logged as aug/<name>.
+  """
+
+  def __call__(self, images: Array, keys: Array, *, probability) -> Array:
+    raise NotImplementedError
+
+  def init_state(self) -> dict[str, Array]:
+    return {}
+
+  def probability_of(self, state: Mapping[str, Array]) -> Union[float, Array]:
+    del state
+    return 1.0
+
+  def update_state(self, state: Mapping[str, Array], *, rt: Array,
+                   num_real: Union[int, Array]) -> dict[str, Array]:
+    del rt, num_real
+    return dict(state)
+
+  def metrics(self, state: Mapping[str, Array]) -> dict[str, Array]:
+    del state
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ADA:
+  """ADA's adaptive augmentation probability (Karras et al. 2020, section 3).
+
+  Every `interval` steps, p <- clip(p + sign(r_t - target) * n / (kimg * 1000), 0, max_p),
+  r_t = E[sign(D(x_real))] over the interval's critic updates (the overfitting heuristic of
+  eq. 1 of the paper, on the augmented reals D trains on) and n the real images D saw in it:
+  p can move from 0 to 1 in `kimg` thousand images (ADA's defaults: target 0.6, 4
+  minibatches, 500 kimg; ADA bounds p below only, at 0: `max_p` 1 bounds it where it stops
+  mattering).
+  """
+  target: float = 0.6
+  interval: int = 4
+  kimg: float = 500.0
+  max_p: float = 1.0
+
+
+def ada_adjust(p, rt, num_images, *, target: float, kimg: float, max_p: float):
+  """ADA's update of p after an interval with mean r_t `rt` over `num_images` real images."""
+  return jnp.clip(p + jnp.sign(rt - target) * num_images / (kimg * 1000.0), 0.0, max_p)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffAugment(Augmentation):
+  """DiffAugment (Zhao et al. 2020) with `policy` ('color,translation,cutout', ...), each
+  image augmented with probability `probability`, or, with `ada`, with ADA's adaptive p
+  starting at `probability` (ADA starts at 0).
+
+  State with ADA: {'p': the current p, 'rt_sum': the sum of the interval's per-step r_t,
+  'steps': steps so far in the interval, 'images': real images so far in the interval}.
+  """
+  policy: str = 'color,translation,cutout'
+  probability: float = 1.0
+  ada: Optional[ADA] = None
+
+  def __post_init__(self):
+    if not parse_policy(self.policy):
+      raise errors.ConfigError('DiffAugment needs a policy; pass a comma-separated subset of '
+                               f'{", ".join(repr(p) for p in POLICIES)} (no augmentation: '
+                               f'Experiment.augmentation=None).')
+    _check_probability(self.probability)
+    if self.ada is not None and self.probability > self.ada.max_p:
+      raise errors.ConfigError(f'the starting augmentation probability {self.probability} is '
+                               f'above ADA\'s max_p {self.ada.max_p}; lower it.')
+
+  def __call__(self, images, keys, *, probability):
+    return augment(images, keys, self.policy, probability=probability)
+
+  def init_state(self):
+    if self.ada is None:
+      return {}
+    return {'p': jnp.asarray(self.probability, jnp.float32),
+            'rt_sum': jnp.zeros((), jnp.float32), 'steps': jnp.zeros((), jnp.int32),
+            'images': jnp.zeros((), jnp.float32)}
+
+  def probability_of(self, state):
+    return self.probability if self.ada is None else state['p']
+
+  def update_state(self, state, *, rt, num_real):
+    if self.ada is None:
+      return dict(state)
+    rt_sum = state['rt_sum'] + rt
+    steps = state['steps'] + 1
+    images = state['images'] + num_real
+    due = steps >= self.ada.interval
+    adjusted = ada_adjust(state['p'], rt_sum / steps.astype(jnp.float32), images,
+                          target=self.ada.target, kimg=self.ada.kimg, max_p=self.ada.max_p)
+    zero = jnp.zeros_like
+    return {'p': jnp.where(due, adjusted, state['p']),
+            'rt_sum': jnp.where(due, zero(rt_sum), rt_sum),
+            'steps': jnp.where(due, zero(steps), steps),
+            'images': jnp.where(due, zero(images), images)}
+
+  def metrics(self, state):
+    return {} if self.ada is None else {'p': state['p']}
+
+
+def validate_config(cfg) -> None:
+  """ConfigError (naming the key) on a bad `config.augment` section."""
+  try:
+    names = parse_policy(cfg.policy)
+  except errors.ConfigError as e:
+    raise errors.ConfigError(f'config.augment.policy={cfg.policy!r}: {e}') from None
+  p = cfg.probability
+  if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+    raise errors.ConfigError(f'config.augment.probability={p!r} must be in [0, 1].')
+  if not isinstance(cfg.ada, bool):
+    raise errors.ConfigError(f'config.augment.ada={cfg.ada!r} must be True or False.')
+  if not cfg.ada:
+    return
+  if not names:
+    raise errors.ConfigError('config.augment.ada=True adapts the probability of an '
+                             'augmentation, but config.augment.policy is \'\'; set a policy '
+                             '(e.g. \'color,translation,cutout\').')
+  target = cfg.ada_target
+  if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0.0 < target < 1.0:
+    raise errors.ConfigError(f'config.augment.ada_target={target!r} must be in (0, 1) (ADA: '
+                             f'0.6).')
+  interval = cfg.ada_interval
+  if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+    raise errors.ConfigError(f'config.augment.ada_interval={interval!r} must be an integer '
+                             f'>= 1 (steps between adjustments; ADA: 4).')
+  kimg = cfg.ada_kimg
+  if not isinstance(kimg, (int, float)) or isinstance(kimg, bool) or not kimg > 0:
+    raise errors.ConfigError(f'config.augment.ada_kimg={kimg!r} must be > 0 (thousands of '
+                             f'images for p to move by 1; ADA: 500).')
+  max_p = cfg.ada_max_p
+  if not isinstance(max_p, (int, float)) or isinstance(max_p, bool) or not 0.0 < max_p <= 1.0:
+    raise errors.ConfigError(f'config.augment.ada_max_p={max_p!r} must be in (0, 1].')
+  if p > max_p:
+    raise errors.ConfigError(f'config.augment.probability={p!r} (ADA\'s starting p) is above '
+                             f'config.augment.ada_max_p={max_p!r}; lower it.')
+
+
+def from_config(cfg) -> Optional[DiffAugment]:
+  """The augmentation `config.augment` describes; None when its policy is '' (off)."""
+  validate_config(cfg)
+  if not parse_policy(cfg.policy):
+    return None
+  ada = None
+  if cfg.ada:
+    ada = ADA(target=float(cfg.ada_target), interval=int(cfg.ada_interval),
+              kimg=float(cfg.ada_kimg), max_p=float(cfg.ada_max_p))
+  return DiffAugment(policy=cfg.policy, probability=float(cfg.probability), ada=ada)
+
+
+def is_augmentation(obj: Any) -> bool:
+  """Whether `obj` has what the step calls (an `Augmentation`, or an object like one)."""
+  return all(callable(getattr(obj, name, None)) for name in
+             ('__call__', 'init_state', 'probability_of', 'update_state', 'metrics'))

@@ -97,6 +97,10 @@ class Checkpointer:
       raise errors.CheckpointError(f'{what} in {self.directory} failed ({_first_line(e)}); '
                                    f'check the disk and permissions, then rerun.') from e
 
+  # GANState fields added after checkpoints were written without them: a checkpoint that lacks
+  # one restores when the target's value is empty (the field unused), e.g. `augment_state`.
+  ADDED_FIELDS = ('augment_state',)
+
   def restore(self, target, step: int):
     """The checkpoint at `step` restored onto `target`'s structure (CheckpointError if not)."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
@@ -104,9 +108,17 @@ class Checkpointer:
       with _Quiet():
         return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # pylint: disable=broad-except
-      raise errors.CheckpointError(
-          f'the checkpoint {os.path.join(self.directory, str(step))} cannot be restored '
-          f'({_first_line(e)})') from e
+      error = e
+    unused = [k for k in self.ADDED_FIELDS if hasattr(target, k) and getattr(target, k) == {}]
+    if unused:
+      try:
+        fields = [k for k in target.__dataclass_fields__ if k not in unused]
+        return target.replace(**self._restore_fields(target, step, fields))
+      except Exception:  # pylint: disable=broad-except
+        pass   # not an older checkpoint: report the first error
+    raise errors.CheckpointError(
+        f'the checkpoint {os.path.join(self.directory, str(step))} cannot be restored '
+        f'({_first_line(error)})') from error
 
   GENERATOR_FIELDS = ('step', 'g_params', 'ema_params', 'g_state', 'rng')
 
@@ -114,8 +126,21 @@ class Checkpointer:
     """Only the fields a sampler needs (`GENERATOR_FIELDS`) of the checkpoint at `step`, onto
     `target`'s; the other fields of the result are None. For a run whose discriminator,
     optimisers or loss state differ from what `target` was built with."""
+    try:
+      values = self._restore_fields(target, step, self.GENERATOR_FIELDS)
+    except Exception as e:  # pylint: disable=broad-except
+      raise errors.CheckpointError(
+          f'the generator of checkpoint {os.path.join(self.directory, str(step))} cannot be '
+          f'restored ({_first_line(e)}); it was written by another generator than the '
+          f'config\'s: pass the experiment that trained it.') from e
+    others = {k: None for k in target.__dataclass_fields__ if k not in values}
+    return target.replace(**values, **others)
+
+  def _restore_fields(self, target, step: int, fields) -> dict:
+    """{field: value} of `fields` of the checkpoint at `step`, onto `target`'s (a partial
+    restore: the checkpoint may hold other fields)."""
     part = {k: jax.tree.map(ocp.utils.to_shape_dtype_struct, getattr(target, k))
-            for k in self.GENERATOR_FIELDS}
+            for k in fields}
     args = ocp.args.PyTreeRestore(
         item=part, restore_args=ocp.checkpoint_utils.construct_restore_args(part),
         partial_restore=True)
@@ -125,16 +150,9 @@ class Checkpointer:
           read_only=True, create=False, max_to_keep=None, save_interval_steps=0))
     try:
       with _Quiet():
-        values = manager.restore(step, args=args)
-    except Exception as e:  # pylint: disable=broad-except
-      raise errors.CheckpointError(
-          f'the generator of checkpoint {os.path.join(self.directory, str(step))} cannot be '
-          f'restored ({_first_line(e)}); it was written by another generator than the '
-          f'config\'s: pass the experiment that trained it.') from e
+        return dict(manager.restore(step, args=args))
     finally:
       manager.close()
-    others = {k: None for k in target.__dataclass_fields__ if k not in values}
-    return target.replace(**values, **others)
 
   def restore_latest(self, target) -> tuple[Any, Optional[int]]:
     """(state, step) of the newest checkpoint that restores onto `target`; (target, None)

@@ -36,6 +36,9 @@ def default() -> ml_collections.ConfigDict:
   config.data.image_size = 64         # 32 or 64 for image datasets
   config.data.data_dir = ''           # TFDS data_dir; '' means TFDS' default (~/tensorflow_datasets)
   config.data.split = 'train'
+  # Image datasets: train on this fraction of the split, a subset drawn from train.seed (FID
+  # still compares with the whole split), e.g. 0.1 for DiffAugment's 10%-data experiments.
+  config.data.fraction = 1.0
   config.data.prefetch = 2            # batches staged on the devices ahead of the step
 
   config.model = ml_collections.ConfigDict()
@@ -61,6 +64,17 @@ def default() -> ml_collections.ConfigDict:
   config.loss.name = 'non_saturating'
   # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}.
   config.loss.regularizers = ml_collections.ConfigDict()
+
+  # Differentiable augmentation of every image D sees (jaxgan/augment.py): real and fake, in
+  # both players' updates and inside regularisers; also the T of the consistency regulariser.
+  config.augment = ml_collections.ConfigDict()
+  config.augment.policy = ''          # DiffAugment policies, e.g. 'color,translation,cutout' ('': off)
+  config.augment.probability = 1.0    # each image augmented with probability p (with ADA: p at step 0)
+  config.augment.ada = False          # adapt p (ADA, Karras et al. 2020) from r_t = E[sign(D(x_real))]
+  config.augment.ada_target = 0.6     # ADA: the r_t that p is steered towards
+  config.augment.ada_interval = 4     # ADA: steps between adjustments of p
+  config.augment.ada_kimg = 500.0     # ADA: speed, thousands of real images for p to move by 1
+  config.augment.ada_max_p = 1.0      # ADA: upper bound of p
 
   config.optim = ml_collections.ConfigDict()
   config.optim.g_optimizer = 'adam'   # 'adam', 'rmsprop' (PyTorch's) or 'sgd'
@@ -247,8 +261,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   Checks the loop's settings (`validate_loop`) and the names of every part; building the
   parts (`jaxgan.build`) then checks each part's own arguments.
   """
-  from jaxgan import data, evaluation, losses, models  # pylint: disable=g-import-not-at-top
+  from jaxgan import augment, data, evaluation, losses, models  # pylint: disable=g-import-not-at-top
   validate_loop(config)
+  if 'augment' not in config:
+    raise errors.ConfigError('the config lacks the section augment; start from '
+                             'jaxgan.config.default().')
   errors.check_choice('data.dataset', config.data.dataset, data.DATASETS)
   errors.check_choice('model.name', config.model.name, models.MODELS)
   errors.check_choice('model.dtype', config.model.dtype, models.DTYPES)
@@ -260,7 +277,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f'{data.MIXTURES} and an image model for image datasets {data.IMAGE_DATASETS}.')
   if not is_2d:
     errors.check_choice('data.image_size', config.data.image_size, data.IMAGE_SIZES)
-  losses.from_config(config.loss)   # unknown objective / regulariser names
+  fraction = config.data.fraction
+  if (not isinstance(fraction, (int, float)) or isinstance(fraction, bool)
+      or not 0.0 < fraction <= 1.0):
+    raise errors.ConfigError(f'config.data.fraction={fraction!r} must be in (0, 1] (the share '
+                             f'of the training split to train on).')
+  if is_2d and fraction != 1.0:
+    raise errors.ConfigError(f'config.data.fraction={fraction!r} applies to image datasets; the '
+                             f'mixture {config.data.dataset!r} draws fresh points every step, '
+                             f'so leave it at 1.')
+  loss = losses.from_config(config.loss)   # unknown objective / regulariser names
+  augment.validate_config(config.augment)
+  if loss.needs_augment and not augment.parse_policy(config.augment.policy):
+    raise errors.ConfigError(
+        f'the loss {loss!r} needs an augmentation T (consistency regularisation); set '
+        f'config.augment.policy (e.g. \'translation\'; config.augment.probability=0 keeps it '
+        f'out of the images D trains on, for bCR alone).')
   for key in ('g_optimizer', 'd_optimizer'):
     errors.check_choice(f'optim.{key}', config.optim[key], optim.OPTIMIZERS)
   for key in ('g_schedule', 'd_schedule'):

@@ -115,19 +115,28 @@ class ArraySource:
   """uint8 images (N, H, W, C) and optional int labels, read in per-epoch permutations.
 
   `loader` (instead of `images`) loads them on `prepare()`, so building a source is cheap and
-  a missing dataset fails when the run starts, before anything compiles.
+  a missing dataset fails when the run starts, before anything compiles. `fraction` < 1
+  trains on a subset of max(1, round(fraction * N)) examples drawn from `seed` (the same
+  subset on every process and at every resume); `reference_images` still reads all N (FID
+  against the whole set).
   """
 
   def __init__(self, images: Optional[np.ndarray] = None, labels: Optional[np.ndarray] = None,
                *, seed: int = 0, num_classes: int = 0, name: str = 'arrays',
                loader: Optional[Callable[[], tuple[np.ndarray, np.ndarray]]] = None,
-               example_shape: Optional[tuple[int, ...]] = None):
+               example_shape: Optional[tuple[int, ...]] = None, fraction: float = 1.0):
     if images is None and loader is None:
       raise ValueError('pass images or a loader')
+    if (not isinstance(fraction, (int, float)) or isinstance(fraction, bool)
+        or not 0.0 < fraction <= 1.0):
+      raise errors.ConfigError(f'{name}: fraction={fraction!r} must be in (0, 1] (the share of '
+                               f'the images to train on).')
     self.name = name
     self.seed = int(seed)
     self.num_classes = int(num_classes)
+    self.fraction = float(fraction)
     self._loader = loader
+    self._subset: Optional[np.ndarray] = None
     self.images: Optional[np.ndarray] = None
     self.labels: Optional[np.ndarray] = None
     if images is not None:
@@ -147,6 +156,15 @@ class ArraySource:
       raise errors.DatasetError(f'{self.name}: labels must have shape ({len(images)},), got '
                                 f'{labels.shape}.')
     self.images, self.labels = images, labels
+    if self.fraction < 1.0:
+      count = max(1, int(round(self.fraction * len(images))))
+      order = np.random.default_rng([self.seed, 0x5b5e7]).permutation(len(images))
+      self._subset = np.sort(order[:count])
+
+  def training_indices(self) -> np.ndarray:
+    """Indices (into `images`) of the examples trained on: all, or the `fraction` subset."""
+    self.prepare()
+    return np.arange(len(self.images)) if self._subset is None else self._subset
 
   def prepare(self) -> None:
     if self.images is None:
@@ -157,8 +175,9 @@ class ArraySource:
 
   @property
   def num_examples(self) -> int:
+    """The number of examples trained on (the subset's size when `fraction` < 1)."""
     self.prepare()
-    return len(self.images)
+    return len(self.images) if self._subset is None else len(self._subset)
 
   def global_indices(self, step: int, count: int) -> np.ndarray:
     """Indices of examples [step * count, (step + 1) * count) of the epoch-wise order."""
@@ -173,13 +192,15 @@ class ArraySource:
 
   def batch(self, step: int, layout: Layout) -> dict[str, np.ndarray]:
     idx = self.global_indices(step, layout.examples_per_step)
+    if self._subset is not None:
+      idx = self._subset[idx]
     idx = layout.split(idx.reshape(layout.d_steps, layout.batch_size))
     return {'image': to_float(self.images[idx]), 'label': self.labels[idx]}
 
   def reference_images(self, num: int, *, seed: int = 0, chunk: int = 500
                        ) -> Iterator[np.ndarray]:
-    """min(num, N) real images (uint8, a seeded random subset), in chunks: what FID compares
-    generated images with."""
+    """min(num, N) real images (uint8, a seeded random subset of all N, whatever
+    `fraction`), in chunks: what FID compares generated images with."""
     self.prepare()
     order = np.random.default_rng(seed).permutation(len(self.images))[:num]
     for i in range(0, len(order), chunk):
@@ -357,11 +378,12 @@ def from_config(config: ml_collections.ConfigDict) -> Any:
   shape = (d.image_size, d.image_size, 3)
   if d.dataset == 'digits':
     return ArraySource(loader=lambda: load_digits(d.image_size), seed=seed, num_classes=10,
-                       name=f'digits-{d.image_size}px', example_shape=shape)
+                       name=f'digits-{d.image_size}px', example_shape=shape,
+                       fraction=d.fraction)
   split, data_dir, size = d.split, d.data_dir, d.image_size
   return ArraySource(loader=lambda: load_tfds(d.dataset, split, data_dir, size), seed=seed,
                      num_classes=num_classes(d.dataset), example_shape=shape,
-                     name=f'{d.dataset}-{split}-{size}px')
+                     name=f'{d.dataset}-{split}-{size}px', fraction=d.fraction)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@
   state = jaxgan.train(experiment, workdir)           # checkpoints, resume, logs, evaluation
 
 An `Experiment` holds the generator and discriminator (flax modules), the loss `Term`, both
-optax transformations, the data source, the evaluators and the config, whose `train`, `log`
-and `eval` sections drive the loop (`model.z_dim` and `model.num_classes` give the latent
+optax transformations, the data source, the evaluators, the differentiable augmentation of
+D's inputs (an `augment.Augmentation`, or None; see jaxgan/augment.py for why it is a part
+here) and the config, whose `train`, `log` and `eval` sections drive the loop (`model.z_dim` and `model.num_classes` give the latent
 size and the label range). Nothing after `build` reads the config to rebuild a part, so any
 part can be replaced by research code. The experiment owns its compiled functions (the
 pmapped train step, the sampler): they are built on first use, shared by every run of this
@@ -27,10 +28,10 @@ import optax
 
 from jaxgan import config as config_lib
 from jaxgan import data as data_lib
-from jaxgan import errors, losses, models, optim, state as state_lib, steps
+from jaxgan import augment, errors, losses, models, optim, state as state_lib, steps
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
-         'evaluators')
+         'evaluators', 'augmentation')
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -39,6 +40,8 @@ class Experiment:
 
   evaluators: {name: evaluator} run during training (see jaxgan.metrics.evaluators); each
   has `evaluate(generate=..., real=..., num_samples=..., dataset_key=..., num_real=...)`.
+  augmentation: an `augment.Augmentation` (e.g. `augment.DiffAugment`) applied to every image
+  D sees, or None (off); its state lives in `GANState.augment_state`.
   from_config: the parts `build` made from the config (the others were replaced), recorded in
   run_info.json.
   """
@@ -50,6 +53,7 @@ class Experiment:
   data: Any
   config: ml_collections.ConfigDict
   evaluators: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  augmentation: Optional[Any] = None
   from_config: frozenset = frozenset()
 
   def __post_init__(self):
@@ -69,6 +73,16 @@ class Experiment:
             f'Experiment.data lacks {name!r}; pass a jaxgan.data source (ArraySource, '
             f'IterableSource, ...) or an object with example_shape, num_classes, prepare() '
             f'and batch(step, layout).')
+    if self.augmentation is not None and not augment.is_augmentation(self.augmentation):
+      raise errors.ConfigError(
+          f'Experiment.augmentation must be a jaxgan.augment.Augmentation (e.g. '
+          f'augment.DiffAugment(\'color,translation,cutout\')) or None, got '
+          f'{type(self.augmentation).__name__}.')
+    if self.loss.needs_augment and self.augmentation is None:
+      raise errors.ConfigError(
+          f'the loss {self.loss!r} needs an augmentation T (consistency regularisation) but '
+          f'the experiment has none; set config.augment.policy (probability 0 keeps it out of '
+          f'the images D trains on) or pass Experiment(augmentation=...).')
     config_lib.validate_loop(self.config)
     if self.loss.per_sample_gradients and models.mixes_samples(self.discriminator):
       raise errors.ConfigError(
@@ -116,7 +130,7 @@ class Experiment:
     return steps.make_train_step(
         self.generator, self.discriminator, self.loss, self.g_optimizer, self.d_optimizer,
         z_dim=self.z_dim, num_classes=self.num_classes, d_clip=self.config.optim.d_clip,
-        ema_decay=t.ema_decay, ema_start=t.ema_start)
+        ema_decay=t.ema_decay, ema_start=t.ema_start, augmentation=self.augmentation)
 
   @functools.cached_property
   def sample_fn(self):
@@ -144,7 +158,8 @@ class Experiment:
         z_dim=self.z_dim, example_shape=tuple(self.data.example_shape),
         num_classes=self.num_classes,
         seed=self.config.train.seed if seed is None else seed,
-        loss_state=self.loss.init_state())
+        loss_state=self.loss.init_state(),
+        augment_state=self.augmentation.init_state() if self.augmentation is not None else {})
 
   def layout(self, devices: Optional[list] = None) -> data_lib.Layout:
     """How each step's examples are split over this process's devices."""
@@ -184,6 +199,7 @@ class Experiment:
         'd_optimizer': _optimizer_name(self.d_optimizer),
         'data': getattr(self.data, 'name', type(self.data).__name__),
         'evaluators': sorted(self.evaluators),
+        'augmentation': None if self.augmentation is None else repr(self.augmentation),
         'from_config': sorted(self.from_config),
         'replaced': sorted(set(PARTS) - set(self.from_config)),
     }
@@ -207,7 +223,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
       generator=generator, discriminator=discriminator, loss=losses.from_config(config.loss),
       g_optimizer=g_optimizer, d_optimizer=d_optimizer, data=data_lib.from_config(config),
       evaluators=evaluation.evaluators_from_config(config), config=config,
-      from_config=frozenset(PARTS))
+      augmentation=augment.from_config(config.augment), from_config=frozenset(PARTS))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,9 +234,9 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
 class LoadedRun:
   """A run's experiment and its state at `step`: `load_run(workdir)` returns one.
 
-  `generator_only`: the checkpoint's discriminator, optimisers or loss state did not fit the
-  experiment rebuilt from config.json (the run replaced them in code), so only what sampling
-  needs was restored; the other fields of `state` are None.
+  `generator_only`: the checkpoint's discriminator, optimisers, loss or augmentation state
+  did not fit the experiment rebuilt from config.json (the run replaced them in code), so only
+  what sampling needs was restored; the other fields of `state` are None.
   """
   experiment: Experiment
   state: state_lib.GANState

@@ -2,9 +2,11 @@
 
 Two layers:
 
-* Pure, keyword-only functions over discriminator logits (the `*_d` / `*_g` pairs below) and
-  over a critic function (`gradient_penalty`, `r1_penalty`). Use them directly in your own
-  training code.
+* Pure, keyword-only functions over discriminator logits (the `*_d` / `*_g` pairs below:
+  the classic objectives, whose generator side reads D(G(z)) only, and the relativistic ones
+  `rpgan`, `ragan`, `rahinge`, whose generator side also reads D(x)), over a critic function
+  (`gradient_penalty`, `r1_penalty`, `r2_penalty`, `consistency_penalty`) and over logits and
+  moving averages (`lecam_penalty`). Use them directly in your own training code.
 * `Term` objects wrapping them, which the training step receives. Terms add and scale:
 
       loss = losses.hinge + 10.0 * losses.gradient_penalty_term
@@ -26,6 +28,7 @@ from typing import Any, Callable, Mapping, Optional
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from jaxgan import errors
 
@@ -89,6 +92,59 @@ def least_squares_g(*, fake_logits: Array) -> Array:
   return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
 
 
+# Relativistic objectives: the generator's loss reads D(x) too (`Objective(g_needs_real=True)`).
+
+def _paired(real_logits: Array, fake_logits: Array) -> None:
+  if real_logits.shape != fake_logits.shape:
+    raise ValueError(f'relativistic pairing needs as many real as fake logits, got shapes '
+                     f'{real_logits.shape} and {fake_logits.shape}.')
+
+
+def rpgan_d(*, real_logits: Array, fake_logits: Array) -> Array:
+  """RpGAN's discriminator loss (R3GAN, Huang et al. 2024, eq. 2, with f = softplus(-t);
+  the relativistic pairing of Jolicoeur-Martineau 2018): L_D = E[softplus(-(D(x_i) -
+  D(G(z_i))))], real i paired with fake i by position in the batch."""
+  _paired(real_logits, fake_logits)
+  return jnp.mean(jax.nn.softplus(-(real_logits - fake_logits)))
+
+
+def rpgan_g(*, real_logits: Array, fake_logits: Array) -> Array:
+  """RpGAN's generator loss (R3GAN eq. 2, the players' roles swapped): L_G =
+  E[softplus(-(D(G(z_i)) - D(x_i)))], paired by position in the batch."""
+  _paired(real_logits, fake_logits)
+  return jnp.mean(jax.nn.softplus(-(fake_logits - real_logits)))
+
+
+def ragan_d(*, real_logits: Array, fake_logits: Array) -> Array:
+  """Relativistic average GAN, discriminator (Jolicoeur-Martineau 2018, section 4.2, RaSGAN;
+  -log sigmoid(t) = softplus(-t)): L_D = E_x[softplus(-(D(x) - E_z D(G(z))))] +
+  E_z[softplus(D(G(z)) - E_x D(x))]. The averages are over the replica's batch."""
+  return (jnp.mean(jax.nn.softplus(-(real_logits - jnp.mean(fake_logits))))
+          + jnp.mean(jax.nn.softplus(fake_logits - jnp.mean(real_logits))))
+
+
+def ragan_g(*, real_logits: Array, fake_logits: Array) -> Array:
+  """Relativistic average GAN, generator (Jolicoeur-Martineau 2018, section 4.2, RaSGAN):
+  L_G = E_z[softplus(-(D(G(z)) - E_x D(x)))] + E_x[softplus(D(x) - E_z D(G(z)))]."""
+  return (jnp.mean(jax.nn.softplus(-(fake_logits - jnp.mean(real_logits))))
+          + jnp.mean(jax.nn.softplus(real_logits - jnp.mean(fake_logits))))
+
+
+def rahinge_d(*, real_logits: Array, fake_logits: Array) -> Array:
+  """Relativistic average hinge loss, discriminator (Jolicoeur-Martineau 2018's RaHinge, as in
+  ESRGAN and StudioGAN): L_D = E_x[max(0, 1 - (D(x) - E_z D(G(z))))] +
+  E_z[max(0, 1 + (D(G(z)) - E_x D(x)))]."""
+  return (jnp.mean(jax.nn.relu(1.0 - (real_logits - jnp.mean(fake_logits))))
+          + jnp.mean(jax.nn.relu(1.0 + (fake_logits - jnp.mean(real_logits)))))
+
+
+def rahinge_g(*, real_logits: Array, fake_logits: Array) -> Array:
+  """Relativistic average hinge loss, generator: L_G = E_z[max(0, 1 - (D(G(z)) - E_x D(x)))]
+  + E_x[max(0, 1 + (D(x) - E_z D(G(z))))]."""
+  return (jnp.mean(jax.nn.relu(1.0 - (fake_logits - jnp.mean(real_logits))))
+          + jnp.mean(jax.nn.relu(1.0 + (real_logits - jnp.mean(fake_logits)))))
+
+
 # ---------------------------------------------------------------------------------------------
 # Regularisers over a critic function.
 # ---------------------------------------------------------------------------------------------
@@ -114,6 +170,55 @@ def r1_penalty(*, critic: Callable[[Array], Array], real: Array) -> Array:
   return jnp.mean(_per_sample_grad_norm(critic, real) ** 2)
 
 
+def r2_penalty(*, critic: Callable[[Array], Array], fake: Array) -> Array:
+  """R2 (Mescheder et al. 2018, eq. 10, without gamma/2; R3GAN's second zero-centred penalty):
+  E_z[||grad_x D(x)|_{x = G(z)}||^2] on generated samples, held fixed (no gradient reaches G).
+  """
+  fake = lax.stop_gradient(fake)
+  grads = jax.grad(lambda v: jnp.sum(critic(v)))(fake)   # per sample: see _per_sample_grad_norm
+  return jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1))
+
+
+def consistency_penalty(*, critic: Callable[[Array], Array], images: Array,
+                        augment: Callable[[Array], Array]) -> Array:
+  """Consistency regularisation (Zhang et al. 2020, CR-GAN): E||D(x) - D(T(x))||^2 over
+  `images`, T = `augment` (a random, semantics-preserving transformation). bCR (Zhao et al.
+  2021, Algorithm 1) adds this term for real and for generated images; both views are
+  differentiated (no stop-gradient), as in the paper."""
+  return jnp.mean((critic(images) - critic(augment(images))) ** 2)
+
+
+def lecam_penalty(*, real_logits: Array, fake_logits: Array, ema_real: Array, ema_fake: Array,
+                  hinged: bool = False) -> Array:
+  """LeCam regularisation (Tseng et al. 2021, eq. 4): R_LC = E_x[||D(x) - alpha_F||^2] +
+  E_z[||D(G(z)) - alpha_R||^2], alpha_R and alpha_F moving averages of D's real and fake
+  outputs (`LeCam` keeps them). `hinged`: the authors' code (google/lecam-gan, and StudioGAN)
+  squares only the side that crosses the anchor, E[max(0, D(x) - alpha_F)^2] +
+  E[max(0, alpha_R - D(G(z)))^2]."""
+  real_gap = real_logits - ema_fake
+  fake_gap = ema_real - fake_logits
+  if hinged:
+    real_gap, fake_gap = jax.nn.relu(real_gap), jax.nn.relu(fake_gap)
+  return jnp.mean(real_gap ** 2) + jnp.mean(fake_gap ** 2)
+
+
+def lecam_update(ema: Mapping[str, Array], *, real_logits: Array, fake_logits: Array,
+                 decay: float) -> dict[str, Array]:
+  """One update of LeCam's moving averages {'real', 'fake', 'count'}: ema <- decay * ema +
+  (1 - decay) * mean(logits) for each side, count <- count + 1 (the number of updates)."""
+  return {'real': decay * ema['real'] + (1.0 - decay) * jnp.mean(real_logits),
+          'fake': decay * ema['fake'] + (1.0 - decay) * jnp.mean(fake_logits),
+          'count': ema['count'] + 1}
+
+
+def lecam_anchors(ema: Mapping[str, Array], *, decay: float) -> tuple[Array, Array]:
+  """(alpha_R, alpha_F): the moving averages with Adam-style zero-debiasing, ema / (1 -
+  decay^count), as the authors' StyleGAN2 code (`zero_debias=True`); 0 before any update."""
+  count = ema['count']
+  scale = jnp.where(count > 0, 1.0 / (1.0 - decay ** jnp.maximum(count, 1)), 0.0)
+  return ema['real'] * scale, ema['fake'] * scale
+
+
 # ---------------------------------------------------------------------------------------------
 # Composable terms.
 # ---------------------------------------------------------------------------------------------
@@ -125,10 +230,19 @@ class LossInputs:
   Discriminator update: all fields. `critic` evaluates the discriminator with the parameters
   being differentiated and its current mutable state (state changes it would make are
   discarded), so regularisers differentiate through it like any other term; it is set when
-  the loss `needs_critic`. Generator update: `fake_logits` and `fake`; `real_logits` and
-  `real` (the last critic update's real batch, D's logits with the updated D) only when the
-  loss `g_needs_real` (relativistic losses); `critic` and `rng` are None. `state` holds every
-  stateful term's state ({name: pytree}, read-only here; see `Term.update_state`).
+  the loss `needs_critic`. `critic(x)` is D as it sees the real batch (the real labels; with
+  differentiable augmentation on, x augmented as the real batch was, so critic(real) equals
+  real_logits and a penalty's input gradient passes through the augmentation, as in
+  StyleGAN2-ADA and R3GAN); `fake_critic(x)` is D as it sees the fake batch (its labels and
+  augmentation; None means `critic`). `augment(images, draw)` is the experiment's
+  augmentation T applied to every image (probability 1), a fresh draw per `draw` index
+  (None when the experiment has none; a term that reads it says `needs_augment`).
+  Generator update: `fake_logits` and `fake`; `real_logits` and `real` (the last critic
+  update's real batch, D's logits with the updated D) only when the loss `g_needs_real`
+  (relativistic losses); `critic`, `fake_critic`, `augment` and `rng` are None. `state`
+  holds every stateful term's state ({name: pytree}, read-only here; see
+  `Term.update_state`). Logits are those of the images as D saw them (augmented, if on);
+  `real` and `fake` are the images before augmentation.
   """
   fake_logits: Array
   real_logits: Optional[Array] = None
@@ -137,6 +251,12 @@ class LossInputs:
   critic: Optional[Callable[[Array], Array]] = None
   rng: Optional[Array] = None
   state: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  fake_critic: Optional[Callable[[Array], Array]] = None
+  augment: Optional[Callable[[Array, int], Array]] = None
+
+  def critic_of_fakes(self) -> Optional[Callable[[Array], Array]]:
+    """`fake_critic`, or `critic` where none was given."""
+    return self.critic if self.fake_critic is None else self.fake_critic
 
 
 class Term:
@@ -145,7 +265,8 @@ class Term:
   Subclasses implement `d_terms` and `g_terms` and say what they read: `needs_critic` (the
   critic function, for penalties on D's input gradients), `g_needs_real` (D's real logits in
   the generator update), `per_sample_gradients` (a penalty on per-sample input gradients,
-  wrong for a critic that mixes samples through batch norm). A stateful term returns its
+  wrong for a critic that mixes samples through batch norm), `needs_augment` (the
+  experiment's augmentation, `LossInputs.augment`). A stateful term returns its
   initial state from `init_state` ({its name: pytree of arrays}) and its next state from
   `update_state`, which the step calls after each critic update with that update's inputs
   (outside the gradient); the step then averages the state over devices.
@@ -153,6 +274,7 @@ class Term:
   needs_critic: bool = False
   g_needs_real: bool = False
   per_sample_gradients: bool = False
+  needs_augment: bool = False
 
   def d_terms(self, inputs: LossInputs) -> dict[str, Array]:
     raise NotImplementedError
@@ -224,6 +346,7 @@ class Regularizer(Term):
   fn: Callable[[LossInputs], Array]
   needs_critic: bool = True
   per_sample_gradients: bool = True
+  needs_augment: bool = False
 
   def d_terms(self, inputs):
     return {self.name: self.fn(inputs)}
@@ -244,6 +367,7 @@ class Custom(Term):
   needs_critic: bool = False
   g_needs_real: bool = False
   per_sample_gradients: bool = False
+  needs_augment: bool = False
 
   def d_terms(self, inputs):
     return {} if self.d is None else {self.name: self.d(inputs)}
@@ -257,14 +381,16 @@ class Custom(Term):
 
 def term(name: str, *, d: Optional[Callable[[LossInputs], Array]] = None,
          g: Optional[Callable[[LossInputs], Array]] = None, needs_critic: bool = False,
-         g_needs_real: bool = False, per_sample_gradients: bool = False) -> Term:
+         g_needs_real: bool = False, per_sample_gradients: bool = False,
+         needs_augment: bool = False) -> Term:
   """A loss term from plain Python functions of `LossInputs`, each returning a scalar.
 
   `d` is added to the discriminator's loss, `g` to the generator's (either may be None);
   the value is logged as d/<name> and g/<name>. Say what the functions read: `needs_critic`
-  (inputs.critic), `g_needs_real` (inputs.real_logits and inputs.real in `g`),
-  `per_sample_gradients` (a penalty on per-sample input gradients). Example, the relativistic
-  average hinge loss (Jolicoeur-Martineau 2018):
+  (inputs.critic, inputs.fake_critic), `g_needs_real` (inputs.real_logits and inputs.real in
+  `g`), `per_sample_gradients` (a penalty on per-sample input gradients), `needs_augment`
+  (inputs.augment). Example, the relativistic average hinge loss (Jolicoeur-Martineau 2018;
+  registered as `losses.rahinge`, written here as research code would):
 
       relu = jax.nn.relu
       rahinge = losses.term(
@@ -277,7 +403,7 @@ def term(name: str, *, d: Optional[Callable[[LossInputs], Array]] = None,
   """
   if d is None and g is None:
     raise ValueError('pass d= or g= (a function of LossInputs returning a scalar)')
-  return Custom(name, d, g, needs_critic, g_needs_real, per_sample_gradients)
+  return Custom(name, d, g, needs_critic, g_needs_real, per_sample_gradients, needs_augment)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -300,6 +426,10 @@ class Sum(Term):
   @property
   def per_sample_gradients(self):
     return any(t.per_sample_gradients for _, t in self.weighted)
+
+  @property
+  def needs_augment(self):
+    return any(t.needs_augment for _, t in self.weighted)
 
   def init_state(self):
     state = {}
@@ -329,21 +459,75 @@ class Sum(Term):
     return ' + '.join(f'{w:g} * {t!r}' if w != 1 else repr(t) for w, t in self.weighted)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class LeCam(Term):
+  """LeCam regularisation (Tseng et al. 2021, eq. 4; `lecam_penalty`), a stateful term.
+
+  Its state ({name: {'real', 'fake', 'count'}}) holds moving averages (decay `decay`) of D's
+  mean real and fake logits over critic updates; the penalty of an update uses the
+  zero-debiased averages of the updates before it (`lecam_anchors`; the step updates the
+  state after each critic update and averages it over devices, so every device holds the
+  averages of the global batch means). `hinged`: the authors' code's variant (see
+  `lecam_penalty`). The authors' code also updates the averages before the penalty and waits
+  1,000 iterations before applying it; here the penalty applies from the first update.
+  """
+  name: str = 'lecam'
+  decay: float = 0.99
+  hinged: bool = False
+
+  def init_state(self):
+    return {self.name: {'real': jnp.zeros((), jnp.float32), 'fake': jnp.zeros((), jnp.float32),
+                        'count': jnp.zeros((), jnp.int32)}}
+
+  def update_state(self, state, inputs):
+    return {**state, self.name: lecam_update(state[self.name], real_logits=inputs.real_logits,
+                                             fake_logits=inputs.fake_logits, decay=self.decay)}
+
+  def d_terms(self, inputs):
+    alpha_r, alpha_f = lecam_anchors(inputs.state[self.name], decay=self.decay)
+    return {self.name: lecam_penalty(real_logits=inputs.real_logits,
+                                     fake_logits=inputs.fake_logits, ema_real=alpha_r,
+                                     ema_fake=alpha_f, hinged=self.hinged)}
+
+  def g_terms(self, inputs):
+    return {}
+
+  def __repr__(self):
+    return self.name
+
+
+def _balanced_consistency(i: LossInputs) -> Array:
+  """bCR: the consistency penalty on the real batch plus on the fake batch, each with its
+  own critic view and its own draw of T."""
+  return (consistency_penalty(critic=i.critic, images=i.real,
+                              augment=lambda x: i.augment(x, 0))
+          + consistency_penalty(critic=i.critic_of_fakes(), images=i.fake,
+                                augment=lambda x: i.augment(x, 1)))
+
+
 minimax = Objective('minimax', minimax_d, minimax_g)
 non_saturating = Objective('non_saturating', non_saturating_d, non_saturating_g)
 wasserstein = Objective('wasserstein', wasserstein_d, wasserstein_g)
 hinge = Objective('hinge', hinge_d, hinge_g)
 least_squares = Objective('least_squares', least_squares_d, least_squares_g)
+rpgan = Objective('rpgan', rpgan_d, rpgan_g, g_needs_real=True)
+ragan = Objective('ragan', ragan_d, ragan_g, g_needs_real=True)
+rahinge = Objective('rahinge', rahinge_d, rahinge_g, g_needs_real=True)
 
 gradient_penalty_term = Regularizer(
     'gradient_penalty',
     lambda i: gradient_penalty(critic=i.critic, real=i.real, fake=i.fake, rng=i.rng))
 r1_term = Regularizer('r1', lambda i: r1_penalty(critic=i.critic, real=i.real))
+r2_term = Regularizer('r2', lambda i: r2_penalty(critic=i.critic_of_fakes(), fake=i.fake))
+lecam_term = LeCam()
+consistency_term = Regularizer('consistency', _balanced_consistency,
+                               per_sample_gradients=False, needs_augment=True)
 
 OBJECTIVES: dict[str, Objective] = {
-    t.name: t for t in (minimax, non_saturating, wasserstein, hinge, least_squares)}
-REGULARIZERS: dict[str, Regularizer] = {
-    t.name: t for t in (gradient_penalty_term, r1_term)}
+    t.name: t for t in (minimax, non_saturating, wasserstein, hinge, least_squares, rpgan,
+                        ragan, rahinge)}
+REGULARIZERS: dict[str, Term] = {
+    t.name: t for t in (gradient_penalty_term, r1_term, r2_term, lecam_term, consistency_term)}
 
 
 def get(name: str, weight: float = 1.0) -> Term:

@@ -23,7 +23,9 @@ class GANState:
   `rng` is the run's base key (raw uint32 key data, so checkpoints hold plain arrays); step
   s uses fold_in(rng, s), never the base key itself. `ema_params` is an exponential moving
   average of the generator's params (equal to g_params when EMA is off: the update with decay
-  0 is a copy). `loss_state` holds the stateful loss terms' states ({term name: pytree}).
+  0 is a copy). `loss_state` holds the stateful loss terms' states ({term name: pytree});
+  `augment_state` the augmentation's (e.g. ADA's adaptive probability; {} for none). Both are
+  empty dicts, with no leaves, when unused.
   """
   step: jax.Array
   g_params: PyTree
@@ -35,6 +37,7 @@ class GANState:
   ema_params: PyTree
   rng: jax.Array
   loss_state: PyTree = flax.struct.field(default_factory=dict)
+  augment_state: PyTree = flax.struct.field(default_factory=dict)
 
   @property
   def key(self) -> jax.Array:
@@ -55,12 +58,13 @@ def split_variables(variables) -> tuple[PyTree, PyTree]:
 
 def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientTransformation,
            tx_d: optax.GradientTransformation, *, z_dim: int, example_shape: tuple[int, ...],
-           num_classes: int = 0, seed: int = 0, loss_state: Optional[PyTree] = None) -> GANState:
+           num_classes: int = 0, seed: int = 0, loss_state: Optional[PyTree] = None,
+           augment_state: Optional[PyTree] = None) -> GANState:
   """Initialises a GANState (jit-compiled: initialisation on the host is slow for big nets).
 
   `example_shape` is one data example's shape ((H, W, C) images or (2,) points); the networks
   are initialised in evaluation mode on two dummy examples. `loss_state` is the loss's
-  `init_state()`.
+  `init_state()`, `augment_state` the augmentation's.
   """
 
   def init(seed):
@@ -79,7 +83,8 @@ def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientT
         g_state=g_state, d_state=d_state,
         ema_params=g_params,
         rng=jax.random.key_data(kbase),
-        loss_state=jax.tree.map(jnp.asarray, loss_state or {}))
+        loss_state=jax.tree.map(jnp.asarray, loss_state or {}),
+        augment_state=jax.tree.map(jnp.asarray, augment_state or {}))
 
   return jax.jit(init)(seed)
 

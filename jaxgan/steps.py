@@ -12,6 +12,15 @@ i: each device derives its own keys, and the noise of example j of the global ba
 depend on how many devices share the batch, so a run on 8 devices follows the same
 trajectory as on 1 (to float rounding). Other per-replica randomness (a regulariser's
 interpolation weights) uses fold_in(k, axis_index).
+
+Differentiable augmentation (an `augment.Augmentation`, optional): every image D sees goes
+through it, real and fake, in D's updates and in G's (G's gradient flows through it), and
+inside the regularisers' critic functions (the real batch's draw for `critic`, the fake
+batch's for `fake_critic`). Its per-example keys are example_keys of keys split from the
+update's key only when it is on, so a step without augmentation draws exactly what it drew
+before augmentation existed. After the critic updates the step reduces r_t =
+E[sign(D(x_real))] over updates and devices (logged as aug/rt) and passes it to the
+augmentation's `update_state` (ADA's adaptive p, logged as aug/p).
 """
 
 import functools
@@ -70,7 +79,8 @@ def _mean_terms(terms: dict, prefix: str) -> dict:
 def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: nn.Module,
                loss: losses_lib.Term, tx_g: optax.GradientTransformation,
                tx_d: optax.GradientTransformation, z_dim: int, num_classes: int,
-               d_clip: float, ema_decay: float, ema_start: int):
+               d_clip: float, ema_decay: float, ema_start: int,
+               augmentation: Optional[Any] = None):
   """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice."""
   step_key = jax.random.fold_in(state.key, state.step)
   d_key, g_key = jax.random.split(step_key)
@@ -78,6 +88,23 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   d_steps, b = images.shape[0], images.shape[1]
   device = lax.axis_index(AXIS)
   conditional = num_classes > 0
+  augmenting = augmentation is not None
+  # p for the whole step: the augmentation state as the step found it.
+  p = augmentation.probability_of(state.augment_state) if augmenting else None
+
+  def seen(x, k):
+    """x as D sees it: augmented with per-example keys from k (unchanged when off)."""
+    if not augmenting:
+      return x
+    return augmentation(x, example_keys(k, x.shape[0]), probability=p)
+
+  def update_keys(k):
+    """(fake, regulariser, real-augmentation, fake-augmentation, T-draws) keys of an update."""
+    if not augmenting:
+      k_fake, k_reg = jax.random.split(k)
+      return k_fake, k_reg, None, None, None
+    k_fake, k_reg, k_aug = jax.random.split(k, 3)
+    return (k_fake, k_reg) + tuple(jax.random.split(k_aug, 3))
 
   def draw(k):
     """z (and fake labels) for this device's b examples, keyed by global example index."""
@@ -93,24 +120,36 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     d_params, d_opt_state, d_state, loss_state = carry
     real, real_y, k = xs
     real_y = real_y if conditional else None
-    k_fake, k_reg = jax.random.split(k)
+    k_fake, k_reg, k_aug_real, k_aug_fake, k_aug_t = update_keys(k)
     k_reg = jax.random.fold_in(k_reg, device)
     z, fake_y = draw(k_fake)
     # G runs in training mode (batch statistics) but its state changes only in G's update.
     fake, _ = apply_model(generator, state.g_params, state.g_state, z, fake_y, train=True)
     fake = lax.stop_gradient(fake)
+    augment_fn = None
+    if augmenting:
+      def augment_fn(x, draw_index=0):   # bCR's T: always applied, a fresh draw per index
+        keys = example_keys(jax.random.fold_in(k_aug_t, draw_index), x.shape[0])
+        return augmentation(x, keys, probability=1.0)
 
     def d_loss_fn(params):
-      real_logits, s = apply_model(discriminator, params, d_state, real, real_y, train=True)
-      fake_logits, s = apply_model(discriminator, params, s, fake, fake_y, train=True)
+      real_logits, s = apply_model(discriminator, params, d_state, seen(real, k_aug_real),
+                                   real_y, train=True)
+      fake_logits, s = apply_model(discriminator, params, s, seen(fake, k_aug_fake), fake_y,
+                                   train=True)
       real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
-      critic = None
+      critic = fake_critic = None
       if loss.needs_critic:
-        # Labels of the real batch; the regulariser's forward passes leave the state alone.
-        critic = lambda x: _f32(apply_model(discriminator, params, s, x, real_y, train=True)[0])
+        # The regulariser's forward passes leave the state alone. `critic` sees inputs as the
+        # real batch was seen (its labels and augmentation draw), `fake_critic` as the fakes.
+        critic = lambda x: _f32(apply_model(discriminator, params, s, seen(x, k_aug_real),
+                                            real_y, train=True)[0])
+        fake_critic = lambda x: _f32(apply_model(discriminator, params, s,
+                                                 seen(x, k_aug_fake), fake_y, train=True)[0])
       inputs = losses_lib.LossInputs(
           fake_logits=fake_logits, real_logits=real_logits, real=real, fake=fake,
-          critic=critic, rng=k_reg, state=loss_state)
+          critic=critic, rng=k_reg, state=loss_state, fake_critic=fake_critic,
+          augment=augment_fn)
       terms = loss.d_terms(inputs)
       total = sum(terms.values(), jnp.zeros(()))
       return total, (terms, s, real_logits, fake_logits)
@@ -132,6 +171,8 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
         real=real, fake=fake, rng=k_reg, state=loss_state)))
     metrics = _mean_terms(terms, 'd')
     metrics.update({'d/real_logit': real_logits.mean(), 'd/fake_logit': fake_logits.mean()})
+    if augmenting:   # ADA's overfitting heuristic r_t on this replica's (augmented) reals
+      metrics['aug/rt'] = jnp.mean(jnp.sign(real_logits))
     lr = optim.learning_rate(d_opt_state)
     if lr is not None:
       metrics['d/lr'] = lr
@@ -148,20 +189,33 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)  # mean over updates
   d_params, d_opt_state, d_state, loss_state = carry
 
+  # --- augmentation state: r_t of the whole step, identical on every device ---------------------
+  augment_state = state.augment_state
+  if augmenting:
+    d_metrics['aug/rt'] = lax.pmean(d_metrics['aug/rt'], AXIS)
+    augment_state = augmentation.update_state(
+        augment_state, rt=d_metrics['aug/rt'], num_real=d_steps * b * lax.psum(1, AXIS))
+
   # --- generator update -----------------------------------------------------------------------
+  k_aug_g = None
+  if augmenting:
+    g_key, k_aug_g = jax.random.split(g_key)
   z, fake_y = draw(g_key)
   real = real_logits = None
   if loss.g_needs_real:
     # Relativistic losses compare with D(x): the last critic update's real batch, scored by
-    # the updated critic (in training mode; its state changes are discarded, as for fakes).
+    # the updated critic (in training mode; its state changes are discarded, as for fakes),
+    # seen as that update saw it (the same augmentation draw).
     real = images[d_steps - 1]
     real_y = labels[d_steps - 1] if conditional else None
-    real_logits = _f32(apply_model(discriminator, d_params, d_state, real, real_y,
+    real_logits = _f32(apply_model(discriminator, d_params, d_state,
+                                   seen(real, update_keys(d_keys[d_steps - 1])[2]), real_y,
                                    train=True)[0])
 
   def g_loss_fn(params):
     fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True)
-    fake_logits, _ = apply_model(discriminator, d_params, d_state, fake, fake_y, train=True)
+    fake_logits, _ = apply_model(discriminator, d_params, d_state, seen(fake, k_aug_g), fake_y,
+                                 train=True)
     terms = loss.g_terms(losses_lib.LossInputs(
         fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
         state=loss_state))
@@ -181,10 +235,12 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   lr = optim.learning_rate(g_opt_state)
   if lr is not None:
     metrics['g/lr'] = lr
+  if augmenting:
+    metrics.update({f'aug/{k}': v for k, v in augmentation.metrics(augment_state).items()})
   new_state = state.replace(
       step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
       d_opt_state=d_opt_state, g_state=_sync_state(g_state), d_state=d_state,
-      ema_params=ema_params, loss_state=loss_state)
+      ema_params=ema_params, loss_state=loss_state, augment_state=augment_state)
   return new_state, metrics
 
 
@@ -263,16 +319,19 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
                     tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation, *,
                     z_dim: int, num_classes: int = 0, d_clip: float = 0.0,
                     ema_decay: float = 0.0, ema_start: int = 0,
+                    augmentation: Optional[Any] = None,
                     devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
-  `jaxgan.Experiment.train_step` builds it from an experiment; build it yourself to train
-  your own parts in your own loop.
+  `augmentation`: an `augment.Augmentation` applied to every image D sees (None: off); the
+  state must then hold its `init_state()` in `augment_state`. `jaxgan.Experiment.train_step`
+  builds the step from an experiment; build it yourself to train your own parts in your own
+  loop.
   """
   fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator, loss=loss, tx_g=tx_g,
       tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes), d_clip=float(d_clip),
-      ema_decay=float(ema_decay), ema_start=int(ema_start))
+      ema_decay=float(ema_decay), ema_start=int(ema_start), augmentation=augmentation)
   return TrainStep(fn, devices)
 
 

@@ -284,3 +284,89 @@ def test_unknown_policy_names_the_allowed_ones():
 def test_probability_outside_unit_interval_raises():
   with pytest.raises(errors.ConfigError, match=r'\[0, 1\]'):
     augment.augment(_images((2, 8, 8, 3)), _keys(2), FULL, probability=1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The augmentation part of an experiment, ADA's adaptive probability, config.augment.
+# ---------------------------------------------------------------------------------------------
+
+def _ada_loop(rts, images_per_step, *, p0, target, interval, kimg, max_p):
+  """ADA's rule (Karras et al. 2020; stylegan2-ada's training_loop.py) written as a loop:
+  every `interval` steps, p += sign(mean r_t - target) * images / (kimg * 1000), clamped."""
+  p, window, trace = p0, [], []
+  for rt in rts:
+    window.append(rt)
+    if len(window) == interval:
+      adjust = np.sign(np.mean(window) - target) * images_per_step * interval / (kimg * 1000)
+      p = min(max(p + adjust, 0.0), max_p)
+      window = []
+    trace.append(p)
+  return trace
+
+
+def test_ada_update_rule_against_a_loop():
+  ada = augment.ADA(target=0.6, interval=3, kimg=0.5, max_p=0.8)
+  aug = augment.DiffAugment('translation', probability=0.1, ada=ada)
+  rng = np.random.default_rng(0)
+  # r_t values on both sides of the target, and exactly on it (sign 0: p stays).
+  rts = list(np.round(rng.uniform(-1, 1, 40), 3)) + [0.6, 0.6, 0.6] + [1.0] * 30
+  expected = _ada_loop(rts, 48, p0=0.1, target=0.6, interval=3, kimg=0.5, max_p=0.8)
+  update = jax.jit(lambda s, rt: aug.update_state(s, rt=rt, num_real=48))
+  state = aug.init_state()
+  assert float(aug.probability_of(state)) == pytest.approx(0.1)
+  for rt, p in zip(rts, expected):
+    state = update(state, jnp.float32(rt))
+    assert float(aug.probability_of(state)) == pytest.approx(p, abs=1e-6)
+  assert max(expected) == pytest.approx(0.8) and min(expected) == 0.0   # both bounds hit
+  assert set(aug.metrics(state)) == {'p'}
+
+
+def test_diffaugment_part():
+  images, keys = _images((4, 16, 16, 3)), _keys(4)
+  fixed = augment.DiffAugment(FULL, probability=0.5)
+  assert fixed.init_state() == {} and fixed.probability_of({}) == 0.5 and fixed.metrics({}) == {}
+  assert fixed.update_state({}, rt=jnp.float32(1.0), num_real=4) == {}
+  np.testing.assert_array_equal(jax.jit(lambda x, k: fixed(x, k, probability=0.5))(images, keys),
+                                _augment(images, keys, FULL, probability=0.5))
+  assert augment.is_augmentation(fixed) and not augment.is_augmentation(lambda x: x)
+  with pytest.raises(errors.ConfigError, match='needs a policy'):
+    augment.DiffAugment('')
+  with pytest.raises(errors.ConfigError, match='above ADA'):
+    augment.DiffAugment(FULL, probability=0.9, ada=augment.ADA(max_p=0.5))
+
+
+def test_augment_config_builds_and_validates():
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
+  config = tiny_config('digits')
+  assert augment.from_config(config.augment) is None          # policy '' is off
+  assert jaxgan.build(config).augmentation is None
+  config.augment.policy, config.augment.ada, config.augment.probability = FULL, True, 0.0
+  built = jaxgan.build(config).augmentation
+  assert built == augment.DiffAugment(FULL, 0.0, augment.ADA(0.6, 4, 500.0, 1.0))
+  bad = [({'policy': 'zoom'}, r'config.augment.policy=.*zoom'),
+         ({'probability': 1.5}, r'config.augment.probability=1.5'),
+         ({'policy': '', 'ada': True}, r'config.augment.ada=True.*policy'),
+         ({'ada': True, 'ada_target': 1.0}, r'config.augment.ada_target'),
+         ({'ada': True, 'ada_interval': 0}, r'config.augment.ada_interval'),
+         ({'ada': True, 'ada_kimg': 0.0}, r'config.augment.ada_kimg'),
+         ({'ada': True, 'ada_max_p': 0.5}, r'config.augment.probability=1.0.*ada_max_p')]
+  for overrides, message in bad:
+    config = tiny_config('digits')
+    config.augment.policy = FULL
+    for key, value in overrides.items():
+      config.augment[key] = value
+    with pytest.raises(errors.ConfigError, match=message):
+      jaxgan.config.validate(config)
+  # Consistency regularisation needs T; probability 0 gives bCR without augmenting D's inputs.
+  config = tiny_config('digits')
+  config.loss.regularizers = {'consistency': 10.0}
+  with pytest.raises(errors.ConfigError, match='needs an augmentation.*config.augment.policy'):
+    jaxgan.config.validate(config)
+  with pytest.raises(errors.ConfigError, match='needs an augmentation'):
+    jaxgan.build(tiny_config('digits')).replace(
+        loss=jaxgan.losses.hinge + jaxgan.losses.consistency_term)
+  config.augment.policy, config.augment.probability = 'translation', 0.0
+  assert jaxgan.build(config).augmentation.probability == 0.0
+  with pytest.raises(errors.ConfigError, match='Experiment.augmentation must be'):
+    jaxgan.build(tiny_config('digits')).replace(augmentation='translation')

@@ -129,3 +129,36 @@ def test_iterable_source_reads_in_order():
   source.batch(2, layout)
   with pytest.raises(errors.DatasetError, match='exhausted'):
     source.batch(3, layout)
+
+
+def test_a_fraction_of_the_training_set_is_a_seeded_subset():
+  full = _source()
+  tenth = _source(**{'data.fraction': 0.1})
+  assert tenth.num_examples == round(0.1 * 1797) == 180
+  subset = tenth.training_indices()
+  assert len(np.unique(subset)) == 180 and subset.max() < 1797
+  # The same subset from the same seed (every process, every resume), another from another.
+  np.testing.assert_array_equal(subset, _source(**{'data.fraction': 0.1}).training_indices())
+  other = _source(**{'data.fraction': 0.1, 'train.seed': 1}).training_indices()
+  assert len(np.intersect1d(subset, other)) < 60
+  # Batches read only the subset, each epoch a permutation of it.
+  layout = data.Layout(batch_size=36, d_steps=1)
+  images = np.concatenate([tenth.batch(s, layout)['image'][0, 0] for s in range(5)])
+  expected = data.to_float(full.images[subset])
+  key = lambda x: sorted(map(bytes, np.ascontiguousarray(x).reshape(len(x), -1)))
+  assert key(images) == key(expected)
+  # FID's reference images come from the whole split.
+  assert sum(len(c) for c in tenth.reference_images(1797)) == 1797
+  np.testing.assert_array_equal(full.training_indices(), np.arange(1797))
+
+
+@pytest.mark.parametrize('fraction, dataset, message', [
+    (0.0, 'digits', r'config.data.fraction=0.0 must be in \(0, 1\]'),
+    (1.5, 'digits', r'config.data.fraction=1.5 must be in \(0, 1\]'),
+    (0.5, 'ring', r'config.data.fraction=0.5 applies to image datasets')])
+def test_bad_fractions_are_config_errors(fraction, dataset, message):
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.ConfigError, match=message):
+    jaxgan.config.validate(tiny_config(dataset, **{'data.fraction': fraction}))
+  with pytest.raises(errors.ConfigError, match='must be in'):
+    data.ArraySource(np.zeros((4, 2, 2, 3), np.uint8), fraction=0.0)

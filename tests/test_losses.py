@@ -259,3 +259,246 @@ def test_stateful_and_relativistic_terms_train_checkpoint_and_resume_exactly(tmp
   import json  # pylint: disable=g-import-not-at-top
   row = json.loads((tmp_path / 'a' / 'metrics.jsonl').read_text().splitlines()[-1])
   assert {'d/rahinge', 'g/rahinge', 'd/avg'} <= set(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# Relativistic objectives: hand values, an independent float64 NumPy loop, finite differences.
+# ---------------------------------------------------------------------------------------------
+
+def _softplus(t):
+  return np.log1p(np.exp(t))
+
+
+def _relu(t):
+  return max(t, 0.0)
+
+
+def _reference(name, r, f):
+  """(L_D, L_G) by the equations, one sample at a time, in float64."""
+  r, f = [float(v) for v in r], [float(v) for v in f]
+  n, m = len(r), len(f)
+  mr, mf = sum(r) / n, sum(f) / m
+  if name == 'rpgan':   # pairs (x_i, z_i)
+    d = sum(_softplus(-(ri - fi)) for ri, fi in zip(r, f)) / n
+    g = sum(_softplus(-(fi - ri)) for ri, fi in zip(r, f)) / n
+  elif name == 'ragan':
+    d = sum(_softplus(-(ri - mf)) for ri in r) / n + sum(_softplus(fi - mr) for fi in f) / m
+    g = sum(_softplus(-(fi - mr)) for fi in f) / m + sum(_softplus(ri - mf) for ri in r) / n
+  else:                 # rahinge
+    d = sum(_relu(1 - (ri - mf)) for ri in r) / n + sum(_relu(1 + (fi - mr)) for fi in f) / m
+    g = sum(_relu(1 - (fi - mr)) for fi in f) / m + sum(_relu(1 + (ri - mf)) for ri in r) / n
+  return d, g
+
+
+RELATIVISTIC = ['rpgan', 'ragan', 'rahinge']
+
+
+def test_relativistic_objectives_by_hand():
+  r, f = jnp.array([1.0, 2.0]), jnp.array([0.0, -1.0])
+  # rpgan: D pairs (1, 0), (2, -1): softplus(-1), softplus(-3); G: softplus(1), softplus(3).
+  np.testing.assert_allclose(losses.rpgan_d(real_logits=r, fake_logits=f),
+                             (np.log1p(np.exp(-1)) + np.log1p(np.exp(-3))) / 2, rtol=1e-6)
+  np.testing.assert_allclose(losses.rpgan_g(real_logits=r, fake_logits=f),
+                             (np.log1p(np.exp(1)) + np.log1p(np.exp(3))) / 2, rtol=1e-6)
+  # rahinge, means 1.5 (real) and -0.5 (fake): D: relu(1 - (r + 0.5)) -> [0, 0], relu(1 +
+  # (f - 1.5)) -> [0, 0]; G: relu(1 - (f - 1.5)) -> [2.5, 3.5], relu(1 + (r + 0.5)) ->
+  # [2.5, 3.5]: 6 (the README's custom term gives the same).
+  assert float(losses.rahinge_d(real_logits=r, fake_logits=f)) == pytest.approx(0.0)
+  assert float(losses.rahinge_g(real_logits=r, fake_logits=f)) == pytest.approx(6.0)
+  # ragan: D = mean softplus(-(r + 0.5)) + mean softplus(f - 1.5).
+  np.testing.assert_allclose(
+      losses.ragan_d(real_logits=r, fake_logits=f),
+      np.mean(np.log1p(np.exp(-(np.array([1.0, 2.0]) + 0.5))))
+      + np.mean(np.log1p(np.exp(np.array([0.0, -1.0]) - 1.5))), rtol=1e-6)
+  with pytest.raises(ValueError, match='as many real as fake'):
+    losses.rpgan_d(real_logits=r, fake_logits=jnp.zeros(3))
+
+
+@pytest.mark.parametrize('name', RELATIVISTIC)
+def test_relativistic_objectives_against_a_loop(name):
+  rng = np.random.default_rng(1)
+  r = rng.normal(size=7).astype(np.float32) * 2
+  f = rng.normal(size=7).astype(np.float32) * 2
+  d_fn, g_fn = getattr(losses, f'{name}_d'), getattr(losses, f'{name}_g')
+  d_ref, g_ref = _reference(name, r, f)
+  np.testing.assert_allclose(d_fn(real_logits=jnp.asarray(r), fake_logits=jnp.asarray(f)), d_ref,
+                             rtol=1e-5)
+  np.testing.assert_allclose(g_fn(real_logits=jnp.asarray(r), fake_logits=jnp.asarray(f)), g_ref,
+                             rtol=1e-5)
+  # The registered objective: G's loss reads D(x), and the Term gives the same values.
+  objective = losses.get(name)
+  assert objective.g_needs_real and name in losses.OBJECTIVES
+  inputs = losses.LossInputs(real_logits=jnp.asarray(r), fake_logits=jnp.asarray(f))
+  np.testing.assert_allclose(objective.d_loss(inputs), d_ref, rtol=1e-5)
+  np.testing.assert_allclose(objective.g_loss(inputs), g_ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize('name', RELATIVISTIC)
+def test_relativistic_gradients_match_finite_differences(name):
+  # Logits away from the hinges' kinks (|1 +- gap| > 0.1), so differences are smooth there.
+  r = np.array([1.3, -0.4, 2.2, 0.1], np.float64)
+  f = np.array([-0.9, 0.6, -2.0, 0.35], np.float64)
+  h = 1e-5
+  for which, fn in (('d', getattr(losses, f'{name}_d')), ('g', getattr(losses, f'{name}_g'))):
+    grads = jax.grad(lambda a, b: fn(real_logits=a, fake_logits=b), (0, 1))(
+        jnp.asarray(r, jnp.float32), jnp.asarray(f, jnp.float32))
+    index = 0 if which == 'd' else 1
+    for arg, grad in zip((r, f), grads):
+      numeric = np.zeros_like(arg)
+      for i in range(len(arg)):
+        up, down = arg.copy(), arg.copy()
+        up[i] += h
+        down[i] -= h
+        pair_up = (up, f) if arg is r else (r, up)
+        pair_down = (down, f) if arg is r else (r, down)
+        numeric[i] = (_reference(name, *pair_up)[index]
+                      - _reference(name, *pair_down)[index]) / (2 * h)
+      np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6, err_msg=f'{name}_{which}')
+
+
+def test_the_registered_rahinge_equals_the_readme_term():
+  rng = np.random.default_rng(3)
+  inputs = losses.LossInputs(real_logits=jnp.asarray(rng.normal(size=6), jnp.float32),
+                             fake_logits=jnp.asarray(rng.normal(size=6), jnp.float32))
+  np.testing.assert_allclose(losses.rahinge.d_loss(inputs), _rahinge().d_loss(inputs), rtol=1e-6)
+  np.testing.assert_allclose(losses.rahinge.g_loss(inputs), _rahinge().g_loss(inputs), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# R2, LeCam and consistency regularisation.
+# ---------------------------------------------------------------------------------------------
+
+def test_r2_known_answer_finite_differences_and_no_gradient_to_the_generator():
+  w = jnp.array([3.0, 4.0])
+  fake = jax.random.normal(jax.random.key(1), (16, 2))
+  np.testing.assert_allclose(losses.r2_penalty(critic=lambda x: x @ w, fake=fake), 25.0,
+                             rtol=1e-6)
+  k = jax.random.split(jax.random.key(0), 3)
+  w1 = np.asarray(jax.random.normal(k[0], (3, 8)), np.float64)
+  w2 = np.asarray(jax.random.normal(k[1], (8,)), np.float64)
+  np_critic = lambda x: np.tanh(x @ w1) @ w2
+  critic = lambda x: jnp.tanh(x @ jnp.asarray(w1, jnp.float32)) @ jnp.asarray(w2, jnp.float32)
+  fake = jax.random.normal(k[2], (6, 3))
+  np.testing.assert_allclose(losses.r2_penalty(critic=critic, fake=fake),
+                             np.mean(_finite_difference_norms(np_critic, fake) ** 2), rtol=1e-4)
+  # Detached from G: no gradient flows back to the fake samples (R1 on the same inputs would).
+  assert not np.any(jax.grad(lambda x: losses.r2_penalty(critic=critic, fake=x))(fake))
+  assert np.any(jax.grad(lambda x: losses.r1_penalty(critic=critic, real=x))(fake))
+  # The registered term reads the fakes through the fake-batch critic.
+  term_inputs = losses.LossInputs(fake_logits=critic(fake), fake=fake, critic=lambda x: 0 * x[:, 0],
+                                  fake_critic=critic)
+  np.testing.assert_allclose(losses.r2_term.d_loss(term_inputs),
+                             losses.r2_penalty(critic=critic, fake=fake), rtol=1e-6)
+  assert losses.r2_term.per_sample_gradients and losses.r2_term.g_terms(term_inputs) == {}
+
+
+def test_lecam_penalty_against_numpy():
+  rng = np.random.default_rng(4)
+  r, f = rng.normal(size=5), rng.normal(size=5)
+  alpha_r, alpha_f = 0.3, -0.2
+  expected = np.mean((r - alpha_f) ** 2) + np.mean((f - alpha_r) ** 2)   # Tseng et al. eq. 4
+  got = losses.lecam_penalty(real_logits=jnp.asarray(r, jnp.float32),
+                             fake_logits=jnp.asarray(f, jnp.float32), ema_real=alpha_r,
+                             ema_fake=alpha_f)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+  hinged = (np.mean(np.maximum(r - alpha_f, 0) ** 2) + np.mean(np.maximum(alpha_r - f, 0) ** 2))
+  np.testing.assert_allclose(
+      losses.lecam_penalty(real_logits=jnp.asarray(r, jnp.float32),
+                           fake_logits=jnp.asarray(f, jnp.float32), ema_real=alpha_r,
+                           ema_fake=alpha_f, hinged=True), hinged, rtol=1e-5)
+
+
+def test_lecam_moving_averages_against_a_loop():
+  decay = 0.99
+  rng = np.random.default_rng(5)
+  batches = [(rng.normal(1.0, 1.0, 8), rng.normal(-1.0, 1.0, 8)) for _ in range(30)]
+  term = 2.0 * losses.lecam_term + losses.hinge   # state passes through sums and weights
+  state = term.init_state()
+  biased_r = biased_f = 0.0
+  for t, (r, f) in enumerate(batches, start=1):
+    inputs = losses.LossInputs(real_logits=jnp.asarray(r, jnp.float32),
+                               fake_logits=jnp.asarray(f, jnp.float32), state=state)
+    # The penalty of update t uses the debiased averages of updates 1 .. t-1 (0 before any).
+    if t == 1:
+      alpha_r = alpha_f = 0.0
+    else:
+      alpha_r = biased_r / (1 - decay ** (t - 1))
+      alpha_f = biased_f / (1 - decay ** (t - 1))
+    expected = 2.0 * (np.mean((r - alpha_f) ** 2) + np.mean((f - alpha_r) ** 2))
+    np.testing.assert_allclose(term.d_terms(inputs)['lecam'], expected, rtol=1e-4)
+    state = term.update_state(state, inputs)
+    biased_r = decay * biased_r + (1 - decay) * np.mean(r)
+    biased_f = decay * biased_f + (1 - decay) * np.mean(f)
+  assert int(state['lecam']['count']) == 30
+  np.testing.assert_allclose(state['lecam']['real'], biased_r, rtol=1e-5)
+  np.testing.assert_allclose(state['lecam']['fake'], biased_f, rtol=1e-5)
+  # Debiased, the averages sit near the logits' means (1 and -1), not near their 0 start.
+  alpha_r, alpha_f = losses.lecam_anchors(state['lecam'], decay=decay)
+  assert abs(float(alpha_r) - 1.0) < 0.5 and abs(float(alpha_f) + 1.0) < 0.5
+  assert term.g_terms(inputs) == {'hinge': losses.hinge_g(fake_logits=inputs.fake_logits)}
+
+
+def test_consistency_regularisation_against_numpy():
+  w = np.array([0.5, -1.0, 2.0], np.float64)
+  np_critic = lambda x: np.tanh(x.reshape(len(x), -1) @ w)
+  critic = lambda x: jnp.tanh(x.reshape(x.shape[0], -1) @ jnp.asarray(w, jnp.float32))
+  flip = lambda x: x[:, ::-1]                       # a deterministic T, for the reference
+  rng = np.random.default_rng(6)
+  real, fake = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+  expected_real = np.mean((np_critic(real) - np_critic(flip(real))) ** 2)
+  np.testing.assert_allclose(
+      losses.consistency_penalty(critic=critic, images=jnp.asarray(real, jnp.float32),
+                                 augment=flip), expected_real, rtol=1e-5)
+  # bCR: the real side through `critic` with draw 0 of T, the fake side through
+  # `fake_critic` with draw 1 (here draw 1 negates, so the two sides are told apart).
+  fake_critic = lambda x: 2.0 * critic(x)
+  np_fake_critic = lambda x: 2.0 * np_critic(x)
+  augment = lambda x, draw: flip(x) if draw == 0 else -x
+  inputs = losses.LossInputs(fake_logits=fake_critic(jnp.asarray(fake, jnp.float32)),
+                             real=jnp.asarray(real, jnp.float32),
+                             fake=jnp.asarray(fake, jnp.float32), critic=critic,
+                             fake_critic=fake_critic, augment=augment)
+  expected = expected_real + np.mean((np_fake_critic(fake) - np_fake_critic(-fake)) ** 2)
+  np.testing.assert_allclose(losses.consistency_term.d_loss(inputs), expected, rtol=1e-5)
+  assert losses.consistency_term.needs_augment and losses.consistency_term.needs_critic
+  assert not losses.consistency_term.per_sample_gradients   # no input gradients: batch norm ok
+  # Both views are differentiated (no stop-gradient): D's parameters get gradient from each.
+  grad = jax.grad(lambda v: losses.consistency_penalty(
+      critic=lambda x: jnp.tanh(x @ v), images=jnp.asarray(real, jnp.float32),
+      augment=flip))(jnp.asarray(w, jnp.float32))
+  assert np.all(np.isfinite(grad)) and np.any(grad)
+
+
+def test_new_terms_compose_from_a_config_in_one_line():
+  config = tiny_config('ring', **{'loss.name': 'rpgan'})
+  config.loss.regularizers = {'r1': 0.025, 'r2': 0.025, 'lecam': 0.3}
+  loss = losses.from_config(config.loss)
+  assert sorted(repr(loss).split(' + ')) == ['0.025 * r1', '0.025 * r2', '0.3 * lecam', 'rpgan']
+  assert loss.g_needs_real and loss.needs_critic and not loss.needs_augment
+  assert set(loss.init_state()) == {'lecam'}
+  one_line = losses.rpgan + 0.025 * losses.r1_term + 0.025 * losses.r2_term + 0.3 * losses.lecam_term
+  inputs = _inputs()
+  inputs = losses.LossInputs(**{**inputs.__dict__, 'state': one_line.init_state()})
+  np.testing.assert_allclose(loss.d_loss(inputs), one_line.d_loss(inputs), rtol=1e-6)
+  assert set(losses.REGULARIZERS) >= {'r2', 'lecam', 'consistency'}
+  assert set(losses.OBJECTIVES) >= {'rpgan', 'ragan', 'rahinge'}
+
+
+@pytest.mark.parametrize('name, reads_real', [('rpgan', True), ('non_saturating', False)])
+def test_the_generator_update_reads_real_logits_for_rpgan(name, reads_real):
+  # D frozen (SGD at rate 0), so two steps from one state differ only in what G's loss reads:
+  # the real batch (steps 0 and 1 have different ones) changes G's update only through D(x).
+  import optax  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from tests.util import host_batch, step_on  # pylint: disable=g-import-not-at-top
+  experiment = jaxgan.build(tiny_config('ring', **{'loss.name': name})).replace(
+      g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.0))
+  assert experiment.loss.g_needs_real == reads_real
+  step = step_on(experiment, jax.devices()[:1])
+  state = jax.device_get(experiment.init_state())
+  after = [jax.device_get(step(state, host_batch(experiment, s, 1))[0]) for s in (0, 1)]
+  for a, b in zip(jax.tree.leaves(after[0].d_params), jax.tree.leaves(after[1].d_params)):
+    np.testing.assert_array_equal(a, b)                  # the same D in both G updates
+  same_g = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after[0].g_params),
+                                                     jax.tree.leaves(after[1].g_params)))
+  assert same_g != reads_real

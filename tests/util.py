@@ -44,7 +44,8 @@ def step_on(experiment: jaxgan.Experiment, devices: list) -> steps.TrainStep:
       experiment.generator, experiment.discriminator, experiment.loss,
       experiment.g_optimizer, experiment.d_optimizer, z_dim=experiment.z_dim,
       num_classes=experiment.num_classes, d_clip=experiment.config.optim.d_clip,
-      ema_decay=t.ema_decay, ema_start=t.ema_start, devices=devices)
+      ema_decay=t.ema_decay, ema_start=t.ema_start, augmentation=experiment.augmentation,
+      devices=devices)
 
 
 def host_batch(experiment: jaxgan.Experiment, step: int, local_devices: int) -> dict:
