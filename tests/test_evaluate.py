@@ -197,6 +197,22 @@ def _stream(images):
   return evaluation.Stream(iter([images[i:i + 5] for i in range(0, len(images), 5)]))
 
 
+def test_evaluate_all_runs_other_plug_ins_on_fresh_samplers():
+  """A plug-in of one's own (no Inception) gets its own samplers, each from the first image."""
+  class MeanPixel:
+    needs_real = False
+
+    def evaluate(self, *, generate, real, num_samples, dataset_key, num_real=None):
+      del real, dataset_key, num_real
+      yield 'mean_pixel', float(np.mean(generate(num_samples)))
+
+  images = np.arange(6 * 4 * 4 * 3, dtype=np.float32).reshape(6, 4, 4, 3) / 288 - 1
+  values = evaluators.evaluate_all({'a': MeanPixel(), 'b': MeanPixel()},
+                                   generate=lambda: _stream(images), real=lambda: None,
+                                   num_samples=6, dataset_key='x')
+  assert values == {'mean_pixel': pytest.approx(float(images.mean()))}
+
+
 def test_prdc_settings_are_validated():
   for overrides, match in (
       ({'eval.prdc_k_pr': 0}, r'config\.eval\.prdc_k_pr=0 must be an integer >= 1'),
