@@ -109,7 +109,7 @@ def default() -> ml_collections.ConfigDict:
   # jaxgan/evaluation.py. FID uses the TF-FID Inception network (fetched from PyPI once).
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 0         # 0: no evaluation during training
-  config.eval.evaluators = ('fid',)   # 'fid' (with KID), 'kid', 'inception_score'
+  config.eval.evaluators = ('fid',)   # 'fid' (with KID), 'kid', 'inception_score', 'prdc'
   config.eval.num_samples = 10_000    # generated images per evaluation (real: min(this, N))
   config.eval.best_metric = 'fid'     # lowest value -> workdir/best_fid checkpoint ('': none)
   config.eval.batch_size = 50         # images per Inception pass
@@ -118,6 +118,8 @@ def default() -> ml_collections.ConfigDict:
   config.eval.kid_subsets = 100       # KID: number of random subsets
   config.eval.kid_subset_size = 1000  # KID: images per subset (at most the sample count)
   config.eval.is_splits = 10          # Inception Score splits
+  config.eval.prdc_k_pr = 3           # 'prdc': k of precision/recall (Kynkaanniemi et al. 2019)
+  config.eval.prdc_k_dc = 5           # 'prdc': k of density/coverage (Naeem et al. 2020)
   config.eval.seed = 0                # latent draws (the same at every evaluation)
   config.eval.weights = ''            # Inception weights ('': default_1.pt; IS: pytorch-fid .pth)
   config.eval.cache_dir = ''          # weights and real statistics ('': $JAXGAN_CACHE or ~/.cache/jaxgan)

@@ -12,9 +12,19 @@ kept as an orbax checkpoint in `workdir/best_fid`, its value and step in
 
 Generated images always come from the same latent draws (seeded by `config.eval.seed`) and
 the sampling weights (the EMA when the run keeps one), so two points of a curve differ by the
-generator only. Real-image statistics are computed once per (data source, size, count,
+generator only. The Inception evaluators share one pass over the generated images
+(`evaluators.evaluate_all`: 'fid' and 'prdc' read the same pool3 features). Real-image
+statistics (with features for KID and PRDC) are computed once per (data source, size, count,
 weights) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or ~/.cache/jaxgan);
 real images number min(num_samples, dataset size).
+
+Every number carries its protocol (`jaxgan.metrics.protocol.record`: image counts, reference
+source and split, resize, Inception weights' sha256, k, jaxgan version): metrics.jsonl's
+evaluation rows hold it as one object under `eval/protocol` (an object, not flat keys: its
+sha256 and source are strings, which a scalar column cannot hold, and the row then holds the
+same record as `python -m jaxgan.tools.evaluate --json`; scalar readers such as TensorBoard
+and the report's curves skip it), best_fid.json under `protocol`, and run_info.json under
+`evaluation` (the run's protocol, written before the first evaluation).
 """
 
 import json
@@ -29,6 +39,7 @@ import numpy as np
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import errors, workdir as workdir_lib
+from jaxgan.metrics import protocol as protocol_lib
 
 
 def evaluator_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
@@ -40,12 +51,14 @@ def evaluator_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """ConfigError for unknown evaluator names and evaluation of 2-D data (no images)."""
+  """ConfigError for unknown evaluator names, evaluation of 2-D data (no images) and bad
+  evaluation settings (PRDC's k, too few samples for it)."""
+  from jaxgan import data  # pylint: disable=g-import-not-at-top
+  from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
+  k_pr, k_dc = evaluators.check_prdc_k(config.eval.prdc_k_pr, config.eval.prdc_k_dc)
   names = evaluator_names(config)
   if not names or not config.eval.every_steps:
     return
-  from jaxgan import data  # pylint: disable=g-import-not-at-top
-  from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
   for name in names:
     errors.check_choice('eval.evaluators', name, evaluators.EVALUATORS)
   if config.data.dataset in data.MIXTURES:
@@ -56,6 +69,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise errors.ConfigError(
         f'config.eval.num_samples={config.eval.num_samples} must be >= 2 (10,000 or more for '
         'FIDs comparable to published ones).')
+  if 'prdc' in names:
+    evaluators.check_prdc_counts(
+        config.eval.num_samples, config.eval.num_samples, k_pr, k_dc,
+        fake_name='images (config.eval.num_samples)',
+        real_name='images (config.eval.num_samples)',
+        k_names=('config.eval.prdc_k_pr', 'config.eval.prdc_k_dc'))
   if config.eval.best_metric and config.eval.best_metric not in _metric_names(names):
     raise errors.ConfigError(
         f'config.eval.best_metric={config.eval.best_metric!r} is not a metric of the '
@@ -71,7 +90,8 @@ def _metric_names(names) -> list[str]:
   out = []
   for name in names:
     out += {'fid': ['fid', 'kid'], 'kid': ['kid'],
-            'inception_score': ['inception_score']}.get(name, [name])
+            'inception_score': ['inception_score'],
+            'prdc': ['precision', 'recall', 'density', 'coverage']}.get(name, [name])
   return out
 
 
@@ -85,7 +105,20 @@ def evaluators_from_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
           for name in evaluator_names(config)}
 
 
-class _Stream:
+def reference(experiment) -> dict:
+  """{'source', 'split'} of the images a run's evaluations compare with (its data source)."""
+  data = experiment.data
+  source = (data.identity() if hasattr(data, 'identity')
+            else getattr(data, 'name', type(data).__name__))
+  split = getattr(data, 'split', None)
+  if split is None and 'data' in experiment.from_config:
+    d = experiment.config.data
+    # scikit-learn's digits come as one set of 1,797 images: no split.
+    split = 'all' if d.dataset == 'digits' else d.split
+  return {'source': source, 'split': split}
+
+
+class Stream:
   """Adapts a generator of image chunks to the evaluators' `sample(n) -> exactly n images`."""
 
   def __init__(self, chunks):
@@ -117,6 +150,7 @@ class TrainingEvaluator:
     self.best_metric = cfg.best_metric if self.every else ''
     self.best = self._read_best()
     self._best_ckpt = None
+    self._protocol = None
     self.improved = False   # whether the last call found a new best
     if not self.every:
       return
@@ -151,7 +185,31 @@ class TrainingEvaluator:
       logging.warning('%s is unreadable; the best checkpoint starts afresh.', path)
       return None
 
+  def _num_real(self) -> int:
+    num = int(self.experiment.config.eval.num_samples)
+    return min(num, getattr(self.experiment.data, 'num_examples', num))
+
+  @property
+  def protocol(self) -> Optional[dict]:
+    """The protocol record of this run's evaluations (None when it does not evaluate)."""
+    if not self.every:
+      return None
+    if self._protocol is None:
+      cfg = self.experiment.config.eval
+      fields = {}
+      for evaluator in self.experiment.evaluators.values():
+        if hasattr(evaluator, 'protocol_fields'):
+          fields.update(evaluator.protocol_fields())
+      needs_real = any(getattr(e, 'needs_real', True)
+                       for e in self.experiment.evaluators.values())
+      self._protocol = protocol_lib.record(
+          num_fake=int(cfg.num_samples), num_real=self._num_real() if needs_real else None,
+          reference=reference(self.experiment) if needs_real else None,
+          weights_sha256=protocol_lib.weights_sha256(cfg.weights or None), **fields)
+    return self._protocol
+
   def _evaluate_on_chief(self, state) -> dict[str, float]:
+    from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
     cfg = self.experiment.config.eval
     num, chunk = int(cfg.num_samples), int(cfg.chunk_size)
     # Host copies: only process 0 evaluates, so no computation may span other processes.
@@ -159,21 +217,23 @@ class TrainingEvaluator:
         ('g_params', 'ema_params', 'g_state'),
         jax.device_get((state.g_params, state.ema_params, state.g_state)))))
     data = self.experiment.data
-    num_real = min(num, getattr(data, 'num_examples', num))
+    num_real = self._num_real()
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
-    values = {}
-    for name, evaluator in self.experiment.evaluators.items():
-      fakes = self.experiment.generate(host_state, num, seed=int(cfg.seed), batch_size=chunk)
-      reals = (data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
-               if hasattr(data, 'reference_images') else iter(()))
-      for metric, value in evaluator.evaluate(generate=_Stream(x for x, _ in fakes),
-                                              real=_Stream(reals), num_samples=num,
-                                              num_real=num_real, dataset_key=key):
-        values[metric] = float(value)
-    return values
 
-  def __call__(self, step: int, state) -> dict[str, float]:
-    """Evaluates at `step`; returns {'eval/<name>': value} (empty off process 0)."""
+    def generate():
+      fakes = self.experiment.generate(host_state, num, seed=int(cfg.seed), batch_size=chunk)
+      return Stream(x for x, _ in fakes)
+
+    def real():
+      return Stream(data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
+                     if hasattr(data, 'reference_images') else iter(()))
+
+    return evaluators.evaluate_all(self.experiment.evaluators, generate=generate, real=real,
+                                   num_samples=num, num_real=num_real, dataset_key=key)
+
+  def __call__(self, step: int, state) -> dict[str, Any]:
+    """Evaluates at `step`; returns {'eval/<name>': value, 'eval/seconds': s,
+    'eval/protocol': record} (empty off process 0)."""
     start = time.perf_counter()
     self.improved = False
     values = self._evaluate_on_chief(state) if self.is_chief else {}
@@ -194,10 +254,11 @@ class TrainingEvaluator:
       if self.is_chief:
         workdir_lib.write_json(self.paths.best_json, {
             'step': step, 'metric': self.best_metric, 'value': float(metric),
-            self.best_metric: float(metric)})
-    out = {f'eval/{k}': v for k, v in values.items()}
+            self.best_metric: float(metric), 'protocol': self.protocol})
+    out: dict[str, Any] = {f'eval/{k}': v for k, v in values.items()}
     if values:
       out['eval/seconds'] = seconds
+      out['eval/protocol'] = self.protocol
     return out
 
   def close(self) -> None:

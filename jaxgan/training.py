@@ -58,8 +58,11 @@ class _Preemption:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState) -> dict:
-  """run_info.json: library versions, devices, git revision, parameter counts, the parts."""
+def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState,
+               evaluation: Optional[dict] = None) -> dict:
+  """run_info.json: library versions, devices, git revision, parameter counts, the parts, and
+  `evaluation`: the protocol record of the run's evaluations (None when it does not evaluate;
+  jaxgan.metrics.protocol)."""
   from importlib import metadata  # pylint: disable=g-import-not-at-top
   versions = {}
   for package in ('jaxgan', 'jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint',
@@ -79,6 +82,7 @@ def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState)
       'd_params': state_lib.param_count(state.d_params),
       'parts': experiment.record(),
       'loss': repr(experiment.loss),
+      'evaluation': evaluation,
   }
   try:
     import subprocess  # pylint: disable=g-import-not-at-top
@@ -114,11 +118,15 @@ class _Writer:
         raise errors.WorkdirError(errors.os_error_message(e, f'opening the logs in {paths.root}'))
 
   def scalars(self, step: int, values: dict) -> None:
+    """Numbers to TensorBoard and metrics.jsonl; dict values (an evaluation's protocol record)
+    to metrics.jsonl only, as JSON objects."""
     if self._tb:
-      for k, v in values.items():
-        self._tb.scalar(k, float(v), step)
+      numbers = {k: float(v) for k, v in values.items() if not isinstance(v, dict)}
+      for k, v in numbers.items():
+        self._tb.scalar(k, v, step)
       record = {'step': int(step), 'time': time.time()}
-      record.update({k: float(v) for k, v in values.items()})
+      record.update(numbers)
+      record.update({k: v for k, v in values.items() if isinstance(v, dict)})
       self._jsonl.write(json.dumps(record) + '\n')
       self._jsonl.flush()
 
@@ -305,7 +313,8 @@ class _Run:
     """config.json and run_info.json (once per session)."""
     if self.is_chief and not self._records_written:
       workdir_lib.write_text(self.paths.config, self.cfg.to_json_best_effort(indent=2) + '\n')
-      workdir_lib.write_json(self.paths.run_info, run_record(self.ex, self.initial_state))
+      workdir_lib.write_json(self.paths.run_info, run_record(
+          self.ex, self.initial_state, evaluation=self.evaluator.protocol))
     self._records_written = True
 
   def _close(self) -> None:

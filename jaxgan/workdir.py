@@ -9,7 +9,7 @@
     events.out.tfevents.*      TensorBoard scalars and images
     metrics.jsonl              the same scalars, one JSON object per line
     config.json, run_info.json the resolved config; versions, devices, parameter counts, parts
-    best_fid.json              step and value of the best evaluation
+    best_fid.json              metric, step, value and protocol of the best evaluation
     .lock                      held by the process training in this workdir
 """
 

@@ -11,6 +11,7 @@ default_1.pt comes through `torch_weights.default_1_path()` (the jaxgan cache, e
 """
 
 import collections
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from jaxgan.tools import fid as fid_cli
 from jaxgan.metrics import evaluators
 from jaxgan.metrics import fid
 from jaxgan.metrics import inception
+from jaxgan.metrics import protocol as protocol_lib
 from jaxgan.metrics import torch_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -464,7 +466,7 @@ def test_cli_folder_npz_and_stats(tiny_sets):
     direct = fid.compute_statistics(np.load(same)['images'],
                                     extractor=fid.get_extractor(batch_size=SMALL_BATCH))
   assert abs(identical) < 1e-6
-  assert result['fid'] > 1 and np.isfinite(result['kid']) and np.isfinite(result['kid_std'])
+  assert result['fid'] > 1 and np.isfinite(result['kid_mean']) and np.isfinite(result['kid_std'])
   # The real command line with pytorch-fid's dashed flag spelling; its stats equal the library's.
   out = str(tiny_sets / 'folder_stats.npz')
   env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
@@ -474,6 +476,9 @@ def test_cli_folder_npz_and_stats(tiny_sets):
   with np.load(out) as saved:
     np.testing.assert_allclose(saved['mu'], direct.mu, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(saved['sigma'], direct.sigma, rtol=1e-6, atol=1e-9)
+    saved_protocol = json.loads(str(saved['protocol']))   # --save-stats keeps the protocol
+  assert saved_protocol['source'] == folder and saved_protocol['num_samples'] == 5
+  assert saved_protocol['weights_sha256'] == torch_weights.DEFAULT1_SHA256
   with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     from_stats = fid_cli.run([out, other], batch_size=SMALL_BATCH)['fid']
@@ -497,6 +502,129 @@ def test_cli_errors_are_one_clear_line(tiny_sets, tmp_path):
   assert proc.returncode == 1
   assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
   assert 'Traceback' not in proc.stderr
+
+
+def test_cli_saved_features_on_either_side_json_and_every_metric(tiny_sets, tmp_path):
+  """Saved features stand in for images on either side with the same numbers; FID, KID and
+  PRDC match references written from the definitions (TTUR's formula from features, the
+  unbiased MMD^2, tests/test_prdc.py's numpy/cdist PRDC)."""
+  from tests.test_prdc import _reference as prdc_reference  # pylint: disable=g-import-not-at-top
+  folder, other = str(tiny_sets / 'folder'), str(tiny_sets / 'other.npz')
+  a_npy, b_npz = str(tmp_path / 'a.npy'), str(tmp_path / 'b.npz')
+  small = dict(batch_size=SMALL_BATCH, k_pr=2, k_dc=2, kid_subsets=3)
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    fid_cli.run([folder, a_npy], save_features=True, batch_size=SMALL_BATCH)
+    fid_cli.run([other, b_npz], save_features=True, batch_size=SMALL_BATCH)
+    from_images = fid_cli.run([folder, other], **small)
+    mixed = [fid_cli.run(pair, **small) for pair in ([a_npy, other], [folder, b_npz],
+                                                     [a_npy, b_npz])]
+    direct = fid.compute_statistics(np.load(tiny_sets / 'same.npz')['images'], keep_features=True,
+                                    extractor=fid.get_extractor(batch_size=SMALL_BATCH))
+  fa = np.load(a_npy)
+  assert fa.shape == (5, 2048) and fa.dtype == np.float32
+  np.testing.assert_array_equal(fa, direct.features)
+  b = fid.load_statistics(b_npz)   # features, mu, sigma and the protocol of B
+  assert b.protocol['source'] == other and b.protocol['num_samples'] == 5
+  fb = b.features
+  assert set(from_images) == {'fid', 'kid_mean', 'kid_std', 'precision', 'recall', 'density',
+                              'coverage', 'protocol'}
+  for result in mixed:
+    for key in ('fid', 'kid_mean', 'kid_std'):
+      assert result[key] == pytest.approx(from_images[key], rel=1e-9, abs=1e-12), key
+    assert {k: result[k] for k in ('precision', 'recall', 'density', 'coverage')} == {
+        k: from_images[k] for k in ('precision', 'recall', 'density', 'coverage')}
+  f64a, f64b = fa.astype(np.float64), fb.astype(np.float64)
+  assert from_images['fid'] == pytest.approx(_low_rank_fid(f64a, f64b), rel=1e-6)
+  kern = lambda x, y: (x @ y.T / 2048 + 1) ** 3
+  mmd = ((kern(f64a, f64a).sum() - np.trace(kern(f64a, f64a))) / 20
+         + (kern(f64b, f64b).sum() - np.trace(kern(f64b, f64b))) / 20 - 2 * kern(f64a, f64b).mean())
+  assert from_images['kid_mean'] == pytest.approx(mmd, rel=1e-5)
+  assert from_images['kid_std'] == pytest.approx(0, abs=1e-12)   # every subset is the whole set
+  ref, margin = prdc_reference(fb, fa, k_pr=2, k_dc=2)
+  assert margin > 1e-5
+  assert {k: from_images[k] for k in ref} == ref
+  # The command line on saved features (no Inception): one JSON object with the protocol.
+  env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
+  proc = subprocess.run([sys.executable, '-m', 'jaxgan.tools.fid', a_npy, b_npz, '--json',
+                         '--k_pr=2', '--k_dc=2', '--kid_subsets=3'], cwd=REPO, env=env,
+                        capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout)
+  assert out['fid'] == pytest.approx(mixed[2]['fid'], rel=1e-9)
+  assert out['precision'] == mixed[2]['precision']
+  assert out['protocol'] == {
+      'num_fake': 5, 'num_real': 5, 'reference': {'source': other, 'split': None},
+      'resize': 'tf1_bilinear_299', 'weights_sha256': torch_weights.DEFAULT1_SHA256,
+      'k': {'precision_recall': 2, 'density_coverage': 2},
+      'kid': {'subsets': 3, 'subset_size': 1000, 'seed': 0}, 'is_splits': None,
+      'jaxgan_version': jaxgan_version()}
+  text = fid_cli.text(mixed[2])
+  assert text.splitlines()[0] == f'FID: {mixed[2]["fid"]}'
+  assert 'Protocol: 5 generated vs 5 real' in text
+
+
+def jaxgan_version():
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  return jaxgan.__version__
+
+
+def test_cli_bad_saved_inputs_are_one_sentence(tmp_path):
+  rng = np.random.default_rng(0)
+  f = rng.gamma(2.0, 0.2, (6, 2048)).astype(np.float32)
+  paths = {name: str(tmp_path / f'{name}.npy') for name in ('a', 'narrow', 'nan', 'one')}
+  np.save(paths['a'], f)
+  np.save(paths['narrow'], f[:, :64])
+  with_nan = f.copy()
+  with_nan[2, 5] = np.nan
+  np.save(paths['nan'], with_nan)
+  np.save(paths['one'], f[:1])
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    mu, sigma = fid.statistics_from_features(f)
+  fid.save_statistics(str(tmp_path / 'mu.npz'), fid.Statistics(mu, sigma, 6))
+  cases = [
+      ([paths['a'], paths['narrow']], {}, r'A has 2048-wide features and B 64-wide ones'),
+      ([paths['nan'], paths['a']], {}, r'contain NaN or infinite values \(1 of 6 rows\)'),
+      ([paths['one'], paths['a']], {}, r'hold 1 sample\(s\); statistics need at least 2'),
+      ([paths['a'], str(tmp_path / 'mu.npz')], {'kid': True},
+       r'KID needs features on both sides, but B holds only mu/sigma'),
+      ([paths['a'], paths['a']], {'prdc': True, 'k_dc': 6},
+       r'at least 7 samples in B for k_dc=6'),
+      ([paths['a'], paths['a']], {'k_pr': 0}, r'k_pr=0 must be an integer >= 1'),
+  ]
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', UserWarning)
+    for pair, kwargs, match in cases:
+      with pytest.raises(ValueError, match=match):
+        fid_cli.run(pair, **kwargs)
+    # Without --prdc, too few samples for k skip PRDC with a warning; mu/sigma give FID only.
+    with pytest.warns(UserWarning, match='not computed: .*at least 7 samples'):
+      result = fid_cli.run([paths['a'], paths['a']], k_dc=6)
+    assert 'precision' not in result and 'kid_mean' in result
+    only_fid = fid_cli.run([paths['a'], str(tmp_path / 'mu.npz')])
+  assert set(only_fid) == {'fid', 'protocol'} and only_fid['protocol']['k'] is None
+  # Statistics saved with different weights: a warning naming the difference.
+  for name, sha in (('x', 'aa' * 32), ('y', 'bb' * 32)):
+    fid.save_statistics(str(tmp_path / f'{name}.npz'), fid.Statistics(
+        mu, sigma, 6, protocol=protocol_lib.describe_set(source=name, num_samples=6,
+                                                          weights_sha256=sha)))
+  with pytest.warns(fid_cli.ProtocolMismatchWarning,
+                    match=f'weights_sha256 {"aa" * 32} \\(A\\) vs {"bb" * 32} \\(B\\)'):
+    mismatched = fid_cli.run([str(tmp_path / 'x.npz'), str(tmp_path / 'y.npz')])
+  assert mismatched['protocol']['weights_sha256'] == ['aa' * 32, 'bb' * 32]
+  # The command line: one error line, and the mismatch as one warning line.
+  env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
+  proc = subprocess.run([sys.executable, '-m', 'jaxgan.tools.fid', paths['a'], paths['narrow']],
+                        cwd=REPO, env=env, capture_output=True, text=True)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1].startswith('error: A has 2048-wide features')
+  proc = subprocess.run([sys.executable, '-m', 'jaxgan.tools.fid', str(tmp_path / 'x.npz'),
+                         str(tmp_path / 'y.npz')], cwd=REPO, env=env, capture_output=True,
+                        text=True)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert f'warning: A and B were measured differently (weights_sha256 {"aa" * 32}' in proc.stderr
+  assert proc.stdout.startswith('FID: ')
 
 
 def test_fid_evaluator_on_8x8_images_caches_real_statistics(tmp_path, weights_path):

@@ -372,3 +372,60 @@ def test_best_value_is_labelled_with_its_metric(tmp_path):
   assert _row(page, 'by_kid')[4] == 'KID 0.012 (step 20)'
   assert _row(page, 'by_fid')[4] == 'FID 42.5 (step 40)'
   assert '<figcaption>by_fid: best FID 42.5 at step 40' in page
+
+
+def _with_protocol(wd, record, *, best=True):
+  """Gives a workdir's evaluation rows (and best_fid.json) a protocol record, as training now
+  writes them."""
+  path = os.path.join(wd, 'metrics.jsonl')
+  lines = open(path).read().split('\n')[:-1]          # drop the line cut short
+  rows = [json.loads(line) for line in lines]
+  for row in rows:
+    if 'eval/fid' in row:
+      row['eval/protocol'] = record
+  with open(path, 'w') as f:
+    f.write('\n'.join(json.dumps(r) for r in rows) + '\n')
+  if best:
+    with open(os.path.join(wd, 'best_fid.json')) as f:
+      saved = json.load(f)
+    with open(os.path.join(wd, 'best_fid.json'), 'w') as f:
+      json.dump({**saved, 'protocol': record}, f)
+  with open(os.path.join(wd, 'run_info.json')) as f:
+    info = json.load(f)
+  with open(os.path.join(wd, 'run_info.json'), 'w') as f:
+    json.dump({**info, 'evaluation': record}, f)
+
+
+def test_every_number_is_marked_with_its_protocol(tmp_path):
+  """Equal protocols share a footnote, different ones get their own; numbers of runs that
+  recorded none are unmarked and the footnotes say so; the repro block states the protocol."""
+  record = {'num_fake': 8, 'num_real': 8, 'reference': {'source': 'digits-32px', 'split': 'all'},
+            'resize': 'tf1_bilinear_299', 'weights_sha256': '7ff4a85c3a6378f0' + '0' * 48,
+            'k': {'precision_recall': 3, 'density_coverage': 5},
+            'kid': {'subsets': 100, 'subset_size': 1000, 'seed': 0}, 'is_splits': None,
+            'jaxgan_version': '0.2.0'}
+  root = str(tmp_path / 'runs')
+  _with_protocol(_workdir(root, 'same_a'), record)
+  _with_protocol(_workdir(root, 'same_b', fids=(60.0, 55.0)), record, best=False)
+  os.remove(os.path.join(root, 'same_b', 'best_fid.json'))   # best from the logged rows
+  _with_protocol(_workdir(root, 'more'), {**record, 'num_fake': 10_000, 'num_real': 1_797})
+  _workdir(root, 'old')                                       # no protocol recorded
+  page = open(report.build([root]), encoding='utf-8').read()
+  # Runs in folder order: 'more' first, so its protocol is [1].
+  assert _row(page, 'more')[4:7] == ['42.5 (step 40)[1]', '42.5 (step 40)[1]',
+                                     '0.01 (step 40)[1]']
+  assert _row(page, 'same_a')[4:7] == ['42.5 (step 40)[2]', '42.5 (step 40)[2]',
+                                       '0.01 (step 40)[2]']
+  assert _row(page, 'same_b')[4:6] == ['55 (step 40)[2]', '55 (step 40)[2]']
+  assert _row(page, 'old')[4:7] == ['42.5 (step 40)', '42.5 (step 40)', '0.01 (step 40)']
+  assert '<li id="protocol-1"><code>10,000 generated vs 1,797 real (digits-32px' in page
+  assert ('<li id="protocol-2"><code>8 generated vs 8 real (digits-32px, split all), '
+          'tf1_bilinear_299, weights 7ff4a85c3a63, k 3/5, KID 100 subsets of 1000, '
+          'jaxgan 0.2.0</code></li>') in page
+  assert 'protocol-3' not in page
+  assert 'Numbers without a mark: the run recorded no protocol' in page
+  assert ('<td>evaluation protocol</td><td>8 generated vs 8 real (digits-32px, split all)'
+          in page)
+  assert '<td>evaluation protocol</td><td>not recorded</td>' in page
+  # The curves still read the evaluation rows (the protocol object is not a number).
+  assert report.load_run(os.path.join(root, 'same_a')).metrics['eval/fid'].last() == (40, 42.5)

@@ -7,7 +7,8 @@ torch-fidelity, clean-fid's "legacy_tensorflow" mode and NVlabs' StyleGAN metric
    FID: q = floor(clip(x * 127.5 + 128, 0, 255)) = floor(clip((x + 1) * 127.5 + 0.5, 0, 255)),
    i.e. round-half-up of the [0, 255] value (NVlabs: `(x * 127.5 + 128).clamp(0, 255)
    .to(torch.uint8)`; StyleGAN-TF: `saturate_cast(uint8, x * 127.5 + 127.5 + 0.5)`). uint8
-   images are used as they are.
+   images are used as they are. The statistics functions quantise on the host in numpy
+   (`to_uint8`), so written samples and streamed ones reach the network as the same levels.
 2. Resize to 299x299 with the TF-FID graph's own `ResizeBilinear` (TF1, align_corners=False,
    half_pixel_centers=False): source coordinate = dst * in / out, no half-pixel shift, edge
    clamped. jax.image.resize only offers half-pixel-centred kernels, so it is reimplemented here
@@ -19,12 +20,14 @@ torch-fidelity, clean-fid's "legacy_tensorflow" mode and NVlabs' StyleGAN metric
 KID (Binkowski et al. 2018) is the unbiased MMD^2 estimate (Gretton et al. 2012) with the kernel
 k(x, y) = (x.y / d + 1)^3, averaged over random subsets; IS (Salimans et al. 2016) is
 exp(E_x KL(p(y|x) || p(y))) over 10 splits of the softmax of the 1008 logits (pytorch-fid
-weights only).
+weights only). Statistics and features are saved in pytorch-fid's .npz format, with the
+protocol of the measured set (`jaxgan.metrics.protocol`) alongside.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import warnings
@@ -38,9 +41,11 @@ import scipy.linalg.lapack
 
 from jaxgan import errors
 from jaxgan.metrics import inception
+from jaxgan.metrics import protocol as protocol_lib
 from jaxgan.metrics import torch_weights
 
 MIN_SAMPLES_FOR_FULL_RANK = inception.NUM_FEATURES  # 2048
+RESIZE = protocol_lib.RESIZE  # the preprocessing below, as protocol records name it
 
 
 class FidInputError(errors.JaxganError, ValueError):
@@ -54,6 +59,23 @@ class FidInputError(errors.JaxganError, ValueError):
 def quantize(images: jax.Array) -> jax.Array:
   """Float images in [-1, 1] -> float32 uint8 levels: floor(clip(x * 127.5 + 128, 0, 255))."""
   return jnp.floor(jnp.clip(images.astype(jnp.float32) * 127.5 + 128.0, 0.0, 255.0))
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """`quantize` on the host, in numpy: uint8 images as they are, float images in [-1, 1] ->
+  floor(clip(x * 127.5 + 128, 0, 255)) as uint8.
+
+  The statistics functions quantise here, before the images reach the device, so that every
+  path to a number (training evaluation, `jaxgan.tools.evaluate`, `jaxgan.tools.sample`
+  followed by `jaxgan.tools.fid`) sees the same uint8 levels: numpy rounds x * 127.5 and then
+  the sum, where XLA may fuse the two into one fused multiply-add, which rounded 48 of 20
+  million tanh outputs to the neighbouring level when measured.
+  """
+  images = np.asarray(images)
+  if images.dtype == np.uint8:
+    return images
+  x = images.astype(np.float32)
+  return np.floor(np.clip(x * np.float32(127.5) + np.float32(128.0), 0.0, 255.0)).astype(np.uint8)
 
 
 def _tf1_interpolation(in_size: int, out_size: int):
@@ -147,12 +169,17 @@ def get_extractor(weights: str | None = None, *, batch_size: int = 50,
 
 @dataclasses.dataclass
 class Statistics:
-  """mu and Sigma of pool3 features (float64), with the features/logits when kept."""
+  """mu and Sigma of pool3 features (float64), with the features/logits when kept.
+
+  `protocol`: how the set was measured (`jaxgan.metrics.protocol.describe_set`: source, split,
+  num_samples, resize, weights_sha256, jaxgan_version), when known.
+  """
   mu: np.ndarray
   sigma: np.ndarray
   num_samples: int
   features: np.ndarray | None = None
   logits: np.ndarray | None = None
+  protocol: dict | None = None
 
 
 class StatsAccumulator:
@@ -200,15 +227,17 @@ def compute_statistics(images: np.ndarray | Iterable[np.ndarray], *,
                        progress: str | None = None, total: int | None = None) -> Statistics:
   """FID statistics of images: one array (N, H, W, 3) or a stream of such arrays.
 
-  Images are uint8 or float in [-1, 1], any size (resized to 299 inside). `keep_features`
-  keeps the (N, 2048) float32 features (KID needs them); `keep_logits` the unbiased logits (IS).
+  Images are uint8 or float in [-1, 1] (quantised to uint8 on the host, `to_uint8`), any size
+  (resized to 299 inside). A stream is read chunk by chunk, so memory does not grow with N
+  unless `keep_features` keeps the (N, 2048) float32 features (KID and PRDC need them: 400 MB
+  at N = 50,000) or `keep_logits` the unbiased (N, 1008) logits (IS).
   """
   extractor = extractor or get_extractor()
   if keep_logits and not extractor.with_logits:
     raise FidInputError(inception_score_needs_fc_message())
   if isinstance(images, np.ndarray) or hasattr(images, '__array__'):
     images = [images]
-  stream = (check_images(a) for a in images)
+  stream = (to_uint8(check_images(a)) for a in images)
   acc = StatsAccumulator()
   feats, logits = [], []
   for out in extractor.iter_features(stream, progress=progress, total=total):
@@ -345,23 +374,113 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
 
 
 # ---------------------------------------------------------------------------------------------
-# pytorch-fid .npz statistics.
+# Saved statistics and features: pytorch-fid's .npz, with the features and protocol optional.
 # ---------------------------------------------------------------------------------------------
 
-def save_statistics(path: str, stats: Statistics, *, with_features: bool = False) -> None:
-  """Writes `mu` and `sigma` like pytorch-fid (np.savez_compressed), plus the sample count."""
-  arrays = {'mu': stats.mu, 'sigma': stats.sigma, 'num_samples': np.int64(stats.num_samples)}
-  if with_features and stats.features is not None:
-    arrays['features'] = stats.features
+def _savez_atomic(path: str, arrays: dict) -> None:
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}.npz')
-  np.savez_compressed(tmp, **arrays)
-  os.replace(tmp, path)
+  try:
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def _protocol_array(protocol: dict | None) -> dict:
+  # A JSON string in a 0-d unicode array: np.load reads it without pickle.
+  return {} if protocol is None else {'protocol': np.array(json.dumps(protocol, sort_keys=True))}
+
+
+def save_statistics(path: str, stats: Statistics, *, with_features: bool = False) -> None:
+  """Writes `mu` and `sigma` like pytorch-fid (np.savez_compressed), plus the sample count, the
+  protocol (a JSON string under `protocol`, when known) and, `with_features`, the features."""
+  arrays = {'mu': stats.mu, 'sigma': stats.sigma, 'num_samples': np.int64(stats.num_samples),
+            **_protocol_array(stats.protocol)}
+  if with_features and stats.features is not None:
+    arrays['features'] = stats.features
+  _savez_atomic(path, arrays)
+
+
+def save_features(path: str, stats: Statistics) -> None:
+  """Writes the pool3 features of `stats` (float32, (N, 2048)).
+
+  `.npy`: the bare array, for any tool (no protocol: np.save holds one array). `.npz`: the
+  features with mu, sigma, num_samples and the protocol, so the file also serves wherever a
+  statistics file does.
+  """
+  if stats.features is None:
+    raise FidInputError('These statistics kept no features to save; compute them with '
+                        'keep_features=True.')
+  features = np.asarray(stats.features, np.float32)
+  if path.endswith('.npz'):
+    save_statistics(path, dataclasses.replace(stats, features=features), with_features=True)
+  elif path.endswith('.npy'):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}.npy')
+    try:
+      np.save(tmp, features)
+      os.replace(tmp, path)
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+  else:
+    raise FidInputError(f'Features file {path} must end in .npy or .npz.')
+
+
+def check_features(features, what: str) -> np.ndarray:
+  """(N, D) finite features with N >= 2, as float32; FidInputError (one sentence) if not."""
+  x = np.asarray(features)
+  if x.ndim != 2:
+    raise FidInputError(f'{what} must be features of shape (N, D), got shape {x.shape}.')
+  if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+    raise FidInputError(f'{what} must be float features, got dtype {x.dtype}.')
+  x = x.astype(np.float32)
+  if not np.all(np.isfinite(x)):
+    bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
+    raise FidInputError(f'{what} contain NaN or infinite values ({bad} of {len(x)} rows); '
+                        'recompute the features or drop those rows.')
+  if len(x) < 2:
+    raise FidInputError(f'{what} hold {len(x)} sample(s); statistics need at least 2.')
+  return x
+
+
+def _read_protocol(z, path: str) -> dict | None:
+  if 'protocol' not in z.files:
+    return None
+  try:
+    protocol = json.loads(str(z['protocol']))
+  except (ValueError, TypeError) as e:
+    warnings.warn(f'{path}: its protocol record is unreadable ({e}); treated as unknown.',
+                  stacklevel=3)
+    return None
+  return protocol if isinstance(protocol, dict) else None
+
+
+def statistics_of_features(features, what: str = 'features',
+                           protocol: dict | None = None) -> Statistics:
+  """Statistics (mu, Sigma, the features) of saved (N, D) features, checked (`check_features`)."""
+  features = check_features(features, what)
+  mu, sigma = statistics_from_features(features)
+  return Statistics(mu, sigma, len(features), features=features, protocol=protocol)
 
 
 def load_statistics(path: str) -> Statistics:
-  """Reads a pytorch-fid statistics .npz (keys `mu`, `sigma`; optional `features`)."""
+  """Statistics from a saved file.
+
+  Reads a statistics .npz (`mu`, `sigma`, as pytorch-fid writes them; optional `features`,
+  `num_samples`, `protocol`), a features .npz (`features` without mu/sigma: they are computed
+  from the features) or a features .npy (a float array of shape (N, D)).
+  """
+  if path.endswith('.npy'):
+    try:
+      features = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+      raise FidInputError(f'{path} is not a readable .npy file ({e}).') from e
+    return statistics_of_features(features, f'the features in {path}')
   try:
     z = np.load(path)
   except (OSError, ValueError, EOFError) as e:
@@ -369,19 +488,25 @@ def load_statistics(path: str) -> Statistics:
   if not isinstance(z, np.lib.npyio.NpzFile):
     raise FidInputError(f'{path} is not an .npz file; pass a statistics .npz with mu and sigma.')
   with z:
-    if 'mu' not in z.files or 'sigma' not in z.files:
-      raise FidInputError(f'{path} has no `mu` and `sigma` arrays; pass a statistics .npz '
-                          'written by pytorch-fid or `python -m jaxgan.tools.fid --save-stats`.')
+    has_stats = 'mu' in z.files and 'sigma' in z.files
+    if not has_stats and 'features' not in z.files:
+      raise FidInputError(f'{path} has no `mu` and `sigma` arrays (nor `features`); pass a '
+                          'statistics .npz written by pytorch-fid or `python -m jaxgan.tools.fid '
+                          '--save-stats`, or saved features.')
     try:
+      protocol = _read_protocol(z, path)
+      if not has_stats:
+        return statistics_of_features(z['features'], f'the features in {path}', protocol)
       mu, sigma = _check_stats(z['mu'], z['sigma'], path)
-      features = z['features'] if 'features' in z.files else None
+      features = (check_features(z['features'], f'the features in {path}')
+                  if 'features' in z.files else None)
       n = int(z['num_samples']) if 'num_samples' in z.files else (
           len(features) if features is not None else 0)
     except (OSError, ValueError, EOFError) as e:
       if isinstance(e, FidInputError):
         raise
       raise FidInputError(f'{path} is not a readable .npz file ({e}).') from e
-  return Statistics(mu, sigma, n, features)
+  return Statistics(mu, sigma, n, features, protocol=protocol)
 
 
 def fid_from_statistics(a: Statistics, b: Statistics) -> float:

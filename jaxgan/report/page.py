@@ -16,9 +16,10 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from jaxgan.metrics import protocol as protocol_lib
 from jaxgan.report import figures
 from jaxgan.report.runs import (Run, best_eval, best_metric, ema_text, fmt_count, loss_name,
-                                metric_label, read_bytes, summary)
+                                metric_label, protocols, read_bytes, summary)
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
@@ -145,8 +146,45 @@ def _best_column(summaries: Sequence[dict[str, str]]) -> Optional[str]:
   return labels.pop() if len(labels) == 1 else None
 
 
-def _results_table(runs: Sequence[Run]) -> str:
-  """One row per run; the FID / KID columns only when some run makes images."""
+class _Footnotes:
+  """Numbers the protocols of the results table's cells: equal records share a number."""
+
+  def __init__(self):
+    self.records: list[dict] = []
+    self.unmarked = False   # some number has no recorded protocol
+
+  def mark(self, cell: str, record: Optional[dict]) -> str:
+    """The cell (escaped) with its protocol's footnote mark, [n]."""
+    if cell in ('–', '') or cell.startswith(('n/a', 'no ')):
+      return _e(cell)
+    if not isinstance(record, dict):
+      self.unmarked = True
+      return _e(cell)
+    if record not in self.records:
+      self.records.append(record)
+    n = self.records.index(record) + 1
+    return f'{_e(cell)}<sup><a href="#protocol-{n}">[{n}]</a></sup>'
+
+  def html(self) -> str:
+    if not self.records and not self.unmarked:
+      return ''
+    items = ''.join(f'<li id="protocol-{i}"><code>{_e(protocol_lib.summary(r))}</code></li>'
+                    for i, r in enumerate(self.records, 1))
+    parts = ['<p class="muted">Protocol of each number (jaxgan.metrics.protocol: generated vs '
+             'real images, the reference and its split, the resize, the Inception weights\' '
+             'sha256, PRDC\'s k, KID\'s subsets, the jaxgan version); numbers are comparable '
+             'only under one protocol.</p>']
+    if items:
+      parts.append(f'<ol class="muted">{items}</ol>')
+    if self.unmarked:
+      parts.append('<p class="muted">Numbers without a mark: the run recorded no protocol '
+                   '(evaluated before jaxgan kept protocol records).</p>')
+    return '\n'.join(parts)
+
+
+def _results_table(runs: Sequence[Run]) -> tuple[str, str]:
+  """(the table, its protocol footnotes): one row per run; the FID / KID columns only when
+  some run makes images, each number marked with its protocol's footnote."""
   fid_columns = any(not r.is_2d for r in runs)
   summaries = [summary(r) for r in runs]
   best_of = _best_column([s for r, s in zip(runs, summaries) if not r.is_2d])
@@ -154,6 +192,7 @@ def _results_table(runs: Sequence[Run]) -> str:
   columns += [f'best {best_of or "metric"} (step)', 'final FID', 'final KID'] if fid_columns else []
   columns += ['images/s (median)', 'wall time', 'G params', 'D params', 'samples from',
               'config & code']
+  notes = _Footnotes()
   rows = []
   for r, s in zip(runs, summaries):
     row = [f'<a href="#{_anchor(r.name)}-samples">{_e(r.name)}</a>', _e(s['status']),
@@ -161,19 +200,26 @@ def _results_table(runs: Sequence[Run]) -> str:
     if fid_columns:
       # When runs keep their best by different metrics, each cell names its own.
       best = s['best'] if best_of or not s['best_metric'] else f'{s["best_metric"]} {s["best"]}'
-      row += [_e(best), _e(s['final_fid']), _e(s['final_kid'])]
+      recorded = protocols(r) if not r.is_2d else {}
+      row += [notes.mark(best, recorded.get('best')),
+              notes.mark(s['final_fid'], recorded.get('final_fid')),
+              notes.mark(s['final_kid'], recorded.get('final_kid'))]
     row += [_e(s['images_per_sec']), _e(s['wall_time']), _e(s['g_params']), _e(s['d_params']),
             _e(s['samples_from']),
             f'<a href="#{_anchor(r.name)}-repro">config, {_e(s["code"])}</a>']
     rows.append(row)
   numeric = set(range(4, len(columns) - 2))
-  return _table(columns, rows, numeric=numeric)
+  return _table(columns, rows, numeric=numeric), notes.html()
 
 
 def results(runs: Sequence[Run]) -> Section:
-  """The results table, what its columns mean, and every run's notes and failure."""
+  """The results table, its protocols, what its columns mean, and every run's notes and
+  failure."""
   image_runs = any(not r.is_2d for r in runs)
-  parts = [_results_table(runs)]
+  table, footnotes = _results_table(runs)
+  parts = [table]
+  if footnotes:
+    parts.append(footnotes)
   parts.append('<p class="muted">' + (
       'Best: the step and value in the run\'s best_fid.json, which training writes for its '
       '<code>config.eval.best_metric</code> (FID unless the column or cell names another), '
@@ -366,6 +412,8 @@ def _repro_block(r: Run, study: Optional[dict]) -> str:
                      f'D {fmt_count(info.get("d_params"))}'),
       ('loss', loss_name(r)),
       ('samples and evaluation from', ema_text(r)),
+      ('evaluation protocol', protocol_lib.summary(info['evaluation'])
+       if isinstance(info.get('evaluation'), dict) else 'not recorded'),
   ]
   if study:
     for entry in _dicts(study.get('runs')):

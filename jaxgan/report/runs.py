@@ -61,10 +61,12 @@ class Series:
 
 @dataclasses.dataclass(frozen=True)
 class Best:
-  """A run's best evaluation: the metric (a config.eval.best_metric name), its step and value."""
+  """A run's best evaluation: the metric (a config.eval.best_metric name), its step and value,
+  and its protocol record (jaxgan.metrics.protocol; None when the run did not record it)."""
   metric: str
   step: int
   value: float
+  protocol: Optional[dict] = dataclasses.field(default=None, compare=False)
 
   @property
   def label(self) -> str:
@@ -86,6 +88,8 @@ class Run:
   best_fid_png: Optional[str]            # samples/best_fid.png, if readable
   status: Optional[dict] = None          # from study.json
   notes: list[str] = dataclasses.field(default_factory=list)
+  # The protocol record of each evaluation row of metrics.jsonl (`eval/protocol`), by step.
+  eval_protocols: dict[int, dict] = dataclasses.field(default_factory=dict)
 
   def cfg(self, section: str, key: str, default: Any = None) -> Any:
     value = self.config.get(section, {})
@@ -125,11 +129,13 @@ def _read_json_object(path: str, notes: list[str]) -> dict:
   return value or {}
 
 
-def read_metrics(path: str, notes: Optional[list[str]] = None) -> dict[int, dict[str, float]]:
+def read_metrics(path: str, notes: Optional[list[str]] = None,
+                 protocols: Optional[dict[int, dict]] = None) -> dict[int, dict[str, float]]:
   """metrics.jsonl as {step: {name: value}}; a resumed run's later lines win.
 
   Lines that are cut short, not UTF-8 or not a JSON object with a step are skipped and counted
-  in `notes`.
+  in `notes`. The evaluation rows' protocol records (`eval/protocol` objects) go to
+  `protocols` ({step: record}) when it is given.
   """
   rows: dict[int, dict[str, float]] = {}
   if not os.path.exists(path):
@@ -146,10 +152,13 @@ def read_metrics(path: str, notes: Optional[list[str]] = None) -> dict[int, dict
           step = int(record['step'])
           values = {k: float(v) for k, v in record.items()
                     if k != 'step' and isinstance(v, (int, float)) and not isinstance(v, bool)}
+          protocol = record.get('eval/protocol')
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
           bad += 1                          # e.g. a line cut short when a run was killed
           continue
         rows.setdefault(step, {}).update(values)
+        if protocols is not None and isinstance(protocol, dict):
+          protocols[step] = protocol
   except OSError as e:
     raise unreadable(path, e) from None
   if bad and notes is not None:
@@ -238,7 +247,8 @@ def _pngs(workdir: str, subdir: str, notes: list[str]) -> list[tuple[int, str]]:
 
 
 def _best_saved(record: Optional[Any], notes: list[str]) -> Optional[Best]:
-  """best_fid.json: {step, metric, value, <metric>: value}; before best_metric, {step, fid}."""
+  """best_fid.json: {step, metric, value, <metric>: value, protocol}; before best_metric,
+  {step, fid}."""
   if record is None:
     return None
   try:
@@ -249,7 +259,9 @@ def _best_saved(record: Optional[Any], notes: list[str]) -> Optional[Best]:
       value = record['value'] if 'value' in record else record[metric]
     else:
       metric, value = 'fid', record['fid']
-    best = Best(metric, int(record['step']), float(value))
+    protocol = record.get('protocol')
+    best = Best(metric, int(record['step']), float(value),
+                protocol if isinstance(protocol, dict) else None)
   except (KeyError, TypeError, ValueError, OverflowError):
     notes.append('best_fid.json holds no step and value; ignored.')
     return None
@@ -258,7 +270,8 @@ def _best_saved(record: Optional[Any], notes: list[str]) -> Optional[Best]:
 
 def load_run(workdir: str, name: Optional[str] = None, status: Optional[dict] = None) -> Run:
   notes: list[str] = []
-  rows = read_metrics(os.path.join(workdir, 'metrics.jsonl'), notes)
+  eval_protocols: dict[int, dict] = {}
+  rows = read_metrics(os.path.join(workdir, 'metrics.jsonl'), notes, eval_protocols)
   config = _read_json_object(os.path.join(workdir, 'config.json'), notes)
   run_info = _read_json_object(os.path.join(workdir, 'run_info.json'), notes)
   best = _best_saved(_read_json(os.path.join(workdir, 'best_fid.json'), notes), notes)
@@ -275,7 +288,8 @@ def load_run(workdir: str, name: Optional[str] = None, status: Optional[dict] = 
       best_saved=best,
       best_fid_png=(best_png if os.path.exists(best_png) and _usable_png(workdir, best_png, notes)
                     else None),
-      status=status if isinstance(status, dict) else None, notes=notes)
+      status=status if isinstance(status, dict) else None, notes=notes,
+      eval_protocols=eval_protocols)
 
 
 def _is_workdir(path: str) -> bool:
@@ -368,7 +382,19 @@ def best_eval(run: Run) -> Optional[Best]:
   if logged is None:
     return None
   i = int(np.argmin(logged.values))        # as training keeps its best: the lowest value
-  return Best(metric, int(logged.steps[i]), float(logged.values[i]))
+  step = int(logged.steps[i])
+  return Best(metric, step, float(logged.values[i]), run.eval_protocols.get(step))
+
+
+def protocols(run: Run) -> dict[str, Optional[dict]]:
+  """The protocol record of each number the results table shows ('best', 'final_fid',
+  'final_kid'); None where the run recorded none."""
+  best = best_eval(run)
+  out = {'best': best.protocol if best else None}
+  for key, name in (('final_fid', 'eval/fid'), ('final_kid', 'eval/kid')):
+    logged = run.metrics.get(name)
+    out[key] = run.eval_protocols.get(logged.last()[0]) if logged else None
+  return out
 
 
 def status_text(run: Run) -> str:

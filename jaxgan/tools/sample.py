@@ -4,9 +4,11 @@
   python -m jaxgan.tools.sample --workdir=runs/dcgan --num=64 --out=samples_dir/
 
 `--out` ending in `.npz` writes uint8 NHWC images under the key 'images' (and 'labels' for
-class-conditional models); anything else is a folder of PNGs. The generator's EMA weights are
-used when the run kept an EMA (`--noema` for the live weights); `--best` takes the best-FID
-checkpoint of a run trained with evaluators. Images are generated in batches with the
+class-conditional models); anything else is a folder of PNGs. The uint8 levels are FID's
+(`jaxgan.metrics.fid.to_uint8`), so `jaxgan.tools.fid` on them gives the FID that
+`jaxgan.tools.evaluate` computes from the same latents (same --seed and --batch_size) without
+writing them. The generator's EMA weights are used when the run kept an EMA (`--noema` for the
+live weights); `--best` takes the best-FID checkpoint of a run trained with evaluators. Images are generated in batches with the
 generator in evaluation mode. An existing --out is never overwritten.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from jaxgan import errors
 from jaxgan.experiment import load_run
+from jaxgan.metrics import fid as fid_lib
 from jaxgan.tools import common
 from jaxgan.viz import images
 
@@ -28,7 +31,7 @@ def write(chunks, out: str, num: int) -> None:
   if out.endswith('.npz'):
     xs, ys = [], []
     for x, y in chunks:
-      xs.append(images.to_uint8(x))
+      xs.append(fid_lib.to_uint8(x))
       if y is not None:
         ys.append(y)
       _progress(sum(len(a) for a in xs), num)
@@ -43,7 +46,7 @@ def write(chunks, out: str, num: int) -> None:
     os.makedirs(out, exist_ok=True)
     i = 0
     for x, _ in chunks:
-      for img in images.to_uint8(x):
+      for img in fid_lib.to_uint8(x):
         images.save_png(img, os.path.join(out, f'{i:06d}.png'))
         i += 1
       _progress(i, num)

@@ -1,0 +1,354 @@
+"""Scoring a run directly (`jaxgan.tools.evaluate`), the 'prdc' evaluator plug-in, and the
+protocol record on every number training keeps.
+
+One tiny DCGAN run on the digits (2 steps, one evaluation of 8 images with 'fid' and 'prdc')
+serves the module. References: the logged numbers are recomputed by the library's parts used
+directly and by `jaxgan.tools.sample` followed by `jaxgan.tools.fid` on the same latents;
+precision/recall/density/coverage against tests/test_prdc.py's numpy/cdist reference; KID
+against the unbiased MMD^2 written out; the weights' sha256 against hashlib on the file.
+Tiny k (2 and 3) lets 8 images make every metric.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import ml_collections
+import numpy as np
+import pytest
+
+import jaxgan
+from jaxgan import errors
+from jaxgan.metrics import evaluators
+from jaxgan.metrics import fid
+from jaxgan.metrics import inception
+from jaxgan.metrics import protocol
+from jaxgan.metrics import torch_weights
+from jaxgan.tools import evaluate as evaluate_tool
+from jaxgan.tools import fid as fid_tool
+from jaxgan.tools import sample as sample_tool
+from tests.test_prdc import _reference as prdc_reference
+from tests.util import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM = 8        # images per evaluation
+BATCH = 4      # images per Inception pass (8 with 8 devices)
+K_PR, K_DC = 2, 3
+KID_SUBSETS = 5
+SETTINGS = dict(k_pr=K_PR, k_dc=K_DC, kid_subsets=KID_SUBSETS)
+
+
+class _CountImages:
+  """Counts the images every FeatureExtractor runs through the network."""
+
+  def __init__(self):
+    self.images = 0
+    self._iter = inception.FeatureExtractor.iter_features
+    counter = self
+
+    def counted(extractor, arrays, **kwargs):
+      def arrays_counted():
+        for a in arrays:
+          counter.images += len(a)
+          yield a
+      return counter._iter(extractor, arrays_counted(), **kwargs)
+    self.counted = counted
+
+
+def _quiet(fn, *args, **kwargs):
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')   # statistics of < 2048 samples
+    return fn(*args, **kwargs)
+
+
+@pytest.fixture(scope='module')
+def weights_path():
+  return torch_weights.default_1_path()
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, weights_path):
+  """(workdir, cache dir, images the Inception network saw during training)."""
+  del weights_path
+  root = tmp_path_factory.mktemp('evaluate')
+  config = tiny_config('digits', **{
+      'eval.every_steps': 2, 'eval.num_samples': NUM, 'eval.batch_size': BATCH,
+      'eval.chunk_size': NUM, 'eval.kid_subsets': KID_SUBSETS,
+      'eval.evaluators': ('fid', 'prdc'), 'eval.prdc_k_pr': K_PR, 'eval.prdc_k_dc': K_DC,
+      'eval.cache_dir': str(root / 'cache'), 'train.num_steps': 2,
+      'train.checkpoint_every': 2, 'log.samples_every': 0})
+  counter = _CountImages()
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(inception.FeatureExtractor, 'iter_features', counter.counted)
+    _quiet(jaxgan.train, config, str(root / 'run'))
+  return root / 'run', root / 'cache', counter.images
+
+
+@pytest.fixture(scope='module')
+def logged(trained):
+  workdir, _, _ = trained
+  rows = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  evals = [r for r in rows if 'eval/fid' in r]
+  assert len(evals) == 1 and evals[0]['step'] == 2
+  return evals[0]
+
+
+@pytest.fixture(scope='module')
+def real_images():
+  """The 8 reference images training compared with (the digits, seed-0 subset)."""
+  from jaxgan import data  # pylint: disable=g-import-not-at-top
+  images = data.load_digits(32)[0]
+  return images[np.random.default_rng(0).permutation(len(images))[:NUM]]
+
+
+def _expected_protocol(weights_path):
+  with open(weights_path, 'rb') as f:
+    sha = hashlib.sha256(f.read()).hexdigest()
+  return {'num_fake': NUM, 'num_real': NUM,
+          'reference': {'source': 'digits-32px', 'split': 'all'},
+          'resize': 'tf1_bilinear_299', 'weights_sha256': sha,
+          'k': {'precision_recall': K_PR, 'density_coverage': K_DC},
+          'kid': {'subsets': KID_SUBSETS, 'subset_size': 1000, 'seed': 0},
+          'is_splits': None, 'jaxgan_version': jaxgan.__version__}
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: the 'prdc' plug-in, one Inception pass, the protocol everywhere.
+# ---------------------------------------------------------------------------------------------
+
+def test_training_logs_prdc_with_one_inception_pass_and_the_protocol(trained, logged,
+                                                                     weights_path, real_images):
+  workdir, cache, images_seen = trained
+  # 'fid' and 'prdc' share the pass: 8 real + 8 generated images, not 8 + 8 + 8.
+  assert images_seen == 2 * NUM
+  want = _expected_protocol(weights_path)
+  assert logged['eval/protocol'] == want
+  best = json.loads((workdir / 'best_fid.json').read_text())
+  assert best['metric'] == 'fid' and best['protocol'] == want
+  assert json.loads((workdir / 'run_info.json').read_text())['evaluation'] == want
+  # The real features are cached with the statistics, and carry the set's protocol.
+  cached = list(cache.glob('fid_stats_digits-32px_n8_*.npz'))
+  assert len(cached) == 1
+  real = fid.load_statistics(str(cached[0]))
+  assert real.features.shape == (NUM, 2048)
+  assert real.protocol['num_samples'] == NUM and real.protocol['weights_sha256'] == want[
+      'weights_sha256']
+  # The logged PRDC and KID against the numpy references on features computed afresh.
+  run = jaxgan.load_run(str(workdir))
+  fakes = np.concatenate([x for x, _ in run.generate(NUM, batch_size=NUM)])
+  extractor = fid.get_extractor(batch_size=BATCH)
+  fake_f = _quiet(fid.compute_statistics, fakes, extractor=extractor, keep_features=True).features
+  real_f = _quiet(fid.compute_statistics, real_images, extractor=extractor,
+                  keep_features=True).features
+  np.testing.assert_array_equal(real_f, real.features)
+  ref, margin = prdc_reference(real_f, fake_f, k_pr=K_PR, k_dc=K_DC)
+  assert margin > 1e-5
+  assert {k: logged[f'eval/{k}'] for k in ref} == ref
+  assert logged['eval/kid'] == pytest.approx(_mmd(fake_f, real_f), rel=1e-5)
+
+
+def _mmd(x, y):
+  """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3 over the whole sets (subset size >= n)."""
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  k = lambda a, b: (a @ b.T / x.shape[1] + 1) ** 3
+  m, n = len(x), len(y)
+  return ((k(x, x).sum() - np.trace(k(x, x))) / (m * (m - 1))
+          + (k(y, y).sum() - np.trace(k(y, y))) / (n * (n - 1)) - 2 * k(x, y).mean())
+
+
+def test_prdc_evaluator_shares_the_pass_and_matches_numpy(tmp_path, weights_path):
+  """fid + kid + prdc through evaluate_all on digits against the same digits with noise (PRDC
+  neither 0 nor all 1): one Inception pass over each set, values as the references."""
+  del weights_path
+  from jaxgan import data  # pylint: disable=g-import-not-at-top
+  digits = data.load_digits(16)[0]
+  rng = np.random.default_rng(0)
+  real = digits[:12]
+  fake = np.clip(real.astype(np.float32) + rng.normal(0, 5, real.shape), 0, 255).astype(np.uint8)
+  cfg = ml_collections.ConfigDict({'batch_size': BATCH, 'chunk_size': 5, 'kid_subsets': 3,
+                                   'prdc_k_pr': K_PR, 'prdc_k_dc': K_DC})
+  chosen = {name: evaluators.make_evaluator(name, cfg, cache_dir=str(tmp_path))
+            for name in ('fid', 'kid', 'prdc')}
+  sampler = lambda images: lambda: _stream(images)
+  counter = _CountImages()
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(inception.FeatureExtractor, 'iter_features', counter.counted)
+    values = _quiet(evaluators.evaluate_all, chosen, generate=sampler(fake),
+                    real=sampler(real), num_samples=12, dataset_key='digits16')
+  assert counter.images == 24
+  extractor = fid.get_extractor(batch_size=BATCH)
+  real_f = _quiet(fid.compute_statistics, real, extractor=extractor, keep_features=True).features
+  fake_f = _quiet(fid.compute_statistics, fake, extractor=extractor, keep_features=True).features
+  ref, margin = prdc_reference(real_f, fake_f, k_pr=K_PR, k_dc=K_DC)
+  assert margin > 1e-5
+  assert 0 < ref['precision'] < 1 and 0 < ref['coverage'] < 1 and ref['density'] > 0, ref
+  assert {k: values[k] for k in ref} == ref
+  assert values['kid'] == pytest.approx(_mmd(fake_f, real_f), rel=1e-5)
+  assert set(values) == {'fid', 'kid', 'precision', 'recall', 'density', 'coverage'}
+
+
+def _stream(images):
+  """A fresh `sample(n)` over `images` (as the training loop's Stream of chunks)."""
+  from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
+  return evaluation.Stream(iter([images[i:i + 5] for i in range(0, len(images), 5)]))
+
+
+def test_evaluate_all_runs_other_plug_ins_on_fresh_samplers():
+  """A plug-in of one's own (no Inception) gets its own samplers, each from the first image."""
+  class MeanPixel:
+    needs_real = False
+
+    def evaluate(self, *, generate, real, num_samples, dataset_key, num_real=None):
+      del real, dataset_key, num_real
+      yield 'mean_pixel', float(np.mean(generate(num_samples)))
+
+  images = np.arange(6 * 4 * 4 * 3, dtype=np.float32).reshape(6, 4, 4, 3) / 288 - 1
+  values = evaluators.evaluate_all({'a': MeanPixel(), 'b': MeanPixel()},
+                                   generate=lambda: _stream(images), real=lambda: None,
+                                   num_samples=6, dataset_key='x')
+  assert values == {'mean_pixel': pytest.approx(float(images.mean()))}
+
+
+def test_prdc_settings_are_validated():
+  for overrides, match in (
+      ({'eval.prdc_k_pr': 0}, r'config\.eval\.prdc_k_pr=0 must be an integer >= 1'),
+      ({'eval.prdc_k_dc': -1}, r'prdc_k_dc=-1 must be an integer'),
+      ({'eval.every_steps': 2, 'eval.evaluators': ('prdc',), 'eval.num_samples': 5},
+       r'at least 6 images \(config\.eval\.num_samples\) for config\.eval\.prdc_k_dc=5'),
+      ({'eval.every_steps': 2, 'eval.evaluators': ('prdc',), 'eval.best_metric': 'fid'},
+       r"best_metric='fid' is not a metric")):
+    config = tiny_config('digits', **overrides)
+    with pytest.raises(errors.ConfigError, match=match):
+      jaxgan.config.validate(config)
+  config = tiny_config('digits', **{'eval.every_steps': 2, 'eval.evaluators': ('prdc',),
+                                    'eval.best_metric': 'coverage'})
+  jaxgan.config.validate(config)   # PRDC's metrics can choose the best checkpoint
+
+
+# ---------------------------------------------------------------------------------------------
+# python -m jaxgan.tools.evaluate
+# ---------------------------------------------------------------------------------------------
+
+def test_evaluate_recomputes_training_and_equals_sample_then_fid(trained, logged, tmp_path,
+                                                                 real_images):
+  workdir, _, _ = trained
+  # Defaults from the run's config.eval (seed, batch, weights, cache): the logged numbers.
+  result = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM, **SETTINGS)
+  assert result['fid'] == logged['eval/fid'] and result['kid_mean'] == logged['eval/kid']
+  for key in ('precision', 'recall', 'density', 'coverage'):
+    assert result[key] == logged[f'eval/{key}']
+  assert result['protocol'] == logged['eval/protocol']
+  assert result['run'] == {'workdir': str(workdir), 'step': 2, 'checkpoint': 'latest',
+                           'ema': False}
+  # jaxgan.tools.sample's images of the same latents, scored by jaxgan.tools.fid.
+  fakes = str(tmp_path / 'fakes.npz')
+  run = jaxgan.load_run(str(workdir))
+  sample_tool.write(run.generate(NUM, batch_size=NUM), fakes, NUM)
+  np.savez(tmp_path / 'reals.npz', images=real_images)
+  via_files = _quiet(fid_tool.run, [fakes, str(tmp_path / 'reals.npz')], batch_size=BATCH,
+                     **SETTINGS)
+  for key in ('fid', 'kid_mean', 'kid_std', 'precision', 'recall', 'density', 'coverage'):
+    assert via_files[key] == pytest.approx(result[key], rel=1e-9, abs=1e-12), key
+  assert via_files['protocol']['reference']['source'] == str(tmp_path / 'reals.npz')
+  # Against saved features of those reals: the same numbers.
+  _quiet(fid_tool.run, [str(tmp_path / 'reals.npz'), str(tmp_path / 'reals.npy')],
+         save_features=True, batch_size=BATCH)
+  against = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM,
+                   against=str(tmp_path / 'reals.npy'), **SETTINGS)
+  assert against['fid'] == pytest.approx(result['fid'], rel=1e-9)
+  assert against['precision'] == result['precision']
+
+
+def test_evaluate_command_line_json_and_saved_features(trained, logged, tmp_path, real_images):
+  workdir, cache, _ = trained
+  np.save(tmp_path / 'reals.npy', _quiet(
+      fid.compute_statistics, real_images, extractor=fid.get_extractor(batch_size=BATCH),
+      keep_features=True).features)
+  env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
+  env.pop('XLA_FLAGS', None)   # as users run it: one CPU device
+  proc = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.tools.evaluate', f'--workdir={workdir}', f'--num={NUM}',
+       f'--against={tmp_path / "reals.npy"}', f'--k_pr={K_PR}', f'--k_dc={K_DC}',
+       f'--kid_subsets={KID_SUBSETS}', f'--inception-batch-size={BATCH}', '--json',
+       f'--save-features={tmp_path / "fakes.npy"}', f'--save-stats={tmp_path / "fakes.npz"}'],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads(proc.stdout)   # stdout is the one JSON object
+  assert set(result) == {'fid', 'kid_mean', 'kid_std', 'precision', 'recall', 'density',
+                         'coverage', 'protocol', 'run'}
+  # One device and batch 4 in the subprocess: the same FID up to float rounding.
+  assert result['fid'] == pytest.approx(logged['eval/fid'], rel=1e-4)
+  assert result['protocol']['reference'] == {'source': str(tmp_path / 'reals.npy'),
+                                             'split': None}
+  # A bare .npy records no weights: the generated side's are the record's.
+  assert result['protocol']['weights_sha256'] == logged['eval/protocol']['weights_sha256']
+  fakes = np.load(tmp_path / 'fakes.npy')
+  assert fakes.shape == (NUM, 2048) and fakes.dtype == np.float32
+  stats = fid.load_statistics(str(tmp_path / 'fakes.npz'))
+  assert stats.protocol['num_samples'] == NUM and stats.protocol['resize'] == 'tf1_bilinear_299'
+  np.testing.assert_allclose(stats.mu, fakes.astype(np.float64).mean(0), rtol=1e-10)
+  assert 'warning: ' in proc.stderr   # < 2048 samples, as one plain line
+
+
+def test_evaluate_bad_inputs(trained, tmp_path):
+  workdir, _, _ = trained
+  bare = tmp_path / 'bare'
+  bare.mkdir()
+  shutil.copy(workdir / 'config.json', bare / 'config.json')
+  cases = [
+      (dict(workdir=str(bare)), errors.CheckpointError, r'holds no checkpoint; train first'),
+      (dict(workdir=str(tmp_path / 'nowhere')), errors.CheckpointError, 'is not a folder'),
+      (dict(workdir=str(workdir), num=1), errors.ConfigError, r'--num=1 must be an integer >= 2'),
+      (dict(workdir=str(workdir), num=3, prdc=True, k_pr=K_PR, k_dc=K_DC), errors.ConfigError,
+       r'at least 4 reference images \(min\(--num, dataset size\)\) for --k_dc=3'),
+      (dict(workdir=str(workdir), save_features=str(workdir / 'config.json')),
+       errors.ConfigError, r'must end in \.npy or \.npz'),
+      (dict(workdir=str(workdir), save_stats=str(workdir / 'run_info.json')),
+       errors.ConfigError, r'must end in \.npz'),
+      (dict(workdir=str(workdir), k_pr=0), errors.ConfigError, r'--k_pr=0 must be an integer'),
+  ]
+  for kwargs, kind, match in cases:
+    with pytest.raises(kind, match=match):
+      evaluate_tool.evaluate(**kwargs)
+  env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
+  env.pop('XLA_FLAGS', None)
+  proc = subprocess.run([sys.executable, '-m', 'jaxgan.tools.evaluate', f'--workdir={bare}'],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
+  assert 'holds no checkpoint' in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol record itself.
+# ---------------------------------------------------------------------------------------------
+
+def test_protocol_record_and_differences(tmp_path):
+  rec = protocol.record(num_fake=10, num_real=20, reference={'source': 's', 'split': 'train'},
+                        weights_sha256='ab' * 32, k={'precision_recall': 3,
+                                                     'density_coverage': 5})
+  assert rec == {'num_fake': 10, 'num_real': 20, 'reference': {'source': 's', 'split': 'train'},
+                 'resize': 'tf1_bilinear_299', 'weights_sha256': 'ab' * 32,
+                 'k': {'precision_recall': 3, 'density_coverage': 5}, 'kid': None,
+                 'is_splits': None, 'jaxgan_version': jaxgan.__version__}
+  assert json.loads(json.dumps(rec)) == rec
+  a = protocol.describe_set(source='a', num_samples=5, weights_sha256='x')
+  b = protocol.describe_set(source='b', num_samples=7, weights_sha256='y', resize='clean')
+  assert protocol.differences(a, b) == ['resize tf1_bilinear_299 (A) vs clean (B)',
+                                        'weights_sha256 x (A) vs y (B)']
+  assert protocol.differences(a, {**a, 'weights_sha256': None}) == []   # unknown: no claim
+  assert protocol.merged('x', 'x') == 'x' and protocol.merged(None, 'y') == 'y'
+  assert protocol.merged('x', 'y') == ['x', 'y']
+  # Any weights file is hashed as it is; default_1.pt's hash is the pinned one.
+  other = tmp_path / 'w.pt'
+  other.write_bytes(b'not weights')
+  assert protocol.weights_sha256(str(other)) == hashlib.sha256(b'not weights').hexdigest()
+  assert protocol.weights_sha256(None) == torch_weights.DEFAULT1_SHA256
+  assert protocol.weights_sha256(str(tmp_path / 'missing.pt')) is None
+  assert protocol.summary(rec) == ('10 generated vs 20 real (s, split train), tf1_bilinear_299, '
+                                   f'weights {"ab" * 6}, k 3/5, jaxgan {jaxgan.__version__}')
+  assert protocol.summary(None) == 'protocol not recorded'
