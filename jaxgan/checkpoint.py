@@ -97,10 +97,6 @@ class Checkpointer:
       raise errors.CheckpointError(f'{what} in {self.directory} failed ({_first_line(e)}); '
                                    f'check the disk and permissions, then rerun.') from e
 
-  # GANState fields added after checkpoints were written without them: a checkpoint that lacks
-  # one restores when the target's value is empty (the field unused), e.g. `augment_state`.
-  ADDED_FIELDS = ('augment_state',)
-
   def restore(self, target, step: int):
     """The checkpoint at `step` restored onto `target`'s structure (CheckpointError if not)."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
@@ -108,17 +104,9 @@ class Checkpointer:
       with _Quiet():
         return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # pylint: disable=broad-except
-      error = e
-    unused = [k for k in self.ADDED_FIELDS if hasattr(target, k) and getattr(target, k) == {}]
-    if unused:
-      try:
-        fields = [k for k in target.__dataclass_fields__ if k not in unused]
-        return target.replace(**self._restore_fields(target, step, fields))
-      except Exception:  # pylint: disable=broad-except
-        pass   # not an older checkpoint: report the first error
-    raise errors.CheckpointError(
-        f'the checkpoint {os.path.join(self.directory, str(step))} cannot be restored '
-        f'({_first_line(error)})') from error
+      raise errors.CheckpointError(
+          f'the checkpoint {os.path.join(self.directory, str(step))} cannot be restored '
+          f'({_first_line(e)})') from e
 
   GENERATOR_FIELDS = ('step', 'g_params', 'ema_params', 'g_state', 'rng')
 

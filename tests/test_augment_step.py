@@ -7,14 +7,13 @@ the augmentation; a run with ADA and LeCam state resumes bit-exact; a checkpoint
 before `GANState.augment_state` existed still restores.
 """
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 import jaxgan
-from jaxgan import augment, checkpoint, losses
+from jaxgan import augment, losses
 from tests.util import host_batch, step_on, tiny_config
 
 FULL = 'color,translation,cutout'
@@ -138,33 +137,3 @@ def test_ada_and_lecam_state_resume_bit_exact(tmp_path):
   assert all({'aug/p', 'aug/rt'} <= set(r) for r in rows)
   info = json.loads((tmp_path / 'a' / 'run_info.json').read_text())
   assert info['parts']['augmentation'].startswith('DiffAugment(')
-
-
-@flax.struct.dataclass
-class _StateBeforeAugmentState:
-  """GANState's fields before `augment_state` was added (as older checkpoints hold them)."""
-  step: jax.Array
-  g_params: dict
-  d_params: dict
-  g_opt_state: tuple
-  d_opt_state: tuple
-  g_state: dict
-  d_state: dict
-  ema_params: dict
-  rng: jax.Array
-  loss_state: dict
-
-
-def test_a_checkpoint_from_before_augment_state_restores(tmp_path):
-  experiment = jaxgan.build(tiny_config('ring'))
-  state = jax.device_get(experiment.init_state(seed=3))
-  old = _StateBeforeAugmentState(**{k: getattr(state, k) for k in
-                                    _StateBeforeAugmentState.__dataclass_fields__})
-  ckpt = checkpoint.Checkpointer(str(tmp_path / 'checkpoints'))
-  ckpt.save(7, old)
-  ckpt.wait()
-  restored, step = ckpt.restore_latest(experiment.init_state(seed=0))
-  ckpt.close()
-  assert step == 7 and restored.augment_state == {}
-  for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(jax.device_get(restored)), strict=True):
-    np.testing.assert_array_equal(a, b)
