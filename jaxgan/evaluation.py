@@ -12,9 +12,12 @@ kept as an orbax checkpoint in `workdir/best_fid`, its value and step in
 
 Generated images always come from the same latent draws (seeded by `config.eval.seed`) and
 the sampling weights (the EMA when the run keeps one), so two points of a curve differ by the
-generator only. Real-image statistics are computed once per (data source, size, count,
-weights) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or ~/.cache/jaxgan);
-real images number min(num_samples, dataset size).
+generator only. Real images come from the run's data source, as it trains (same size,
+channels, crop and resize; `config.eval.reference_split` picks another split of a TFDS
+dataset), min(num_samples, dataset size) of them; their statistics are computed once per
+(the source's `identity()`: name, split, path, file count and size, image size, resize;
+count; weights) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or
+~/.cache/jaxgan).
 """
 
 import json
@@ -85,6 +88,11 @@ def evaluators_from_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
           for name in evaluator_names(config)}
 
 
+def _rgb(images: np.ndarray) -> np.ndarray:
+  """Greyscale (..., 1) images repeated to the three channels Inception reads."""
+  return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
 class _Stream:
   """Adapts a generator of image chunks to the evaluators' `sample(n) -> exactly n images`."""
 
@@ -118,6 +126,7 @@ class TrainingEvaluator:
     self.best = self._read_best()
     self._best_ckpt = None
     self.improved = False   # whether the last call found a new best
+    self.reference = experiment.data   # where real images come from (eval.reference_split)
     if not self.every:
       return
     if is_chief:
@@ -126,6 +135,10 @@ class TrainingEvaluator:
         raise errors.ConfigError(
             'the evaluators compare with real images, but the data source has no '
             'reference_images(); pass evaluators={} or a source with images (ArraySource).')
+      from jaxgan import data as data_lib  # pylint: disable=g-import-not-at-top
+      self.reference = data_lib.reference_source(experiment.data, cfg.reference_split)
+      if self.reference is not experiment.data:
+        self.reference.prepare()   # a missing split fails now, not at the first evaluation
       try:   # load the networks now, so that missing Inception weights fail before training
         for evaluator in experiment.evaluators.values():
           if hasattr(evaluator, 'prepare'):
@@ -158,7 +171,7 @@ class TrainingEvaluator:
     host_state = state.replace(**dict(zip(
         ('g_params', 'ema_params', 'g_state'),
         jax.device_get((state.g_params, state.ema_params, state.g_state)))))
-    data = self.experiment.data
+    data = self.reference
     num_real = min(num, getattr(data, 'num_examples', num))
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
     values = {}
@@ -166,8 +179,9 @@ class TrainingEvaluator:
       fakes = self.experiment.generate(host_state, num, seed=int(cfg.seed), batch_size=chunk)
       reals = (data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
                if hasattr(data, 'reference_images') else iter(()))
-      for metric, value in evaluator.evaluate(generate=_Stream(x for x, _ in fakes),
-                                              real=_Stream(reals), num_samples=num,
+      for metric, value in evaluator.evaluate(generate=_Stream(_rgb(x) for x, _ in fakes),
+                                              real=_Stream(_rgb(x) for x in reals),
+                                              num_samples=num,
                                               num_real=num_real, dataset_key=key):
         values[metric] = float(value)
     return values

@@ -58,7 +58,8 @@ class _Preemption:
 
 
 def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState) -> dict:
-  """run_info.json: library versions, devices, git revision, parameter counts, the parts."""
+  """run_info.json: library versions, devices, git revision, parameter counts, the parts, the
+  data (its identity, size, classes and their names, streamed or in memory)."""
   from importlib import metadata  # pylint: disable=g-import-not-at-top
   versions = {}
   for package in ('jaxgan', 'jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint',
@@ -78,6 +79,7 @@ def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState)
       'd_params': state_lib.param_count(state.d_params),
       'parts': experiment.record(),
       'loss': repr(experiment.loss),
+      'data': experiment_lib.data_record(experiment.data),
   }
   try:
     import subprocess  # pylint: disable=g-import-not-at-top
