@@ -137,7 +137,9 @@ class Layout:
 
 
 class Source(Protocol):
-  """What the training loop needs of a data source."""
+  """What the training loop needs of a data source. Optional: `reference_images(num, *,
+  seed, chunk)` and `identity()` (what FID compares with and caches under; see
+  IndexedSource), `describe()` (what run_info.json records)."""
   example_shape: tuple[int, ...]   # one example: (H, W, C) images or (2,) points
   num_classes: int                 # label range (0: unlabelled; labels are then zeros)
 
@@ -151,7 +153,6 @@ class Source(Protocol):
 def to_float(images: np.ndarray) -> np.ndarray:
   """uint8 [0, 255] -> float32 [-1, 1]."""
   return images.astype(np.float32) * (2.0 / 255.0) - 1.0
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def _rgb(rng, height, width):
 
 def _write_folder(root, *, classes=('cats', 'dogs'), per_class=6, seed=0, extras=True):
   """PNG and JPEG files of odd sizes and modes in class folders (and a nested folder); with
-  `extras`, one corrupt file and one 1-pixel-tall image. Returns the image files' paths."""
+  `extras`, a corrupt file, a truncated JPEG and a 1-pixel-tall image. Returns the image
+  files' paths."""
   rng = np.random.default_rng(seed)
   paths = []
   for c, name in enumerate(classes):
@@ -54,9 +55,15 @@ def _write_folder(root, *, classes=('cats', 'dogs'), per_class=6, seed=0, extras
     corrupt = os.path.join(root, classes[0], 'corrupt.png')
     with open(corrupt, 'wb') as f:
       f.write(b'\x89PNG\r\n\x1a\n not really a png')
+    truncated = os.path.join(root, classes[0], 'truncated.jpg')
+    Image.fromarray(_rgb(rng, 40, 40)).save(truncated)
+    with open(truncated, 'rb') as f:
+      whole = f.read()
+    with open(truncated, 'wb') as f:
+      f.write(whole[:len(whole) // 2])            # a download cut short
     thin = os.path.join(root, classes[-1], 'thin.png')
     Image.fromarray(_rgb(rng, 1, 40)).save(thin)
-    paths += [corrupt, thin]
+    paths += [corrupt, truncated, thin]
   with open(os.path.join(root, classes[0], 'notes.txt'), 'w') as f:
     f.write('not an image: ignored')
   return sorted(paths, key=lambda p: os.path.relpath(p, root))
@@ -137,29 +144,30 @@ def test_folder_source_reads_every_image_with_folder_labels(tmp_path):
   # Metadata only, before prepare(): the class names, sorted.
   assert source.num_classes == 2 and source.class_names == ['cats', 'dogs']
   source.prepare()
-  assert source.num_examples == len(paths) == 14 and source.example_shape == (32, 32, 3)
+  assert source.num_examples == len(paths) == 15 and source.example_shape == (32, 32, 3)
   images, labels = source.read(np.arange(source.num_examples))
   # Each readable file is its own PIL decode, centre-cropped and Lanczos-resized, labelled by
   # its class folder.
   for i, path in enumerate(paths):
-    if path.endswith(('corrupt.png', 'thin.png')):
+    if path.endswith(('corrupt.png', 'truncated.jpg', 'thin.png')):
       continue
     assert labels[i] == (0 if os.sep + 'cats' + os.sep in path else 1), path
     with Image.open(path) as im:
       reference = data.convert_image(im.convert('RGBA') if im.mode == 'P' else im, size=32)
     np.testing.assert_array_equal(images[i], reference, err_msg=path)
-  # The corrupt and the 1-pixel-tall image are skipped and counted: the next readable example
-  # (in index order) stands in for each.
-  corrupt, thin = (next(i for i, p in enumerate(paths) if p.endswith(n))
-                   for n in ('corrupt.png', 'thin.png'))
-  assert sorted(source.skipped) == sorted([corrupt, thin])
+  # The corrupt, the truncated and the 1-pixel-tall image are skipped and counted: the next
+  # readable example (in index order) stands in for each.
+  corrupt, truncated, thin = (next(i for i, p in enumerate(paths) if p.endswith(n))
+                              for n in ('corrupt.png', 'truncated.jpg', 'thin.png'))
+  assert sorted(source.skipped) == sorted([corrupt, truncated, thin])
+  assert 'truncated' in source.skipped[truncated]
   after = lambda i: (i + 1) % len(paths)
-  np.testing.assert_array_equal(images[corrupt], images[after(corrupt)])
-  np.testing.assert_array_equal(images[thin], images[after(thin)])
-  assert labels[thin] == labels[after(thin)]
+  for bad in (corrupt, truncated, thin):
+    np.testing.assert_array_equal(images[bad], images[after(bad)])
+    assert labels[bad] == labels[after(bad)]
   record = source.describe()
-  assert record['skipped'] == 2 and record['class_names'] == ['cats', 'dogs']
-  assert record['files'] == 14 and record['streamed'] is False
+  assert record['skipped'] == 3 and record['class_names'] == ['cats', 'dogs']
+  assert record['files'] == 15 and record['streamed'] is False
 
 
 def test_streamed_folder_batches_equal_in_memory_batches(tmp_path):
@@ -168,7 +176,7 @@ def test_streamed_folder_batches_equal_in_memory_batches(tmp_path):
   streamed = _prepared(_folder_config(tmp_path, **{'data.cache': 'none'}))
   assert (memory.streamed, streamed.streamed) == (False, True)
   layout = data.Layout(batch_size=8, d_steps=2, local_devices=2)
-  for step in (0, 1, 2, 7):   # 16 examples a step from 22: steps 1 and 2 straddle epochs
+  for step in (0, 1, 2, 7):   # 16 examples a step from 23: steps 1 and 2 straddle epochs
     a, b = memory.batch(step, layout), streamed.batch(step, layout)
     np.testing.assert_array_equal(a['image'], b['image'])
     np.testing.assert_array_equal(a['label'], b['label'])
