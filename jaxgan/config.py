@@ -15,6 +15,7 @@ Model keys that are arguments of a model's constructor (`g_width`, `d_width`, `d
 attention sits at 16x16 for 32x32 images). `run_info.json` records the values each run used.
 """
 
+import copy as copy_lib
 import importlib.util
 import json
 import os
@@ -31,20 +32,33 @@ def default() -> ml_collections.ConfigDict:
   """Every config key with its default."""
   config = ml_collections.ConfigDict()
 
+  # Data (jaxgan/data.py): a TFDS name ('cifar10', 'mnist', 'celeb_a', 'lsun/bedroom', ...),
+  # 'folder' or 'npz' (data.path), 'digits' (offline, bundled), or the 2-D 'ring' / 'grid'.
   config.data = ml_collections.ConfigDict()
-  config.data.dataset = 'cifar10'     # 'cifar10' (TFDS), 'digits' (offline), 'ring', 'grid'
-  config.data.image_size = 64         # 32 or 64 for image datasets
+  config.data.dataset = 'cifar10'
+  config.data.image_size = 64         # image side: a power of two from 32 to 256
+  config.data.channels = 3            # 3: RGB (grey images repeated); 1: greyscale (models too)
+  config.data.path = ''               # 'folder': the image folder; 'npz': the .npz file
+  config.data.labels = 'none'         # 'folder': 'folders' (class = first-level subfolder) or 'none'
   config.data.data_dir = ''           # TFDS data_dir; '' means TFDS' default (~/tensorflow_datasets)
-  config.data.split = 'train'
+  config.data.split = 'train'         # TFDS split (any TFDS split spec, e.g. 'train[:90%]')
   # Image datasets: train on this fraction of the split, a subset drawn from train.seed (FID
   # still compares with the whole split), e.g. 0.1 for DiffAugment's 10%-data experiments.
   config.data.fraction = 1.0
+  config.data.image_key = ''          # TFDS image feature ('': the builder's image feature)
+  config.data.label_key = ''          # TFDS class-label feature ('': 'label' or the only one)
+  config.data.cache = 'auto'          # 'memory', 'none' (stream by index) or 'auto' (by size)
+  config.data.cache_max_gb = 4.0      # 'auto': hold the decoded images in memory up to this
+  config.data.workers = 0             # threads decoding a streamed batch (0: CPUs, at most 16)
   config.data.prefetch = 2            # batches staged on the devices ahead of the step
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'dcgan'         # 'dcgan', 'sagan' or 'mlp' (jaxgan.models.MODELS)
   config.model.z_dim = 100
-  config.model.num_classes = 0        # > 0: class-conditional (models that support it)
+  # > 0: class-conditional (models that support it); -1: as many as the data's labels have
+  # (resolved by jaxgan.build; config.json records the number). Not the default: a labelled
+  # dataset does not make every model conditional, and DCGAN takes no labels.
+  config.model.num_classes = 0
   # Compute dtype: 'float32' or 'bfloat16' (mixed precision: params, optimiser state, batch-norm
   # statistics, spectral norm, attention softmax, tanh output and losses stay float32).
   config.model.dtype = 'float32'
@@ -123,6 +137,7 @@ def default() -> ml_collections.ConfigDict:
   config.eval.seed = 0                # latent draws (the same at every evaluation)
   config.eval.weights = ''            # Inception weights ('': default_1.pt; IS: pytorch-fid .pth)
   config.eval.cache_dir = ''          # weights and real statistics ('': $JAXGAN_CACHE or ~/.cache/jaxgan)
+  config.eval.reference_split = ''    # TFDS split of the real images ('': data.split)
 
   return config
 
@@ -208,6 +223,11 @@ def from_json(path: str) -> ml_collections.ConfigDict:
   return config
 
 
+def copy(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A deep copy of `config` (field types and lock kept)."""
+  return copy_lib.deepcopy(config)
+
+
 def to_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2, sort_keys=False)
 
@@ -246,8 +266,9 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
               'data.prefetch', 'eval.batch_size', 'eval.chunk_size'):
     _integer(config, key)
   for key in ('log.samples_every', 'log.attention_every', 'eval.every_steps',
-              'train.ema_start', 'model.num_classes'):
+              'train.ema_start'):
     _integer(config, key, minimum=0)
+  _integer(config, 'model.num_classes', minimum=-1)
   _integer(config, 'train.seed', minimum=0, maximum=2**32 - 1)
   _integer(config, 'eval.seed', minimum=0, maximum=2**32 - 1)
   if not 0.0 <= config.train.ema_decay < 1.0:
@@ -268,7 +289,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if 'augment' not in config:
     raise errors.ConfigError('the config lacks the section augment; start from '
                              'jaxgan.config.default().')
-  errors.check_choice('data.dataset', config.data.dataset, data.DATASETS)
+  validate_data(config)
   errors.check_choice('model.name', config.model.name, models.MODELS)
   errors.check_choice('model.dtype', config.model.dtype, models.DTYPES)
   is_2d = config.data.dataset in data.MIXTURES
@@ -276,9 +297,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise errors.ConfigError(
         f'config.model.name={config.model.name!r} does not fit '
         f'config.data.dataset={config.data.dataset!r}; use model \'mlp\' for the 2-D mixtures '
-        f'{data.MIXTURES} and an image model for image datasets {data.IMAGE_DATASETS}.')
-  if not is_2d:
-    errors.check_choice('data.image_size', config.data.image_size, data.IMAGE_SIZES)
+        f'{data.MIXTURES} and an image model for image datasets.')
   fraction = config.data.fraction
   if (not isinstance(fraction, (int, float)) or isinstance(fraction, bool)
       or not 0.0 < fraction <= 1.0):
@@ -303,10 +322,53 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = config.optim[key]
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
       raise errors.ConfigError(f'config.optim.{key}={value!r} must be > 0.')
-  num_classes = config.model.num_classes
-  if num_classes and num_classes != data.num_classes(config.data.dataset):
+  if config.model.num_classes == -1 and is_2d:
+    raise errors.ConfigError(f'config.model.num_classes=-1 takes the classes of the data, but '
+                             f'{config.data.dataset!r} has none; set it to 0.')
+  if config.eval.reference_split and not data.is_tfds(config.data.dataset):
     raise errors.ConfigError(
-        f'config.model.num_classes={num_classes} but dataset {config.data.dataset!r} has '
-        f'{data.num_classes(config.data.dataset)} classes; set it to that or to 0 '
-        f'(unconditional).')
+        f'config.eval.reference_split={config.eval.reference_split!r} picks a TFDS split, but '
+        f'{config.data.dataset!r} has no splits; set it to \'\'.')
   evaluation.validate(config)
+
+
+def validate_data(config: ml_collections.ConfigDict) -> None:
+  """ConfigError on a bad `data` value (the dataset's name, size, channels, storage), before
+  any data is read (a TFDS name is checked against TFDS' registry, offline)."""
+  from jaxgan import data  # pylint: disable=g-import-not-at-top
+  d = config.data
+  if not isinstance(d.dataset, str) or not d.dataset.strip():
+    raise errors.ConfigError('config.data.dataset is empty; name a TFDS dataset, \'folder\', '
+                             '\'npz\', \'digits\', \'ring\' or \'grid\'.')
+  _integer(config, 'data.workers', minimum=0)
+  if d.dataset in data.MIXTURES:
+    return
+  if d.image_size not in data.IMAGE_SIZES:
+    raise errors.ConfigError(
+        f'config.data.image_size={d.image_size!r} is not supported; choose a power of two from '
+        f'32 to 256 ({", ".join(map(str, data.IMAGE_SIZES))}).')
+  errors.check_choice('data.channels', d.channels, data.CHANNELS)
+  errors.check_choice('data.cache', d.cache, data.CACHES)
+  errors.check_choice('data.labels', d.labels, data.LABELS)
+  if (not isinstance(d.cache_max_gb, (int, float)) or isinstance(d.cache_max_gb, bool)
+      or not d.cache_max_gb > 0):
+    raise errors.ConfigError(f'config.data.cache_max_gb={d.cache_max_gb!r} must be > 0 (GB).')
+  if d.dataset in data.FILE_DATASETS:
+    if not d.path:
+      what = 'folder of images' if d.dataset == 'folder' else '.npz file'
+      raise errors.ConfigError(f'config.data.dataset={d.dataset!r} reads a {what}: pass it '
+                               f'with --config.data.path=...')
+  elif d.path:
+    raise errors.ConfigError(f'config.data.path is read by the \'folder\' and \'npz\' datasets '
+                             f'only, not {d.dataset!r}; set --config.data.dataset=folder (or npz), '
+                             f'or clear data.path.')
+  if d.labels == 'folders' and d.dataset != 'folder':
+    raise errors.ConfigError(f'config.data.labels=\'folders\' is for --config.data.dataset=folder; '
+                             f'set it to \'none\'.')
+  if data.is_tfds(d.dataset):
+    data.check_tfds_name(d.dataset, d.data_dir)
+  else:
+    for key in ('image_key', 'label_key'):
+      if d[key]:
+        raise errors.ConfigError(f'config.data.{key} picks a TFDS feature, but '
+                                 f'{d.dataset!r} is not a TFDS dataset; clear it.')

@@ -13,10 +13,13 @@ kept as an orbax checkpoint in `workdir/best_fid`, its value and step in
 Generated images always come from the same latent draws (seeded by `config.eval.seed`) and
 the sampling weights (the EMA when the run keeps one), so two points of a curve differ by the
 generator only. The Inception evaluators share one pass over the generated images
-(`evaluators.evaluate_all`: 'fid' and 'prdc' read the same pool3 features). Real-image
-statistics (with features for KID and PRDC) are computed once per (data source, size, count,
-weights) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or ~/.cache/jaxgan);
-real images number min(num_samples, dataset size).
+(`evaluators.evaluate_all`: 'fid' and 'prdc' read the same pool3 features). Real images come
+from the run's data source, as it trains (same size, channels, crop and resize;
+`config.eval.reference_split` picks another split of a TFDS dataset), min(num_samples,
+dataset size) of them; their statistics (with features for KID and PRDC) are computed once per
+(the source's `identity()`: name, split, path, file count and size, image size, resize;
+count; weights) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or
+~/.cache/jaxgan).
 
 Every number carries its protocol (`jaxgan.metrics.protocol.record`: image counts, reference
 source and split, resize, Inception weights' sha256, k, jaxgan version): metrics.jsonl's
@@ -105,17 +108,24 @@ def evaluators_from_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
           for name in evaluator_names(config)}
 
 
-def reference(experiment) -> dict:
-  """{'source', 'split'} of the images a run's evaluations compare with (its data source)."""
-  data = experiment.data
-  source = (data.identity() if hasattr(data, 'identity')
-            else getattr(data, 'name', type(data).__name__))
+def reference(experiment, source=None) -> dict:
+  """{'source', 'split'} of the images a run's evaluations compare with: `source` (default:
+  the experiment's data source)."""
+  data = experiment.data if source is None else source
+  name = (data.identity() if hasattr(data, 'identity')
+          else getattr(data, 'name', type(data).__name__))
   split = getattr(data, 'split', None)
   if split is None and 'data' in experiment.from_config:
     d = experiment.config.data
     # scikit-learn's digits come as one set of 1,797 images: no split.
-    split = 'all' if d.dataset == 'digits' else d.split
-  return {'source': source, 'split': split}
+    split = 'all' if d.dataset == 'digits' else (experiment.config.eval.reference_split
+                                                 or d.split)
+  return {'source': name, 'split': split}
+
+
+def _rgb(images: np.ndarray) -> np.ndarray:
+  """Greyscale (..., 1) images repeated to the three channels Inception reads."""
+  return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
 class Stream:
@@ -152,6 +162,7 @@ class TrainingEvaluator:
     self._best_ckpt = None
     self._protocol = None
     self.improved = False   # whether the last call found a new best
+    self.reference = experiment.data   # where real images come from (eval.reference_split)
     if not self.every:
       return
     if is_chief:
@@ -160,6 +171,10 @@ class TrainingEvaluator:
         raise errors.ConfigError(
             'the evaluators compare with real images, but the data source has no '
             'reference_images(); pass evaluators={} or a source with images (ArraySource).')
+      from jaxgan import data as data_lib  # pylint: disable=g-import-not-at-top
+      self.reference = data_lib.reference_source(experiment.data, cfg.reference_split)
+      if self.reference is not experiment.data:
+        self.reference.prepare()   # a missing split fails now, not at the first evaluation
       try:   # load the networks now, so that missing Inception weights fail before training
         for evaluator in experiment.evaluators.values():
           if hasattr(evaluator, 'prepare'):
@@ -187,7 +202,7 @@ class TrainingEvaluator:
 
   def _num_real(self) -> int:
     num = int(self.experiment.config.eval.num_samples)
-    return min(num, getattr(self.experiment.data, 'num_examples', num))
+    return min(num, getattr(self.reference, 'num_examples', num))
 
   @property
   def protocol(self) -> Optional[dict]:
@@ -204,7 +219,7 @@ class TrainingEvaluator:
                        for e in self.experiment.evaluators.values())
       self._protocol = protocol_lib.record(
           num_fake=int(cfg.num_samples), num_real=self._num_real() if needs_real else None,
-          reference=reference(self.experiment) if needs_real else None,
+          reference=reference(self.experiment, self.reference) if needs_real else None,
           weights_sha256=protocol_lib.weights_sha256(cfg.weights or None), **fields)
     return self._protocol
 
@@ -216,17 +231,18 @@ class TrainingEvaluator:
     host_state = state.replace(**dict(zip(
         ('g_params', 'ema_params', 'g_state'),
         jax.device_get((state.g_params, state.ema_params, state.g_state)))))
-    data = self.experiment.data
+    data = self.reference
     num_real = self._num_real()
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
 
     def generate():
       fakes = self.experiment.generate(host_state, num, seed=int(cfg.seed), batch_size=chunk)
-      return Stream(x for x, _ in fakes)
+      return Stream(_rgb(x) for x, _ in fakes)
 
     def real():
-      return Stream(data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
-                     if hasattr(data, 'reference_images') else iter(()))
+      return Stream(_rgb(x) for x in (
+          data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
+          if hasattr(data, 'reference_images') else iter(())))
 
     return evaluators.evaluate_all(self.experiment.evaluators, generate=generate, real=real,
                                    num_samples=num, num_real=num_real, dataset_key=key)

@@ -84,15 +84,24 @@ class Experiment:
           f'the experiment has none; set config.augment.policy (probability 0 keeps it out of '
           f'the images D trains on) or pass Experiment(augmentation=...).')
     config_lib.validate_loop(self.config)
+    if self.config.model.num_classes < 0:
+      raise errors.ConfigError(
+          'config.model.num_classes=-1 (the data\'s number of classes) is resolved by '
+          'jaxgan.build; building an Experiment yourself, set it to data.num_classes.')
     if self.loss.per_sample_gradients and models.mixes_samples(self.discriminator):
       raise errors.ConfigError(
           f'the loss {self.loss!r} penalises per-sample input gradients, but the '
           f'discriminator mixes samples through batch norm, so the penalty would be wrong; '
           f'use --config.model.d_norm=layer (or none).')
-    if self.num_classes and self.data.num_classes != self.num_classes:
-      raise errors.ConfigError(
-          f'config.model.num_classes={self.num_classes} but the data has '
-          f'{self.data.num_classes} classes; set it to that or to 0 (unconditional).')
+    if self.num_classes:
+      try:
+        data_classes = self.data.num_classes
+      except errors.DatasetError:   # data not here (loading a run to sample): checked on use
+        data_classes = self.num_classes
+      if data_classes != self.num_classes:
+        raise errors.ConfigError(
+            f'config.model.num_classes={self.num_classes} but the data has {data_classes} '
+            f'classes; set it to that, to -1 (the data\'s) or to 0 (unconditional).')
 
   # --- what the loop reads -------------------------------------------------------------------
   @property
@@ -205,6 +214,15 @@ class Experiment:
     }
 
 
+def data_record(source) -> dict[str, Any]:
+  """What run_info.json says of the data: the source's `describe()` (name, identity, size,
+  classes and their names, streamed or in memory, skipped images), or its name."""
+  if hasattr(source, 'describe'):
+    return source.describe()
+  return {'name': getattr(source, 'name', type(source).__name__),
+          'example_shape': list(source.example_shape), 'num_classes': int(source.num_classes)}
+
+
 def _optimizer_name(tx) -> str:
   return getattr(tx, 'name', None) or type(tx).__name__
 
@@ -217,11 +235,17 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   """
   from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
   config_lib.validate(config)
+  data = data_lib.from_config(config)
+  if config.model.num_classes == -1:
+    # The data's classes (metadata only: a folder listing, a TFDS feature spec); the
+    # experiment's config, and so config.json, hold the number.
+    config = config_lib.copy(config)
+    config.model.num_classes = int(data.num_classes)
   generator, discriminator = models.build(config)
   g_optimizer, d_optimizer = optim.from_config(config)
   return Experiment(
       generator=generator, discriminator=discriminator, loss=losses.from_config(config.loss),
-      g_optimizer=g_optimizer, d_optimizer=d_optimizer, data=data_lib.from_config(config),
+      g_optimizer=g_optimizer, d_optimizer=d_optimizer, data=data,
       evaluators=evaluation.evaluators_from_config(config), config=config,
       augmentation=augment.from_config(config.augment), from_config=frozenset(PARTS))
 

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan import errors
+
 PyTree = Any
 
 # Collections that are never model state (sown intermediates such as attention maps).
@@ -74,7 +76,13 @@ def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientT
     x = jnp.zeros((2,) + tuple(example_shape))
     labels = jnp.zeros((2,), jnp.int32) if num_classes > 0 else None
     # Initialise in eval mode: batch norm's cross-device statistics need a mapped axis.
-    g_params, g_state = split_variables(generator.init(kg, z, labels, train=False))
+    fake, g_variables = generator.init_with_output(kg, z, labels, train=False)
+    if tuple(fake.shape[1:]) != tuple(example_shape):
+      raise errors.ConfigError(
+          f'the generator makes examples of shape {tuple(fake.shape[1:])} but the data\'s are '
+          f'{tuple(example_shape)}; build it for the data (config.data.image_size and '
+          f'config.data.channels set the models\' size and output channels).')
+    g_params, g_state = split_variables(g_variables)
     d_params, d_state = split_variables(discriminator.init(kd, x, labels, train=False))
     return GANState(
         step=jnp.zeros((), jnp.int32),

@@ -60,8 +60,9 @@ class _Preemption:
 
 def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState,
                evaluation: Optional[dict] = None) -> dict:
-  """run_info.json: library versions, devices, git revision, parameter counts, the parts, and
-  `evaluation`: the protocol record of the run's evaluations (None when it does not evaluate;
+  """run_info.json: library versions, devices, git revision, parameter counts, the parts, the
+  data (its identity, size, classes and their names, streamed or in memory), and `evaluation`:
+  the protocol record of the run's evaluations (None when it does not evaluate;
   jaxgan.metrics.protocol)."""
   from importlib import metadata  # pylint: disable=g-import-not-at-top
   versions = {}
@@ -83,6 +84,7 @@ def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState,
       'parts': experiment.record(),
       'loss': repr(experiment.loss),
       'evaluation': evaluation,
+      'data': experiment_lib.data_record(experiment.data),
   }
   try:
     import subprocess  # pylint: disable=g-import-not-at-top

@@ -109,7 +109,7 @@ def test_unknown_model_and_bad_size():
   with pytest.raises(errors.ConfigError, match=r"config.model.name='stylegan9'.*'dcgan'"):
     models.build(config)
   config = tiny_config('digits', **{'data.image_size': 48})
-  with pytest.raises(errors.ConfigError, match=r'config.data.image_size=48.*32, 64'):
+  with pytest.raises(errors.ConfigError, match=r'config.data.image_size=48.*32, 64, 128, 256'):
     models.build(config)
 
 
@@ -120,3 +120,62 @@ def test_unset_config_keys_take_each_models_own_default():
   assert generator == models.DCGANGenerator()
   config.model.name, config.data.dataset = 'mlp', 'ring'
   assert models.build(config) == (models.MLPGenerator(), models.MLPDiscriminator())
+
+
+def _param_count(module, *inputs) -> int:
+  shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), *inputs, train=False))
+  return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(shapes['params']))
+
+
+def _dcgan_counts(size, width_g=1024, width_d=64, z=100, channels=3):
+  """Parameter counts of the seed's layouts, layer by layer (independent of dcgan.py)."""
+  stages = {32: 3, 64: 4}[size]
+  top = width_g * size // 64
+  g = z * 16 * top + 16 * top + 2 * top                    # project + its batch norm
+  widths = [top // 2 ** i for i in range(stages)] + [channels]
+  for i in range(stages):
+    g += 25 * widths[i] * widths[i + 1] + widths[i + 1]    # 5x5 transposed conv + bias
+    g += 2 * widths[i + 1] if i < stages - 1 else 0        # batch norm
+  d, previous = 0, channels
+  for i in range(stages):
+    features = width_d * 2 ** i
+    d += 25 * previous * features + features + (2 * features if i else 0)
+    previous = features
+  side = size // 2 ** stages
+  d += side * side * previous + 1                          # the logit
+  return g, d
+
+
+@pytest.mark.parametrize('size', [32, 64])
+def test_dcgan_parameter_counts_at_the_seed_sizes(size):
+  g_expected, d_expected = _dcgan_counts(size)
+  z, x = jnp.zeros((2, 100)), jnp.zeros((2, size, size, 3))
+  assert _param_count(dcgan.Generator(image_size=size), z) == g_expected
+  assert _param_count(dcgan.Discriminator(image_size=size), x) == d_expected
+  # The counts before larger sizes were added (measured then).
+  assert (g_expected, d_expected) == {32: (4_935_171, 1_034_113),
+                                      64: (18_872_323, 4_316_545)}[size]
+
+
+@pytest.mark.parametrize('size,g_widths,d_widths', [
+    (128, [1024, 512, 256, 128, 64], [64, 128, 256, 512, 1024]),
+    (256, [1024, 512, 256, 128, 64, 32], [64, 128, 256, 512, 1024, 1024]),
+])
+def test_dcgan_layouts_at_128_and_256(size, g_widths, d_widths):
+  """Full-width layouts (shapes only): G's 4x4 map stays at `width` and halves per stage; D
+  doubles per stage up to 16 x width; one output channel for greyscale data."""
+  gen = dcgan.Generator(image_size=size, channels=1, axis_name=None)
+  disc = dcgan.Discriminator(image_size=size, axis_name=None)
+  z = jnp.zeros((2, 100))
+  g = jax.eval_shape(lambda: gen.init(jax.random.key(0), z, train=False))['params']
+  assert g['project']['kernel'].shape == (100, 16 * g_widths[0])
+  assert [g[f'up{i}']['kernel'].shape[-1] for i in range(len(g_widths))] == g_widths[1:] + [1]
+  x = jax.ShapeDtypeStruct((2, size, size, 1), jnp.float32)
+  out = jax.eval_shape(lambda: gen.apply(gen.init(jax.random.key(0), z, train=False), z,
+                                         train=False))
+  assert out.shape == (2, size, size, 1)
+  d = jax.eval_shape(lambda x: disc.init(jax.random.key(0), x, train=False), x)['params']
+  assert [d[f'down{i}']['kernel'].shape[-1] for i in range(len(d_widths))] == d_widths
+  assert d['logit']['kernel'].shape == (4 * 4 * d_widths[-1], 1)
+  with pytest.raises(errors.ConfigError, match='width=8 must be an integer >= 32 at 256x256'):
+    dcgan.Generator(image_size=256, width=8)

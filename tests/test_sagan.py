@@ -336,6 +336,56 @@ def test_models_construct_from_keyword_arguments_with_one_default_each():
     models.build(_config(image_size=32, attention_resolution=4))
 
 
+@pytest.mark.parametrize('size,g_multipliers,d_blocks', [
+    (128, (16, 16, 8, 4, 2, 1), ((1, 64), (2, 32), (4, 16), (8, 8), (16, 4), (16, 4))),
+    (256, (16, 16, 8, 8, 4, 2, 1),
+     ((1, 128), (2, 64), (4, 32), (8, 16), (8, 8), (16, 4), (16, 4))),
+])
+def test_biggan_layouts_at_128_and_256(size, g_multipliers, d_blocks):
+  """BigGAN's 128 and 256 px architectures (shapes only): G's widths per block, D's widths
+  and sides per block, attention at 64x64 in both, one output channel for grey data."""
+  generator = models.SAGANGenerator(image_size=size, width=CH, num_classes=10, out_channels=1)
+  discriminator = models.SAGANDiscriminator(image_size=size, width=CH, num_classes=10)
+  z = jax.ShapeDtypeStruct((2, Z_DIM), jnp.float32)
+  labels = jax.ShapeDtypeStruct((2,), jnp.int32)
+  images = jax.ShapeDtypeStruct((2, size, size, 1), jnp.float32)
+
+  def run(key, z, labels, images):
+    g_vars = generator.init(key, z, labels, train=False)
+    d_vars = discriminator.init(key, images, labels, train=False)
+    fake, g_inter = generator.apply(g_vars, z, labels, train=False, mutable=['intermediates'])
+    logits, d_inter = discriminator.apply(d_vars, fake, labels, train=False,
+                                          mutable=['intermediates'])
+    return g_vars, d_vars, fake, logits, g_inter, d_inter
+
+  g_vars, d_vars, fake, logits, g_inter, d_inter = jax.eval_shape(
+      run, jax.random.key(0), z, labels, images)
+  assert fake.shape == (2, size, size, 1) and logits.shape == (2,)
+  g = g_vars['params']
+  assert g['linear']['dense']['kernel'].shape[-1] == 16 * g_multipliers[0] * CH
+  assert [g[f'block{i}']['conv2']['conv']['kernel'].shape[-1]
+          for i in range(len(g_multipliers) - 1)] == [m * CH for m in g_multipliers[1:]]
+  d = d_vars['params']
+  assert [d[f'block{i}']['conv2']['conv']['kernel'].shape[-1]
+          for i in range(len(d_blocks))] == [m * CH for m, _ in d_blocks]
+  assert models.sagan.d_resolutions(size) == [side for _, side in d_blocks]
+  for inter in (g_inter, d_inter):
+    assert inter['intermediates']['attention']['attention'][0].shape == (2, 64 ** 2, 64 ** 2)
+  assert models.sagan.attention_side(size, None) == 64
+
+
+@pytest.mark.parametrize('size,g_count,d_count', [
+    (32, 4_358_660, 1_074_306), (64, 12_241_156, 19_547_842)])
+def test_default_parameter_counts_at_32_and_64_are_unchanged(size, g_count, d_count):
+  """The counts of the default-width (64) models, measured before 128 and 256 px existed."""
+  count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+  g = jax.eval_shape(lambda: models.SAGANGenerator(image_size=size).init(
+      jax.random.key(0), jnp.zeros((2, 128)), train=False))
+  d = jax.eval_shape(lambda: models.SAGANDiscriminator(image_size=size).init(
+      jax.random.key(0), jnp.zeros((2, size, size, 3)), train=False))
+  assert (count(g['params']), count(d['params'])) == (g_count, d_count)
+
+
 def test_spectral_norm_switches_per_network():
   generator, discriminator = models.build(
       _config(g_spectral_norm=False, d_spectral_norm=True, attention_resolution=0))

@@ -66,6 +66,50 @@ def test_resume_is_bit_exact(tmp_path, dataset):
   _leaves_equal(straight, resumed)
 
 
+def _image_folder(root, count=40, seed=0):
+  """PNG files of random sizes in two class folders."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  for i in range(count):
+    folder = root / ('a' if i % 2 else 'b')
+    folder.mkdir(parents=True, exist_ok=True)
+    height, width = rng.integers(24, 60, 2)
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), np.uint8)).save(folder / f'{i}.png')
+  return root
+
+
+def test_resume_is_bit_exact_with_a_streamed_folder(tmp_path):
+  folder = _image_folder(tmp_path / 'images')
+  overrides = {'data.path': str(folder), 'data.cache': 'none', 'data.labels': 'folders',
+               'model.num_classes': -1, 'train.num_steps': 4, 'train.checkpoint_every': 2,
+               'train.d_steps': 2}
+  straight = jaxgan.train(tiny_config('folder', **overrides), str(tmp_path / 'a'))
+  jaxgan.train(tiny_config('folder', **{**overrides, 'train.num_steps': 2}), str(tmp_path / 'b'))
+  resumed = jaxgan.train(tiny_config('folder', **overrides), str(tmp_path / 'b'))
+  assert int(resumed.step) == 4
+  _leaves_equal(straight, resumed)
+  # The run's records: the data's classes (resolved from -1) and what was read.
+  assert json.loads((tmp_path / 'b' / 'config.json').read_text())['model']['num_classes'] == 2
+  info = json.loads((tmp_path / 'b' / 'run_info.json').read_text())['data']
+  assert info['class_names'] == ['a', 'b'] and info['streamed'] is True
+  assert info['files'] == 40 and info['identity'].startswith('folder-images-32px-')
+
+
+def test_a_128px_greyscale_dcgan_trains_on_a_folder(tmp_path):
+  folder = _image_folder(tmp_path / 'images', count=12)
+  config = tiny_config('folder', **{
+      'data.path': str(folder), 'data.image_size': 128, 'data.channels': 1,
+      'model.g_width': 16, 'model.d_width': 2, 'train.batch_size': 8, 'train.num_steps': 1,
+      'train.checkpoint_every': 1, 'log.samples_every': 1})
+  state = jaxgan.train(config, str(tmp_path / 'run'))
+  assert int(state.step) == 1
+  run = jaxgan.load_run(str(tmp_path / 'run'))
+  images, _ = next(run.generate(2, batch_size=2))
+  assert images.shape == (2, 128, 128, 1)
+  for leaf in jax.tree.leaves(state.g_params):
+    assert np.all(np.isfinite(leaf))
+
+
 def test_ring_runs_move_samples_onto_the_modes(tmp_path):
   """Three seeds of a short run with a cosine learning-rate decay must each put samples on
   the modes: learning asserted with a wide margin, on any CPU's trajectory.
@@ -191,15 +235,17 @@ def test_a_checkpoint_from_another_config_leaves_the_records_untouched(tmp_path)
 
 
 @pytest.mark.parametrize('overrides,message', [
-    ({'data.image_size': 48}, r'config.data.image_size=48 is not supported; choose one of 32, 64'),
-    ({'data.dataset': 'imagenet'}, r"config.data.dataset='imagenet' is not supported; choose one of 'cifar10'"),
+    ({'data.image_size': 48}, r'config.data.image_size=48 is not supported; choose a power of '
+                              r'two from 32 to 256'),
+    ({'data.dataset': 'imagenet'}, r"config.data.dataset='imagenet' is neither a TFDS dataset nor "
+                                   r"one of digits, folder, npz, ring, grid; did you mean"),
     ({'loss.name': 'hinj'}, r"config.loss.name='hinj' is not a known objective; choose one of hinge"),
     ({'model.name': 'biggan'}, r"config.model.name='biggan' is not supported; choose one of 'dcgan'"),
     ({'model.name': 'mlp'}, r"use model 'mlp' for the 2-D mixtures"),
     ({'optim.g_optimizer': 'lamb'}, r"config.optim.g_optimizer='lamb' is not supported"),
     ({'train.d_steps': 0}, r'config.train.d_steps=0 must be an integer >= 1'),
     ({'train.seed': -1}, r'config.train.seed=-1 must be an integer in \[0, 4294967295\]'),
-    ({'model.num_classes': 7}, r'config.model.num_classes=7 but dataset'),
+    ({'model.num_classes': 7}, r'config.model.num_classes=7 but the data has 10 classes'),
     ({'model.g_width': 4}, r'config.model.g_width=4 must be an integer >= 8'),
     ({'model.d_norm': 'group'}, r"config.model.d_norm='group' is not supported"),
     ({'loss.regularizers': {'gradient_penalty': 10.0}},

@@ -58,12 +58,14 @@ _IMAGE = {'data.image_size': 'image_size', 'model.dtype': 'dtype'}
 MODELS: dict[str, Family] = {
     'dcgan': Family(
         dcgan.Generator, dcgan.Discriminator,
-        {**_IMAGE, 'model.g_width': 'width', 'model.conv_impl': 'conv_impl'},
+        {**_IMAGE, 'data.channels': 'channels', 'model.g_width': 'width',
+         'model.conv_impl': 'conv_impl'},
         {**_IMAGE, 'model.d_width': 'width', 'model.d_norm': 'norm',
          'model.conv_impl': 'conv_impl'}),
     'sagan': Family(
         sagan.Generator, sagan.Discriminator,
-        {**_IMAGE, 'model.g_width': 'width', 'model.num_classes': 'num_classes',
+        {**_IMAGE, 'data.channels': 'out_channels', 'model.g_width': 'width',
+         'model.num_classes': 'num_classes',
          'model.attention_resolution': 'attention_resolution',
          'model.attention_pool': 'attention_pool', 'model.g_spectral_norm': 'spectral_norm'},
         {**_IMAGE, 'model.d_width': 'width', 'model.num_classes': 'num_classes',

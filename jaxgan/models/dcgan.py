@@ -5,7 +5,16 @@ convolutions to 8x8x512, 16x16x256, 32x32x128 and 64x64x3 (tanh), batch norm + R
 The 32x32 variant has one stage fewer: 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x3.
 Discriminator: the mirror image, 5x5 stride-2 convolutions with LeakyReLU(0.2) (64, 128, 256,
 512 channels at 64x64; one stage fewer at 32x32), batch norm on all but the first layer,
-then one logit. `d_norm='layer'` swaps the critic's batch norm for layer norm (WGAN-GP's
+then one logit.
+
+Other sizes (any power of two from 32 to 256) follow one rule that gives the seed's two
+layouts exactly: log2(size) - 2 stages, each doubling the side from 4x4. The generator's 4x4
+map has `width * min(size, 64) / 64` channels (1024 at 64 px and above, 512 at 32 px) and each
+stage halves them, so 128 px ends 4x4x1024 -> ... -> 64x64x64 -> 128x128xC and 256 px ends
+... -> 128x128x32 -> 256x256xC (growing the top instead, as 32 -> 64 does, would put 2048 and
+4096 channels at 4x4). The discriminator's stage i has `width * 2^i` channels, at most
+16 * width (64 ... 1024 at 128 px; 64 ... 1024, 1024 at 256 px). C, the output channels, is
+`channels` (3, or 1 for greyscale data; `config.data.channels`). `d_norm='layer'` swaps the critic's batch norm for layer norm (WGAN-GP's
 advice: a gradient penalty is per-sample, batch norm mixes samples); 'none' drops it.
 
 Batch norm is synchronised across devices (`axis_name`): statistics are computed over the
@@ -38,17 +47,32 @@ def _bn_scale_init(key, shape, dtype=jnp.float32):
 
 
 # 4 -> image_size by doubling.
-NUM_STAGES = {32: 3, 64: 4}
+NUM_STAGES = {32: 3, 64: 4, 128: 5, 256: 6}
+# The critic's widest stage, in multiples of its width (the cap binds at 256 px only).
+D_MAX_MULTIPLIER = 16
 CONV_IMPLS = ('auto', 'rewritten', 'flax')
 NORMS = ('batch', 'layer', 'none')
+
+
+def g_widths(image_size: int, width: int) -> list[int]:
+  """Channels of the generator's 4x4 map and of each hidden stage after it (the last stage
+  outputs the image's channels)."""
+  top = width * min(image_size, 64) // 64
+  return [top // 2 ** i for i in range(NUM_STAGES[image_size])]
+
+
+def d_widths(image_size: int, width: int) -> list[int]:
+  """Channels of each discriminator stage."""
+  return [width * min(2 ** i, D_MAX_MULTIPLIER) for i in range(NUM_STAGES[image_size])]
 
 
 def _check(image_size: int, width: int, conv_impl: str, min_width: int) -> None:
   errors.check_arg('image_size', image_size, NUM_STAGES)
   errors.check_arg('conv_impl', conv_impl, CONV_IMPLS)
-  if not isinstance(width, int) or width < min_width:
-    raise errors.ConfigError(f'width={width!r} must be an integer >= {min_width} (every DCGAN '
-                             f'stage needs at least one channel).')
+  if not isinstance(width, int) or isinstance(width, bool) or width < min_width:
+    raise errors.ConfigError(f'width={width!r} must be an integer >= {min_width} at '
+                             f'{image_size}x{image_size} (every DCGAN stage needs at least '
+                             f'one channel).')
 
 
 def _resolve(conv_impl: str) -> str:
@@ -67,7 +91,13 @@ class Generator(nn.Module):
   dtype: Any = jnp.float32
 
   def __post_init__(self):
-    _check(self.image_size, self.width, self.conv_impl, min_width=8)
+    # The narrowest hidden stage has top / 2^(stages - 1) channels.
+    stages = NUM_STAGES.get(self.image_size, 4)
+    _check(self.image_size, self.width, self.conv_impl,
+           min_width=2 ** (stages - 1) * 64 // min(self.image_size, 64))
+    if not isinstance(self.channels, int) or self.channels < 1:
+      raise errors.ConfigError(f'channels={self.channels!r} must be a positive integer (3: '
+                               f'RGB, 1: greyscale).')
     super().__post_init__()
 
   @nn.compact
@@ -75,16 +105,17 @@ class Generator(nn.Module):
     del labels  # unconditional
     n = NUM_STAGES[self.image_size]
     conv_impl = _resolve(self.conv_impl)
-    width = self.width * self.image_size // 64   # 32x32 drops the widest stage
+    widths = g_widths(self.image_size, self.width)
     norm = lambda name: nn.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.axis_name,
         scale_init=_bn_scale_init, dtype=self.dtype, name=name)
-    x = nn.Dense(4 * 4 * width, kernel_init=_conv_init, dtype=self.dtype, name='project')(z)
-    x = x.reshape(z.shape[0], 4, 4, width)
+    x = nn.Dense(4 * 4 * widths[0], kernel_init=_conv_init, dtype=self.dtype,
+                 name='project')(z)
+    x = x.reshape(z.shape[0], 4, 4, widths[0])
     x = nn.relu(norm('project_bn')(x))
     for i in range(n):
       last = i == n - 1
-      features = self.channels if last else width // 2 ** (i + 1)
+      features = self.channels if last else widths[i + 1]
       if conv_impl == 'rewritten':
         up = layers.SubpixelConvTranspose(features, 5, 2, kernel_init=_conv_init,
                                           dtype=self.dtype, name=f'up{i}')
@@ -119,15 +150,14 @@ class Discriminator(nn.Module):
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     del labels
-    n = NUM_STAGES[self.image_size]
     conv_impl = _resolve(self.conv_impl)
     x = x.astype(self.dtype)
-    for i in range(n):
+    for i, features in enumerate(d_widths(self.image_size, self.width)):
       if conv_impl == 'rewritten':
-        conv = layers.SpaceToDepthConv(self.width * 2 ** i, 5, 2, kernel_init=_conv_init,
+        conv = layers.SpaceToDepthConv(features, 5, 2, kernel_init=_conv_init,
                                        dtype=self.dtype, name=f'down{i}')
       else:
-        conv = nn.Conv(self.width * 2 ** i, (5, 5), strides=(2, 2), padding='SAME',
+        conv = nn.Conv(features, (5, 5), strides=(2, 2), padding='SAME',
                        kernel_init=_conv_init, dtype=self.dtype, name=f'down{i}')
       x = conv(x)
       if i > 0 and self.norm == 'batch':

@@ -1,4 +1,4 @@
-"""SAGAN generator and discriminator for 32x32 and 64x64 images (Zhang et al. 2019).
+"""SAGAN generator and discriminator for 32 to 256 pixel images (Zhang et al. 2019).
 
 The layout is the ResNet one that SAGAN's reference code and StudioGAN's CIFAR SAGAN use:
 
@@ -21,10 +21,25 @@ Widths are multiples of a base channel count `width` (`config.model.g_width` for
   64x64  G: 4x4x16ch -> 8x8x8ch -> 16x16x4ch -> 32x32x2ch -> 64x64x1ch
          D: 32x32x1ch -> 16x16x2ch -> 8x8x4ch -> 4x4x8ch -> 4x4x16ch
 
+  128x128  G: 4x4x16ch -> 8x8x16ch -> 16x16x8ch -> 32x32x4ch -> 64x64x2ch -> 128x128x1ch
+           D: 64x64x1ch -> 32x32x2ch -> 16x16x4ch -> 8x8x8ch -> 4x4x16ch -> 4x4x16ch
+  256x256  G: 4x4x16ch -> 8x8x16ch -> 16x16x8ch -> 32x32x8ch -> 64x64x4ch -> 128x128x2ch
+              -> 256x256x1ch
+           D: 128x128x1ch -> 64x64x2ch -> 32x32x4ch -> 16x16x8ch -> 8x8x8ch -> 4x4x16ch
+              -> 4x4x16ch
+
 so `width` = 64 gives the CIFAR SAGAN's 256-channel generator and 128-channel discriminator.
+The 128 and 256 pixel layouts are BigGAN's (Brock et al. 2019, appendix B; BigGAN-PyTorch's
+G_arch / D_arch). The rule from 64 px up: G has log2(size) - 2 up-blocks from a 4x4 map, D
+has log2(size) - 2 down-blocks then one block that keeps the side, with the widest
+multiplier (16) at the low-resolution end; 32 px keeps StudioGAN's CIFAR layout.
+
 `attention_resolution` is the side of the feature map that carries the attention block in
-both networks; it must be a side that both reach (0: none; None, the default: 16 at 32x32 and
-32 at 64x64, as SAGAN's and StudioGAN's CIFAR and 64-pixel models).
+both networks; it must be a side that both reach (0: none). None, the default, is half the
+image side up to 64: 16 at 32x32 and 32 at 64x64 (SAGAN's and StudioGAN's CIFAR and 64-pixel
+models), 64 at 128x128 and 256x256 (BigGAN-PyTorch's default G_attn = D_attn = '64';
+attention at 128x128 would hold a 16384 x 16384 map per image). `out_channels` is the
+image's channels (3, or 1 for greyscale data: `config.data.channels`).
 
 Spectral norm covers every convolution, linear and the projection embedding of a network
 when switched on for it (`g_spectral_norm`, `d_spectral_norm`). With `num_classes > 0` the
@@ -54,11 +69,19 @@ from jaxgan.models import attention as attention_lib
 from jaxgan.models import layers_sn
 
 # Width multipliers of `ch`: G's 4x4 input map followed by one entry per up-block.
-G_MULTIPLIERS = {32: (4, 4, 4, 4), 64: (16, 8, 4, 2, 1)}
+G_MULTIPLIERS = {
+    32: (4, 4, 4, 4),
+    64: (16, 8, 4, 2, 1),
+    128: (16, 16, 8, 4, 2, 1),        # BigGAN
+    256: (16, 16, 8, 8, 4, 2, 1),     # BigGAN
+}
 # D's blocks as (width multiplier, downsamples); the first block is the optimised one.
 D_BLOCKS = {
     32: ((2, True), (2, True), (2, False), (2, False)),
     64: ((1, True), (2, True), (4, True), (8, True), (16, False)),
+    128: ((1, True), (2, True), (4, True), (8, True), (16, True), (16, False)),   # BigGAN
+    256: ((1, True), (2, True), (4, True), (8, True), (8, True), (16, True),
+          (16, False)),                                                         # BigGAN
 }
 
 _BN_MOMENTUM = 0.9   # PyTorch's momentum=0.1
@@ -87,12 +110,15 @@ def allowed_attention_resolutions(image_size: int) -> list[int]:
 
 def attention_side(image_size: int, attention_resolution) -> int:
   """The attention block's feature-map side: `attention_resolution`, or the default for the
-  image size (None: 16 at 32x32, 32 at 64x64)."""
-  return image_size // 2 if attention_resolution is None else attention_resolution
+  image size (None: half the side up to 64: 16, 32, 64, 64 at 32, 64, 128, 256 pixels)."""
+  return min(image_size // 2, 64) if attention_resolution is None else attention_resolution
 
 
-def _check(image_size, width, attention_resolution) -> None:
+def _check(image_size, width, attention_resolution, out_channels=3) -> None:
   errors.check_arg('image_size', image_size, G_MULTIPLIERS)
+  if not isinstance(out_channels, int) or isinstance(out_channels, bool) or out_channels < 1:
+    raise errors.ConfigError(f'out_channels={out_channels!r} must be a positive integer (3: '
+                             f'RGB, 1: greyscale).')
   if not isinstance(width, int) or isinstance(width, bool) or width < 1:
     raise errors.ConfigError(f'width={width!r} must be a positive integer (the SAGAN base '
                              f'channel count, e.g. 64).')
@@ -209,7 +235,7 @@ class Generator(nn.Module):
   image_size: int = 32
   width: int = 64
   num_classes: int = 0
-  attention_resolution: int | None = None   # None: 16 at 32x32, 32 at 64x64
+  attention_resolution: int | None = None   # None: half the image side, at most 64
   attention_pool: bool = False
   spectral_norm: bool = True
   out_channels: int = 3
@@ -220,7 +246,7 @@ class Generator(nn.Module):
   bn_axis_name: str | None = 'batch'
 
   def __post_init__(self):
-    _check(self.image_size, self.width, self.attention_resolution)
+    _check(self.image_size, self.width, self.attention_resolution, self.out_channels)
     super().__post_init__()
 
   @nn.compact
@@ -250,7 +276,7 @@ class Discriminator(nn.Module):
   image_size: int = 32
   width: int = 64
   num_classes: int = 0
-  attention_resolution: int | None = None   # None: 16 at 32x32, 32 at 64x64
+  attention_resolution: int | None = None   # None: half the image side, at most 64
   attention_pool: bool = False
   spectral_norm: bool = True
   dtype: Any = jnp.float32

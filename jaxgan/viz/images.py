@@ -29,6 +29,8 @@ def save_png(image: np.ndarray, path: str) -> None:
   from PIL import Image  # pylint: disable=g-import-not-at-top
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   tmp = path + '.tmp'
+  if image.ndim == 3 and image.shape[-1] == 1:
+    image = image[..., 0]   # greyscale (data.channels=1)
   Image.fromarray(image).save(tmp, format='PNG')
   os.replace(tmp, path)
 
