@@ -84,6 +84,9 @@ def default() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.ema_decay = 0.0        # generator EMA decay (0: off; e.g. 0.9999)
   config.train.ema_start = 0          # step from which the EMA averages (before: a copy)
+  # Persistent XLA compilation cache of `launch` (a folder, ~ and $VARS expanded; '': off): a
+  # restart or resume loads the compiled step instead of compiling it (BENCHMARKS.md).
+  config.train.compilation_cache = '~/.cache/jaxgan/xla'
 
   config.log = ml_collections.ConfigDict()
   config.log.every_steps = 100        # scalars to TensorBoard, metrics.jsonl and the console
@@ -237,6 +240,10 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   if not 0.0 <= config.train.ema_decay < 1.0:
     raise errors.ConfigError(f'config.train.ema_decay={config.train.ema_decay!r} must be in '
                              f'[0, 1).')
+  if not isinstance(config.train.compilation_cache, str):
+    raise errors.ConfigError(
+        f'config.train.compilation_cache={config.train.compilation_cache!r} must be a folder '
+        f'path, or \'\' to compile without a persistent cache.')
   if not isinstance(config.optim.d_clip, (int, float)) or config.optim.d_clip < 0:
     raise errors.ConfigError('config.optim.d_clip must be >= 0 (0 turns weight clipping off).')
 
