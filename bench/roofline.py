@@ -40,19 +40,25 @@ def measure_peaks(reps: int, warmup: int) -> dict:
   return result
 
 
-def step_rows(paths: list) -> list:
-  """(step name, side label, median s, step FLOPs, load text) from train_step.py results."""
-  rows = []
+def _kernel_rate(side: dict) -> float:
+  return side['info']['flops'] / side['median_s']
+
+
+def load_results(paths: list) -> list:
+  """train_step.py results; each with its steps and the kernels timed in the same run."""
+  out = []
   for path in paths:
     with open(path) as f:
       result = json.load(f)
     c = result['config']
     name = f'{c["model"].upper()} {c["image_size"]} px, batch {c["batch"]}'
     flops = next((s['flops'] for s in result['sides'] if s['flops']), None)
-    load = f'{result["load"]["start"]:.2f} -> {result["load"]["end"]:.2f}'
-    for s in result['sides']:
-      rows.append((name, s['label'], s['median_s'], flops, load))
-  return rows
+    kernels = [s for s in result['sides'] if s['builder'].endswith('_kernel')]
+    steps = [s for s in result['sides'] if not s['builder'].endswith('_kernel')]
+    out.append({'name': name, 'flops': flops, 'kernels': kernels, 'steps': steps,
+                'load': f'{result["load"]["start"]:.2f} -> {result["load"]["end"]:.2f}',
+                'command': result['command']})
+  return out
 
 
 def main():
@@ -60,28 +66,38 @@ def main():
   parser.add_argument('--reps', type=int, default=9)
   parser.add_argument('--warmup', type=int, default=2)
   parser.add_argument('--results', default='', help='train_step.py --out files, comma-separated')
+  parser.add_argument('--no_peaks', action='store_true',
+                      help='use only the kernels timed in each results file\'s own run')
   parser.add_argument('--out', default='', help='write the tables (markdown) here')
   args = parser.parse_args()
-  peaks = measure_peaks(args.reps, args.warmup)
-  lines = [f'Written by `python bench/roofline.py {" ".join(sys.argv[1:])}`.', '',
-           interleave.summary(peaks).splitlines()[0], '',
-           '| kernel | median s | GFLOP | GFLOP/s |', '|---|---:|---:|---:|']
-  for s in peaks['sides']:
-    lines.append(f'| {s["label"]} | {s["median_s"]:.3f} | {s["info"]["flops"] / 1e9:.1f} | '
-                 f'{s["flops_per_s"] / 1e9:.0f} |')
-  best = max(peaks['sides'], key=lambda s: s['flops_per_s'])
-  achievable = best['flops_per_s']
-  lines += ['', f'Achievable: {achievable / 1e9:.0f} GFLOP/s ({best["label"]}).']
+  lines = [f'Written by `python bench/roofline.py {" ".join(sys.argv[1:])}`.', '']
+  achievable = None
+  if not args.no_peaks:
+    peaks = measure_peaks(args.reps, args.warmup)
+    lines += [interleave.summary(peaks).splitlines()[0], '',
+              '| kernel | median s | GFLOP | GFLOP/s |', '|---|---:|---:|---:|']
+    for s in peaks['sides']:
+      lines.append(f'| {s["label"]} | {s["median_s"]:.3f} | {s["info"]["flops"] / 1e9:.1f} | '
+                   f'{s["flops_per_s"] / 1e9:.0f} |')
+    best = max(peaks['sides'], key=lambda s: s['flops_per_s'])
+    achievable = best['flops_per_s']
+    lines += ['', f'Achievable: {achievable / 1e9:.0f} GFLOP/s ({best["label"]}).']
   if args.results:
     lines += ['', '| step | side | median s | GFLOP/step (XLA) | achieved GFLOP/s | '
-              'of achievable | load of the step run |', '|---|---|---:|---:|---:|---:|---|']
-    for name, label, median, flops, load in step_rows(args.results.split(',')):
-      achieved = flops / median if flops else None
-      lines.append(
-          f'| {name} | {label} | {median:.3f} | '
-          f'{flops / 1e9 if flops else float("nan"):.1f} | '
-          f'{achieved / 1e9 if achieved else float("nan"):.0f} | '
-          f'{100 * achieved / achievable if achieved else float("nan"):.0f}% | {load} |')
+              'achievable GFLOP/s (same run: XLA matmul, PyTorch matmul, XLA conv, PyTorch '
+              'conv) | achieved / achievable | load |', '|---|---|---:|---:|---:|---|---:|---|']
+    for r in load_results(args.results.split(',')):
+      rates = [_kernel_rate(k) for k in r['kernels']]
+      here = max(rates) if rates else achievable
+      rates_text = ', '.join(f'{x / 1e9:.0f}' for x in rates) if rates else 'separate run'
+      for s in r['steps']:
+        achieved = r['flops'] / s['median_s'] if r['flops'] else None
+        share = f'{100 * achieved / here:.0f}%' if achieved and here else '-'
+        lines.append(
+            f'| {r["name"]} | {s["label"]} | {s["median_s"]:.3f} | '
+            f'{r["flops"] / 1e9 if r["flops"] else float("nan"):.1f} | '
+            f'{achieved / 1e9 if achieved else float("nan"):.0f} | {rates_text} | {share} | '
+            f'{r["load"]} |')
   text = '\n'.join(lines) + '\n'
   print(text)
   if args.out:

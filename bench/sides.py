@@ -41,29 +41,48 @@ def _xla_flags(flags: str, env: str = '') -> None:
     os.environ[key] = value
 
 
+# Models by config file: the DCGAN, the SAGAN, WGAN-GP (the DCGAN with a layer-norm critic,
+# 5 critic updates per step) and the 2-D ring's MLP GAN.
+CONFIG_FILES = {'dcgan': 'dcgan.py', 'sagan': 'sagan_hinge.py', 'wgan_gp': 'wgan_gp.py',
+                'ring': 'toy_ring.py'}
+
+
 def _config_file(model: str) -> str:
-  return {'dcgan': 'dcgan.py', 'sagan': 'sagan_hinge.py'}[model]
+  return CONFIG_FILES[model]
 
 
 def _configure(config, model: str, image_size: int, batch: int, conv_impl: str,
                dtype: str = 'float32'):
+  config.train.batch_size = batch
+  config.eval.every_steps = 0
+  if model == 'ring':
+    return config
   config.data.dataset = 'digits'
   config.data.image_size = image_size
   config.model.dtype = dtype
-  if model == 'dcgan':
-    config.model.conv_impl = conv_impl
+  config.model.conv_impl = conv_impl
   if model == 'sagan' and image_size == 64:
     config.model.attention_resolution = 32
-  config.train.batch_size = batch
-  config.eval.every_steps = 0
   return config
+
+
+def _declared_sample_mixing(module):
+  """The same critic declared to mix samples: the step scores real and fake in two passes
+  (what it does for every critic before the one-pass change; tests/test_parallel.py)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  cls = type(f'TwoPass{type(module).__name__}', (type(module),), {'mixes_samples': True})
+  return cls(**{f.name: getattr(module, f.name) for f in dataclasses.fields(module)
+                if f.init and f.name not in ('parent', 'name')})
 
 
 def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
            conv_impl: str = 'auto', dtype: str = 'float32', cache_dir: str = '',
-           xla_flags: str = '', env: str = '', **unused) -> Built:
+           xla_flags: str = '', env: str = '', two_pass: int = 0, d_norm: str = '',
+           **unused) -> Built:
   """This tree's jaxgan: jaxgan.build(config), experiment.init_state(), the experiment's
-  parts through steps.make_train_step on one device, data.Layout and data.batch."""
+  parts through steps.make_train_step on one device, data.Layout and data.batch.
+  two_pass=1: the critic scores real and fake batches in two passes even when it could in one.
+  d_norm: the DCGAN critic's normalisation ('layer', 'none'; '' keeps the config's)."""
   del unused
   _xla_flags(xla_flags, env)
   t0 = time.perf_counter()
@@ -76,7 +95,12 @@ def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
   root = os.path.dirname(os.path.dirname(os.path.abspath(jaxgan_lib.__file__)))
   config = jaxgan_lib.config.from_file(os.path.join(root, 'configs', _config_file(model)))
   config = _configure(config, model, image_size, batch, conv_impl, dtype)
+  if d_norm:
+    config.model.d_norm = d_norm
   experiment = jaxgan_lib.build(config)
+  if two_pass:
+    experiment = experiment.replace(
+        discriminator=_declared_sample_mixing(experiment.discriminator))
   devices = jax.devices()[:1]
   t = config.train
   step_fn = steps.make_train_step(
@@ -97,8 +121,9 @@ def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
   t2 = time.perf_counter()
   info = {
       'side': 'jaxgan', 'jaxgan': jaxgan_lib.__file__, 'jax': jax.__version__,
+      'd_steps': int(t.d_steps), 'two_pass': bool(two_pass),
       'backend': jax.default_backend(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-      'conv_impl': conv_impl + (f' ({_resolved(conv_impl)})' if model == 'dcgan' else ''),
+      'conv_impl': f'{conv_impl} ({_resolved(conv_impl)})',
       'params': [state_lib.param_count(holder['state'].g_params),
                  state_lib.param_count(holder['state'].d_params)],
       'import_s': t1 - t0, 'first_step_s': t2 - t1}

@@ -63,7 +63,9 @@ def parse_side(spec: str, common: dict) -> interleave.Side:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--model', default='dcgan', choices=('dcgan', 'sagan'))
+  parser.add_argument('--model', default='dcgan', choices=('dcgan', 'sagan', 'wgan_gp', 'ring'),
+                      help='configs/dcgan.py, sagan_hinge.py, wgan_gp.py (5 critic updates per '
+                           'step) or toy_ring.py (the 2-D MLP GAN; no PyTorch replica)')
   parser.add_argument('--image_size', type=int, default=32, choices=(32, 64))
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--sides', default='jaxgan,torch',
@@ -87,7 +89,8 @@ def main():
                                       flops=args.flops)
   result['command'] = 'python bench/train_step.py ' + ' '.join(sys.argv[1:])
   result['config'] = common
-  images = 2 * args.batch
+  d_steps = next((s['info']['d_steps'] for s in result['sides'] if 'd_steps' in s['info']), 1)
+  images = (d_steps + 1) * args.batch
   print(f'{args.model} {args.image_size}x{args.image_size}, batch {args.batch}: '
         f'{result["command"]}')
   print(interleave.summary(result))

@@ -45,7 +45,9 @@ def default() -> ml_collections.ConfigDict:
   # Compute dtype: 'float32' or 'bfloat16' (mixed precision: params, optimiser state, batch-norm
   # statistics, spectral norm, attention softmax, tanh output and losses stay float32).
   config.model.dtype = 'float32'
-  config.model.conv_impl = 'auto'     # DCGAN: 'auto', 'rewritten' (stride-1 forms) or 'flax'
+  # DCGAN and SAGAN convolutions: 'auto' (the CPU rewrites on a CPU, flax's elsewhere),
+  # 'rewritten' (DCGAN: stride-1 forms; SAGAN: im2col weight gradients) or 'flax'.
+  config.model.conv_impl = 'auto'
   # Constructor arguments; None: the model's own default (see the module docstring).
   config.model.g_width = config_dict.placeholder(int)   # DCGAN/SAGAN generator width
   config.model.d_width = config_dict.placeholder(int)   # DCGAN/SAGAN discriminator width

@@ -39,7 +39,7 @@ def _bn_scale_init(key, shape, dtype=jnp.float32):
 
 # 4 -> image_size by doubling.
 NUM_STAGES = {32: 3, 64: 4}
-CONV_IMPLS = ('auto', 'rewritten', 'flax')
+CONV_IMPLS = layers.CONV_IMPLS
 NORMS = ('batch', 'layer', 'none')
 
 
@@ -49,12 +49,6 @@ def _check(image_size: int, width: int, conv_impl: str, min_width: int) -> None:
   if not isinstance(width, int) or width < min_width:
     raise errors.ConfigError(f'width={width!r} must be an integer >= {min_width} (every DCGAN '
                              f'stage needs at least one channel).')
-
-
-def _resolve(conv_impl: str) -> str:
-  if conv_impl == 'auto':
-    return 'rewritten' if jax.default_backend() == 'cpu' else 'flax'
-  return conv_impl
 
 
 class Generator(nn.Module):
@@ -74,7 +68,7 @@ class Generator(nn.Module):
   def __call__(self, z, labels=None, *, train: bool):
     del labels  # unconditional
     n = NUM_STAGES[self.image_size]
-    conv_impl = _resolve(self.conv_impl)
+    conv_impl = layers.resolve_conv_impl(self.conv_impl)
     width = self.width * self.image_size // 64   # 32x32 drops the widest stage
     norm = lambda name: nn.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.axis_name,
@@ -120,7 +114,7 @@ class Discriminator(nn.Module):
   def __call__(self, x, labels=None, *, train: bool):
     del labels
     n = NUM_STAGES[self.image_size]
-    conv_impl = _resolve(self.conv_impl)
+    conv_impl = layers.resolve_conv_impl(self.conv_impl)
     x = x.astype(self.dtype)
     for i in range(n):
       if conv_impl == 'rewritten':
