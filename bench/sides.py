@@ -66,22 +66,12 @@ def _configure(config, model: str, image_size: int, batch: int, conv_impl: str,
   return config
 
 
-def _declared_sample_mixing(module):
-  """The same critic declared to mix samples: the step scores real and fake in two passes
-  (what it does for every critic before the one-pass change; tests/test_parallel.py)."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  cls = type(f'TwoPass{type(module).__name__}', (type(module),), {'mixes_samples': True})
-  return cls(**{f.name: getattr(module, f.name) for f in dataclasses.fields(module)
-                if f.init and f.name not in ('parent', 'name')})
-
-
 def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
            conv_impl: str = 'auto', dtype: str = 'float32', cache_dir: str = '',
-           xla_flags: str = '', env: str = '', two_pass: int = 0, d_norm: str = '',
+           xla_flags: str = '', env: str = '', d_norm: str = '',
            **unused) -> Built:
   """This tree's jaxgan: jaxgan.build(config), experiment.init_state(), the experiment's
   parts through steps.make_train_step on one device, data.Layout and data.batch.
-  two_pass=1: the critic scores real and fake batches in two passes even when it could in one.
   d_norm: the DCGAN critic's normalisation ('layer', 'none'; '' keeps the config's)."""
   del unused
   _xla_flags(xla_flags, env)
@@ -98,9 +88,6 @@ def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
   if d_norm:
     config.model.d_norm = d_norm
   experiment = jaxgan_lib.build(config)
-  if two_pass:
-    experiment = experiment.replace(
-        discriminator=_declared_sample_mixing(experiment.discriminator))
   devices = jax.devices()[:1]
   t = config.train
   step_fn = steps.make_train_step(
@@ -121,7 +108,7 @@ def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
   t2 = time.perf_counter()
   info = {
       'side': 'jaxgan', 'jaxgan': jaxgan_lib.__file__, 'jax': jax.__version__,
-      'd_steps': int(t.d_steps), 'two_pass': bool(two_pass),
+      'd_steps': int(t.d_steps),
       'backend': jax.default_backend(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
       'conv_impl': f'{conv_impl} ({_resolved(conv_impl)})',
       'params': [state_lib.param_count(holder['state'].g_params),

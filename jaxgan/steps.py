@@ -26,7 +26,7 @@ import optax
 from jax import lax
 
 from jaxgan import losses as losses_lib
-from jaxgan import models, optim
+from jaxgan import optim
 from jaxgan.state import GANState
 
 AXIS = 'batch'
@@ -78,10 +78,6 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   d_steps, b = images.shape[0], images.shape[1]
   device = lax.axis_index(AXIS)
   conditional = num_classes > 0
-  # The critic scores real and fake batches in one pass when nothing couples the two passes:
-  # no sample-mixing layer (batch norm) and no state (batch statistics, spectral norm's power
-  # iteration, which advances once per pass). Otherwise two passes, as written in the papers.
-  one_pass = not state.d_state and not models.mixes_samples(discriminator)
 
   def draw(k):
     """z (and fake labels) for this device's b examples, keyed by global example index."""
@@ -105,18 +101,8 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     fake = lax.stop_gradient(fake)
 
     def d_loss_fn(params):
-      if one_pass:
-        # One pass over [real; fake]: each logit depends on its own sample only and there is
-        # no state to thread between two passes, so this equals two passes (to float
-        # rounding) in one set of larger, better-used convolutions.
-        labels_both = None if not conditional else jnp.concatenate([real_y, fake_y])
-        both, s = apply_model(discriminator, params, d_state,
-                              jnp.concatenate([real, fake.astype(real.dtype)]), labels_both,
-                              train=True)
-        real_logits, fake_logits = both[:b], both[b:]
-      else:
-        real_logits, s = apply_model(discriminator, params, d_state, real, real_y, train=True)
-        fake_logits, s = apply_model(discriminator, params, s, fake, fake_y, train=True)
+      real_logits, s = apply_model(discriminator, params, d_state, real, real_y, train=True)
+      fake_logits, s = apply_model(discriminator, params, s, fake, fake_y, train=True)
       real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
       critic = None
       if loss.needs_critic:

@@ -1,7 +1,5 @@
 """Data parallelism: a step on 8 devices equals a step on one device with the same batch."""
 
-import dataclasses
-
 import jax
 import numpy as np
 import optax
@@ -80,35 +78,3 @@ def test_noise_keys_differ_per_device_and_do_not_depend_on_device_count():
   assert len(np.unique(z8.reshape(8, -1), axis=0)) == 8   # every device its own noise
   np.testing.assert_array_equal(z8.reshape(global_batch, z_dim),
                                 noise(1).reshape(global_batch, z_dim))
-
-
-def _declared_sample_mixing(module):
-  """The same critic (same parameters and function), declared to mix samples: the step then
-  scores real and fake batches in two passes, as it does for batch-norm critics."""
-  cls = type(f'TwoPass{type(module).__name__}', (type(module),), {'mixes_samples': True})
-  fields = {f.name: getattr(module, f.name) for f in dataclasses.fields(module)
-            if f.init and f.name not in ('parent', 'name')}
-  return cls(**fields)
-
-
-@pytest.mark.parametrize('dataset, overrides, op', [
-    ('digits', {'model.d_norm': 'layer', 'train.d_steps': 2}, 'stablehlo.convolution'),
-    ('ring', {}, 'stablehlo.dot_general')])
-def test_a_stateless_critic_scores_real_and_fake_in_one_pass_as_in_two(dataset, overrides, op):
-  experiment = jaxgan.build(tiny_config(dataset, **overrides)).replace(
-      g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1))
-  two_pass = experiment.replace(
-      discriminator=_declared_sample_mixing(experiment.discriminator))
-  devices = jax.devices()[:1]
-  results, ops = [], []
-  for ex in (experiment, two_pass):
-    state = ex.init_state()
-    step = step_on(ex, devices)
-    ops.append(step.lower(state, host_batch(ex, 0, 1)).as_text().count(op))
-    for s in range(2):
-      state, metrics = step(state, host_batch(ex, s, 1))
-    results.append(jax.device_get((state, metrics)))
-  assert ops[0] < ops[1]    # the stateless critic ran fewer passes
-  flat = jax.tree_util.tree_leaves_with_path(results[0])
-  for (path, a), b in zip(flat, jax.tree.leaves(results[1]), strict=True):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=jax.tree_util.keystr(path))
