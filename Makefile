@@ -13,7 +13,7 @@ STUDY_FLAGS ?= --study=seed --set data.dataset=digits --set data.image_size=32 \
 	--set 'dcgan*,wgan*:model.g_width=256' --set 'dcgan*,wgan*:model.d_width=32' \
 	--set 'sagan_*:model.g_width=8' --set 'sagan_*:model.d_width=8'
 
-.PHONY: demo install test bench fid-weights clean-venv
+.PHONY: demo install test bench gpu-bench fid-weights clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ report: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(PY) bench/train_step.py --image_size=32 --batch=64
+
+# One-shot GPU benchmark (installs jax with CUDA into .venv; 8 minutes): bench/results/gpu-*.md.
+gpu-bench: $(VENV)/.runtime
+	PY=$(PY) bash bench/gpu.sh
 
 clean-venv:
 	rm -rf $(VENV)

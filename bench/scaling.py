@@ -7,8 +7,9 @@ input pipeline keeps up.
   # one GPU, float32 and bfloat16, batch 64 and a larger batch
   python bench/scaling.py --devices=1 --dtype=bfloat16 --batch=256
 
-For each model and device count: the step compiles once (`steps.input_shardings` placement,
-as in training), then `--warmup` steps run untimed and `--repeats` steps are timed one by
+For each model and device count: the experiment's parts (`jaxgan.build`) are mapped over the
+devices (`steps.make_train_step(..., devices=)`, which places its inputs: one compilation, as
+in training), then `--warmup` steps run untimed and `--repeats` steps are timed one by
 one (each waits for its result). Reported, all medians over the timed steps:
 
 * step: the compiled step on one batch already on the devices (compute only);
@@ -30,16 +31,19 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 
 def _config(model: str, args):
-  from configs import dcgan, sagan_hinge  # pylint: disable=g-import-not-at-top
-  config = {'dcgan': dcgan, 'sagan': sagan_hinge}[model].get_config()
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  path = os.path.join(ROOT, 'configs', {'dcgan': 'dcgan.py', 'sagan': 'sagan_hinge.py'}[model])
+  config = jaxgan.config.from_file(path)
   config.data.dataset = args['dataset']
   config.data.image_size = 32
   config.model.dtype = args['dtype']
   config.train.batch_size = args['batch']
+  config.eval.every_steps = 0
   if model == 'dcgan' and args['dcgan_g_width']:
     config.model.g_width = args['dcgan_g_width']
   if model == 'sagan' and args['sagan_ch']:
@@ -59,18 +63,22 @@ def _median_times(fn, n: int) -> list:
 def measure(model: str, num_devices: int, args) -> dict:
   """One row: compile time, step / end-to-end / input-only medians for `model` on n devices."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import data, losses, models, state as state_lib, steps  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from jaxgan import data, steps  # pylint: disable=g-import-not-at-top
   config = _config(model, args)
   devices = jax.devices()[:num_devices]
-  generator, discriminator = models.build(config)
-  tx_g, tx_d = state_lib.optimizers(config)
-  state_sharding, batch_sharding = steps.input_shardings(devices)
-  state = jax.device_put(state_lib.create(config, generator, discriminator, tx_g, tx_d),
-                         state_sharding)
-  step = steps.make_train_step(config, generator, discriminator, losses.from_config(config.loss),
-                               tx_g, tx_d, devices=devices)
-  source = data.Source(config, local_devices=num_devices)
-  batches = data.iterate(source, 0, batch_sharding, prefetch=config.data.prefetch)
+  experiment = jaxgan.build(config)
+  t = config.train
+  step = steps.make_train_step(
+      experiment.generator, experiment.discriminator, experiment.loss,
+      experiment.g_optimizer, experiment.d_optimizer, z_dim=experiment.z_dim,
+      num_classes=experiment.num_classes, d_clip=config.optim.d_clip,
+      ema_decay=t.ema_decay, ema_start=t.ema_start, devices=devices)
+  state, _ = step.place(experiment.init_state())
+  experiment.data.prepare()
+  layout = experiment.layout(devices)
+  batches = data.iterate(experiment.data, layout, 0, step.batch_sharding,
+                         prefetch=config.data.prefetch)
   try:
     # Input only (before any compute competes with the producer thread).
     for _ in range(2):

@@ -62,7 +62,9 @@ def default() -> ml_collections.ConfigDict:
   # Compute dtype: 'float32' or 'bfloat16' (mixed precision: params, optimiser state, batch-norm
   # statistics, spectral norm, attention softmax, tanh output and losses stay float32).
   config.model.dtype = 'float32'
-  config.model.conv_impl = 'auto'     # DCGAN: 'auto', 'rewritten' (stride-1 forms) or 'flax'
+  # DCGAN and SAGAN convolutions: 'auto' (the CPU rewrites on a CPU, flax's elsewhere),
+  # 'rewritten' (DCGAN: stride-1 forms; SAGAN: im2col weight gradients) or 'flax'.
+  config.model.conv_impl = 'auto'
   # Constructor arguments; None: the model's own default (see the module docstring).
   config.model.g_width = config_dict.placeholder(int)   # DCGAN/SAGAN generator width
   config.model.d_width = config_dict.placeholder(int)   # DCGAN/SAGAN discriminator width
@@ -112,6 +114,9 @@ def default() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.ema_decay = 0.0        # generator EMA decay (0: off; e.g. 0.9999)
   config.train.ema_start = 0          # step from which the EMA averages (before: a copy)
+  # Persistent XLA compilation cache of `launch` (a folder, ~ and $VARS expanded; '': off): a
+  # restart or resume loads the compiled step instead of compiling it (BENCHMARKS.md).
+  config.train.compilation_cache = '~/.cache/jaxgan/xla'
 
   config.log = ml_collections.ConfigDict()
   config.log.every_steps = 100        # scalars to TensorBoard, metrics.jsonl and the console
@@ -274,6 +279,10 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   if not 0.0 <= config.train.ema_decay < 1.0:
     raise errors.ConfigError(f'config.train.ema_decay={config.train.ema_decay!r} must be in '
                              f'[0, 1).')
+  if not isinstance(config.train.compilation_cache, str):
+    raise errors.ConfigError(
+        f'config.train.compilation_cache={config.train.compilation_cache!r} must be a folder '
+        f'path, or \'\' to compile without a persistent cache.')
   if not isinstance(config.optim.d_clip, (int, float)) or config.optim.d_clip < 0:
     raise errors.ConfigError('config.optim.d_clip must be >= 0 (0 turns weight clipping off).')
 

@@ -157,3 +157,19 @@ def test_study_refuses_a_busy_or_unwritable_study_directory(tmp_path):
   (tmp_path / 'file').write_text('x')
   args[4] = f'--out={tmp_path / "file"}'
   _one_error_line(_run(args), '--out=' + str(tmp_path / 'file') + ' is a file')
+
+
+def test_launcher_compilation_cache_is_written_and_a_bad_folder_is_one_line(tmp_path):
+  cache = tmp_path / 'xla'
+  args = [sys.executable, 'launch.py', f'--workdir={tmp_path / "run"}'] + TOY + [
+      '--config.train.num_steps=1', f'--config.train.compilation_cache={cache}']
+  # Every compilation is written (JAX's default skips those under a second).
+  proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                        env=_env(JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0'))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert cache.is_dir() and os.listdir(cache), 'no compilation was written to the cache'
+  (tmp_path / 'a_file').write_text('x')
+  _one_error_line(_run(['launch.py', f'--workdir={tmp_path / "run2"}'] + TOY + [
+      f'--config.train.compilation_cache={tmp_path / "a_file" / "xla"}']),
+                  'config.train.compilation_cache=')
+  assert not (tmp_path / 'run2').exists()

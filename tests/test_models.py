@@ -179,3 +179,59 @@ def test_dcgan_layouts_at_128_and_256(size, g_widths, d_widths):
   assert d['logit']['kernel'].shape == (4 * 4 * d_widths[-1], 1)
   with pytest.raises(errors.ConfigError, match='width=8 must be an integer >= 32 at 256x256'):
     dcgan.Generator(image_size=256, width=8)
+
+
+@pytest.mark.parametrize('kernel', [(3, 3), (1, 1), (4, 4), (3, 2)])
+def test_conv_with_im2col_weight_gradient_equals_flax_conv(kernel):
+  x = jax.random.normal(jax.random.key(0), (2, 6, 7, 5))
+  ref = nn.Conv(40, kernel, padding='SAME')
+  variables = ref.init(jax.random.key(1), x)
+  variables = jax.tree.map(lambda a: a + 0.1 if a.ndim == 1 else a, variables)
+  mine = layers.Conv(40, kernel, im2col_min_size=0)   # every size takes the im2col gradient
+  assert (jax.tree.map(jnp.shape, mine.init(jax.random.key(1), x))
+          == jax.tree.map(jnp.shape, variables))
+  np.testing.assert_allclose(mine.apply(variables, x), ref.apply(variables, x), atol=1e-5)
+  loss = lambda m: lambda v, xx: jnp.sum(jnp.sin(m.apply(v, xx)))
+  grad = jax.jit(jax.grad(loss(mine), argnums=(0, 1)))
+  g_ref = jax.grad(loss(ref), argnums=(0, 1))(variables, x)
+  for a, b in zip(jax.tree.leaves(grad(variables, x)), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+  # The weight gradient is a matmul here, and a convolution below the size threshold.
+  assert 'dot_general' in grad.lower(variables, x).as_text()
+  stock = jax.jit(jax.grad(loss(layers.Conv(40, kernel)), argnums=(0, 1)))
+  assert 'dot_general' not in stock.lower(variables, x).as_text()
+
+
+@pytest.mark.parametrize('network', ['generator', 'discriminator'])
+def test_sagan_conv_impls_compute_the_same_model(network, monkeypatch):
+  monkeypatch.setattr(layers, 'IM2COL_WGRAD_MIN', 0)   # the im2col gradient at tiny sizes
+  if network == 'generator':
+    make = lambda impl: models.SAGANGenerator(image_size=32, width=8, conv_impl=impl,
+                                              bn_axis_name=None)
+    inputs = jax.random.normal(jax.random.key(0), (3, 128))
+  else:
+    make = lambda impl: models.SAGANDiscriminator(image_size=32, width=16, conv_impl=impl)
+    inputs = jax.random.normal(jax.random.key(0), (3, 32, 32, 3))
+  variables = make('flax').init(jax.random.key(1), inputs, train=False)
+  assert (jax.tree.map(jnp.shape, make('rewritten').init(jax.random.key(1), inputs, train=False))
+          == jax.tree.map(jnp.shape, variables))
+  params, state = variables['params'], {k: v for k, v in variables.items() if k != 'params'}
+
+  def loss(impl):
+    def f(p):
+      y, _ = make(impl).apply({'params': p, **state}, inputs, train=True, mutable=list(state))
+      return jnp.sum(jnp.sin(y))
+    return jax.jit(jax.value_and_grad(f))
+
+  (value, grads), (ref_value, ref_grads) = loss('rewritten')(params), loss('flax')(params)
+  # The rewritten model took its weight gradients as matmuls (the attention adds some of its
+  # own to both).
+  dots = [loss(impl).lower(params).as_text().count('dot_general') for impl in ('rewritten',
+                                                                                 'flax')]
+  assert dots[0] > dots[1]
+  np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(grads),
+                          jax.tree.leaves(ref_grads), strict=True):
+    # float32 summation order: tolerance relative to each gradient's own scale.
+    np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(b).max(), rtol=1e-4,
+                               err_msg=jax.tree_util.keystr(path))

@@ -40,6 +40,7 @@ class SelfAttention(nn.Module):
   key_channels_divisor: int = 8
   value_channels_divisor: int = 2
   dtype: Any = jnp.float32
+  conv_impl: str = 'auto'     # of the 1x1 convolutions (layers_sn.SNConv)
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -50,7 +51,7 @@ class SelfAttention(nn.Module):
     value_channels = max(c // self.value_channels_divisor, 1)
     conv1x1 = functools.partial(
         layers_sn.SNConv, kernel_size=(1, 1), use_bias=False,
-        spectral_norm=self.spectral_norm, dtype=self.dtype)
+        spectral_norm=self.spectral_norm, dtype=self.dtype, conv_impl=self.conv_impl)
 
     query = conv1x1(key_channels, name='query')(x, update_stats=train)    # g(x)
     key = conv1x1(key_channels, name='key')(x, update_stats=train)        # f(x)

@@ -32,7 +32,6 @@ libraries optimise those); 'rewritten' or 'flax' force one.
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from jaxgan import errors
@@ -50,7 +49,7 @@ def _bn_scale_init(key, shape, dtype=jnp.float32):
 NUM_STAGES = {32: 3, 64: 4, 128: 5, 256: 6}
 # The critic's widest stage, in multiples of its width (the cap binds at 256 px only).
 D_MAX_MULTIPLIER = 16
-CONV_IMPLS = ('auto', 'rewritten', 'flax')
+CONV_IMPLS = layers.CONV_IMPLS
 NORMS = ('batch', 'layer', 'none')
 
 
@@ -73,12 +72,6 @@ def _check(image_size: int, width: int, conv_impl: str, min_width: int) -> None:
     raise errors.ConfigError(f'width={width!r} must be an integer >= {min_width} at '
                              f'{image_size}x{image_size} (every DCGAN stage needs at least '
                              f'one channel).')
-
-
-def _resolve(conv_impl: str) -> str:
-  if conv_impl == 'auto':
-    return 'rewritten' if jax.default_backend() == 'cpu' else 'flax'
-  return conv_impl
 
 
 class Generator(nn.Module):
@@ -104,7 +97,7 @@ class Generator(nn.Module):
   def __call__(self, z, labels=None, *, train: bool):
     del labels  # unconditional
     n = NUM_STAGES[self.image_size]
-    conv_impl = _resolve(self.conv_impl)
+    conv_impl = layers.resolve_conv_impl(self.conv_impl)
     widths = g_widths(self.image_size, self.width)
     norm = lambda name: nn.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.axis_name,
@@ -150,7 +143,7 @@ class Discriminator(nn.Module):
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     del labels
-    conv_impl = _resolve(self.conv_impl)
+    conv_impl = layers.resolve_conv_impl(self.conv_impl)
     x = x.astype(self.dtype)
     for i, features in enumerate(d_widths(self.image_size, self.width)):
       if conv_impl == 'rewritten':

@@ -35,6 +35,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import layers
+
 SPECTRAL_STATS = 'spectral_stats'
 
 # Orthogonal initialisation, as BigGAN and StudioGAN ('ortho') use for SAGAN-style models.
@@ -64,19 +66,29 @@ class SNDense(nn.Module):
 
 
 class SNConv(nn.Module):
-  """`nn.Conv` (NHWC, 'SAME' padding, stride 1), spectrally normalised when asked."""
+  """`nn.Conv` (NHWC, 'SAME' padding, stride 1), spectrally normalised when asked.
+
+  `conv_impl` 'rewritten' (what 'auto' picks on the CPU) is `layers.Conv`: the same parameters
+  and function, with the weight gradient of large convolutions as im2col matmuls.
+  """
   features: int
   kernel_size: Sequence[int] = (3, 3)
   use_bias: bool = True
   spectral_norm: bool = True
   dtype: Any = jnp.float32
   kernel_init: Callable = default_kernel_init
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, update_stats: bool) -> jax.Array:
-    layer = nn.Conv(self.features, tuple(self.kernel_size), padding='SAME',
-                    use_bias=self.use_bias, dtype=self.dtype, param_dtype=jnp.float32,
-                    kernel_init=self.kernel_init, name='conv')
+    if layers.resolve_conv_impl(self.conv_impl) == 'rewritten':
+      layer = layers.Conv(self.features, tuple(self.kernel_size), use_bias=self.use_bias,
+                          dtype=self.dtype, param_dtype=jnp.float32,
+                          kernel_init=self.kernel_init, name='conv')
+    else:
+      layer = nn.Conv(self.features, tuple(self.kernel_size), padding='SAME',
+                      use_bias=self.use_bias, dtype=self.dtype, param_dtype=jnp.float32,
+                      kernel_init=self.kernel_init, name='conv')
     return _apply(layer, self.spectral_norm, x, update_stats)
 
 

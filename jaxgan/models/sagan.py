@@ -66,7 +66,7 @@ import jax.numpy as jnp
 
 from jaxgan import errors
 from jaxgan.models import attention as attention_lib
-from jaxgan.models import layers_sn
+from jaxgan.models import layers, layers_sn
 
 # Width multipliers of `ch`: G's 4x4 input map followed by one entry per up-block.
 G_MULTIPLIERS = {
@@ -114,8 +114,9 @@ def attention_side(image_size: int, attention_resolution) -> int:
   return min(image_size // 2, 64) if attention_resolution is None else attention_resolution
 
 
-def _check(image_size, width, attention_resolution, out_channels=3) -> None:
+def _check(image_size, width, attention_resolution, conv_impl='auto', out_channels=3) -> None:
   errors.check_arg('image_size', image_size, G_MULTIPLIERS)
+  errors.check_arg('conv_impl', conv_impl, layers.CONV_IMPLS)
   if not isinstance(out_channels, int) or isinstance(out_channels, bool) or out_channels < 1:
     raise errors.ConfigError(f'out_channels={out_channels!r} must be a positive integer (3: '
                              f'RGB, 1: greyscale).')
@@ -186,11 +187,13 @@ class GeneratorBlock(nn.Module):
   spectral_norm: bool = True
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, labels, *, train: bool) -> jax.Array:
     conv = functools.partial(layers_sn.SNConv, self.features,
-                             spectral_norm=self.spectral_norm, dtype=self.dtype)
+                             spectral_norm=self.spectral_norm, dtype=self.dtype,
+                             conv_impl=self.conv_impl)
     bn = functools.partial(ConditionalBatchNorm, self.num_classes, dtype=self.dtype,
                            axis_name=self.bn_axis_name)
     h = nn.relu(bn(name='bn1')(x, labels, train=train))
@@ -209,11 +212,13 @@ class DiscriminatorBlock(nn.Module):
   optimized: bool = False
   spectral_norm: bool = True
   dtype: Any = jnp.float32
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     conv = functools.partial(layers_sn.SNConv, self.features,
-                             spectral_norm=self.spectral_norm, dtype=self.dtype)
+                             spectral_norm=self.spectral_norm, dtype=self.dtype,
+                             conv_impl=self.conv_impl)
     if self.optimized:
       h = nn.relu(conv(name='conv1')(x, update_stats=train))
       h = _avg_pool(conv(name='conv2')(h, update_stats=train))
@@ -240,13 +245,17 @@ class Generator(nn.Module):
   spectral_norm: bool = True
   out_channels: int = 3
   dtype: Any = jnp.float32
+  # 'auto': on the CPU, convolutions whose weight gradient XLA computes slowly (large
+  # activations) get it as im2col matmuls (layers.Conv, the same function); flax's elsewhere.
+  conv_impl: str = 'auto'
   # Batch norm averages its statistics over this mapped axis (the train step's pmap axis,
   # `jaxgan.steps.AXIS`, as DCGAN does), so training-mode calls must run under that axis
   # name; evaluation (running averages) needs none. None: per-device statistics.
   bn_axis_name: str | None = 'batch'
 
   def __post_init__(self):
-    _check(self.image_size, self.width, self.attention_resolution, self.out_channels)
+    _check(self.image_size, self.width, self.attention_resolution, self.conv_impl,
+           self.out_channels)
     super().__post_init__()
 
   @nn.compact
@@ -259,15 +268,18 @@ class Generator(nn.Module):
     x = x.reshape(z.shape[0], 4, 4, widths[0])
     for index, features in enumerate(widths[1:]):
       x = GeneratorBlock(features, self.num_classes, self.spectral_norm, self.dtype,
-                         self.bn_axis_name, name=f'block{index}')(x, labels, train=train)
+                         self.bn_axis_name, self.conv_impl,
+                         name=f'block{index}')(x, labels, train=train)
       if x.shape[1] == attention_at:
         x = attention_lib.SelfAttention(spectral_norm=self.spectral_norm,
                                         pool=self.attention_pool, dtype=self.dtype,
+                                        conv_impl=self.conv_impl,
                                         name='attention')(x, train=train)
     x = ConditionalBatchNorm(0, self.dtype, self.bn_axis_name, name='bn_out')(
         x, None, train=train)
     x = layers_sn.SNConv(self.out_channels, spectral_norm=self.spectral_norm,
-                         dtype=self.dtype, name='conv_out')(nn.relu(x), update_stats=train)
+                         dtype=self.dtype, conv_impl=self.conv_impl,
+                         name='conv_out')(nn.relu(x), update_stats=train)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -280,11 +292,12 @@ class Discriminator(nn.Module):
   attention_pool: bool = False
   spectral_norm: bool = True
   dtype: Any = jnp.float32
+  conv_impl: str = 'auto'     # as the generator's
 
   mixes_samples = False   # no batch norm: each sample's logit depends on that sample only
 
   def __post_init__(self):
-    _check(self.image_size, self.width, self.attention_resolution)
+    _check(self.image_size, self.width, self.attention_resolution, self.conv_impl)
     super().__post_init__()
 
   @nn.compact
@@ -295,11 +308,12 @@ class Discriminator(nn.Module):
     attention_at = attention_side(self.image_size, self.attention_resolution)
     for index, (multiplier, down) in enumerate(D_BLOCKS[self.image_size]):
       h = DiscriminatorBlock(multiplier * self.width, down, index == 0, self.spectral_norm,
-                             self.dtype, name=f'block{index}')(h, train=train)
+                             self.dtype, self.conv_impl, name=f'block{index}')(h, train=train)
       if h.shape[1] == attention_at and not attended:
         attended = True
         h = attention_lib.SelfAttention(spectral_norm=self.spectral_norm,
                                         pool=self.attention_pool, dtype=self.dtype,
+                                        conv_impl=self.conv_impl,
                                         name='attention')(h, train=train)
     # Sum pooling and the output layers run in float32: the logit is what the loss sees.
     features = jnp.sum(nn.relu(h).astype(jnp.float32), axis=(1, 2))

@@ -34,6 +34,23 @@ def quiet_library_logs() -> None:
     handler.addFilter(_not_orbax_info)
 
 
+def use_compilation_cache(path: str) -> None:
+  """JAX's persistent compilation cache in `path` (`config.train.compilation_cache`); '' leaves
+  JAX's own setting (off unless JAX_COMPILATION_CACHE_DIR is set). Call before anything
+  compiles: executables compiled earlier in the process are neither saved nor looked up."""
+  if not path:
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  folder = os.path.abspath(os.path.expanduser(os.path.expandvars(path)))
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as e:
+    raise errors.ConfigError(
+        f'config.train.compilation_cache={path!r} cannot be used ({e.strerror or e}); pass a '
+        f'writable folder, or \'\' to compile without a persistent cache.') from None
+  jax.config.update('jax_compilation_cache_dir', folder)
+
+
 def show_tracebacks() -> bool:
   return os.environ.get(TRACEBACK_ENV, '') not in ('', '0')
 

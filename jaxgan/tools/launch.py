@@ -52,6 +52,7 @@ def main(argv):
       raise SystemExit(f'error: cannot read the config file ({detail}); pass --config=PATH '
                        f'of a config file such as configs/dcgan.py.') from None
   with common.user_errors():
+    common.use_compilation_cache(config.train.compilation_cache)   # before anything compiles
     training.train(config, f.workdir)
 
 
