@@ -173,3 +173,21 @@ def test_launcher_compilation_cache_is_written_and_a_bad_folder_is_one_line(tmp_
       f'--config.train.compilation_cache={tmp_path / "a_file" / "xla"}']),
                   'config.train.compilation_cache=')
   assert not (tmp_path / 'run2').exists()
+
+
+def test_an_unusable_default_compilation_cache_is_a_warning_not_an_error(tmp_path, capsys,
+                                                                       monkeypatch):
+  """A read-only home must not stop a run: the default cache folder is optional."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxgan import config as config_lib, errors  # pylint: disable=g-import-not-at-top
+  from jaxgan.tools import common  # pylint: disable=g-import-not-at-top
+  blocker = tmp_path / 'home'
+  blocker.write_text('a file where the home folder should be')
+  monkeypatch.setenv('HOME', str(blocker))
+  before = jax.config.jax_compilation_cache_dir
+  common.use_compilation_cache(config_lib.default().train.compilation_cache)
+  assert jax.config.jax_compilation_cache_dir == before   # unchanged: no cache set
+  err = capsys.readouterr().err
+  assert err.startswith('warning: no persistent compilation cache') and err.count('\n') == 1
+  with pytest.raises(errors.ConfigError, match='cannot be used'):
+    common.use_compilation_cache(str(blocker / 'xla'))   # a folder the user chose

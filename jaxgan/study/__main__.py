@@ -9,10 +9,8 @@ Rerunning the same command resumes an interrupted study (finished runs are skipp
 `python -m jaxgan.report STUDY_DIR` writes the report. See jaxgan/study/runner.py.
 """
 
-import os
 import shlex
 import sys
-import tempfile
 from typing import Sequence
 
 from absl import app
@@ -53,11 +51,8 @@ def main(argv: Sequence[str]) -> None:
   if f.list:
     _list_studies()
     return
-  import jax  # pylint: disable=g-import-not-at-top
-  if jax.config.jax_compilation_cache_dir is None:
-    # Runs of a study, and a resumed study, compile the same steps again: reuse them.
-    jax.config.update('jax_compilation_cache_dir',
-                      os.path.join(tempfile.gettempdir(), 'jaxgan-jax-cache'))
+  # Runs of a study, and a resumed study, compile the same steps again: reuse them.
+  common.use_default_compilation_cache()
   with common.user_errors():
     if not f.study or not f.out:
       raise runner.StudyError('pass --study (one of '

@@ -364,10 +364,8 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   f = flags.FLAGS
   logging.set_verbosity(logging.WARNING)   # the training loop's per-step INFO lines
-  if jax.config.jax_compilation_cache_dir is None:
-    # Every run compiles the same few steps again: reuse them from disk (~7 s per phase).
-    jax.config.update('jax_compilation_cache_dir',
-                      os.path.join(tempfile.gettempdir(), 'jaxgan-jax-cache'))
+  # Every run compiles the same few steps again: reuse them from disk.
+  common.use_default_compilation_cache()
   out = f.out or tempfile.mkdtemp(prefix='jaxgan-mixtures-')
   command = (f'python -m jaxgan.study.mixtures --mixtures={",".join(f.mixtures)} '
              f'--losses={",".join(f.losses)} --seeds={f.seeds}'

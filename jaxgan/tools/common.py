@@ -37,18 +37,35 @@ def quiet_library_logs() -> None:
 def use_compilation_cache(path: str) -> None:
   """JAX's persistent compilation cache in `path` (`config.train.compilation_cache`); '' leaves
   JAX's own setting (off unless JAX_COMPILATION_CACHE_DIR is set). Call before anything
-  compiles: executables compiled earlier in the process are neither saved nor looked up."""
+  compiles: executables compiled earlier in the process are neither saved nor looked up.
+  A folder the user chose must be usable (one error line otherwise); when the default folder
+  cannot be made (a read-only home), the run goes on without a cache after one warning line."""
   if not path:
     return
   import jax  # pylint: disable=g-import-not-at-top
+  from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
   folder = os.path.abspath(os.path.expanduser(os.path.expandvars(path)))
   try:
     os.makedirs(folder, exist_ok=True)
   except OSError as e:
+    if path == config_lib.default().train.compilation_cache:
+      print(f'warning: no persistent compilation cache ({folder}: {e.strerror or e}), so every '
+            f'start compiles its steps again; set config.train.compilation_cache to a writable '
+            f'folder, or \'\' to turn the cache off.', file=sys.stderr)
+      return
     raise errors.ConfigError(
         f'config.train.compilation_cache={path!r} cannot be used ({e.strerror or e}); pass a '
         f'writable folder, or \'\' to compile without a persistent cache.') from None
   jax.config.update('jax_compilation_cache_dir', folder)
+
+
+def use_default_compilation_cache() -> None:
+  """The cache `launch` uses by default, for the tools that train many runs in one process
+  (the studies), unless JAX already has one (JAX_COMPILATION_CACHE_DIR)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
+  if jax.config.jax_compilation_cache_dir is None:
+    use_compilation_cache(config_lib.default().train.compilation_cache)
 
 
 def show_tracebacks() -> bool:
