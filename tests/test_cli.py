@@ -1,6 +1,8 @@
 """The command-line tools as users run them: one `error:` line (no traceback) for every
 problem a user can fix, exit 143 after a preemption save, and logs without library noise."""
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -109,6 +111,32 @@ def test_a_damaged_checkpoint_is_one_notice_and_a_foreign_one_one_error(tmp_path
   proc = _run(args[:-1] + ['--config.model.depth=3', '--config.train.num_steps=8'])
   _one_error_line(proc, 'different config')
   assert (tmp_path / 'config.json').read_bytes() == saved
+
+
+def test_launcher_trains_r3gan_rpgan_with_r1_and_r2_on_digits(tmp_path):
+  # configs/r3gan_rpgan.py as published (class-conditional SAGAN, RpGAN + R1 + R2) with tiny
+  # widths on the offline digits, which have 10 labels as CIFAR-10 has.
+  proc = _run(['launch.py', f'--workdir={tmp_path}', '--config=configs/r3gan_rpgan.py',
+               '--config.data.dataset=digits', '--config.data.image_size=32',
+               '--config.model.g_width=16', '--config.model.d_width=16',
+               '--config.train.batch_size=16', '--config.train.num_steps=2',
+               '--config.train.checkpoint_every=2', '--config.log.every_steps=1',
+               '--config.log.samples_every=0', '--config.eval.every_steps=0'])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'loss: rpgan + 0.025 * r1 + 0.025 * r2.' in proc.stderr, proc.stderr[-3000:]
+  assert (tmp_path / 'checkpoints' / '2').is_dir()
+  config = json.loads((tmp_path / 'config.json').read_text())
+  assert config['loss'] == {'name': 'rpgan', 'regularizers': {'r1': 0.025, 'r2': 0.025}}
+  assert config['model']['num_classes'] == 10
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in records] == [1, 2]
+  for record in records:
+    for key in ('d/rpgan', 'd/r1', 'd/r2', 'g/rpgan', 'd/total', 'g/total'):
+      assert math.isfinite(record[key]), (key, record)
+    assert record['d/r1'] > 0 and record['d/r2'] > 0       # the penalties ran, not zeros
+    # D's loss is the objective plus the penalties (logged with their weights gamma / 2).
+    assert record['d/total'] == pytest.approx(record['d/rpgan'] + record['d/r1'] + record['d/r2'],
+                                              rel=1e-5)
 
 
 def test_sample_tool_bad_values_and_a_good_run(tmp_path):

@@ -123,6 +123,21 @@ FAMILIES: dict[str, Family] = {
         steps=_GP_SCHEDULE['steps'],
         note='WGAN Algorithm 1 as published (RMSprop 5e-5, c = 0.01, 5 critic updates), the '
              'GP families\' step counts'),
+    'rpgan': Family(
+        {**_ADAM, 'loss.name': 'rpgan', 'loss.regularizers': {'r1': 0.05, 'r2': 0.05}},
+        **_ADAM_SCHEDULE,
+        note='as non_saturating, with R1 and R2 both on as in R3GAN, 0.05 each (gamma 0.1 in '
+             'R3GAN\'s gamma/2 convention, twice its CIFAR-10 preset\'s starting gamma); '
+             'none of it tuned on its own'),
+    'ragan': Family({**_ADAM, 'loss.name': 'ragan'}, **_ADAM_SCHEDULE,
+                    note='as non_saturating (not tuned on its own)'),
+    'rahinge': Family({**_ADAM, 'loss.name': 'rahinge'}, **_ADAM_SCHEDULE,
+                      note='as hinge (not tuned on its own)'),
+    'hinge_lecam': Family(
+        {**_ADAM, 'loss.name': 'hinge', 'loss.regularizers': {'lecam': 0.3}},
+        **_ADAM_SCHEDULE,
+        note='hinge\'s settings plus LeCam at 0.3, Tseng et al.\'s CIFAR-10 weight (EMA decay '
+             '0.99), not tuned for the 2-D mixtures'),
 }
 
 LOSSES = ('non_saturating', 'minimax', 'wasserstein_gp', 'hinge', 'hinge_gp', 'least_squares',
@@ -352,7 +367,8 @@ def sweep(mixtures: Sequence[str], losses: Sequence[str], seeds: int, out: str, 
 def _define_flags() -> None:
   """Defines the command-line flags (only when run as a program, so importing never clashes)."""
   flags.DEFINE_list('mixtures', ['ring', 'grid'], 'Mixtures: ring, grid.')
-  flags.DEFINE_list('losses', list(LOSSES), f'Loss families: {", ".join(LOSSES)}.')
+  flags.DEFINE_list('losses', list(LOSSES),
+                    f'Loss families: {", ".join(FAMILIES)} (default: {", ".join(LOSSES)}).')
   flags.DEFINE_integer('seeds', 5, 'Seeds 0..seeds-1 per (mixture, loss).')
   flags.DEFINE_integer('steps', None, 'Generator updates per run (default: per family).')
   flags.DEFINE_string('out', None, 'Folder for the runs (default: a new temp folder).')
