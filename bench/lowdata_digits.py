@@ -160,8 +160,8 @@ def main():
         f'| {data_name} | {aug} | {fid_m:.1f} ± {fid_s:.1f} | {kid_m:.1f} ± {kid_s:.1f} | '
         f'{fids} | {kids} | {ps if variant == "ada" else "-"} | {train_s:.0f} |')
   lines += ['', f'FID and KID of {args.num} generated images (live weights) against all '
-            f'{DIGITS} digits, pytorch-fid Inception weights; {args.steps} generator updates '
-            f'per run; seeds 0..{args.seeds - 1} (seed s draws the 10% subset).', '',
+            f'{DIGITS} digits, the TF-FID Inception weights (default_1.pt); {args.steps} '
+            f'generator updates per run; seeds 0..{args.seeds - 1} (seed s draws the 10% subset).', '',
             'Each run, as a command (seed 0; the other seeds change train.seed and the workdir):',
             '']
   for variant in variants:
