@@ -152,7 +152,14 @@ def default() -> ml_collections.ConfigDict:
 # ---------------------------------------------------------------------------------------------
 
 def from_file(path: str) -> ml_collections.ConfigDict:
-  """The ConfigDict that the config file at `path` returns from `get_config()`."""
+  """The ConfigDict that the config file at `path` returns from `get_config()`.
+
+  `path:ARG` calls `get_config('ARG')`, as `launch.py --config=path:ARG` does (ml_collections'
+  config_flags), e.g. `configs/toy_grid.py:rpgan`.
+  """
+  arg = None
+  if not os.path.isfile(path) and ':' in path:
+    path, arg = path.rsplit(':', 1)
   if not os.path.isfile(path):
     raise errors.ConfigError(f'config file {path} does not exist; pass the path of a config '
                              f'file with a get_config() (e.g. configs/dcgan.py).')
@@ -169,7 +176,7 @@ def from_file(path: str) -> ml_collections.ConfigDict:
     sys.path.insert(0, root)
   try:
     spec.loader.exec_module(module)
-    config = module.get_config()
+    config = module.get_config() if arg is None else module.get_config(arg)
   except SyntaxError as e:
     raise errors.ConfigError(f'config file {path} has a syntax error at line {e.lineno} '
                              f'({e.msg}); fix it.') from e

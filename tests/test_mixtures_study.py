@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from jaxgan import config as config_lib
 from jaxgan import errors
 from jaxgan.study import mixtures as study
 
@@ -69,3 +70,20 @@ def test_format_table_rows_means_and_settings():
 def test_unknown_loss_is_a_one_line_error(tmp_path):
   with pytest.raises(errors.ConfigError, match='losses'):
     study.sweep(['ring'], ['wgan'], 1, str(tmp_path))
+
+
+@pytest.mark.parametrize('mixture', ['ring', 'grid'])
+def test_toy_configs_are_the_benchmarks_seed_0_runs(mixture):
+  """configs/toy_<mixture>.py trains what the benchmark's run of its family trains (issue 13:
+  the toy grid config with a README override used to cover 5 of 25 modes)."""
+  configs = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'configs')
+  for suffix, family in (('', 'non_saturating'), (':rpgan', 'rpgan'), (':hinge', 'hinge')):
+    toy = config_lib.from_file(os.path.join(configs, f'toy_{mixture}.py') + suffix)
+    bench = study.make_config(mixture, family, seed=0)
+    for section in ('data', 'model', 'loss', 'optim', 'augment'):
+      assert toy[section].to_dict() == bench[section].to_dict(), (family, section)
+    for key in ('num_steps', 'seed', 'batch_size', 'd_steps'):
+      assert toy.train[key] == bench.train[key], (family, key)
+  assert toy.log.samples_every == 500 and toy.train.checkpoint_every == 1_000
+  with pytest.raises(errors.ConfigError, match='unknown loss family'):
+    config_lib.from_file(os.path.join(configs, f'toy_{mixture}.py:nope'))

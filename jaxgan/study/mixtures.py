@@ -195,6 +195,17 @@ def make_config(mixture: str, loss: str, seed: int,
   return config
 
 
+def toy_config(mixture: str, loss: str = 'non_saturating') -> ml_collections.ConfigDict:
+  """configs/toy_ring.py and toy_grid.py: one run of the benchmark's `loss` family on
+  `mixture` (seed 0, the same training as `make_config`), with a checkpoint every 1,000 steps
+  and a scatter plot with its mode statistics every 500."""
+  config = make_config(mixture, loss, seed=0)
+  config.train.checkpoint_every = 1_000
+  config.log.every_steps = 100
+  config.log.samples_every = 500
+  return config
+
+
 def evaluation_z(z_dim: int) -> jax.Array:
   return jax.random.normal(jax.random.key(EVAL_Z_SEED), (NUM_EVAL_SAMPLES, z_dim))
 
