@@ -91,8 +91,10 @@ def test_launcher_logs_progress_and_no_orbax_info_then_exits_143_on_sigterm(tmp_
 
 
 def test_a_damaged_checkpoint_is_one_notice_and_a_foreign_one_one_error(tmp_path):
-  config = tiny_config('ring', **{'train.num_steps': 4, 'train.checkpoint_every': 2,
-                                  'log.samples_every': 0, 'train.batch_size': 64})
+  # The run the command below resumes: configs/toy_ring.py with TOY's overrides.
+  config = jaxgan.config.from_file(os.path.join(ROOT, 'configs', 'toy_ring.py'))
+  config.model.hidden, config.model.depth, config.train.batch_size = 32, 2, 64
+  config.train.num_steps, config.train.checkpoint_every, config.log.samples_every = 4, 2, 0
   jaxgan.train(config, str(tmp_path))
   for root, _, files in os.walk(tmp_path / 'checkpoints' / '4'):
     for f in files:
