@@ -49,6 +49,7 @@ def test_launcher_config_mistakes_are_one_line(tmp_path):
       (['--config=configs/toy_ring.py', '--config.train.num_stepz=3'], 'unknown config key'),
       (['--config=configs/toy_ring.py', '--config.model.hidden=0'],
        'config.model.hidden=0 must be an integer >= 1'),
+      (['--config=configs/toy_grid.py:nope'], "error: unknown loss family 'nope'; choose from"),
       (['--config=configs/dcgan_digits.py', '--config.data.dataset=cifar10',
         f'--config.data.data_dir={tmp_path}/tfds'], "TFDS dataset 'cifar10' is not prepared"),
   ]

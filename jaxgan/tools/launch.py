@@ -66,6 +66,9 @@ def _parse_flags(argv):
     detail = str(e)
     if 'Error whilst parsing config file' in detail:   # config_flags appends a traceback
       detail = detail.strip().splitlines()[-1]
+      prefix = 'jaxgan.errors.'
+      if detail.startswith(prefix) and ': ' in detail:   # get_config raised one of ours
+        raise SystemExit(f'error: {detail.split(": ", 1)[1]}') from None
     detail = detail.encode('utf-8', 'replace').decode('unicode_escape', 'replace')
     detail = ' '.join(detail.replace("'", ' ').split())
     if isinstance(e, (AttributeError, KeyError)):
