@@ -81,6 +81,7 @@ def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
     jax.config.update('jax_compilation_cache_dir', cache_dir)
   import jaxgan as jaxgan_lib  # pylint: disable=g-import-not-at-top
   from jaxgan import data, state as state_lib, steps  # pylint: disable=g-import-not-at-top
+  from jaxgan.models import layers  # pylint: disable=g-import-not-at-top
   t1 = time.perf_counter()
   root = os.path.dirname(os.path.dirname(os.path.abspath(jaxgan_lib.__file__)))
   config = jaxgan_lib.config.from_file(os.path.join(root, 'configs', _config_file(model)))
@@ -110,18 +111,11 @@ def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
       'side': 'jaxgan', 'jaxgan': jaxgan_lib.__file__, 'jax': jax.__version__,
       'd_steps': int(t.d_steps),
       'backend': jax.default_backend(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-      'conv_impl': f'{conv_impl} ({_resolved(conv_impl)})',
+      'conv_impl': f'{conv_impl} ({layers.resolve_conv_impl(conv_impl)})',
       'params': [state_lib.param_count(holder['state'].g_params),
                  state_lib.param_count(holder['state'].d_params)],
       'import_s': t1 - t0, 'first_step_s': t2 - t1}
   return Built(step, info, lower=lambda: step_fn.lower(holder['state'], batch_arrays))
-
-
-def _resolved(conv_impl: str) -> str:
-  import jax  # pylint: disable=g-import-not-at-top
-  if conv_impl != 'auto':
-    return conv_impl
-  return 'rewritten' if jax.default_backend() == 'cpu' else 'flax'
 
 
 def jaxgan_old(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
