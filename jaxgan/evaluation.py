@@ -217,8 +217,13 @@ class TrainingEvaluator:
           fields.update(evaluator.protocol_fields())
       needs_real = any(getattr(e, 'needs_real', True)
                        for e in self.experiment.evaluators.values())
+      num_real = self._num_real() if needs_real else None
+      if fields.get('kid') and num_real is not None:   # what KID really uses at these counts
+        fields['kid'] = protocol_lib.kid_record(
+            int(cfg.num_samples), num_real, subsets=fields['kid']['subsets'],
+            subset_size=fields['kid']['subset_size'], seed=fields['kid']['seed'])
       self._protocol = protocol_lib.record(
-          num_fake=int(cfg.num_samples), num_real=self._num_real() if needs_real else None,
+          num_fake=int(cfg.num_samples), num_real=num_real,
           reference=reference(self.experiment, self.reference) if needs_real else None,
           weights_sha256=protocol_lib.weights_sha256(cfg.weights or None), **fields)
     return self._protocol

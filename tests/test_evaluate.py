@@ -112,7 +112,9 @@ def _expected_protocol(weights_path):
           'reference': {'source': 'digits-32px', 'split': 'all'},
           'resize': 'tf1_bilinear_299', 'weights_sha256': sha,
           'k': {'precision_recall': K_PR, 'density_coverage': K_DC},
-          'kid': {'subsets': KID_SUBSETS, 'subset_size': 1000, 'seed': 0},
+          # NUM of NUM samples per side: one subset of all of them (no std), as asked is kept.
+          'kid': {'subsets': 1, 'subset_size': NUM, 'seed': 0,
+                  'requested': {'subsets': KID_SUBSETS, 'subset_size': 1000}},
           'is_splits': None, 'jaxgan_version': jaxgan.__version__}
 
 
@@ -251,8 +253,9 @@ def test_evaluate_recomputes_training_and_equals_sample_then_fid(trained, logged
   np.savez(tmp_path / 'reals.npz', images=real_images)
   via_files = _quiet(fid_tool.run, [fakes, str(tmp_path / 'reals.npz')], batch_size=BATCH,
                      **SETTINGS)
-  for key in ('fid', 'kid_mean', 'kid_std', 'precision', 'recall', 'density', 'coverage'):
+  for key in ('fid', 'kid_mean', 'precision', 'recall', 'density', 'coverage'):
     assert via_files[key] == pytest.approx(result[key], rel=1e-9, abs=1e-12), key
+  assert via_files['kid_std'] is None and result['kid_std'] is None   # NUM of NUM: no spread
   assert via_files['protocol']['reference']['source'] == str(tmp_path / 'reals.npz')
   # Against saved features of those reals: the same numbers.
   _quiet(fid_tool.run, [str(tmp_path / 'reals.npz'), str(tmp_path / 'reals.npy')],

@@ -303,7 +303,15 @@ def test_kid_matches_direct_mmd():
           + (k(y, y).sum() - np.trace(k(y, y))) / (m * (m - 1)) - 2 * k(x, y).mean())
   mean, std = fid.kernel_inception_distance(x, y, num_subsets=3, subset_size=1000)
   assert abs(mean - want) <= 1e-5 * abs(want)
-  assert std <= 1e-5 * abs(want)
+  assert std is None   # 3 subsets of the same two whole sets: one, and no spread reported
+  assert protocol_lib.kid_record(40, 40, subsets=3, subset_size=1000, seed=0) == {
+      'subsets': 1, 'subset_size': 40, 'seed': 0,
+      'requested': {'subsets': 3, 'subset_size': 1000}}
+  # With one side larger the subsets differ: a real spread, and the record says 40 of 50.
+  _, std = fid.kernel_inception_distance(x, np.concatenate([y, y[:10]]), num_subsets=3,
+                                         subset_size=1000)
+  assert std > 0
+  assert protocol_lib.kid_record(40, 50, subsets=3, subset_size=1000, seed=0)['subset_size'] == 40
 
 
 def test_inception_score_on_known_distributions():
@@ -466,7 +474,8 @@ def test_cli_folder_npz_and_stats(tiny_sets):
     direct = fid.compute_statistics(np.load(same)['images'],
                                     extractor=fid.get_extractor(batch_size=SMALL_BATCH))
   assert abs(identical) < 1e-6
-  assert result['fid'] > 1 and np.isfinite(result['kid_mean']) and np.isfinite(result['kid_std'])
+  assert result['fid'] > 1 and np.isfinite(result['kid_mean'])
+  assert result['kid_std'] is None   # 5 samples a side: one subset of all of them
   # The real command line with pytorch-fid's dashed flag spelling; its stats equal the library's.
   out = str(tiny_sets / 'folder_stats.npz')
   env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
@@ -530,8 +539,9 @@ def test_cli_saved_features_on_either_side_json_and_every_metric(tiny_sets, tmp_
   assert set(from_images) == {'fid', 'kid_mean', 'kid_std', 'precision', 'recall', 'density',
                               'coverage', 'protocol'}
   for result in mixed:
-    for key in ('fid', 'kid_mean', 'kid_std'):
+    for key in ('fid', 'kid_mean'):
       assert result[key] == pytest.approx(from_images[key], rel=1e-9, abs=1e-12), key
+    assert result['kid_std'] is None
     assert {k: result[k] for k in ('precision', 'recall', 'density', 'coverage')} == {
         k: from_images[k] for k in ('precision', 'recall', 'density', 'coverage')}
   f64a, f64b = fa.astype(np.float64), fb.astype(np.float64)
@@ -540,7 +550,8 @@ def test_cli_saved_features_on_either_side_json_and_every_metric(tiny_sets, tmp_
   mmd = ((kern(f64a, f64a).sum() - np.trace(kern(f64a, f64a))) / 20
          + (kern(f64b, f64b).sum() - np.trace(kern(f64b, f64b))) / 20 - 2 * kern(f64a, f64b).mean())
   assert from_images['kid_mean'] == pytest.approx(mmd, rel=1e-5)
-  assert from_images['kid_std'] == pytest.approx(0, abs=1e-12)   # every subset is the whole set
+  # Every subset would be both whole sets (5 of 5): one MMD, no spread to report.
+  assert from_images['kid_std'] is None
   ref, margin = prdc_reference(fb, fa, k_pr=2, k_dc=2)
   assert margin > 1e-5
   assert {k: from_images[k] for k in ref} == ref
@@ -557,7 +568,8 @@ def test_cli_saved_features_on_either_side_json_and_every_metric(tiny_sets, tmp_
       'num_fake': 5, 'num_real': 5, 'reference': {'source': other, 'split': None},
       'resize': 'tf1_bilinear_299', 'weights_sha256': torch_weights.DEFAULT1_SHA256,
       'k': {'precision_recall': 2, 'density_coverage': 2},
-      'kid': {'subsets': 3, 'subset_size': 1000, 'seed': 0}, 'is_splits': None,
+      'kid': {'subsets': 1, 'subset_size': 5, 'seed': 0,
+              'requested': {'subsets': 3, 'subset_size': 1000}}, 'is_splits': None,
       'jaxgan_version': jaxgan_version()}
   text = fid_cli.text(mixed[2])
   assert text.splitlines()[0] == f'FID: {mixed[2]["fid"]}'

@@ -317,32 +317,37 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray, *,
                               num_subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+                              seed: int = 0) -> tuple[float, float | None]:
   """KID: mean and std over subsets of the unbiased MMD^2 (Binkowski et al. 2018).
 
   With k(x, y) = (x.y / d + 1)^3 and subsets X, Y of m = min(subset_size, n1, n2) rows drawn
   without replacement, MMD^2_u = sum_{i!=j} k(x_i, x_j) / (m(m-1)) + sum_{i!=j} k(y_i, y_j) /
   (m(m-1)) - 2 sum_{i,j} k(x_i, y_j) / m^2. Gram matrices use float32 BLAS, kernels and sums
-  float64.
+  float64. When m equals both set sizes every subset is the same pair of sets
+  (`protocol.kid_plan`):
+  the MMD is computed once and the std is None (there is no spread, only rounding).
   """
   f1 = np.asarray(features1, np.float32)
   f2 = np.asarray(features2, np.float32)
   if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
     raise FidInputError(f'KID needs two (N, D) feature arrays, got {f1.shape} and {f2.shape}.')
-  m = min(subset_size, len(f1), len(f2))
+  subsets, m = protocol_lib.kid_plan(len(f1), len(f2), num_subsets=num_subsets, subset_size=subset_size)
   if m < 2:
     raise FidInputError(f'KID needs at least 2 samples per set, got {len(f1)} and {len(f2)}.')
   d = f1.shape[1]
   rng = np.random.default_rng(seed)
   kernel = lambda a, b: (np.asarray(a @ b.T, np.float64) / d + 1.0) ** 3
-  mmds = np.empty(num_subsets)
-  for s in range(num_subsets):
-    x = f1[rng.choice(len(f1), m, replace=False)]
-    y = f2[rng.choice(len(f2), m, replace=False)]
+  mmds = np.empty(subsets)
+  for s in range(subsets):
+    if subsets == 1:
+      x, y = f1, f2
+    else:
+      x = f1[rng.choice(len(f1), m, replace=False)]
+      y = f2[rng.choice(len(f2), m, replace=False)]
     kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
     mmds[s] = ((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
                - 2.0 * kxy.sum() / (m * m))
-  return float(mmds.mean()), float(mmds.std())
+  return float(mmds.mean()), (None if subsets == 1 else float(mmds.std()))
 
 
 def inception_score_needs_fc_message() -> str:

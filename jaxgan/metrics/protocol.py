@@ -14,10 +14,12 @@ A record (JSON):
    "reference": {"source": "cifar10-train-32px", "split": "train"},
    "resize": "tf1_bilinear_299", "weights_sha256": "7ff4a85c...",
    "k": {"precision_recall": 3, "density_coverage": 5},     # null without PRDC
-   "kid": {"subsets": 100, "subset_size": 1000, "seed": 0},  # null without KID
+   "kid": {"subsets": 100, "subset_size": 1000, "seed": 0},  # used; null without KID
    "is_splits": 10,                                          # null without IS
    "jaxgan_version": "0.2.0"}
 
+`kid` holds the subsets and subset size KID really used (`kid_plan`), and under "requested"
+the asked-for ones when they differ (e.g. 200 samples per set: one subset of all 200, no std).
 `resize` names the whole preprocessing (`RESIZE`); `weights_sha256` is the
 sha256 of the Inception weights file (`weights_sha256`). A value that differs between the two
 sets compared (e.g. statistics files saved with different weights) is recorded as the list
@@ -125,11 +127,37 @@ def record(*, num_fake: int, num_real: int | None, reference: dict | None,
       'weights_sha256': weights_sha256,
       'k': None if k is None else {'precision_recall': int(k['precision_recall']),
                                    'density_coverage': int(k['density_coverage'])},
-      'kid': None if kid is None else {key: int(kid[key])
-                                       for key in ('subsets', 'subset_size', 'seed')},
+      'kid': None if kid is None else _kid_entry(kid),
       'is_splits': None if is_splits is None else int(is_splits),
       'jaxgan_version': jaxgan_version(),
   }
+
+
+def kid_plan(n1: int, n2: int, *, num_subsets: int = 100,
+             subset_size: int = 1000) -> tuple[int, int]:
+  """The (subsets, subset size) KID really uses for sets of n1 and n2 samples.
+
+  The subset size is min(subset_size, n1, n2). When it equals both n1 and n2, every subset
+  would be both whole sets in another order, so there is one subset and no spread to report.
+  """
+  m = min(int(subset_size), int(n1), int(n2))
+  return (1 if m == n1 == n2 else int(num_subsets)), m
+
+
+def kid_record(n1: int, n2: int, *, subsets: int, subset_size: int, seed: int) -> dict:
+  """The protocol's `kid` entry for sets of n1 and n2 samples: what was used (and asked)."""
+  used_subsets, used_size = kid_plan(n1, n2, num_subsets=subsets, subset_size=subset_size)
+  rec = {'subsets': used_subsets, 'subset_size': used_size, 'seed': int(seed)}
+  if (used_subsets, used_size) != (int(subsets), int(subset_size)):
+    rec['requested'] = {'subsets': int(subsets), 'subset_size': int(subset_size)}
+  return rec
+
+
+def _kid_entry(kid: dict) -> dict:
+  entry = {key: int(kid[key]) for key in ('subsets', 'subset_size', 'seed')}
+  if kid.get('requested'):
+    entry['requested'] = {key: int(kid['requested'][key]) for key in ('subsets', 'subset_size')}
+  return entry
 
 
 def summary(rec: dict | None) -> str:
@@ -154,6 +182,7 @@ def summary(rec: dict | None) -> str:
     parts.append(f'k {k.get("precision_recall")}/{k.get("density_coverage")}')
   kid = rec.get('kid')
   if isinstance(kid, dict):
-    parts.append(f'KID {kid.get("subsets")} subsets of {kid.get("subset_size")}')
+    parts.append(f'KID {kid.get("subsets")} subset{"" if kid.get("subsets") == 1 else "s"} '
+                 f'of {kid.get("subset_size")}')
   parts.append(f'jaxgan {rec.get("jaxgan_version")}')
   return ', '.join(parts)

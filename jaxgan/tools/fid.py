@@ -252,7 +252,8 @@ def scores(fake: fid_lib.Statistics, real: fid_lib.Statistics, *, kid: bool | No
     result['is_mean'], result['is_std'] = fid_lib.inception_score(fake.logits, is_splits)
   if with_prdc:
     result.update(prdc_lib.prdc(real.features, fake.features, k_pr=k_pr, k_dc=k_dc))
-  result = {key: float(result[key]) for key in RESULT_KEYS if key in result}
+  result = {key: None if result[key] is None else float(result[key])
+            for key in RESULT_KEYS if key in result}
   result['protocol'] = protocol_lib.record(
       num_fake=fake.num_samples, num_real=real.num_samples,
       reference={'source': real_desc.get('source'), 'split': real_desc.get('split')},
@@ -260,7 +261,8 @@ def scores(fake: fid_lib.Statistics, real: fid_lib.Statistics, *, kid: bool | No
       weights_sha256=protocol_lib.merged(fake_desc.get('weights_sha256'),
                                          real_desc.get('weights_sha256')),
       k={'precision_recall': k_pr, 'density_coverage': k_dc} if with_prdc else None,
-      kid=({'subsets': kid_subsets, 'subset_size': kid_subset_size, 'seed': seed}
+      kid=(protocol_lib.kid_record(fake.num_samples, real.num_samples, subsets=kid_subsets,
+                                   subset_size=kid_subset_size, seed=seed)
            if with_kid else None),
       is_splits=is_splits if 'is_mean' in result else None)
   return result
@@ -335,7 +337,10 @@ def text(result: dict) -> str:
   """The result for people: one metric per line, then the protocol."""
   lines = [f'FID: {result["fid"]}']
   if 'kid_mean' in result:
-    lines.append(f'KID: {result["kid_mean"]} +- {result["kid_std"]}')
+    if result.get('kid_std') is None:
+      lines.append(f'KID: {result["kid_mean"]} (one subset: all samples of both sets, no spread)')
+    else:
+      lines.append(f'KID: {result["kid_mean"]} +- {result["kid_std"]}')
   if 'is_mean' in result:
     lines.append(f'IS: {result["is_mean"]} +- {result["is_std"]}')
   for key in ('precision', 'recall', 'density', 'coverage'):
