@@ -35,11 +35,12 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
-from jaxgan.models import dcgan, mlp, sagan
+from jaxgan.models import dcgan, mlp, sagan, stylegan2
 
 DCGANGenerator, DCGANDiscriminator = dcgan.Generator, dcgan.Discriminator
 SAGANGenerator, SAGANDiscriminator = sagan.Generator, sagan.Discriminator
 MLPGenerator, MLPDiscriminator = mlp.Generator, mlp.Discriminator
+StyleGAN2Generator, StyleGAN2Discriminator = stylegan2.Generator, stylegan2.Discriminator
 
 # config.model.dtype -> compute dtype.
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -77,6 +78,13 @@ MODELS: dict[str, Family] = {
         mlp.Generator, mlp.Discriminator,
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'},
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'}),
+    # StyleGAN2-ADA's --cfg=cifar networks by default (stylegan2.CFG_SPECS); with
+    # model.dtype='bfloat16' the 4 highest resolutions compute in bfloat16, as the official
+    # float16 ones.
+    'stylegan2': Family(
+        stylegan2.Generator, stylegan2.Discriminator,
+        {**_IMAGE, 'data.channels': 'channels', 'model.num_classes': 'num_classes'},
+        {**_IMAGE, 'model.num_classes': 'num_classes'}),
 }
 
 

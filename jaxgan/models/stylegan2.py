@@ -827,7 +827,7 @@ def to_official_state_dict(variables) -> dict:
   out = {}
   for path, value in jax.tree_util.tree_leaves_with_path(variables):
     names = [p.key for p in path]
-    collection, parts, value = names[0], names[1:], np.asarray(value, np.float32)
+    collection, parts, value = names[0], names[1:], np.array(value, np.float32)
     if collection == 'params' and parts[-1] == 'kernel':
       parts[-1] = 'weight'
       value = value.T if value.ndim == 2 else np.transpose(value, (3, 2, 0, 1))
