@@ -49,6 +49,14 @@ architecture from it (each can be overridden).
 Noise: `noise_mode='random'` (training) draws from the 'noise' RNG stream
 (`apply(..., rngs={'noise': key})`), 'const' uses each layer's fixed noise buffer (the
 'noise_const' collection), 'none' adds none. Initialisation draws no noise.
+
+In jaxgan's training loop (`MODELS['stylegan2']`) these networks cannot train yet: the train
+step passes the models no RNG stream, so the generator's random noise has no key (it says
+so), and the discriminator says `mixes_samples = True` (the minibatch standard deviation), so
+the experiment refuses per-sample gradient penalties such as R1 for it, although jaxgan's R1
+(the gradient of the summed logits) is what the official loss computes through the same
+layer. Lazy R1, path length regularisation, style mixing and the EMA ramp-up are not loop
+features either.
 """
 
 import dataclasses
