@@ -149,8 +149,10 @@ def test_same_function_as_the_pytorch_replica(classes, g_arch, d_arch, clamp):
       {k: torch.as_tensor(a) for k, a in sg.to_official_state_dict(v).items()}, strict=True)
   load(torch_g, g_vars)
   load(torch_d, d_vars)
-  onehot = (torch.nn.functional.one_hot(torch.as_tensor(np.asarray(labels, np.int64)), classes).float()
-            if classes else None)
+  onehot = None
+  if classes:
+    onehot = torch.nn.functional.one_hot(torch.tensor(np.asarray(labels, np.int64)), classes)
+    onehot = onehot.float()
   tz = torch.tensor(np.array(z))
   with torch.no_grad(), jax.default_matmul_precision('highest'):
     for psi, cutoff in [(1.0, None), (0.7, 3)]:
@@ -187,6 +189,13 @@ def test_noise_modes():
       variables)
   chex.assert_trees_all_equal(noisy['const'](no_strength, z, jax.random.key(3)),
                               run(jax.random.key(3), noise_mode='none'))
+  # The generator is its mapping then its synthesis network (for style mixing).
+  ws = gen.apply(variables, z, train=False, truncation_psi=0.5, method='map')
+  assert ws.shape == (2, gen.apply(variables, method=lambda g: g.synthesis.num_ws), W)
+  chex.assert_trees_all_close(
+      gen.apply(variables, ws, noise_mode='const', method='synthesize'),
+      gen.apply(variables, z, train=False, truncation_psi=0.5, noise_mode='const'),
+      rtol=0, atol=0)
   with pytest.raises(ValueError, match="pass rngs=\\{'noise': key\\}"):
     gen.apply(variables, z, train=False)
 

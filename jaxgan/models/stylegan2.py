@@ -620,25 +620,33 @@ class Generator(nn.Module):
     errors.check_arg('noise_mode', self.noise_mode, NOISE_MODES)
     super().__post_init__()
 
-  def synthesis_network(self) -> SynthesisNetwork:
+  def setup(self):
     spec = cfg_spec(self.cfg, self.image_size, self.gpus)
-    return SynthesisNetwork(
+    self.synthesis = SynthesisNetwork(
         self.image_size, self.channels, self.channel_base or spec.channel_base,
-        self.channel_max, self.num_fp16_res, self.conv_clamp, self.architecture, self.dtype,
-        name='synthesis')
+        self.channel_max, self.num_fp16_res, self.conv_clamp, self.architecture, self.dtype)
+    self.mapping = MappingNetwork(
+        self.w_dim, self.num_classes, self.mapping_layers or spec.map,
+        num_ws=self.synthesis.num_ws, lr_multiplier=self.mapping_lr_multiplier,
+        w_avg_beta=self.w_avg_beta)
 
-  @nn.compact
+  def map(self, z, labels=None, *, train: bool, truncation_psi: float = 1.0,
+          truncation_cutoff: Optional[int] = None):
+    """z, labels -> ws (B, num_ws, w_dim), e.g. to mix styles: `generator.apply(variables,
+    z, labels, train=False, method='map')`."""
+    labels = _check_labels(labels, self.num_classes, z.shape[0], 'generator')
+    return self.mapping(z, labels, train=train, truncation_psi=truncation_psi,
+                        truncation_cutoff=truncation_cutoff)
+
+  def synthesize(self, ws, *, noise_mode: Optional[str] = None):
+    """ws (B, num_ws, w_dim) -> images (`method='synthesize'`)."""
+    return self.synthesis(ws, noise_mode=noise_mode or self.noise_mode)
+
   def __call__(self, z, labels=None, *, train: bool, truncation_psi: float = 1.0,
                truncation_cutoff: Optional[int] = None, noise_mode: Optional[str] = None):
-    labels = _check_labels(labels, self.num_classes, z.shape[0], 'generator')
-    spec = cfg_spec(self.cfg, self.image_size, self.gpus)
-    synthesis = self.synthesis_network()
-    ws = MappingNetwork(
-        self.w_dim, self.num_classes, self.mapping_layers or spec.map, num_ws=synthesis.num_ws,
-        lr_multiplier=self.mapping_lr_multiplier, w_avg_beta=self.w_avg_beta,
-        name='mapping')(z, labels, train=train, truncation_psi=truncation_psi,
-                        truncation_cutoff=truncation_cutoff)
-    return synthesis(ws, noise_mode=noise_mode or self.noise_mode)
+    ws = self.map(z, labels, train=train, truncation_psi=truncation_psi,
+                  truncation_cutoff=truncation_cutoff)
+    return self.synthesize(ws, noise_mode=noise_mode)
 
 
 class DiscriminatorBlock(nn.Module):
