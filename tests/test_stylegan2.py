@@ -8,6 +8,7 @@ tests/stylegan2_replica.py, weights carried over from jaxgan.
 
 import functools
 import json
+import os
 import pathlib
 
 import chex
@@ -276,3 +277,56 @@ def test_gradients_in_bfloat16_are_float32():
   chex.assert_trees_all_equal_shapes_and_dtypes(grads, (g_vars['params'], d_vars['params']))
   assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
   assert float(jnp.max(jnp.abs(grads[0]['synthesis']['b8']['conv0']['kernel']))) > 0
+
+
+_OFFICIAL_CODE = os.environ.get('STYLEGAN2_ADA_PYTORCH', '')
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(_OFFICIAL_CODE, 'training', 'networks.py')),
+                    reason='set STYLEGAN2_ADA_PYTORCH to a checkout of NVlabs/stylegan2-ada-pytorch')
+@pytest.mark.parametrize('setting', ['cifar', 'small'])
+def test_same_function_as_the_official_networks(setting, monkeypatch):
+  """The official modules (their CPU reference ops; training mode, so the generator takes
+  the non-fused modulated convolutions and updates w_avg), their state dicts converted."""
+  monkeypatch.syspath_prepend(_OFFICIAL_CODE)
+  from training import networks  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(0)
+  res, base, w_dim, z_dim, map_layers, d_arch, group = (
+      (32, 32768, 512, 512, 2, 'orig', 32) if setting == 'cifar' else
+      (16, 256, W, Z, 2, 'resnet', 2))
+  for classes in [10, 0]:
+    official_g = networks.Generator(
+        z_dim=z_dim, c_dim=classes, w_dim=w_dim, img_resolution=res, img_channels=3,
+        mapping_kwargs=dict(num_layers=map_layers),
+        synthesis_kwargs=dict(channel_base=base, channel_max=512, num_fp16_res=4,
+                              conv_clamp=256)).train()
+    official_d = networks.Discriminator(
+        c_dim=classes, img_resolution=res, img_channels=3, architecture=d_arch,
+        channel_base=base, channel_max=512, num_fp16_res=4, conv_clamp=256,
+        epilogue_kwargs=dict(mbstd_group_size=group)).train()
+    with torch.no_grad():
+      for p in list(official_g.parameters()) + list(official_d.parameters()):
+        p.add_(0.1 * torch.randn_like(p))    # noise strengths and biases away from 0
+    g_vars = sg.convert_official_state_dict(official_g.state_dict())
+    d_vars = sg.convert_official_state_dict(official_d.state_dict())
+    labels = np.array([3, 7, 0, 9])
+    c = (torch.nn.functional.one_hot(torch.tensor(labels), classes).float() if classes
+         else torch.zeros(4, 0))
+    z = torch.randn(4, z_dim)
+    with torch.no_grad():
+      images = official_g(z, c, noise_mode='const', truncation_psi=0.6, truncation_cutoff=2,
+                          force_fp32=True)
+      logits = official_d(images, c, force_fp32=True)[:, 0].numpy()
+    gen = sg.Generator(image_size=res, num_classes=classes, w_dim=w_dim,
+                       mapping_layers=map_layers, channel_base=base)
+    disc = sg.Discriminator(image_size=res, num_classes=classes, channel_base=base,
+                            architecture=d_arch, mbstd_group_size=group)
+    jax_labels = jnp.asarray(labels) if classes else None
+    with jax.default_matmul_precision('highest'):
+      ours, new_state = gen.apply(g_vars, jnp.asarray(z.numpy()), jax_labels, train=True,
+                                  noise_mode='const', truncation_psi=0.6, truncation_cutoff=2,
+                                  mutable=['w_avg', 'noise_const'])
+      _close(np.transpose(ours, (0, 3, 1, 2)), images.numpy())
+      _close(new_state['w_avg']['mapping']['w_avg'], official_g.mapping.w_avg.numpy())
+      _close(disc.apply(d_vars, jnp.transpose(jnp.asarray(images.numpy()), (0, 2, 3, 1)),
+                        jax_labels, train=False), logits)
