@@ -80,7 +80,7 @@ MODELS: dict[str, Family] = {
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'}),
     # StyleGAN2-ADA's --cfg=cifar networks by default (stylegan2.CFG_SPECS); with
     # model.dtype='bfloat16' the 4 highest resolutions compute in bfloat16, as the official
-    # float16 ones.
+    # float16 ones. Its images are not clipped to [-1, 1] (nor are the official ones).
     'stylegan2': Family(
         stylegan2.Generator, stylegan2.Discriminator,
         {**_IMAGE, 'data.channels': 'channels', 'model.num_classes': 'num_classes'},
