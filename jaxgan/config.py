@@ -10,8 +10,8 @@ few fields; `launch.py` reads them. The library never imports `configs/`.
 
 Model keys that are arguments of a model's constructor (`g_width`, `d_width`, `d_norm`,
 `hidden`, `depth`, `attention_resolution`, `attention_pool`, `g_spectral_norm`,
-`d_spectral_norm`) default to None: "the model's own default", which each model class in
-`jaxgan.models` defines once (a DCGAN's width is 1024 channels, a SAGAN's 64; a SAGAN's
+`d_spectral_norm`, `shared_dim`) default to None: "the model's own default", which each model
+class in `jaxgan.models` defines once (a DCGAN's width is 1024 channels, a SAGAN's 64; a SAGAN's
 attention sits at 16x16 for 32x32 images). `run_info.json` records the values each run used.
 """
 
@@ -53,7 +53,7 @@ def default() -> ml_collections.ConfigDict:
   config.data.prefetch = 2            # batches staged on the devices ahead of the step
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'dcgan'         # 'dcgan', 'sagan' or 'mlp' (jaxgan.models.MODELS)
+  config.model.name = 'dcgan'         # 'dcgan', 'sagan', 'biggan', 'mlp' (jaxgan.models.MODELS)
   config.model.z_dim = 100
   # > 0: class-conditional (models that support it); -1: as many as the data's labels have
   # (resolved by jaxgan.build; config.json records the number). Not the default: a labelled
@@ -66,15 +66,16 @@ def default() -> ml_collections.ConfigDict:
   # 'rewritten' (DCGAN: stride-1 forms; SAGAN: im2col weight gradients) or 'flax'.
   config.model.conv_impl = 'auto'
   # Constructor arguments; None: the model's own default (see the module docstring).
-  config.model.g_width = config_dict.placeholder(int)   # DCGAN/SAGAN generator width
-  config.model.d_width = config_dict.placeholder(int)   # DCGAN/SAGAN discriminator width
+  config.model.g_width = config_dict.placeholder(int)   # DCGAN/SAGAN/BigGAN generator width
+  config.model.d_width = config_dict.placeholder(int)   # DCGAN/SAGAN/BigGAN discriminator width
   config.model.d_norm = config_dict.placeholder(str)    # DCGAN critic: 'batch', 'layer', 'none'
   config.model.hidden = config_dict.placeholder(int)    # MLP units per layer
   config.model.depth = config_dict.placeholder(int)     # MLP hidden layers
-  config.model.attention_resolution = config_dict.placeholder(int)   # SAGAN (0: none)
+  config.model.attention_resolution = config_dict.placeholder(int)   # SAGAN, BigGAN (0: none)
   config.model.attention_pool = config_dict.placeholder(bool)        # SAGAN (BigGAN's pooling)
-  config.model.g_spectral_norm = config_dict.placeholder(bool)       # SAGAN
-  config.model.d_spectral_norm = config_dict.placeholder(bool)       # SAGAN
+  config.model.g_spectral_norm = config_dict.placeholder(bool)       # SAGAN, BigGAN
+  config.model.d_spectral_norm = config_dict.placeholder(bool)       # SAGAN, BigGAN
+  config.model.shared_dim = config_dict.placeholder(int)             # BigGAN class embedding
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = 'non_saturating'

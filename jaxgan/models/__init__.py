@@ -35,12 +35,13 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
-from jaxgan.models import dcgan, mlp, sagan, stylegan2
+from jaxgan.models import biggan, dcgan, mlp, sagan, stylegan2
 
 DCGANGenerator, DCGANDiscriminator = dcgan.Generator, dcgan.Discriminator
 SAGANGenerator, SAGANDiscriminator = sagan.Generator, sagan.Discriminator
 MLPGenerator, MLPDiscriminator = mlp.Generator, mlp.Discriminator
 StyleGAN2Generator, StyleGAN2Discriminator = stylegan2.Generator, stylegan2.Discriminator
+BigGANGenerator, BigGANDiscriminator = biggan.Generator, biggan.Discriminator
 
 # config.model.dtype -> compute dtype.
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -74,6 +75,16 @@ MODELS: dict[str, Family] = {
          'model.attention_resolution': 'attention_resolution',
          'model.attention_pool': 'attention_pool', 'model.d_spectral_norm': 'spectral_norm',
          'model.conv_impl': 'conv_impl'}),
+    'biggan': Family(
+        biggan.Generator, biggan.Discriminator,
+        {**_IMAGE, 'data.channels': 'out_channels', 'model.g_width': 'width',
+         'model.z_dim': 'z_dim', 'model.shared_dim': 'shared_dim',
+         'model.num_classes': 'num_classes',
+         'model.attention_resolution': 'attention_resolution',
+         'model.g_spectral_norm': 'spectral_norm', 'model.conv_impl': 'conv_impl'},
+        {**_IMAGE, 'model.d_width': 'width', 'model.num_classes': 'num_classes',
+         'model.attention_resolution': 'attention_resolution',
+         'model.d_spectral_norm': 'spectral_norm', 'model.conv_impl': 'conv_impl'}),
     'mlp': Family(
         mlp.Generator, mlp.Discriminator,
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'},

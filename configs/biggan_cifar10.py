@@ -1,0 +1,63 @@
+"""BigGAN on CIFAR-10 32x32 as PyTorch-StudioGAN's `src/configs/CIFAR10/BigGAN.yaml`
+(Brock et al. 2019; StudioGAN's big_resnet backbone, `jaxgan.models.biggan`).
+
+  python launch.py --config=configs/biggan_cifar10.py --workdir=runs/biggan_cifar10 \
+      [--config.data.data_dir=DIR_WITH_PREPARED_CIFAR10]
+
+The yaml over StudioGAN's defaults (src/config.py): class-conditional (10 classes; cBN in G
+fed by the shared embedding and z chunks, projection D), spectral norm in G and D, attention
+at 16x16 in both (attn_g_loc [2], attn_d_loc [1]), z_dim 80 (four chunks of 20),
+g_shared_dim 128, g_conv_dim = d_conv_dim = 96 (9,416,196 G and 2,415,170 D parameters, as
+StudioGAN's log prints them), orthogonal init, hinge loss, Adam lr 2e-4 for both, betas
+(0.5, 0.999), 5 D updates per G update, batch 64, 100,000 generator steps, generator EMA 0.9999
+from step 1,000. Evaluation as StudioGAN's defaults: FID of 50,000 samples against the 50,000
+training images (`-ref train`) every 2,000 steps (`--save_freq`).
+
+Gaps (StudioGAN settings jaxgan's loop cannot express yet; each changes the run slightly):
+* Adam's epsilon is 1e-6 in StudioGAN (non-StyleGAN models), 1e-8 in jaxgan's optimiser.
+* Random horizontal flips of the real images (StudioGAN's PRE.apply_rflip, on by default):
+  jaxgan's data pipeline has no flip.
+* StudioGAN's EMA also averages G's buffers (batch-norm running statistics, spectral-norm
+  vectors); jaxgan's averages the parameters and samples with the live G's statistics.
+* StudioGAN's published CIFAR-10 runs use mixed precision (`-mpc`: float16 autocast) and
+  evaluate with standing statistics (`-std_stat`); jaxgan has bfloat16
+  (`--config.model.dtype=bfloat16`) and evaluates with running statistics.
+* Batch norm's running variance uses the biased batch variance (module doc of
+  jaxgan/models/biggan.py).
+
+Expected: not measured by jaxgan (no GPU or CIFAR-10 on the development machines). StudioGAN's
+benchmark table (an image in its README) lists this row's FID; issue 21 quotes StudioGAN's
+BigGAN + LeCam + DiffAugment row at 3.23 (configs/biggan_lecam_diffaug_cifar10.py).
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.data.dataset = 'cifar10'
+  config.data.image_size = 32
+  config.model.name = 'biggan'
+  config.model.num_classes = 10
+  config.model.z_dim = 80
+  config.model.shared_dim = 128
+  config.model.g_width = 96
+  config.model.d_width = 96
+  config.model.attention_resolution = 16
+  config.model.g_spectral_norm = True
+  config.model.d_spectral_norm = True
+  config.loss.name = 'hinge'
+  config.optim.g_optimizer = 'adam'
+  config.optim.d_optimizer = 'adam'
+  config.optim.g_lr = 2e-4
+  config.optim.d_lr = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+  config.train.batch_size = 64
+  config.train.d_steps = 5
+  config.train.num_steps = 100_000
+  config.train.ema_decay = 0.9999
+  config.train.ema_start = 1_000
+  config.eval.every_steps = 2_000
+  config.eval.num_samples = 50_000
+  return config
