@@ -124,13 +124,21 @@ def reference(experiment, source=None, *, seed: Optional[int] = None) -> dict:
     split = 'all' if d.dataset == 'digits' else (experiment.config.eval.reference_split
                                                  or d.split)
   return {'source': name, 'split': split, 'seed': seed,
-          'num_examples': getattr(data, 'num_examples', None) if seed is not None else None}
+          'num_examples': _size(data) if seed is not None else None}
+
+
+def _size(source) -> Optional[int]:
+  """The source's number of images, None where it does not say (a source of one's own)."""
+  try:
+    return int(source.num_examples)
+  except (AttributeError, NotImplementedError, TypeError):
+    return None
 
 
 def reference_selection(source, seed: int) -> dict:
   """How `source.reference_images(num, seed=seed)` picks its images (the real statistics'
   cache key, `evaluators.real_statistics`): the seed and the source's size."""
-  return {'seed': int(seed), 'num_examples': getattr(source, 'num_examples', None)}
+  return {'seed': int(seed), 'num_examples': _size(source)}
 
 
 def _rgb(images: np.ndarray) -> np.ndarray:

@@ -429,3 +429,24 @@ def test_protocol_record_and_differences(tmp_path):
       '10 generated vs 20 real (s, subset seed 3 of 1,797), step 4,000 EMA, latents seed 3 '
       f'batch 50, tf1_bilinear_299, weights {"ab" * 6}, KID 5 subsets of 8 seed 3, '
       f'jaxgan {jaxgan.__version__}')
+
+
+def test_recorded_scores_are_only_appended(tmp_path):
+  """evaluations.jsonl: each score one more line after what is there, a line cut short by a
+  killed write kept and not glued to the next; a workdir that cannot be written is a
+  warning."""
+  result = {'run': {'step': 3, 'checkpoint': 'latest', 'ema': True}, 'fid': 1.5,
+            'kid_mean': 0.25, 'kid_std': None, 'protocol': {'num_fake': 10}}
+  path = tmp_path / 'evaluations.jsonl'
+  path.write_text('{"step": 6')   # cut short
+  for _ in range(2):
+    assert evaluate_tool.record_scores(str(tmp_path), result, num=10) == str(path)
+  lines = path.read_text().split('\n')
+  assert lines[0] == '{"step": 6' and lines[3] == ''
+  rows = [json.loads(line) for line in lines[1:3]]
+  for row in rows:
+    assert isinstance(row.pop('time'), float)
+    assert row == {'step': 3, 'checkpoint': 'latest', 'ema': True, 'num': 10, 'fid': 1.5,
+                   'kid_mean': 0.25, 'kid_std': None, 'protocol': {'num_fake': 10}}
+  with pytest.warns(UserWarning, match=r'the scores were not recorded in .*missing'):
+    assert evaluate_tool.record_scores(str(tmp_path / 'missing'), result, num=10) is None

@@ -198,9 +198,13 @@ def record_scores(workdir: str, result: dict, *, num: int) -> str | None:
   row = {'time': time.time(), **{k: result['run'][k] for k in ('step', 'checkpoint', 'ema')},
          'num': int(num), **{k: result[k] for k in fid_tool.RESULT_KEYS if k in result},
          'protocol': result['protocol']}
-  line = fid_tool.to_json(row) + '\n'
+  line = (fid_tool.to_json(row) + '\n').encode('utf-8')
   try:
-    with open(path, 'a', encoding='utf-8') as f:
+    with open(path, 'ab+') as f:
+      if f.seek(0, os.SEEK_END):
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b'\n':   # a line cut short (a killed write): ours starts on a new one
+          line = b'\n' + line
       f.write(line)
       f.flush()
       os.fsync(f.fileno())
