@@ -28,20 +28,22 @@ edge; `<=` would give (k + 1) / k).
 What is exact. The features are taken as float32 values; distances are computed from them in
 float64, and compared as squares (d < r iff d^2 < r^2, no square root):
 - Each set is shifted by the column minima of both sets together (a data value in every
-  column, so x - min is exact in float64: a difference of two float32 numbers), which leaves
-  distances unchanged and makes every entry >= 0.
+  column: x - min is a difference of two float32 numbers, exact in float64 unless their
+  exponents are more than 28 apart), which leaves distances unchanged and makes every entry
+  >= 0.
 - Squared distances are (|a|^2 - a.b) + (|b|^2 - a.b) in float64 at
-  `jax.lax.Precision.HIGHEST` (products of float32 values are exact in float64; entries >= 0
-  keep every partial sum in [0, max |a|^2]), clamped at 0; each set's own diagonal is exactly 0.
+  `jax.lax.Precision.HIGHEST` (entries >= 0 keep every partial sum in [0, max |a|^2]),
+  clamped at 0; each set's own diagonal is exactly 0.
 - Lattice features are exact: when every shifted entry is an integer multiple of one power of
   two 2^-s (integers, uint8 levels, steps of 1/2^s; sums of such values) and D * (largest
   span / 2^-s)^2 < 2^52, every product and partial sum is an integer number of 2^-2s below
   2^53, so every squared distance and every comparison, ties included, is the exact one. This is
   where ties happen: quantised features put many points exactly on a ball's edge.
-- Other features: each squared distance is within ~ D * 2^-53 * (|a|^2 + |b|^2) of the exact
-  one (shifted features), so a comparison is decided exactly unless a distance and a radius
-  differ by less than that (~1e-13 relative at D = 2048, where float32 sums left ~1e-4 and
-  decided the near-ties of quantised features at random). A set against itself (or a copy)
+- Other features: products and sums round (relative 2^-53 each), so each squared distance is
+  within ~ D * 2^-53 * (|a|^2 + |b|^2) of the exact one (shifted features), and a comparison
+  is decided exactly unless a distance and a radius differ by less than that: ~2e-13 relative
+  at D = 2048, where float32's bound, ~D * 2^-24 ~ 1e-4, let rounding decide the near-ties of
+  quantised features with steps that are no power of two. A set against itself (or a copy)
   is the same computation on the same numbers in its radii and its real-fake distances.
 - Blocks: both sets are cut into row blocks of B = min(block_size, larger set size) rows (the
   last one padded, so every tile has the same shape and each jitted function compiles once per
@@ -49,12 +51,15 @@ float64, and compared as squares (d < r iff d^2 < r^2, no square root):
   reductions (flags, counts, k + 1 smallest distances) outlive a tile. The k-NN radii use a
   streaming merge over column blocks: each row keeps its k + 1 smallest squared distances so far
   and merges them with `jax.lax.top_k` of the next tile, so the bound holds for any N.
-  Peak memory is the two feature sets (N x D and M x D float64, on the device: 800 MB each at
-  N = 50,000, D = 2048) plus a few tile-sized arrays, whatever N and M: at the default
-  block_size = 2048 a tile is 32 MiB; the host waits at the end of each row of tiles, so at
-  most one row is queued.
+  Peak memory is the two feature sets (N x D and M x D float32, on the device: 400 MB each at
+  N = 50,000, D = 2048; each tile shifts its two blocks to float64 itself) plus a few
+  tile-sized arrays, whatever N and M: at the default block_size = 2048 a tile is 32 MiB and
+  its two float64 blocks 64 MiB; the host waits at the end of each row of tiles, so at most one
+  row is queued.
 - float64 runs under `jax.enable_x64` inside these functions only (the rest of the process
-  keeps JAX's float32 default); CPUs and GPUs compute it natively (TPUs do not).
+  keeps JAX's float32 default); CPUs and GPUs compute it natively (TPUs do not). It costs
+  time: on a CPU about 3-4x float32's (4,000 x 4,000 features of D = 2048: 25-30 s against
+  8 s, measured on a loaded 2-core machine; the same four numbers).
 """
 
 from __future__ import annotations
@@ -80,23 +85,30 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # N, M.
 # ---------------------------------------------------------------------------------------------
 
-@jax.jit
-def _sq_norms(block: jax.Array) -> jax.Array:
-  return jnp.sum(block * block, axis=1)
+def _shifted(block: jax.Array, shift: jax.Array) -> jax.Array:
+  """A float32 block minus the float64 shift, in float64 (exact: module doc)."""
+  return block.astype(jnp.float64) - shift
 
 
 @jax.jit
-def _sq_dist_tile(rows, rows_sq, cols, cols_sq, row_start, col_start, num_rows, num_cols,
-                  same_set):
+def _sq_norms(block: jax.Array, shift: jax.Array) -> jax.Array:
+  x = _shifted(block, shift)
+  return jnp.sum(x * x, axis=1)
+
+
+@jax.jit
+def _sq_dist_tile(rows, rows_sq, cols, cols_sq, shift, row_start, col_start, num_rows,
+                  num_cols, same_set):
   """Squared distances of a row block to a column block; +inf at padding, 0 on the diagonal.
 
-  `row_start`/`col_start` are the blocks' first global indices, `num_rows`/`num_cols` the sizes
-  of the sets (indices at or past them are padding) and `same_set` whether rows and columns come
-  from one set (then entries with equal global indices are the self-distances, set to 0).
-  (|a|^2 - a.b) + (|b|^2 - a.b): with entries >= 0 no intermediate exceeds max(|a|^2, |b|^2),
-  which keeps lattice features exact (module doc).
+  `rows`/`cols` are float32 blocks, shifted by `shift` in float64 here (so the sets stay
+  float32 on the device); `row_start`/`col_start` are the blocks' first global indices,
+  `num_rows`/`num_cols` the sizes of the sets (indices at or past them are padding) and
+  `same_set` whether rows and columns come from one set (then entries with equal global
+  indices are the self-distances, set to 0). (|a|^2 - a.b) + (|b|^2 - a.b): with entries >= 0
+  no intermediate exceeds max(|a|^2, |b|^2), which keeps lattice features exact (module doc).
   """
-  dot = jnp.matmul(rows, cols.T, precision=_HIGHEST)
+  dot = jnp.matmul(_shifted(rows, shift), _shifted(cols, shift).T, precision=_HIGHEST)
   d2 = jnp.maximum((rows_sq[:, None] - dot) + (cols_sq[None, :] - dot), 0.0)
   row_ids = row_start + jnp.arange(rows.shape[0])
   col_ids = col_start + jnp.arange(cols.shape[0])
@@ -136,14 +148,14 @@ def _cross_update(tile, real_r2_pr, real_r2_dc, fake_r2_pr, recall_hit, coverage
 # Host-side drivers.
 # ---------------------------------------------------------------------------------------------
 
-def _shift(*sets: np.ndarray) -> np.ndarray:
-  """The column minima (float32) of all sets together."""
-  return np.min([x.min(axis=0) for x in sets], axis=0)
+def _shift(*sets: np.ndarray) -> jax.Array:
+  """The column minima of all sets together, as a float64 device array (under x64)."""
+  return jax.device_put(np.min([x.min(axis=0) for x in sets], axis=0).astype(np.float64))
 
 
 class _Blocks:
-  """A float32 feature set minus `shift`, cut into float64 device blocks of `size` rows (the
-  last zero-padded), with their squared norms.
+  """A float32 feature set cut into float32 device blocks of `size` rows (the last
+  zero-padded), and the squared norms of its rows minus `shift` (float64).
 
   Distances do not change under a common translation. Shifting by a data value (the column
   minima) is exact and keeps a lattice a lattice; it also keeps the norm expansion's rounding
@@ -151,21 +163,22 @@ class _Blocks:
   from the origin. Create (and use) under `jax.enable_x64(True)`.
   """
 
-  def __init__(self, features: np.ndarray, size: int, shift: np.ndarray):
+  def __init__(self, features: np.ndarray, size: int, shift: jax.Array):
     self.n = len(features)
     self.size = size
+    self.shift = shift
     num_blocks = -(-self.n // size)
     self.blocks = []
     for b in range(num_blocks):
-      block = np.zeros((size, features.shape[1]), np.float64)
+      block = np.zeros((size, features.shape[1]), np.float32)
       rows = features[b * size:(b + 1) * size]
-      block[:len(rows)] = rows.astype(np.float64) - shift.astype(np.float64)
+      block[:len(rows)] = rows
       self.blocks.append(jax.device_put(block))
-    self.sq_norms = [_sq_norms(block) for block in self.blocks]
+    self.sq_norms = [_sq_norms(block, shift) for block in self.blocks]
 
   def tile(self, i: int, other: _Blocks, j: int, same_set: bool) -> jax.Array:
     return _sq_dist_tile(self.blocks[i], self.sq_norms[i], other.blocks[j], other.sq_norms[j],
-                         i * self.size, j * other.size, self.n, other.n, same_set)
+                         self.shift, i * self.size, j * other.size, self.n, other.n, same_set)
 
   def pad(self, values: np.ndarray, fill) -> list[jax.Array]:
     """Per-sample values (n,) as device blocks of `size`, padded with `fill`."""
