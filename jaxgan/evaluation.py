@@ -16,18 +16,20 @@ generator only. The Inception evaluators share one pass over the generated image
 (`evaluators.evaluate_all`: 'fid' and 'prdc' read the same pool3 features). Real images come
 from the run's data source, as it trains (same size, channels, crop and resize;
 `config.eval.reference_split` picks another split of a TFDS dataset), min(num_samples,
-dataset size) of them; their statistics (with features for KID and PRDC) are computed once per
-(the source's `identity()`: name, split, path, file count and size, image size, resize;
-count; weights) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or
+dataset size) of them, a random subset seeded by `config.eval.seed`; their statistics (with
+features for KID and PRDC) are computed once per (the source's `identity()`: name, split, path,
+file count and size, image size, resize; count; the subset's seed and the source's size;
+weights' sha256) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or
 ~/.cache/jaxgan).
 
 Every number carries its protocol (`jaxgan.metrics.protocol.record`: image counts, reference
-source and split, resize, Inception weights' sha256, k, jaxgan version): metrics.jsonl's
+source, split, subset seed and source size, the latents' seed and batch, the step and EMA,
+resize, Inception weights' sha256, k, KID's subsets, jaxgan version): metrics.jsonl's
 evaluation rows hold it as one object under `eval/protocol` (an object, not flat keys: its
 sha256 and source are strings, which a scalar column cannot hold, and the row then holds the
 same record as `python -m jaxgan.tools.evaluate --json`; scalar readers such as TensorBoard
 and the report's curves skip it), best_fid.json under `protocol`, and run_info.json under
-`evaluation` (the run's protocol, written before the first evaluation).
+`evaluation` (the run's protocol, written before the first evaluation: its step is null).
 """
 
 import json
@@ -108,9 +110,10 @@ def evaluators_from_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
           for name in evaluator_names(config)}
 
 
-def reference(experiment, source=None) -> dict:
-  """{'source', 'split'} of the images a run's evaluations compare with: `source` (default:
-  the experiment's data source)."""
+def reference(experiment, source=None, *, seed: Optional[int] = None) -> dict:
+  """{'source', 'split', 'seed', 'num_examples'} of the images a run's evaluations compare
+  with: `source` (default: the experiment's data source), its images picked by
+  `reference_images(num, seed=seed)` (seed None: not recorded)."""
   data = experiment.data if source is None else source
   name = (data.identity() if hasattr(data, 'identity')
           else getattr(data, 'name', type(data).__name__))
@@ -120,7 +123,22 @@ def reference(experiment, source=None) -> dict:
     # scikit-learn's digits come as one set of 1,797 images: no split.
     split = 'all' if d.dataset == 'digits' else (experiment.config.eval.reference_split
                                                  or d.split)
-  return {'source': name, 'split': split}
+  return {'source': name, 'split': split, 'seed': seed,
+          'num_examples': _size(data) if seed is not None else None}
+
+
+def _size(source) -> Optional[int]:
+  """The source's number of images, None where it does not say (a source of one's own)."""
+  try:
+    return int(source.num_examples)
+  except (AttributeError, NotImplementedError, TypeError):
+    return None
+
+
+def reference_selection(source, seed: int) -> dict:
+  """How `source.reference_images(num, seed=seed)` picks its images (the real statistics'
+  cache key, `evaluators.real_statistics`): the seed and the source's size."""
+  return {'seed': int(seed), 'num_examples': _size(source)}
 
 
 def _rgb(images: np.ndarray) -> np.ndarray:
@@ -224,7 +242,10 @@ class TrainingEvaluator:
             subset_size=fields['kid']['subset_size'], seed=fields['kid']['seed'])
       self._protocol = protocol_lib.record(
           num_fake=int(cfg.num_samples), num_real=num_real,
-          reference=reference(self.experiment, self.reference) if needs_real else None,
+          reference=(reference(self.experiment, self.reference, seed=int(cfg.seed))
+                     if needs_real else None),
+          generation={'seed': int(cfg.seed), 'batch_size': int(cfg.chunk_size), 'step': None,
+                      'ema': bool(self.experiment.uses_ema)},
           weights_sha256=protocol_lib.weights_sha256(cfg.weights or None), **fields)
     return self._protocol
 
@@ -250,7 +271,8 @@ class TrainingEvaluator:
           if hasattr(data, 'reference_images') else iter(())))
 
     return evaluators.evaluate_all(self.experiment.evaluators, generate=generate, real=real,
-                                   num_samples=num, num_real=num_real, dataset_key=key)
+                                   num_samples=num, num_real=num_real, dataset_key=key,
+                                   reference_selection=reference_selection(data, int(cfg.seed)))
 
   def __call__(self, step: int, state) -> dict[str, Any]:
     """Evaluates at `step`; returns {'eval/<name>': value, 'eval/seconds': s,
@@ -275,11 +297,12 @@ class TrainingEvaluator:
       if self.is_chief:
         workdir_lib.write_json(self.paths.best_json, {
             'step': step, 'metric': self.best_metric, 'value': float(metric),
-            self.best_metric: float(metric), 'protocol': self.protocol})
+            self.best_metric: float(metric),
+            'protocol': protocol_lib.at_step(self.protocol, step)})
     out: dict[str, Any] = {f'eval/{k}': v for k, v in values.items()}
     if values:
       out['eval/seconds'] = seconds
-      out['eval/protocol'] = self.protocol
+      out['eval/protocol'] = protocol_lib.at_step(self.protocol, step)
     return out
 
   def close(self) -> None:

@@ -105,15 +105,19 @@ def real_images():
   return images[np.random.default_rng(0).permutation(len(images))[:NUM]]
 
 
-def _expected_protocol(weights_path):
+def _expected_protocol(weights_path, step=2, seed=0):
+  """What training (step 2) and evaluate record; run_info.json's has no step."""
   with open(weights_path, 'rb') as f:
     sha = hashlib.sha256(f.read()).hexdigest()
   return {'num_fake': NUM, 'num_real': NUM,
-          'reference': {'source': 'digits-32px', 'split': 'all'},
+          # The seed-`seed` subset of the 1,797 digits; the latents of that seed, batch NUM.
+          'reference': {'source': 'digits-32px', 'split': 'all', 'seed': seed,
+                        'num_examples': 1797},
+          'generation': {'seed': seed, 'batch_size': NUM, 'step': step, 'ema': False},
           'resize': 'tf1_bilinear_299', 'weights_sha256': sha,
           'k': {'precision_recall': K_PR, 'density_coverage': K_DC},
           # NUM of NUM samples per side: one subset of all of them (no std), as asked is kept.
-          'kid': {'subsets': 1, 'subset_size': NUM, 'seed': 0,
+          'kid': {'subsets': 1, 'subset_size': NUM, 'seed': seed,
                   'requested': {'subsets': KID_SUBSETS, 'subset_size': 1000}},
           'is_splits': None, 'jaxgan_version': jaxgan.__version__}
 
@@ -131,7 +135,8 @@ def test_training_logs_prdc_with_one_inception_pass_and_the_protocol(trained, lo
   assert logged['eval/protocol'] == want
   best = json.loads((workdir / 'best_fid.json').read_text())
   assert best['metric'] == 'fid' and best['protocol'] == want
-  assert json.loads((workdir / 'run_info.json').read_text())['evaluation'] == want
+  assert json.loads((workdir / 'run_info.json').read_text())['evaluation'] == (
+      _expected_protocol(weights_path, step=None))
   # The real features are cached with the statistics, and carry the set's protocol.
   cached = list(cache.glob('fid_stats_digits-32px_n8_*.npz'))
   assert len(cached) == 1
@@ -139,6 +144,7 @@ def test_training_logs_prdc_with_one_inception_pass_and_the_protocol(trained, lo
   assert real.features.shape == (NUM, 2048)
   assert real.protocol['num_samples'] == NUM and real.protocol['weights_sha256'] == want[
       'weights_sha256']
+  assert real.protocol['reference_selection'] == {'seed': 0, 'num_examples': 1797}
   # The logged PRDC and KID against the numpy references on features computed afresh.
   run = jaxgan.load_run(str(workdir))
   fakes = np.concatenate([x for x, _ in run.generate(NUM, batch_size=NUM)])
@@ -238,8 +244,19 @@ def test_prdc_settings_are_validated():
 def test_evaluate_recomputes_training_and_equals_sample_then_fid(trained, logged, tmp_path,
                                                                  real_images):
   workdir, _, _ = trained
+  written = {name: (workdir / name).read_bytes()
+             for name in ('metrics.jsonl', 'run_info.json', 'best_fid.json', 'config.json')}
+  before = _evaluations(workdir)
   # Defaults from the run's config.eval (seed, batch, weights, cache): the logged numbers.
   result = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM, **SETTINGS)
+  # Recorded in the run: one more line of evaluations.jsonl; nothing training wrote changes.
+  rows = _evaluations(workdir)
+  assert rows[:len(before)] == before and len(rows) == len(before) + 1
+  assert isinstance(rows[-1].pop('time'), float)
+  assert rows[-1] == {'step': 2, 'checkpoint': 'latest', 'ema': False, 'num': NUM,
+                      **{k: result[k] for k in fid_tool.RESULT_KEYS if k in result},
+                      'protocol': result['protocol']}
+  assert {name: (workdir / name).read_bytes() for name in written} == written
   assert result['fid'] == logged['eval/fid'] and result['kid_mean'] == logged['eval/kid']
   for key in ('precision', 'recall', 'density', 'coverage'):
     assert result[key] == logged[f'eval/{key}']
@@ -261,9 +278,44 @@ def test_evaluate_recomputes_training_and_equals_sample_then_fid(trained, logged
   _quiet(fid_tool.run, [str(tmp_path / 'reals.npz'), str(tmp_path / 'reals.npy')],
          save_features=True, batch_size=BATCH)
   against = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM,
-                   against=str(tmp_path / 'reals.npy'), **SETTINGS)
+                   against=str(tmp_path / 'reals.npy'), record=False, **SETTINGS)
   assert against['fid'] == pytest.approx(result['fid'], rel=1e-9)
   assert against['precision'] == result['precision']
+  assert against['protocol']['reference'] == {'source': str(tmp_path / 'reals.npy'),
+                                              'split': None, 'seed': None,
+                                              'num_examples': None}
+  assert len(_evaluations(workdir)) == len(rows)   # record=False
+
+
+def _evaluations(workdir):
+  path = workdir / 'evaluations.jsonl'
+  return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_reference_cache_is_keyed_by_the_subset_seed(trained, tmp_path, weights_path):
+  """--seed=1 picks another subset of the digits: its statistics are computed (not seed 0's
+  cached file, which training wrote), equal to those of that subset given as a file, and the
+  protocol says which subset and which latents."""
+  workdir, cache, _ = trained
+  from jaxgan import data  # pylint: disable=g-import-not-at-top
+  digits = data.load_digits(32)[0]
+  np.savez(tmp_path / 'seed1.npz',
+           images=digits[np.random.default_rng(1).permutation(len(digits))[:NUM]])
+  seed1 = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM, seed=1, record=False,
+                 **SETTINGS)
+  fresh = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM, seed=1, record=False,
+                 against=str(tmp_path / 'seed1.npz'), **SETTINGS)
+  assert seed1['fid'] == pytest.approx(fresh['fid'], rel=1e-9)
+  assert seed1['kid_mean'] == pytest.approx(fresh['kid_mean'], rel=1e-9)
+  assert seed1['protocol'] == _expected_protocol(weights_path, seed=1)
+  cached = sorted(cache.glob('fid_stats_digits-32px_n8_*.npz'))
+  assert len(cached) == 2
+  assert sorted(fid.load_statistics(str(p)).protocol['reference_selection']['seed']
+                for p in cached) == [0, 1]
+  # Seed 1 again: from its own cache file now.
+  again = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM, seed=1, record=False,
+                 **SETTINGS)
+  assert again['fid'] == seed1['fid']
 
 
 def test_evaluate_command_line_json_and_saved_features(trained, logged, tmp_path, real_images):
@@ -273,11 +325,13 @@ def test_evaluate_command_line_json_and_saved_features(trained, logged, tmp_path
       keep_features=True).features)
   env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
   env.pop('XLA_FLAGS', None)   # as users run it: one CPU device
+  recorded = len(_evaluations(workdir))
   proc = subprocess.run(
       [sys.executable, '-m', 'jaxgan.tools.evaluate', f'--workdir={workdir}', f'--num={NUM}',
        f'--against={tmp_path / "reals.npy"}', f'--k_pr={K_PR}', f'--k_dc={K_DC}',
        f'--kid_subsets={KID_SUBSETS}', f'--inception-batch-size={BATCH}', '--json',
-       f'--save-features={tmp_path / "fakes.npy"}', f'--save-stats={tmp_path / "fakes.npz"}'],
+       f'--save-features={tmp_path / "fakes.npy"}', f'--save-stats={tmp_path / "fakes.npz"}',
+       '--norecord'],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads(proc.stdout)   # stdout is the one JSON object
@@ -286,7 +340,10 @@ def test_evaluate_command_line_json_and_saved_features(trained, logged, tmp_path
   # One device and batch 4 in the subprocess: the same FID up to float rounding.
   assert result['fid'] == pytest.approx(logged['eval/fid'], rel=1e-4)
   assert result['protocol']['reference'] == {'source': str(tmp_path / 'reals.npy'),
-                                             'split': None}
+                                             'split': None, 'seed': None, 'num_examples': None}
+  assert result['protocol']['generation'] == {'seed': 0, 'batch_size': NUM, 'step': 2,
+                                              'ema': False}
+  assert len(_evaluations(workdir)) == recorded   # --norecord
   # A bare .npy records no weights: the generated side's are the record's.
   assert result['protocol']['weights_sha256'] == logged['eval/protocol']['weights_sha256']
   fakes = np.load(tmp_path / 'fakes.npy')
@@ -334,8 +391,10 @@ def test_protocol_record_and_differences(tmp_path):
   rec = protocol.record(num_fake=10, num_real=20, reference={'source': 's', 'split': 'train'},
                         weights_sha256='ab' * 32, k={'precision_recall': 3,
                                                      'density_coverage': 5})
-  assert rec == {'num_fake': 10, 'num_real': 20, 'reference': {'source': 's', 'split': 'train'},
-                 'resize': 'tf1_bilinear_299', 'weights_sha256': 'ab' * 32,
+  assert rec == {'num_fake': 10, 'num_real': 20,
+                 'reference': {'source': 's', 'split': 'train', 'seed': None,
+                               'num_examples': None},
+                 'generation': None, 'resize': 'tf1_bilinear_299', 'weights_sha256': 'ab' * 32,
                  'k': {'precision_recall': 3, 'density_coverage': 5}, 'kid': None,
                  'is_splits': None, 'jaxgan_version': jaxgan.__version__}
   assert json.loads(json.dumps(rec)) == rec
@@ -355,3 +414,39 @@ def test_protocol_record_and_differences(tmp_path):
   assert protocol.summary(rec) == ('10 generated vs 20 real (s, split train), tf1_bilinear_299, '
                                    f'weights {"ab" * 6}, k 3/5, jaxgan {jaxgan.__version__}')
   assert protocol.summary(None) == 'protocol not recorded'
+  full = protocol.record(
+      num_fake=10, num_real=20,
+      reference={'source': 's', 'split': None, 'seed': 3, 'num_examples': 1797},
+      generation={'seed': 3, 'batch_size': 50, 'step': 4000, 'ema': True},
+      weights_sha256='ab' * 32, kid=protocol.kid_record(10, 20, subsets=5, subset_size=8,
+                                                        seed=3))
+  assert full['reference'] == {'source': 's', 'split': None, 'seed': 3, 'num_examples': 1797}
+  assert full['generation'] == {'seed': 3, 'batch_size': 50, 'step': 4000, 'ema': True}
+  assert full['kid'] == {'subsets': 5, 'subset_size': 8, 'seed': 3}
+  assert protocol.at_step({**full, 'generation': {**full['generation'], 'step': None}},
+                          4000) == full
+  assert protocol.summary(full) == (
+      '10 generated vs 20 real (s, subset seed 3 of 1,797), step 4,000 EMA, latents seed 3 '
+      f'batch 50, tf1_bilinear_299, weights {"ab" * 6}, KID 5 subsets of 8 seed 3, '
+      f'jaxgan {jaxgan.__version__}')
+
+
+def test_recorded_scores_are_only_appended(tmp_path):
+  """evaluations.jsonl: each score one more line after what is there, a line cut short by a
+  killed write kept and not glued to the next; a workdir that cannot be written is a
+  warning."""
+  result = {'run': {'step': 3, 'checkpoint': 'latest', 'ema': True}, 'fid': 1.5,
+            'kid_mean': 0.25, 'kid_std': None, 'protocol': {'num_fake': 10}}
+  path = tmp_path / 'evaluations.jsonl'
+  path.write_text('{"step": 6')   # cut short
+  for _ in range(2):
+    assert evaluate_tool.record_scores(str(tmp_path), result, num=10) == str(path)
+  lines = path.read_text().split('\n')
+  assert lines[0] == '{"step": 6' and lines[3] == ''
+  rows = [json.loads(line) for line in lines[1:3]]
+  for row in rows:
+    assert isinstance(row.pop('time'), float)
+    assert row == {'step': 3, 'checkpoint': 'latest', 'ema': True, 'num': 10, 'fid': 1.5,
+                   'kid_mean': 0.25, 'kid_std': None, 'protocol': {'num_fake': 10}}
+  with pytest.warns(UserWarning, match=r'the scores were not recorded in .*missing'):
+    assert evaluate_tool.record_scores(str(tmp_path / 'missing'), result, num=10) is None

@@ -558,17 +558,20 @@ def test_cli_saved_features_on_either_side_json_and_every_metric(tiny_sets, tmp_
   # The command line on saved features (no Inception): one JSON object with the protocol.
   env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
   proc = subprocess.run([sys.executable, '-m', 'jaxgan.tools.fid', a_npy, b_npz, '--json',
-                         '--k_pr=2', '--k_dc=2', '--kid_subsets=3'], cwd=REPO, env=env,
-                        capture_output=True, text=True)
+                         '--k_pr=2', '--k_dc=2', '--kid_subsets=3', '--seed=3'], cwd=REPO,
+                        env=env, capture_output=True, text=True)
   assert proc.returncode == 0, proc.stderr[-2000:]
   out = json.loads(proc.stdout)
   assert out['fid'] == pytest.approx(mixed[2]['fid'], rel=1e-9)
   assert out['precision'] == mixed[2]['precision']
   assert out['protocol'] == {
-      'num_fake': 5, 'num_real': 5, 'reference': {'source': other, 'split': None},
+      'num_fake': 5, 'num_real': 5,
+      # Every image of B in its order (no subset); given images, not generated ones.
+      'reference': {'source': other, 'split': None, 'seed': None, 'num_examples': None},
+      'generation': None,
       'resize': 'tf1_bilinear_299', 'weights_sha256': torch_weights.DEFAULT1_SHA256,
       'k': {'precision_recall': 2, 'density_coverage': 2},
-      'kid': {'subsets': 1, 'subset_size': 5, 'seed': 0,
+      'kid': {'subsets': 1, 'subset_size': 5, 'seed': 3,
               'requested': {'subsets': 3, 'subset_size': 1000}}, 'is_splits': None,
       'jaxgan_version': jaxgan_version()}
   text = fid_cli.text(mixed[2])

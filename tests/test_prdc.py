@@ -1,11 +1,18 @@
-"""PRDC (jaxgan.metrics.prdc) against a plain numpy reference with the full distance matrix.
+"""PRDC (jaxgan.metrics.prdc) against a plain numpy reference with the full distance matrix,
+and against the official `prdc` package (prdc==0.2, Naeem et al.'s code) where ties decide.
 
 The reference below is written from the definitions (Kynkaanniemi et al. 2019, eq. 1-2; Naeem
-et al. 2020, eq. 7-8) with scipy's cdist in float64 and the strict `<` of Naeem et al.'s prdc
-code. The statistics are counts, so the blocked float32 JAX version must match it exactly on
-continuous random data; `_margin` checks that no distance in the test data lies close enough
-to a ball's radius for float32 rounding to decide which side it falls on.
+et al. 2020, eq. 7-8) with scipy's cdist in float64, `<=` for precision/recall (Kynkaanniemi
+et al.'s code) and the strict `<` of Naeem et al.'s prdc code for density/coverage. The
+statistics are counts, so the blocked JAX version must match it exactly on continuous random
+data; `_margin` checks that no distance in the test data lies close enough to a ball's radius
+for rounding to decide which side it falls on. On lattice (integer or quantised) features,
+where many distances equal a radius exactly, `_exact_reference` computes every squared
+distance in int64, exactly.
 """
+
+import contextlib
+import io
 
 import jax
 import numpy as np
@@ -33,8 +40,8 @@ def _reference(real, fake, k_pr=3, k_dc=5):
   m = len(fake)
   in_real_dc = d_rf < r_real_dc[:, None]
   out = {
-      'precision': (d_rf < r_real_pr[:, None]).any(axis=0).sum() / m,
-      'recall': (d_rf < r_fake_pr[None, :]).any(axis=1).sum() / len(real),
+      'precision': (d_rf <= r_real_pr[:, None]).any(axis=0).sum() / m,
+      'recall': (d_rf <= r_fake_pr[None, :]).any(axis=1).sum() / len(real),
       'density': in_real_dc.sum() / (k_dc * m),
       'coverage': (d_rf.min(axis=1) < r_real_dc).sum() / len(real),
   }
@@ -99,8 +106,7 @@ def test_knn_radii(block_size):
 
 
 def test_large_common_offset():
-  """Centring on the joint mean: features 100 from the origin still match exactly (without it,
-  the norm expansion's float32 error, ~1e-7 * 2 * |100|^2 * 16, moves points across balls)."""
+  """Shifting by the column minima: features 100 from the origin still match exactly."""
   real, fake = _sets(200, 130, seed=2, offset=100.0)
   ref, margin = _reference(real, fake)
   assert margin > 1e-5
@@ -110,12 +116,77 @@ def test_large_common_offset():
 @pytest.mark.parametrize('block_size', BLOCK_SIZES)
 def test_identical_sets(block_size):
   """fake == real: every point is inside its own ball, so precision = recall = coverage = 1;
-  with strict `<` each real ball holds itself and its k - 1 nearer neighbours but not the k-th
-  (on the boundary), so density = N k / (k N) = 1 exactly (`<=` would give (k + 1) / k)."""
+  with density's strict `<` each real ball holds itself and its k - 1 nearer neighbours but
+  not the k-th (on the boundary), so density = N k / (k N) = 1 exactly (`<=` would give
+  (k + 1) / k)."""
   real, _ = _sets(200, 1, seed=3)
   ref, _ = _reference(real, real.copy())
   assert ref == {'precision': 1.0, 'recall': 1.0, 'density': 1.0, 'coverage': 1.0}
   assert prdc_lib.prdc(real, real.copy(), block_size=block_size) == ref
+
+
+def _exact_reference(real, fake, k_pr, k_dc, pr_op=np.less_equal):
+  """PRDC of integer features (int64 arrays), every squared distance exact in int64; precision
+  and recall compare with `pr_op` (<= as Kynkaanniemi et al.'s code; < as prdc 0.2's)."""
+  sq = lambda a, b: np.sum((a[:, None, :] - b[None, :, :]) ** 2, axis=-1)
+  d_rf, d_rr, d_ff = sq(real, fake), sq(real, real), sq(fake, fake)
+  r_real_pr, r_fake_pr, r_real_dc = _radii(d_rr, k_pr), _radii(d_ff, k_pr), _radii(d_rr, k_dc)
+  return {
+      'precision': float(pr_op(d_rf, r_real_pr[:, None]).any(axis=0).mean()),
+      'recall': float(pr_op(d_rf, r_fake_pr[None, :]).any(axis=1).mean()),
+      'density': float((d_rf < r_real_dc[:, None]).sum() / (k_dc * len(fake))),
+      'coverage': float((d_rf.min(axis=1) < r_real_dc).mean()),
+  }
+
+
+def _official_prdc(real, fake, k):
+  """prdc 0.2's compute_prdc (Naeem et al.'s code; it prints the set sizes)."""
+  import prdc  # pylint: disable=g-import-not-at-top  # tests only: requirements-dev.txt
+  with contextlib.redirect_stdout(io.StringIO()):
+    return {key: float(v) for key, v in prdc.compute_prdc(real, fake, nearest_k=k).items()}
+
+
+@pytest.mark.parametrize('seed', (0, 1, 2))
+@pytest.mark.parametrize('block_size', (7, 1000))
+def test_lattice_features_decide_ties_as_the_official_codes(seed, block_size):
+  """Integer features (levels 0-3 in 8 dimensions, shifted far from the origin): many fakes sit
+  exactly on the edge of a real's k-NN ball (the conventions' precisions differ, below). Density and coverage equal
+  prdc 0.2's (`<`, its distances exact on integers: sklearn computes them in float64);
+  precision and recall equal the exact `<=` reference (Kynkaanniemi et al.'s code), and prdc
+  0.2's own precision and recall equal the exact `<` one: the conventions differ on ties only.
+  (Mean-centred float32 distances read density 14-20% above prdc 0.2's on these sets.)"""
+  rng = np.random.default_rng(seed)
+  real = rng.integers(0, 4, (150, 8))
+  fake = rng.integers(0, 4, (120, 8)) + rng.integers(0, 2, (1, 8))   # overlapping, shifted
+  k = 5
+  exact = _exact_reference(real, fake, k, k)
+  official = _official_prdc(real.astype(np.float32) + 100, fake.astype(np.float32) + 100, k)
+  # Counts over k M or M or N: one count more or less moves a value by >= 1 / (k M) ~ 2e-3;
+  # prdc 0.2 divides in another order (a few float64 roundings, ~1e-16).
+  same = lambda a, b: pytest.approx(b, rel=0, abs=1e-12) == a
+  assert same(official['density'], exact['density'])
+  assert same(official['coverage'], exact['coverage'])
+  exact_lt = _exact_reference(real, fake, k, k, np.less)
+  assert same(official['precision'], exact_lt['precision'])
+  assert same(official['recall'], exact_lt['recall'])
+  got = prdc_lib.prdc(real.astype(np.float32) + 100, fake.astype(np.float32) + 100, k_pr=k,
+                      k_dc=k, block_size=block_size)
+  assert got == exact
+  # Ties decide: the two conventions give different precision here.
+  assert abs(exact['precision'] - official['precision']) > 1e-3
+
+
+def test_quantised_non_lattice_features_are_exact():
+  """Levels at a step of 0.1 plus 0.3 (float32: no common power-of-two step, so near-ties are
+  ~1e-8 apart, not exact): the float64 distances of the shifted features decide them as the
+  exact arithmetic on the float32 values does (int64 on the values times 2^25, all integers)."""
+  rng = np.random.default_rng(3)
+  real = (rng.integers(0, 30, (120, 6)) * 0.1 + 0.3).astype(np.float32)
+  fake = (rng.integers(0, 30, (100, 6)) * 0.1 + 0.3).astype(np.float32)
+  scaled = [x.astype(np.float64) * 2.0 ** 25 for x in (real, fake)]
+  assert all(np.array_equal(x, np.round(x)) for x in scaled)   # exact integers below 2^27
+  exact = _exact_reference(*(x.astype(np.int64) for x in scaled), 3, 5)
+  assert prdc_lib.prdc(real, fake, block_size=64) == exact
 
 
 def test_disjoint_sets():

@@ -420,7 +420,7 @@ def test_every_number_is_marked_with_its_protocol(tmp_path):
   assert _row(page, 'old')[4:7] == ['42.5 (step 40)', '42.5 (step 40)', '0.01 (step 40)']
   assert '<li id="protocol-1"><code>10,000 generated vs 1,797 real (digits-32px' in page
   assert ('<li id="protocol-2"><code>8 generated vs 8 real (digits-32px, split all), '
-          'tf1_bilinear_299, weights 7ff4a85c3a63, k 3/5, KID 100 subsets of 1000, '
+          'tf1_bilinear_299, weights 7ff4a85c3a63, k 3/5, KID 100 subsets of 1000 seed 0, '
           'jaxgan 0.2.0</code></li>') in page
   assert 'protocol-3' not in page
   assert 'Numbers without a mark: the run recorded no protocol' in page
@@ -429,3 +429,54 @@ def test_every_number_is_marked_with_its_protocol(tmp_path):
   assert '<td>evaluation protocol</td><td>not recorded</td>' in page
   # The curves still read the evaluation rows (the protocol object is not a number).
   assert report.load_run(os.path.join(root, 'same_a')).metrics['eval/fid'].last() == (40, 42.5)
+
+
+def test_scores_of_jaxgan_evaluate_are_shown(tmp_path):
+  """A run evaluated only by `python -m jaxgan.tools.evaluate` (its evaluations.jsonl, one line
+  cut short): the results table's 'evaluated FID' cell (newest score, marked with its
+  protocol) and every recorded score in the FID section, not 'No FID logged' alone."""
+  wd = _workdir(str(tmp_path), 'evaluated', fids=())
+  record = {'num_fake': 100, 'num_real': 100,
+            'reference': {'source': 'digits-32px', 'split': 'all', 'seed': 1,
+                          'num_examples': 1797},
+            'generation': {'seed': 1, 'batch_size': 50, 'step': 40, 'ema': True},
+            'resize': 'tf1_bilinear_299', 'weights_sha256': 'ab' * 32, 'k': None,
+            'kid': {'subsets': 100, 'subset_size': 50, 'seed': 1}, 'is_splits': None,
+            'jaxgan_version': '0.2.0'}
+  rows = [{'time': 1.0, 'step': 20, 'checkpoint': 'step', 'ema': False, 'num': 100,
+           'fid': 61.5, 'kid_mean': 0.05, 'kid_std': None, 'protocol': record},
+          {'time': 2.0, 'step': 40, 'checkpoint': 'latest', 'ema': True, 'num': 100,
+           'fid': 47.25, 'kid_mean': 0.03, 'kid_std': 0.002, 'protocol': record}]
+  with open(os.path.join(wd, 'evaluations.jsonl'), 'w') as f:
+    f.write(''.join(json.dumps(r) + '\n' for r in rows) + '{"step": 6')   # killed mid-line
+  page = open(report.build([wd]), encoding='utf-8').read()
+  assert '<th>evaluated FID (step)</th>' in page
+  assert _row(page, 'evaluated')[4:8] == ['no FID logged', '–', '–', '47.25 (step 40, EMA)[1]']
+  assert ('the scores <code>python -m jaxgan.tools.evaluate</code> recorded are below'
+          in page)
+  table = page[page.index('Scores of <code>python -m jaxgan.tools.evaluate'):]
+  cells = [re.sub(r'<[^>]+>', '', c) for c in re.findall(r'<td[^>]*>(.*?)</td>', table)]
+  assert cells[:7] == ['evaluated', '20', 'step', 'live', '100', '61.5', '0.05']
+  assert cells[8:15] == ['evaluated', '40', 'latest', 'EMA', '100', '47.25', '0.03 ± 0.002']
+  assert 'subset seed 1 of 1,797), step 40 EMA, latents seed 1 batch 50' in cells[15]
+  assert 'evaluations.jsonl: 1 unreadable line(s) skipped' in page
+
+
+def test_learning_rates_get_their_own_panel_only_when_logged(tmp_path):
+  """g/lr and d/lr are drawn on a panel of their own, never among the loss terms, and a run
+  that logged no rate (an optimiser without an injected one) gets no rate panel at all."""
+  from jaxgan.report import figures  # pylint: disable=g-import-not-at-top
+  without = report.load_run(_workdir(str(tmp_path), 'no_lr'))
+  assert 'learning rate' not in dict(figures.run_panels(without))
+  wd = _workdir(str(tmp_path), 'with_lr')
+  with open(os.path.join(wd, 'metrics.jsonl'), 'a') as f:
+    f.write('\n' + '\n'.join(json.dumps({'step': s, 'g/lr': 2e-4, 'd/lr': 1e-4 * s / 40})
+                             for s in (10, 20, 30, 40)) + '\n')
+  panels = dict(figures.run_panels(report.load_run(wd)))
+  assert sorted(panels['learning rate']) == ['d/lr', 'g/lr']
+  assert not [k for title, keys in panels.items() if title != 'learning rate'
+              for k in keys if k.endswith('/lr')]
+  page = open(report.build([str(tmp_path)], out=str(tmp_path / 'out')), encoding='utf-8').read()
+  assert ('<figcaption>with_lr: every logged loss term (smoothed; faint: raw); the learning '
+          'rates on their own panel.</figcaption>') in page
+  assert '<figcaption>no_lr: every logged loss term (smoothed; faint: raw).</figcaption>' in page

@@ -9,8 +9,13 @@
 share one pass over the generated images.) `generate(n)` and `real(n)` return
 (n, H, W, 3) images, float32 in [-1, 1] or uint8; they are asked for chunks of at most
 `chunk_size` images. Real-data statistics (and features, when KID or PRDC need them) are
-computed once per (dataset_key, number of real images, weights) and cached as .npz in
-`cache_dir`, with their protocol (`jaxgan.metrics.protocol.describe_set`). Any image size
+computed once per reference set and cached as .npz in `cache_dir`, with their protocol
+(`jaxgan.metrics.protocol.describe_set`). The cache is keyed by everything that picks and
+measures the real images: `dataset_key` (the source's `identity()`: name, split, files, image
+size, channels, resize), the number of images, `reference_selection` (how they were picked
+from the source: the subset's seed and the source's size), the Inception weights' sha256 and
+the Inception preprocessing (`protocol.RESIZE`); a file is used only when the description it
+carries says the same (`real_statistics`). Any image size
 works (everything is resized to 299x299 as the TF-FID graph does). The settings are
 `config.eval`'s (any key missing from `cfg` takes its default from
 `jaxgan.config.default().eval`):
@@ -30,6 +35,7 @@ fail before training starts).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -56,6 +62,13 @@ class Evaluator(Protocol):
                dataset_key: str, num_real: int | None = None) -> Iterator[tuple[str, float]]:
     """Yields (metric name, value); `num_real` real images (default num_samples)."""
     ...
+
+
+def cache_path(cache_dir: str, dataset_key: str, num_samples: int, key: dict) -> str:
+  """The cache file of real statistics: readable name, then a hash of the whole `key`."""
+  digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+  safe_key = re.sub(r'[^A-Za-z0-9._-]+', '_', dataset_key)
+  return os.path.join(cache_dir, f'fid_stats_{safe_key}_n{num_samples}_{digest}.npz')
 
 
 def settings(cfg: ml_collections.ConfigDict | dict | None) -> ml_collections.ConfigDict:
@@ -126,23 +139,41 @@ class _InceptionEvaluator:
                                       keep_features=keep_features, keep_logits=keep_logits)
 
   def real_statistics(self, real: Sampler, num_samples: int, dataset_key: str, *,
-                      need_features: bool) -> fid_lib.Statistics:
-    """The statistics of `num_samples` real images, from the cache when it holds them."""
+                      need_features: bool, reference_selection: dict | None = None
+                      ) -> fid_lib.Statistics:
+    """The statistics of `num_samples` real images, from the cache when it holds them.
+
+    `reference_selection` says how `real` picks its images from the source `dataset_key`
+    names (e.g. {'seed': 0, 'num_examples': 1797}: a seeded random subset of that many); None:
+    the source's images in their order. The cache key holds it with everything else that
+    changes the statistics (module doc); a cached file whose recorded description differs
+    (e.g. one written before the key held the seed) is not used.
+    """
     weights = self.weights or os.environ.get(torch_weights.WEIGHTS_ENV)
-    weights_tag = hashlib.sha256(
-        os.path.abspath(weights).encode() if weights else b'default_1').hexdigest()[:8]
-    safe_key = re.sub(r'[^A-Za-z0-9._-]+', '_', dataset_key)
-    path = os.path.join(self.cache_dir, f'fid_stats_{safe_key}_n{num_samples}_{weights_tag}.npz')
+    selection = dict(reference_selection or {})
+    key = {'source': dataset_key, 'num_samples': int(num_samples), 'selection': selection,
+           # the file's content, or its path where it cannot be read (then loading fails)
+           'weights': self.weights_sha256 or os.path.abspath(weights or 'default_1'),
+           'resize': protocol_lib.RESIZE}
+    path = cache_path(self.cache_dir, dataset_key, int(num_samples), key)
     if os.path.isfile(path):
       try:
         stats = fid_lib.load_statistics(path)
-        if not need_features or stats.features is not None:
+        cached = stats.protocol or {}
+        if ((not need_features or stats.features is not None)
+            and cached.get('reference_selection') == selection
+            and cached.get('source') == dataset_key
+            and cached.get('num_samples') == int(num_samples)
+            and cached.get('weights_sha256') == self.weights_sha256
+            and cached.get('resize') == protocol_lib.RESIZE):
           return stats
       except fid_lib.FidInputError:
         pass  # unreadable cache entry: recompute
     stats = self.statistics(real, num_samples, 'real', keep_features=need_features)
-    stats.protocol = protocol_lib.describe_set(source=dataset_key, num_samples=stats.num_samples,
-                                               weights_sha256=self.weights_sha256)
+    stats.protocol = {**protocol_lib.describe_set(source=dataset_key,
+                                                  num_samples=stats.num_samples,
+                                                  weights_sha256=self.weights_sha256),
+                      'reference_selection': selection}
     fid_lib.save_statistics(path, stats, with_features=need_features)
     return stats
 
@@ -152,11 +183,14 @@ class _InceptionEvaluator:
     raise NotImplementedError
 
   def evaluate(self, *, generate: Sampler, real: Sampler, num_samples: int,
-               dataset_key: str, num_real: int | None = None) -> Iterator[tuple[str, float]]:
+               dataset_key: str, num_real: int | None = None,
+               reference_selection: dict | None = None) -> Iterator[tuple[str, float]]:
+    """Yields (metric name, value); `reference_selection`: see `real_statistics`."""
     real_stats = None
     if self.needs_real:
       real_stats = self.real_statistics(real, num_real or num_samples, dataset_key,
-                                        need_features=self.needs_real_features)
+                                        need_features=self.needs_real_features,
+                                        reference_selection=reference_selection)
     fake = self.statistics(generate, num_samples, 'generate',
                            keep_features=self.needs_fake_features, keep_logits=self.needs_logits)
     yield from self.scores(fake, real_stats)
@@ -290,10 +324,12 @@ def make_evaluator(name: str, cfg: ml_collections.ConfigDict, *, cache_dir: str)
 
 def evaluate_all(evaluators: Mapping[str, Evaluator], *, generate: Callable[[], Sampler],
                  real: Callable[[], Sampler], num_samples: int, dataset_key: str,
-                 num_real: int | None = None) -> dict[str, float]:
+                 num_real: int | None = None, reference_selection: dict | None = None
+                 ) -> dict[str, float]:
   """Runs every evaluator; returns {metric name: value}.
 
-  `generate()` and `real()` make fresh samplers (each starts from the first image). The
+  `generate()` and `real()` make fresh samplers (each starts from the first image);
+  `reference_selection` says how `real` picks its images (`real_statistics`). The
   Inception evaluators that share an extractor (`pass_key`: weights, batch size, cache) share
   one pass over the generated images, keeping the features or logits any of them needs, and
   one lookup of the real statistics: 'fid' and 'prdc' together run Inception once over the
@@ -312,7 +348,8 @@ def evaluate_all(evaluators: Mapping[str, Evaluator], *, generate: Callable[[], 
     if any(e.needs_real for e in group):
       real_stats = first.real_statistics(
           real(), num_real or num_samples, dataset_key,
-          need_features=any(e.needs_real_features for e in group))
+          need_features=any(e.needs_real_features for e in group),
+          reference_selection=reference_selection)
     fake = first.statistics(generate(), num_samples, 'generate',
                             keep_features=any(e.needs_fake_features for e in group),
                             keep_logits=any(e.needs_logits for e in group))

@@ -7,41 +7,59 @@ row of pairwise distances when the zero self-distance counts as the 0th (Kynkaan
 2019, sec. 3; Naeem et al. 2020's `compute_nearest_neighbour_distances`).
 
 - Precision (Kynkaanniemi et al. 2019, eq. 1-2, k = 3): the fraction of fakes inside at least
-  one real k-NN ball, (1/M) sum_j 1[exists i: ||y_j - x_i|| < radius_k(x_i)].
+  one real k-NN ball, (1/M) sum_j 1[exists i: ||y_j - x_i|| <= radius_k(x_i)].
 - Recall (same paper, k = 3): the fraction of reals inside at least one fake k-NN ball.
 - Density (Naeem et al. 2020, eq. 7, k = 5): (1 / (k M)) sum_j sum_i
   1[||y_j - x_i|| < radius_k(x_i)]; it can exceed 1.
 - Coverage (Naeem et al. 2020, eq. 8, k = 5): (1/N) sum_i 1[exists j: ||y_j - x_i|| <
   radius_k(x_i)], i.e. the nearest fake of x_i is inside x_i's ball.
 
-Comparison operator: strict `<` everywhere, matching `prdc.compute_prdc` of Naeem et al.'s
-reference code (clovaai/generative-evaluation-prdc, prdc/prdc.py), which uses `<` for all four
-(its precision and recall are the ones most papers report next to density and coverage).
-Kynkaanniemi et al.'s own code (kynkaat/improved-precision-and-recall-metric) uses `<=` on
-squared distances; the two agree except on exact ties. Ties do occur between a set and itself:
-with `<`, prdc(x, x) gives density exactly 1 (each real's ball holds itself and its k - 1 nearer
-neighbours, not the k-th, which sits on the boundary: the radius and the real-fake distance come
-from the same tile computation on the same numbers), where `<=` would give (k + 1) / k.
+Ties, one convention (the official codes):
+- Precision and recall: inside when d <= radius, as Kynkaanniemi et al.'s code
+  (kynkaat/improved-precision-and-recall-metric, `ManifoldEstimator.evaluate`: `distance_batch
+  <= self.D`; StyleGAN2-ADA's metrics/precision_recall.py: `dist <= radii`).
+- Density and coverage: inside when d < radius, as Naeem et al.'s code (clovaai/generative-
+  evaluation-prdc, `prdc.compute_prdc` of prdc 0.2, which also uses `<` for its precision and
+  recall: those two differ from Kynkaanniemi et al.'s on exact ties only).
+With them, prdc(x, x) gives precision = recall = coverage = 1 and density exactly 1 (each
+real's ball holds itself and its k - 1 nearer neighbours but not the k-th, which sits on the
+edge; `<=` would give (k + 1) / k).
 
-Computation:
-- Squared distances ||a||^2 + ||b||^2 - 2 a.b in float32, clamped at 0, compared as squares
-  (d < r iff d^2 < r^2, one rounding fewer than comparing square roots); each set's own
-  diagonal is set to exactly 0, as sklearn's pairwise_distances does for a set against itself.
-  The features are first translated by the two sets' joint mean (in float64, then cast to
-  float32), which leaves distances unchanged but shrinks the norm expansion's rounding error,
-  ~ 1e-7 (|a|^2 + |b|^2), from the scale of the features' offset to that of their spread.
-- Precision: a.b at `jax.lax.Precision.HIGHEST` (full float32; the GPU/TPU default rounds
-  inputs to TF32/bf16, ~3 digits, enough to move points across ball boundaries).
+What is exact. The features are taken as float32 values; distances are computed from them in
+float64, and compared as squares (d < r iff d^2 < r^2, no square root):
+- Each set is shifted by the column minima of both sets together (a data value in every
+  column: x - min is a difference of two float32 numbers, exact in float64 unless their
+  exponents are more than 28 apart), which leaves distances unchanged and makes every entry
+  >= 0.
+- Squared distances are (|a|^2 - a.b) + (|b|^2 - a.b) in float64 at
+  `jax.lax.Precision.HIGHEST` (entries >= 0 keep every partial sum in [0, max |a|^2]),
+  clamped at 0; each set's own diagonal is exactly 0.
+- Lattice features are exact: when every shifted entry is an integer multiple of one power of
+  two 2^-s (integers, uint8 levels, steps of 1/2^s; sums of such values) and D * (largest
+  span / 2^-s)^2 < 2^52, every product and partial sum is an integer number of 2^-2s below
+  2^53, so every squared distance and every comparison, ties included, is the exact one. This is
+  where ties happen: quantised features put many points exactly on a ball's edge.
+- Other features: products and sums round (relative 2^-53 each), so each squared distance is
+  within ~ D * 2^-53 * (|a|^2 + |b|^2) of the exact one (shifted features), and a comparison
+  is decided exactly unless a distance and a radius differ by less than that: ~2e-13 relative
+  at D = 2048, where float32's bound, ~D * 2^-24 ~ 1e-4, let rounding decide the near-ties of
+  quantised features with steps that are no power of two. A set against itself (or a copy)
+  is the same computation on the same numbers in its radii and its real-fake distances.
 - Blocks: both sets are cut into row blocks of B = min(block_size, larger set size) rows (the
   last one padded, so every tile has the same shape and each jitted function compiles once per
   (B, D)), and the N x M distances are visited one (B, B) tile at a time; only per-sample
   reductions (flags, counts, k + 1 smallest distances) outlive a tile. The k-NN radii use a
   streaming merge over column blocks: each row keeps its k + 1 smallest squared distances so far
   and merges them with `jax.lax.top_k` of the next tile, so the bound holds for any N.
-  Peak memory is the two feature sets (N x D and M x D float32, on the device) plus a few
-  tile-sized arrays, whatever N and M: at the default block_size = 2048 a tile is 16 MiB and
-  XLA's CPU memory analysis gives <= 28 MiB of temporaries per tile step; the host waits at the
-  end of each row of tiles, so at most one row is queued.
+  Peak memory is the two feature sets (N x D and M x D float32, on the device: 400 MB each at
+  N = 50,000, D = 2048; each tile shifts its two blocks to float64 itself) plus a few
+  tile-sized arrays, whatever N and M: at the default block_size = 2048 a tile is 32 MiB and
+  its two float64 blocks 64 MiB; the host waits at the end of each row of tiles, so at most one
+  row is queued.
+- float64 runs under `jax.enable_x64` inside these functions only (the rest of the process
+  keeps JAX's float32 default); CPUs and GPUs compute it natively (TPUs do not). It costs
+  time: on a CPU about 3-4x float32's (4,000 x 4,000 features of D = 2048: 25-30 s against
+  8 s, measured on a loaded 2-core machine; the same four numbers).
 """
 
 from __future__ import annotations
@@ -54,7 +72,7 @@ import numpy as np
 
 from jaxgan.metrics.fid import FidInputError
 
-DEFAULT_BLOCK_SIZE = 2048  # a (2048, 2048) float32 tile of distances is 16 MiB
+DEFAULT_BLOCK_SIZE = 2048  # a (2048, 2048) float64 tile of distances is 32 MiB
 DEFAULT_K_PR = 3  # Kynkaanniemi et al. 2019
 DEFAULT_K_DC = 5  # Naeem et al. 2020
 
@@ -67,22 +85,31 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # N, M.
 # ---------------------------------------------------------------------------------------------
 
-@jax.jit
-def _sq_norms(block: jax.Array) -> jax.Array:
-  return jnp.sum(block * block, axis=1)
+def _shifted(block: jax.Array, shift: jax.Array) -> jax.Array:
+  """A float32 block minus the float64 shift, in float64 (exact: module doc)."""
+  return block.astype(jnp.float64) - shift
 
 
 @jax.jit
-def _sq_dist_tile(rows, rows_sq, cols, cols_sq, row_start, col_start, num_rows, num_cols,
-                  same_set):
+def _sq_norms(block: jax.Array, shift: jax.Array) -> jax.Array:
+  x = _shifted(block, shift)
+  return jnp.sum(x * x, axis=1)
+
+
+@jax.jit
+def _sq_dist_tile(rows, rows_sq, cols, cols_sq, shift, row_start, col_start, num_rows,
+                  num_cols, same_set):
   """Squared distances of a row block to a column block; +inf at padding, 0 on the diagonal.
 
-  `row_start`/`col_start` are the blocks' first global indices, `num_rows`/`num_cols` the sizes
-  of the sets (indices at or past them are padding) and `same_set` whether rows and columns come
-  from one set (then entries with equal global indices are the self-distances, set to 0).
+  `rows`/`cols` are float32 blocks, shifted by `shift` in float64 here (so the sets stay
+  float32 on the device); `row_start`/`col_start` are the blocks' first global indices,
+  `num_rows`/`num_cols` the sizes of the sets (indices at or past them are padding) and
+  `same_set` whether rows and columns come from one set (then entries with equal global
+  indices are the self-distances, set to 0). (|a|^2 - a.b) + (|b|^2 - a.b): with entries >= 0
+  no intermediate exceeds max(|a|^2, |b|^2), which keeps lattice features exact (module doc).
   """
-  dot = jnp.matmul(rows, cols.T, precision=_HIGHEST)
-  d2 = jnp.maximum(rows_sq[:, None] + cols_sq[None, :] - 2.0 * dot, 0.0)
+  dot = jnp.matmul(_shifted(rows, shift), _shifted(cols, shift).T, precision=_HIGHEST)
+  d2 = jnp.maximum((rows_sq[:, None] - dot) + (cols_sq[None, :] - dot), 0.0)
   row_ids = row_start + jnp.arange(rows.shape[0])
   col_ids = col_start + jnp.arange(cols.shape[0])
   d2 = jnp.where(same_set & (row_ids[:, None] == col_ids[None, :]), 0.0, d2)
@@ -105,11 +132,12 @@ def _cross_update(tile, real_r2_pr, real_r2_dc, fake_r2_pr, recall_hit, coverage
   Rows are reals, columns fakes. Row reductions: recall_hit (inside some fake's ball) and
   coverage_hit (some fake inside the real's ball); column reductions of this fake block:
   precision_hit (inside some real's ball) and density_count (number of real balls it is in).
-  Padding sits at +inf in `tile`, so it never satisfies a strict `<`.
+  Precision and recall count d <= radius, density and coverage d < radius (module doc).
+  Padding sits at +inf in `tile` (inside no ball); a padded radius is -1 (holds nothing).
   """
-  in_real_pr = tile < real_r2_pr[:, None]
+  in_real_pr = tile <= real_r2_pr[:, None]
   in_real_dc = tile < real_r2_dc[:, None]
-  in_fake_pr = tile < fake_r2_pr[None, :]
+  in_fake_pr = tile <= fake_r2_pr[None, :]
   return (recall_hit | jnp.any(in_fake_pr, axis=1),
           coverage_hit | jnp.any(in_real_dc, axis=1),
           precision_hit | jnp.any(in_real_pr, axis=0),
@@ -120,36 +148,37 @@ def _cross_update(tile, real_r2_pr, real_r2_dc, fake_r2_pr, recall_hit, coverage
 # Host-side drivers.
 # ---------------------------------------------------------------------------------------------
 
-def _joint_mean(*sets: np.ndarray) -> np.ndarray:
-  """The mean (float64) of the rows of all sets together."""
-  total = sum(np.sum(x, axis=0, dtype=np.float64) for x in sets)
-  return total / sum(len(x) for x in sets)
+def _shift(*sets: np.ndarray) -> jax.Array:
+  """The column minima of all sets together, as a float64 device array (under x64)."""
+  return jax.device_put(np.min([x.min(axis=0) for x in sets], axis=0).astype(np.float64))
 
 
 class _Blocks:
-  """A feature set minus `center`, cut into float32 device blocks of `size` rows (the last
-  zero-padded), with their squared norms.
+  """A float32 feature set cut into float32 device blocks of `size` rows (the last
+  zero-padded), and the squared norms of its rows minus `shift` (float64).
 
-  Distances do not change under a common translation, but the norm expansion's rounding error
-  scales with |a|^2 + |b|^2: centring both sets on their joint mean keeps it at the scale of the
-  data's spread instead of its offset from the origin (pool3 features are all >= 0).
+  Distances do not change under a common translation. Shifting by a data value (the column
+  minima) is exact and keeps a lattice a lattice; it also keeps the norm expansion's rounding
+  error, ~ D * 2^-53 (|a|^2 + |b|^2), at the scale of the data's spread instead of its offset
+  from the origin. Create (and use) under `jax.enable_x64(True)`.
   """
 
-  def __init__(self, features: np.ndarray, size: int, center: np.ndarray):
+  def __init__(self, features: np.ndarray, size: int, shift: jax.Array):
     self.n = len(features)
     self.size = size
+    self.shift = shift
     num_blocks = -(-self.n // size)
     self.blocks = []
     for b in range(num_blocks):
       block = np.zeros((size, features.shape[1]), np.float32)
       rows = features[b * size:(b + 1) * size]
-      block[:len(rows)] = rows.astype(np.float64) - center
+      block[:len(rows)] = rows
       self.blocks.append(jax.device_put(block))
-    self.sq_norms = [_sq_norms(block) for block in self.blocks]
+    self.sq_norms = [_sq_norms(block, shift) for block in self.blocks]
 
   def tile(self, i: int, other: _Blocks, j: int, same_set: bool) -> jax.Array:
     return _sq_dist_tile(self.blocks[i], self.sq_norms[i], other.blocks[j], other.sq_norms[j],
-                         i * self.size, j * other.size, self.n, other.n, same_set)
+                         self.shift, i * self.size, j * other.size, self.n, other.n, same_set)
 
   def pad(self, values: np.ndarray, fill) -> list[jax.Array]:
     """Per-sample values (n,) as device blocks of `size`, padded with `fill`."""
@@ -160,11 +189,11 @@ class _Blocks:
 
 
 def _sq_radii(blocks: _Blocks, ks) -> dict[int, np.ndarray]:
-  """{k: squared k-NN radius of every sample (n,) float32} for all `ks`, in one pass."""
+  """{k: squared k-NN radius of every sample (n,) float64} for all `ks`, in one pass."""
   num = max(ks) + 1  # the k + 1 smallest distances of a row, its zero self-distance included
   out = []
   for i in range(len(blocks.blocks)):
-    best_neg = jnp.full((blocks.size, num), -jnp.inf, jnp.float32)
+    best_neg = jnp.full((blocks.size, num), -jnp.inf, jnp.float64)
     for j in range(len(blocks.blocks)):
       best_neg = _merge_smallest(best_neg, blocks.tile(i, blocks, j, True), num=num)
     out.append(np.asarray(best_neg))  # waits for the row: at most one row of tiles queued
@@ -177,7 +206,7 @@ def _cross(real: _Blocks, fake: _Blocks, real_r2_pr, real_r2_dc, fake_r2_pr):
 
   A radius given as None makes its two statistics come out all False / 0.
   """
-  never = lambda n: np.full(n, -1.0, np.float32)  # no squared distance is < -1
+  never = lambda n: np.full(n, -1.0, np.float64)  # no squared distance is <= -1
   rr_pr = real.pad(never(real.n) if real_r2_pr is None else real_r2_pr, -1.0)
   rr_dc = real.pad(never(real.n) if real_r2_dc is None else real_r2_dc, -1.0)
   fr_pr = fake.pad(never(fake.n) if fake_r2_pr is None else fake_r2_pr, -1.0)
@@ -275,14 +304,16 @@ def knn_radii(features, k: int, *, block_size: int = DEFAULT_BLOCK_SIZE) -> np.n
     block_size: tile edge; memory is O(block_size^2 + block_size * k) beyond the features.
 
   Returns:
-    (N,) float32 radii: the k-th smallest of each row of pairwise distances, the zero
-    self-distance counting as the 0th (so duplicates of a point do count as neighbours).
+    (N,) float32 radii: the k-th smallest of each row of pairwise distances (float64, then
+    rounded), the zero self-distance counting as the 0th (so duplicates of a point do count as
+    neighbours).
   """
   k = _check_k('k', k)
   block_size = _check_block_size(block_size)
   x = _check_features(features, 'features', k, 'k')
-  blocks = _Blocks(x, _block_for(block_size, len(x)), _joint_mean(x))
-  return np.sqrt(_sq_radii(blocks, [k])[k])
+  with jax.enable_x64(True):
+    blocks = _Blocks(x, _block_for(block_size, len(x)), _shift(x))
+    return np.sqrt(_sq_radii(blocks, [k])[k]).astype(np.float32)
 
 
 def precision_recall(real, fake, *, k: int = DEFAULT_K_PR,
@@ -305,10 +336,11 @@ def precision_recall(real, fake, *, k: int = DEFAULT_K_PR,
   block_size = _check_block_size(block_size)
   real, fake = _check_pair(real, fake, {'k': k}, {'k': k})
   size = _block_for(block_size, len(real), len(fake))
-  center = _joint_mean(real, fake)
-  real_b, fake_b = _Blocks(real, size, center), _Blocks(fake, size, center)
-  recall_hit, _, precision_hit, _ = _cross(real_b, fake_b, _sq_radii(real_b, [k])[k], None,
-                                           _sq_radii(fake_b, [k])[k])
+  with jax.enable_x64(True):
+    shift = _shift(real, fake)
+    real_b, fake_b = _Blocks(real, size, shift), _Blocks(fake, size, shift)
+    recall_hit, _, precision_hit, _ = _cross(real_b, fake_b, _sq_radii(real_b, [k])[k], None,
+                                             _sq_radii(fake_b, [k])[k])
   return {'precision': float(precision_hit.mean()), 'recall': float(recall_hit.mean())}
 
 
@@ -333,10 +365,11 @@ def density_coverage(real, fake, *, k: int = DEFAULT_K_DC,
   block_size = _check_block_size(block_size)
   real, fake = _check_pair(real, fake, {'k': k}, {})
   size = _block_for(block_size, len(real), len(fake))
-  center = _joint_mean(real, fake)
-  real_b, fake_b = _Blocks(real, size, center), _Blocks(fake, size, center)
-  _, coverage_hit, _, density_count = _cross(real_b, fake_b, None, _sq_radii(real_b, [k])[k],
-                                             None)
+  with jax.enable_x64(True):
+    shift = _shift(real, fake)
+    real_b, fake_b = _Blocks(real, size, shift), _Blocks(fake, size, shift)
+    _, coverage_hit, _, density_count = _cross(real_b, fake_b, None,
+                                               _sq_radii(real_b, [k])[k], None)
   return {'density': float(density_count.sum() / (k * len(fake))),
           'coverage': float(coverage_hit.mean())}
 
@@ -365,12 +398,13 @@ def prdc(real, fake, *, k_pr: int = DEFAULT_K_PR, k_dc: int = DEFAULT_K_DC,
   block_size = _check_block_size(block_size)
   real, fake = _check_pair(real, fake, {'k_pr': k_pr, 'k_dc': k_dc}, {'k_pr': k_pr})
   size = _block_for(block_size, len(real), len(fake))
-  center = _joint_mean(real, fake)
-  real_b, fake_b = _Blocks(real, size, center), _Blocks(fake, size, center)
-  real_r2 = _sq_radii(real_b, sorted({k_pr, k_dc}))
-  fake_r2 = _sq_radii(fake_b, [k_pr])
-  recall_hit, coverage_hit, precision_hit, density_count = _cross(
-      real_b, fake_b, real_r2[k_pr], real_r2[k_dc], fake_r2[k_pr])
+  with jax.enable_x64(True):
+    shift = _shift(real, fake)
+    real_b, fake_b = _Blocks(real, size, shift), _Blocks(fake, size, shift)
+    real_r2 = _sq_radii(real_b, sorted({k_pr, k_dc}))
+    fake_r2 = _sq_radii(fake_b, [k_pr])
+    recall_hit, coverage_hit, precision_hit, density_count = _cross(
+        real_b, fake_b, real_r2[k_pr], real_r2[k_dc], fake_r2[k_pr])
   return {'precision': float(precision_hit.mean()), 'recall': float(recall_hit.mean()),
           'density': float(density_count.sum() / (k_dc * len(fake))),
           'coverage': float(coverage_hit.mean())}

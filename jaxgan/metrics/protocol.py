@@ -2,8 +2,10 @@
 with, kept next to every number jaxgan writes.
 
 An FID is only comparable with another of the same protocol (the number of generated and real
-images, the reference set and its split, the resize, the Inception weights): the
-reproducibility complaints in other GAN libraries' trackers come from numbers kept without it.
+images, the reference set and its split, the resize, the Inception weights), and only
+rebuildable with the rest (which reference images, which latents, which weights of which
+step): the reproducibility complaints in other GAN libraries' trackers come from numbers kept
+without it.
 `record` builds the record of a number, the one place that does; `describe_set` the
 description of one measured set that saved statistics carry; `differences` names what
 differs between two sets' descriptions.
@@ -11,15 +13,25 @@ differs between two sets' descriptions.
 A record (JSON):
 
   {"num_fake": 50000, "num_real": 50000,
-   "reference": {"source": "cifar10-train-32px", "split": "train"},
+   "reference": {"source": "cifar10-train-32px", "split": "train",
+                 "seed": 0, "num_examples": 50000},
+   "generation": {"seed": 0, "batch_size": 500, "step": 100000, "ema": true},
    "resize": "tf1_bilinear_299", "weights_sha256": "7ff4a85c...",
    "k": {"precision_recall": 3, "density_coverage": 5},     # null without PRDC
    "kid": {"subsets": 100, "subset_size": 1000, "seed": 0},  # used; null without KID
    "is_splits": 10,                                          # null without IS
    "jaxgan_version": "0.2.0"}
 
-`kid` holds the subsets and subset size KID really used (`kid_plan`), and under "requested"
-the asked-for ones when they differ (e.g. 200 samples per set: one subset of all 200, no std).
+`reference` says which real images: the source and split, and, when they are a seeded random
+subset of the source (a run's data: `reference_images(num_real, seed=...)`, the first num_real
+of `np.random.default_rng(seed).permutation(num_examples)`), that seed and the source's size;
+both null when every image of a file or folder was read in its order. `generation` (null when
+the scored images were given, not generated) says which generated images: the latents' seed
+and the generation batch (the latents depend on both), the generator's step and whether its
+EMA weights were used (`step` is null in run_info.json's record of the run's protocol, which
+holds for every evaluation). `kid` holds the subsets and subset size KID really used
+(`kid_plan`) and the seed that drew them, and under "requested" the asked-for ones when they
+differ (e.g. 200 samples per set: one subset of all 200, no std).
 `resize` names the whole preprocessing (`RESIZE`); `weights_sha256` is the
 sha256 of the Inception weights file (`weights_sha256`). A value that differs between the two
 sets compared (e.g. statistics files saved with different weights) is recorded as the list
@@ -104,13 +116,16 @@ def differences(fake: dict | None, real: dict | None, names=('A', 'B')) -> list[
 
 def record(*, num_fake: int, num_real: int | None, reference: dict | None,
            weights_sha256: Any, resize: Any = RESIZE, k: dict | None = None,
-           kid: dict | None = None, is_splits: int | None = None) -> dict:
+           kid: dict | None = None, is_splits: int | None = None,
+           generation: dict | None = None) -> dict:
   """The protocol record of a number (the module docstring shows one).
 
   Args:
     num_fake: generated (scored) images.
     num_real: reference images (None: no reference, e.g. the Inception Score alone).
-    reference: {'source': ..., 'split': ...} of the reference images.
+    reference: {'source': ..., 'split': ..., 'seed': ..., 'num_examples': ...} of the
+      reference images (seed and num_examples: of a seeded random subset; missing: None).
+    generation: {'seed', 'batch_size', 'step', 'ema'} of generated images (`generation_entry`).
     weights_sha256: the Inception weights' sha256 (`weights_sha256`), or [fake's, real's].
     resize: the preprocessing's name (`RESIZE`), or [fake's, real's].
     k: {'precision_recall': k, 'density_coverage': k} when PRDC was computed.
@@ -118,11 +133,14 @@ def record(*, num_fake: int, num_real: int | None, reference: dict | None,
     is_splits: the Inception Score's splits when it was computed.
   """
   if reference is not None:
-    reference = {'source': reference.get('source'), 'split': reference.get('split')}
+    reference = {'source': reference.get('source'), 'split': reference.get('split'),
+                 'seed': _int_or_none(reference.get('seed')),
+                 'num_examples': _int_or_none(reference.get('num_examples'))}
   return {
       'num_fake': int(num_fake),
       'num_real': None if num_real is None else int(num_real),
       'reference': reference,
+      'generation': None if generation is None else generation_entry(**generation),
       'resize': resize,
       'weights_sha256': weights_sha256,
       'k': None if k is None else {'precision_recall': int(k['precision_recall']),
@@ -131,6 +149,23 @@ def record(*, num_fake: int, num_real: int | None, reference: dict | None,
       'is_splits': None if is_splits is None else int(is_splits),
       'jaxgan_version': jaxgan_version(),
   }
+
+
+def _int_or_none(value: Any) -> int | None:
+  return None if value is None else int(value)
+
+
+def generation_entry(*, seed: int, batch_size: int, step: int | None, ema: bool) -> dict:
+  """The record's `generation`: the latents' seed and batch, the generator's step, EMA."""
+  return {'seed': int(seed), 'batch_size': int(batch_size), 'step': _int_or_none(step),
+          'ema': bool(ema)}
+
+
+def at_step(rec: dict | None, step: int) -> dict | None:
+  """`rec` (a run's protocol) with its generation's step set: the record of one evaluation."""
+  if not isinstance(rec, dict) or not isinstance(rec.get('generation'), dict):
+    return rec
+  return {**rec, 'generation': {**rec['generation'], 'step': int(step)}}
 
 
 def kid_plan(n1: int, n2: int, *, num_subsets: int = 100,
@@ -161,8 +196,9 @@ def _kid_entry(kid: dict) -> dict:
 
 
 def summary(rec: dict | None) -> str:
-  """One line for people: '50,000 generated vs 50,000 real (cifar10-train-32px, split train),
-  tf1_bilinear_299, weights 7ff4a85c3a63, k 3/5, jaxgan 0.2.0'."""
+  """One line for people: '50,000 generated vs 50,000 real (cifar10-train-32px, split train,
+  subset seed 0 of 50,000), step 100,000 EMA, latents seed 0 batch 500, tf1_bilinear_299,
+  weights 7ff4a85c3a63, k 3/5, KID 100 subsets of 1000 seed 0, jaxgan 0.2.0'."""
   if not isinstance(rec, dict):
     return 'protocol not recorded'
   count = lambda n: f'{n:,}' if isinstance(n, int) else '?'
@@ -171,9 +207,18 @@ def summary(rec: dict | None) -> str:
   where = ref.get('source') or '?'
   if ref.get('split'):
     where += f', split {ref["split"]}'
+  if ref.get('seed') is not None:
+    where += f', subset seed {ref["seed"]} of {count(ref.get("num_examples"))}'
   parts = [f'{count(rec.get("num_fake"))} generated' + (
       f' vs {count(rec.get("num_real"))} real ({where})' if rec.get('num_real') is not None
       else '')]
+  gen = rec.get('generation')
+  if isinstance(gen, dict):
+    if gen.get('step') is not None:
+      parts.append(f'step {count(gen.get("step"))} {"EMA" if gen.get("ema") else "live"}')
+    else:
+      parts.append('EMA weights' if gen.get('ema') else 'live weights')
+    parts.append(f'latents seed {gen.get("seed")} batch {gen.get("batch_size")}')
   parts.append(str(rec.get('resize')))
   sha = rec.get('weights_sha256')
   parts.append('weights ' + (sha[:12] if isinstance(sha, str) else str(sha)))
@@ -183,6 +228,6 @@ def summary(rec: dict | None) -> str:
   kid = rec.get('kid')
   if isinstance(kid, dict):
     parts.append(f'KID {kid.get("subsets")} subset{"" if kid.get("subsets") == 1 else "s"} '
-                 f'of {kid.get("subset_size")}')
+                 f'of {kid.get("subset_size")} seed {kid.get("seed")}')
   parts.append(f'jaxgan {rec.get("jaxgan_version")}')
   return ', '.join(parts)

@@ -4,10 +4,12 @@
   python -m jaxgan.report RUN_A RUN_B --out=DIR      # any training workdirs, side by side
 
 Reads only what the runs wrote (config.json, run_info.json, metrics.jsonl, samples/,
-attention/, best_fid.json, and study.json of a study made by `python -m jaxgan.study`); needs
-no checkpoint and no accelerator. The page holds, for every run: loss curves, the seed's
-Figure 3 comparison (generator loss against step, all runs on one axis, EMA-smoothed), FID and
-KID against step and against wall-clock time, the final and best sample grids side by side
+attention/, best_fid.json, evaluations.jsonl of `python -m jaxgan.tools.evaluate`, and
+study.json of a study made by `python -m jaxgan.study`); needs no checkpoint and no
+accelerator. The page holds, for every run: loss curves (the learning rates on a panel of their
+own when logged), the seed's Figure 3 comparison (generator loss against step, all runs on one
+axis, EMA-smoothed), FID and KID against step and against wall-clock time, the scores
+`jaxgan.tools.evaluate` recorded, the final and best sample grids side by side
 (best by the run's `config.eval.best_metric`, as best_fid.json names it), SAGAN attention maps,
 the 2-D mixtures' scatter plots and modes-covered table, a results table and each run's exact
 config and reproducibility record. Images are embedded as base64 PNGs, so the page can be

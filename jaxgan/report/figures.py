@@ -84,15 +84,26 @@ def plot_comparison(runs: Sequence[Run], key: str, path: str, *, title: str, yla
   return _save(fig, path)
 
 
-def plot_run_losses(run: Run, path: str, *, smoothing: float) -> Optional[str]:
-  """One run's loss terms: D's terms, G's terms, D's mean logits."""
-  groups = [
+def run_panels(run: Run) -> list[tuple[str, list[str]]]:
+  """(title, metric keys) of each panel of a run's loss figure, those with keys only: D's
+  terms, G's terms, D's mean logits, and the learning rates (g/lr, d/lr) on their own panel,
+  only when the run logged them (a run whose optimiser holds no rate has no such rows)."""
+  is_lr = lambda k: k.endswith('/lr')
+  panels = [
       ('discriminator / critic', [k for k in run.metrics if k.startswith('d/')
-                                  and not k.endswith('_logit')]),
-      ('generator', [k for k in run.metrics if k.startswith('g/')]),
+                                  and not k.endswith('_logit') and not is_lr(k)]),
+      ('generator', [k for k in run.metrics if k.startswith('g/') and not is_lr(k)]),
       ('D mean logits', [k for k in run.metrics if k.startswith('d/') and k.endswith('_logit')]),
+      ('learning rate', [k for k in run.metrics if k.startswith(('d/', 'g/')) and is_lr(k)
+                         and len(run.metrics[k])]),
   ]
-  groups = [(t, keys) for t, keys in groups if keys]
+  return [(t, keys) for t, keys in panels if keys]
+
+
+def plot_run_losses(run: Run, path: str, *, smoothing: float) -> Optional[str]:
+  """One run's loss terms (`run_panels`): D's terms, G's terms, D's mean logits and, when
+  logged, the learning rates (raw, not smoothed: a schedule is exact)."""
+  groups = run_panels(run)
   if not groups:
     return None
   plt = _pyplot()
@@ -100,6 +111,9 @@ def plot_run_losses(run: Run, path: str, *, smoothing: float) -> Optional[str]:
   for ax, (title, keys) in zip(axes[0], groups):
     for key in keys:
       s = run.metrics[key]
+      if title == 'learning rate':
+        ax.plot(s.steps, s.values, linewidth=1.4, label=key)
+        continue
       line, = ax.plot(s.steps, ema(s.values, smoothing), linewidth=1.4, label=key)
       ax.plot(s.steps, s.values, color=line.get_color(), alpha=0.2, linewidth=0.8)
     ax.set_title(title, fontsize=9)

@@ -18,8 +18,9 @@ import numpy as np
 
 from jaxgan.metrics import protocol as protocol_lib
 from jaxgan.report import figures
-from jaxgan.report.runs import (Run, best_eval, best_metric, ema_text, fmt_count, loss_name,
-                                metric_label, protocols, read_bytes, summary)
+from jaxgan.report.runs import (EVALUATIONS_FILE, Run, best_eval, best_metric, ema_text, fmt,
+                                fmt_count, loss_name, metric_label, protocols, read_bytes,
+                                summary)
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
@@ -190,6 +191,8 @@ def _results_table(runs: Sequence[Run]) -> tuple[str, str]:
   best_of = _best_column([s for r, s in zip(runs, summaries) if not r.is_2d])
   columns = ['run', 'status', 'model', 'loss']
   columns += [f'best {best_of or "metric"} (step)', 'final FID', 'final KID'] if fid_columns else []
+  evaluated_column = any(r.evaluations for r in runs if not r.is_2d)
+  columns += ['evaluated FID (step)'] if evaluated_column else []
   columns += ['images/s (median)', 'wall time', 'G params', 'D params', 'samples from',
               'config & code']
   notes = _Footnotes()
@@ -204,6 +207,8 @@ def _results_table(runs: Sequence[Run]) -> tuple[str, str]:
       row += [notes.mark(best, recorded.get('best')),
               notes.mark(s['final_fid'], recorded.get('final_fid')),
               notes.mark(s['final_kid'], recorded.get('final_kid'))]
+    if evaluated_column:
+      row.append(notes.mark(s['evaluated'], recorded.get('evaluated')))
     row += [_e(s['images_per_sec']), _e(s['wall_time']), _e(s['g_params']), _e(s['d_params']),
             _e(s['samples_from']),
             f'<a href="#{_anchor(r.name)}-repro">config, {_e(s["code"])}</a>']
@@ -224,6 +229,9 @@ def results(runs: Sequence[Run]) -> Section:
       'Best: the step and value in the run\'s best_fid.json, which training writes for its '
       '<code>config.eval.best_metric</code> (FID unless the column or cell names another), '
       'else the lowest logged value of that metric. Final FID / KID: the last evaluation. '
+      + ('Evaluated FID: the newest score <code>python -m jaxgan.tools.evaluate</code> '
+         f'recorded in the run\'s {EVALUATIONS_FILE} (section FID and KID lists them all). '
+         if any(r.evaluations for r in runs) else '')
       if image_runs else '') + 'images/s: the median over logging intervals of generator '
       'steps/s x batch x (D steps + 1). Wall time: training + evaluation, without pauses '
       'between resumed sessions. Samples from: the generator weights the sample grids and '
@@ -267,17 +275,46 @@ def fid_and_kid(image_runs: Sequence[Run], figures_dir: str, *, colors) -> Optio
                             label='FID', colors=colors)
   kid = figures.plot_metric(image_runs, 'eval/kid', os.path.join(figures_dir, 'kid.png'),
                             label='KID', colors=colors)
+  evaluated = [r for r in image_runs if r.evaluations]
   parts = [_figure(fid, 'FID against step and against wall-clock time (the seed\'s Figures '
                    '10-11), lower is better.') if fid else
            '<p class="note">No FID logged: no run wrote <code>eval/fid</code> to metrics.jsonl '
            '(set config.eval.every_steps and config.eval.evaluators to evaluate during '
-           'training).</p>']
+           'training)' + ('; the scores <code>python -m jaxgan.tools.evaluate</code> recorded '
+                          'are below' if evaluated else '') + '.</p>']
   missing = [r.name for r in image_runs if 'eval/fid' not in r.metrics]
   if fid and missing:
     parts.append(_note(f'No FID logged by {", ".join(missing)}.'))
   parts.append(_figure(kid, 'KID against step and against wall-clock time.') if kid else
                '<p class="note">No KID logged.</p>')
+  if evaluated:
+    parts.append(_evaluations_table(evaluated))
   return Section('fid', 'FID and KID', '\n'.join(parts))
+
+
+def _evaluations_table(runs: Sequence[Run]) -> str:
+  """Every score `python -m jaxgan.tools.evaluate` recorded (evaluations.jsonl), per run."""
+  metrics = ('fid', 'kid_mean', 'is_mean', 'precision', 'recall', 'density', 'coverage')
+  shown = [m for m in metrics if any(e.get(m) is not None for r in runs for e in r.evaluations)]
+  labels = {'fid': 'FID', 'kid_mean': 'KID', 'is_mean': 'IS'}
+  rows = []
+  for r in runs:
+    for e in r.evaluations:
+      kid = fmt(e.get('kid_mean'))
+      if e.get('kid_std') is not None:
+        kid += f' ± {fmt(e["kid_std"], 2)}'
+      cells = {m: fmt(e.get(m)) for m in shown}
+      if 'kid_mean' in cells:
+        cells['kid_mean'] = kid
+      rows.append([_e(r.name), _e(e['step']), _e(e['checkpoint']),
+                   'EMA' if e['ema'] else 'live', _e(fmt_count(e.get('num')))]
+                  + [_e(cells[m]) for m in shown]
+                  + [f'<code>{_e(protocol_lib.summary(e.get("protocol")))}</code>'])
+  header = (['run', 'step', 'checkpoint', 'weights', 'images']
+            + [labels.get(m, m) for m in shown] + ['protocol'])
+  return ('<p class="muted">Scores of <code>python -m jaxgan.tools.evaluate</code>, as each '
+          f'run\'s {EVALUATIONS_FILE} recorded them (oldest first).</p>'
+          + _table(header, rows, numeric=set(range(4, 5 + len(shown)))))
 
 
 def _best_caption(r: Run) -> str:
@@ -385,7 +422,9 @@ def loss_terms(runs: Sequence[Run], figures_dir: str, *, smoothing: float) -> Se
     name = f'losses_{i:02d}_{re.sub(r"[^A-Za-z0-9_-]", "_", r.name)}.png'
     path = figures.plot_run_losses(r, os.path.join(figures_dir, name), smoothing=smoothing)
     if path:
-      parts.append(_figure(path, f'{r.name}: every logged loss term (smoothed; faint: raw).'))
+      lr = ('; the learning rates on their own panel'
+            if 'learning rate' in dict(figures.run_panels(r)) else '')
+      parts.append(_figure(path, f'{r.name}: every logged loss term (smoothed; faint: raw){lr}.'))
     else:
       silent.append(r.name)
   if silent:

@@ -21,6 +21,7 @@ _WORKDIR_FILES = ('config.json', 'metrics.jsonl', 'run_info.json')
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _PNG_END = b'IEND\xaeB`\x82'        # the IEND chunk's type and CRC, the last 8 bytes of a PNG
 _METRIC_LABELS = {'fid': 'FID', 'kid': 'KID', 'inception_score': 'Inception Score'}
+EVALUATIONS_FILE = 'evaluations.jsonl'   # what `python -m jaxgan.tools.evaluate` appends
 
 
 class ReportError(errors.JaxganError):
@@ -90,6 +91,8 @@ class Run:
   notes: list[str] = dataclasses.field(default_factory=list)
   # The protocol record of each evaluation row of metrics.jsonl (`eval/protocol`), by step.
   eval_protocols: dict[int, dict] = dataclasses.field(default_factory=dict)
+  # The rows of evaluations.jsonl (jaxgan.tools.evaluate's scores), in the order written.
+  evaluations: list[dict] = dataclasses.field(default_factory=list)
 
   def cfg(self, section: str, key: str, default: Any = None) -> Any:
     value = self.config.get(section, {})
@@ -165,6 +168,41 @@ def read_metrics(path: str, notes: Optional[list[str]] = None,
     notes.append(f'metrics.jsonl: {bad} unreadable line(s) skipped (cut short, not UTF-8 or '
                  f'not JSON).')
   return rows
+
+
+def read_evaluations(path: str, notes: Optional[list[str]] = None) -> list[dict]:
+  """evaluations.jsonl (`python -m jaxgan.tools.evaluate`'s scores), one dict a line, in the
+  order written: {'step', 'checkpoint', 'ema', 'num', metrics (floats or None), 'protocol'}.
+
+  Lines that are cut short, not UTF-8 or without a step are skipped and counted in `notes`.
+  """
+  out: list[dict] = []
+  if not os.path.exists(path):
+    return out
+  bad = 0
+  for line in read_bytes(path).split(b'\n'):
+    line = line.strip()
+    if not line:
+      continue
+    try:
+      record = json.loads(line.decode('utf-8'))
+      row = {'step': int(record['step']), 'checkpoint': str(record.get('checkpoint', '?')),
+             'ema': bool(record.get('ema')), 'num': record.get('num'),
+             'protocol': (record.get('protocol') if isinstance(record.get('protocol'), dict)
+                          else None)}
+      for key in ('fid', 'kid_mean', 'kid_std', 'is_mean', 'is_std', 'precision', 'recall',
+                  'density', 'coverage'):
+        value = record.get(key)
+        row[key] = (float(value) if isinstance(value, (int, float))
+                    and not isinstance(value, bool) else None)
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
+      bad += 1
+      continue
+    out.append(row)
+  if bad and notes is not None:
+    notes.append(f'{EVALUATIONS_FILE}: {bad} unreadable line(s) skipped (cut short, not UTF-8 '
+                 f'or not JSON).')
+  return out
 
 
 def series(rows: dict[int, dict[str, float]]) -> dict[str, Series]:
@@ -289,7 +327,8 @@ def load_run(workdir: str, name: Optional[str] = None, status: Optional[dict] = 
       best_fid_png=(best_png if os.path.exists(best_png) and _usable_png(workdir, best_png, notes)
                     else None),
       status=status if isinstance(status, dict) else None, notes=notes,
-      eval_protocols=eval_protocols)
+      eval_protocols=eval_protocols,
+      evaluations=read_evaluations(os.path.join(workdir, EVALUATIONS_FILE), notes))
 
 
 def _is_workdir(path: str) -> bool:
@@ -386,11 +425,19 @@ def best_eval(run: Run) -> Optional[Best]:
   return Best(metric, step, float(logged.values[i]), run.eval_protocols.get(step))
 
 
+def last_evaluated(run: Run) -> Optional[dict]:
+  """The newest evaluations.jsonl row with an FID (jaxgan.tools.evaluate's), or None."""
+  rows = [r for r in run.evaluations if r.get('fid') is not None]
+  return rows[-1] if rows else None
+
+
 def protocols(run: Run) -> dict[str, Optional[dict]]:
   """The protocol record of each number the results table shows ('best', 'final_fid',
-  'final_kid'); None where the run recorded none."""
+  'final_kid', 'evaluated'); None where the run recorded none."""
   best = best_eval(run)
-  out = {'best': best.protocol if best else None}
+  evaluated = last_evaluated(run)
+  out = {'best': best.protocol if best else None,
+         'evaluated': evaluated['protocol'] if evaluated else None}
   for key, name in (('final_fid', 'eval/fid'), ('final_kid', 'eval/kid')):
     logged = run.metrics.get(name)
     out[key] = run.eval_protocols.get(logged.last()[0]) if logged else None
@@ -455,8 +502,10 @@ def summary(run: Run) -> dict[str, str]:
   """The results table's cells of one run (display strings).
 
   'best' is the best evaluation's value and step, 'best_metric' its metric's label ('FID',
-  'KID', ...; '' when there is no value and 'best' says why).
+  'KID', ...; '' when there is no value and 'best' says why), 'evaluated' the newest FID
+  jaxgan.tools.evaluate recorded.
   """
+  evaluated = last_evaluated(run)
   best = best_eval(run)
   fid = run.metrics.get('eval/fid')
   kid = run.metrics.get('eval/kid')
@@ -474,6 +523,8 @@ def summary(run: Run) -> dict[str, str]:
       'best_metric': best.label if best else '',
       'final_fid': f'{fmt(fid.last()[1])} (step {fid.last()[0]})' if fid else '–',
       'final_kid': f'{fmt(kid.last()[1])} (step {kid.last()[0]})' if kid else '–',
+      'evaluated': (f'{fmt(evaluated["fid"])} (step {evaluated["step"]}, '
+                    f'{"EMA" if evaluated["ema"] else "live"})' if evaluated else '–'),
       'images_per_sec': fmt_rate(float(np.median(ips.values))) if ips else '–',
       'wall_time': fmt_seconds(float(run.elapsed.values[-1])) if run.elapsed else '–',
       'g_params': fmt_count(run.run_info.get('g_params')),

@@ -17,22 +17,32 @@ are kept: N x 2048 float32, 400 MB at N = 50,000 (`--nokid --noprdc` keeps none)
 `--against` takes anything `python -m jaxgan.tools.fid` takes: an image folder, an .npz/.npy of
 images, a statistics .npz (mu/sigma: FID only) or saved features (.npy (N, 2048), or an .npz
 with `features`). By default the run's own data source's reference images are used
-(`experiment.data.reference_images`: min(--num, dataset size) images, a subset seeded by
-config.eval.seed, `--num_real` to choose), with their statistics and features cached as
-training caches them, so `--num=<config.eval.num_samples>` recomputes the FID that training
-logged for the same checkpoint.
+(`experiment.data.reference_images`, or config.eval.reference_split's: min(--num, dataset
+size) images, a random subset seeded by `--seed` (default config.eval.seed), `--num_real` to
+choose), with their statistics and features cached as training caches them (keyed by the
+source, the count, the seed and the weights), so `--num=<config.eval.num_samples>` recomputes
+the FID that training logged for the same checkpoint.
 
-Defaults come from the run's `config.eval`: the latents' seed, the generation batch
-(`chunk_size`: the latents depend on it, as in `python -m jaxgan.tools.sample --batch_size`),
-the Inception weights and batch, k, KID's subsets. Prints the metrics and the protocol
-(`--json`: one JSON object, as `jaxgan.tools.fid --json`, plus `run`: workdir, step,
-checkpoint, ema). `--save-features=PATH` writes the generated images' pool3 features (.npy, or
+Defaults come from the run's `config.eval`: the seed (latents, reference subset, KID
+subsets), the generation batch (`chunk_size`: the latents depend on it, as in `python -m
+jaxgan.tools.sample --batch_size`), the Inception weights and batch, k, KID's subsets. Prints
+the metrics and the protocol (`--json`: one JSON object, as `jaxgan.tools.fid --json`, plus
+`run`: workdir, step, checkpoint, ema); the protocol's `reference` and `generation` say which
+real images (subset seed, source size) and which generated ones (latents' seed and batch, step,
+EMA) were scored. `--save-features=PATH` writes the generated images' pool3 features (.npy, or
 .npz with mu, sigma and the protocol) and `--save-stats=PATH` their statistics (.npz).
+
+The scores are also appended to the run's `evaluations.jsonl` (one JSON object a line: time,
+step, checkpoint, ema, num, the metrics and the protocol), which `jaxgan.report` shows next to
+what training logged; the file is only ever appended to, and nothing training wrote is touched.
+`--norecord` skips it; a workdir that cannot be written gives a warning, not an error.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import warnings
 
 from absl import app
 from absl import flags
@@ -46,6 +56,7 @@ from jaxgan.tools import common
 from jaxgan.tools import fid as fid_tool
 
 _DASHED = ('save-features', 'save-stats', 'batch-size', 'num-real', 'inception-batch-size')
+EVALUATIONS_FILE = 'evaluations.jsonl'   # in the workdir; appended to, never rewritten
 
 
 def _check_output(path: str, flag: str, endings: tuple[str, ...]) -> None:
@@ -63,12 +74,12 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
              kid: bool | None = None, prdc: bool | None = None, k_pr: int | None = None,
              k_dc: int | None = None, kid_subsets: int | None = None,
              kid_subset_size: int | None = None, save_features: str | None = None,
-             save_stats: str | None = None) -> dict:
+             save_stats: str | None = None, record: bool = True) -> dict:
   """The command's work, callable from Python; None takes the run's config.eval value.
 
   Returns `jaxgan.tools.fid.scores(...)`'s dict (fid, kid_mean, kid_std, is_mean, is_std,
   precision, recall, density, coverage where computed; protocol) plus `run`: {workdir, step,
-  checkpoint, ema}.
+  checkpoint, ema}. `record`: append it to the workdir's evaluations.jsonl (`record_scores`).
   """
   from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
   from jaxgan.experiment import load_run  # pylint: disable=g-import-not-at-top
@@ -120,7 +131,11 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
                              keep_features=want_features and source.has_features)
     real_name = against
   else:
-    data = run.experiment.data
+    from jaxgan import data as data_lib  # pylint: disable=g-import-not-at-top
+    # The images training compared with (config.eval.reference_split's, when set).
+    data = data_lib.reference_source(run.experiment.data, run.config.eval.reference_split)
+    if data is not run.experiment.data:
+      data.prepare()
     if not hasattr(data, 'reference_images'):
       raise errors.ConfigError('the run\'s data source has no reference_images(); pass '
                                '--against=SOURCE (an image folder, .npz, statistics or features).')
@@ -132,8 +147,10 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
     chunk = int(cfg.chunk_size)
     sampler = evaluation.Stream(data.reference_images(n_real, seed=int(cfg.seed), chunk=chunk))
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
-    real = fid_evaluator.real_statistics(sampler, n_real, key, need_features=want_features)
-    ref = evaluation.reference(run.experiment)
+    real = fid_evaluator.real_statistics(
+        sampler, n_real, key, need_features=want_features,
+        reference_selection=evaluation.reference_selection(data, int(cfg.seed)))
+    ref = evaluation.reference(run.experiment, data, seed=int(cfg.seed))
     real.protocol = {**(real.protocol or protocol_lib.describe_set(
         source=key, num_samples=real.num_samples, weights_sha256=weights_sha)), **ref}
     real_name = f'the reference images ({key})'
@@ -154,14 +171,48 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
   if save_stats:
     fid_lib.save_statistics(save_stats, fake)
 
+  used_ema = bool(ema and run.experiment.uses_ema)
   result = fid_tool.scores(
       fake, real, kid=kid, prdc=prdc, k_pr=k_pr, k_dc=k_dc, kid_subsets=int(cfg.kid_subsets),
       kid_subset_size=int(cfg.kid_subset_size), seed=int(cfg.seed),
-      is_splits=int(cfg.is_splits), names=('the generated images', real_name))
+      is_splits=int(cfg.is_splits), names=('the generated images', real_name),
+      generation={'seed': int(cfg.seed), 'batch_size': int(cfg.chunk_size), 'step': run.step,
+                  'ema': used_ema})
   result['run'] = {'workdir': run.workdir, 'step': run.step,
                    'checkpoint': 'best' if best else ('step' if step is not None else 'latest'),
-                   'ema': bool(ema and run.experiment.uses_ema)}
+                   'ema': used_ema}
+  if record:
+    record_scores(run.workdir, result, num=num)
   return result
+
+
+def record_scores(workdir: str, result: dict, *, num: int) -> str | None:
+  """Appends `result` to workdir/evaluations.jsonl; its path, or None (with a warning) when
+  the workdir cannot be written.
+
+  One line: {"time", "step", "checkpoint", "ema", "num", <metrics>, "protocol"}. Appending
+  (never rewriting) keeps every earlier line, and the file is the tool's own: nothing the run
+  wrote (metrics.jsonl, best_fid.json, run_info.json) is touched.
+  """
+  path = os.path.join(workdir, EVALUATIONS_FILE)
+  row = {'time': time.time(), **{k: result['run'][k] for k in ('step', 'checkpoint', 'ema')},
+         'num': int(num), **{k: result[k] for k in fid_tool.RESULT_KEYS if k in result},
+         'protocol': result['protocol']}
+  line = (fid_tool.to_json(row) + '\n').encode('utf-8')
+  try:
+    with open(path, 'ab+') as f:
+      if f.seek(0, os.SEEK_END):
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b'\n':   # a line cut short (a killed write): ours starts on a new one
+          line = b'\n' + line
+      f.write(line)
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError as e:
+    warnings.warn(f'the scores were not recorded in {path} ({e.strerror or e}); make the '
+                  'workdir writable to keep them with the run.', stacklevel=2)
+    return None
+  return path
 
 
 def _define_flags() -> None:
@@ -176,8 +227,8 @@ def _define_flags() -> None:
                       'saved features (default: the run\'s own data source\'s images).')
   flags.DEFINE_integer('num_real', None, 'Reference images from the run\'s data source '
                        '(default: min(--num, dataset size)).')
-  flags.DEFINE_integer('seed', None, 'Seed of the latents and of the reference subset '
-                       '(default: config.eval.seed).')
+  flags.DEFINE_integer('seed', None, 'Seed of the latents, of the reference subset and of '
+                       'KID\'s subsets (default: config.eval.seed).')
   flags.DEFINE_integer('batch_size', None, 'Images generated per call; the latents depend on '
                        'it (default: config.eval.chunk_size).')
   flags.DEFINE_integer('inception_batch_size', None, 'Images per Inception pass (default: '
@@ -196,6 +247,8 @@ def _define_flags() -> None:
                       'to this .npy (or .npz with mu, sigma and the protocol).')
   flags.DEFINE_string('save_stats', None, 'Write the generated images\' statistics to this '
                       '.npz (mu, sigma, protocol).')
+  flags.DEFINE_boolean('record', True, f'Append the scores to the workdir\'s {EVALUATIONS_FILE} '
+                       '(jaxgan.report shows them); --norecord skips it.')
   flags.mark_flags_as_required(['workdir'])
 
 
@@ -210,7 +263,7 @@ def main(argv):
         inception_batch_size=f.inception_batch_size, weights=f.weights, kid=f.kid,
         prdc=f.prdc, k_pr=f.k_pr, k_dc=f.k_dc, kid_subsets=f.kid_subsets,
         kid_subset_size=f.kid_subset_size, save_features=f.save_features,
-        save_stats=f.save_stats)
+        save_stats=f.save_stats, record=f.record)
   if f.json:
     print(fid_tool.to_json(result))
   else:

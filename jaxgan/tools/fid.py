@@ -1,7 +1,8 @@
 """FID (and KID, IS, precision/recall/density/coverage) between two image sets, computed in JAX
 with the TF-FID Inception network.
 
-  python -m jaxgan.tools.fid A B [--json] [--nokid] [--noprdc] [--weights=PATH] [--batch-size=50]
+  python -m jaxgan.tools.fid A B [--json] [--nokid] [--noprdc] [--seed=0] [--weights=PATH]
+                                [--batch-size=50]
   python -m jaxgan.tools.fid --save-stats A OUT.npz
   python -m jaxgan.tools.fid --save-features A OUT.npy      # or OUT.npz
 
@@ -20,8 +21,10 @@ over subsets) and precision/recall (k_pr) and density/coverage (k_dc) when both 
 features (images or saved features), and when there are enough samples for k; the Inception
 Score of A when A is images and the weights have the fc layer (pytorch-fid's .pth). `--kid` or
 `--prdc` require theirs (an error if the inputs do not allow it); `--nokid`, `--noprdc` skip
-them. Features of image inputs are kept in memory for KID and PRDC: N x 2048 float32, 400 MB
-at N = 50,000 per side (`--nokid --noprdc` streams mu and sigma only).
+them. `--seed` (default 0) draws KID's random subsets, the one random choice here: every image
+of A and B is used, in its order. Features of image inputs are kept in memory for KID and
+PRDC: N x 2048 float32, 400 MB at N = 50,000 per side (`--nokid --noprdc` streams mu and sigma
+only).
 
 Prints `FID: <value>` and the other metrics, then the protocol (`Protocol: ...`); `--json`
 prints one JSON object instead: `fid`, `kid_mean`, `kid_std`, `is_mean`, `is_std`,
@@ -202,10 +205,13 @@ def _want(flag: bool | None, allowed: bool, metric: str, why_not: str) -> bool:
 def scores(fake: fid_lib.Statistics, real: fid_lib.Statistics, *, kid: bool | None = None,
            prdc: bool | None = None, k_pr: int = 3, k_dc: int = 5, kid_subsets: int = 100,
            kid_subset_size: int = 1000, seed: int = 0, is_splits: int = 10,
-           names: tuple[str, str] = ('A', 'B')) -> dict:
+           names: tuple[str, str] = ('A', 'B'), generation: dict | None = None) -> dict:
   """Every metric the two measured sets allow, and the protocol record.
 
-  `fake` is the set scored, `real` the reference, each with its `protocol` description. FID
+  `fake` is the set scored, `real` the reference, each with its `protocol` description (the
+  reference's `seed` and `num_examples`, when it is a seeded subset of a source, go to the
+  record's `reference`); `generation` is the record's entry of generated images
+  (`protocol.generation_entry`), `seed` draws KID's subsets. FID
   always; KID and PRDC when both have features (`kid`/`prdc`: True requires them, False skips
   them, None computes them when allowed); IS when `fake` kept logits. A difference in how the
   sets were measured (`protocol.differences`) is a ProtocolMismatchWarning naming it.
@@ -256,7 +262,9 @@ def scores(fake: fid_lib.Statistics, real: fid_lib.Statistics, *, kid: bool | No
             for key in RESULT_KEYS if key in result}
   result['protocol'] = protocol_lib.record(
       num_fake=fake.num_samples, num_real=real.num_samples,
-      reference={'source': real_desc.get('source'), 'split': real_desc.get('split')},
+      reference={key: real_desc.get(key) for key in ('source', 'split', 'seed',
+                                                      'num_examples')},
+      generation=generation,
       resize=protocol_lib.merged(fake_desc.get('resize'), real_desc.get('resize')),
       weights_sha256=protocol_lib.merged(fake_desc.get('weights_sha256'),
                                          real_desc.get('weights_sha256')),
@@ -271,12 +279,16 @@ def scores(fake: fid_lib.Statistics, real: fid_lib.Statistics, *, kid: bool | No
 def run(paths: list[str], *, kid: bool | None = None, prdc: bool | None = None,
         save_stats: bool = False, save_features: bool = False, weights: str | None = None,
         batch_size: int = 50, k_pr: int = 3, k_dc: int = 5, kid_subsets: int = 100,
-        kid_subset_size: int = 1000, image_size: int = 64, data_dir: str = '') -> dict:
+        kid_subset_size: int = 1000, image_size: int = 64, data_dir: str = '',
+        seed: int = 0) -> dict:
   """The command's work, callable from Python: returns `scores(...)`'s dict, or {'saved':
   OUT, 'protocol': A's description} with `save_stats` / `save_features`.
 
-  `image_size` and `data_dir` apply to training data specs (folder:, npz:, tfds:) only.
+  `image_size` and `data_dir` apply to training data specs (folder:, npz:, tfds:) only; `seed`
+  draws KID's subsets (the protocol records it).
   """
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    raise fid_lib.FidInputError(f'--seed={seed!r} must be an integer >= 0.')
   spec_options = {'image_size': image_size, 'data_dir': data_dir}
   if len(paths) != 2:
     raise fid_lib.FidInputError(
@@ -313,7 +325,7 @@ def run(paths: list[str], *, kid: bool | None = None, prdc: bool | None = None,
                         keep_logits=(i == 0 and extractor is not None and extractor.with_logits))
            for i, s in enumerate(sources)]
   return scores(stats[0], stats[1], kid=kid, prdc=prdc, k_pr=k_pr, k_dc=k_dc,
-                kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
+                kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=int(seed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,6 +382,7 @@ def _define_flags() -> None:
   flags.DEFINE_integer('k_dc', 5, 'k of density and coverage (Naeem et al. 2020).')
   flags.DEFINE_integer('kid_subsets', 100, 'KID: number of random subsets.')
   flags.DEFINE_integer('kid_subset_size', 1000, 'KID: samples per subset (at most N).')
+  flags.DEFINE_integer('seed', 0, 'Seed of KID\'s random subsets (recorded in the protocol).')
   flags.DEFINE_boolean('json', False, 'Print one JSON object (metrics and protocol).')
   flags.DEFINE_boolean('save_stats', False,
                        'Write the statistics of A (mu, sigma, protocol) to OUT.npz instead.')
@@ -404,7 +417,7 @@ def main(argv):
                  save_features=f.save_features, weights=f.weights, batch_size=f.batch_size,
                  k_pr=f.k_pr, k_dc=f.k_dc, kid_subsets=f.kid_subsets,
                  kid_subset_size=f.kid_subset_size, image_size=f.image_size,
-                 data_dir=f.data_dir)
+                 data_dir=f.data_dir, seed=f.seed)
   if 'saved' in result:
     what = 'features' if f.save_features else 'statistics'
     if f.json:
