@@ -6,7 +6,9 @@
   jaxgan.config.validate(config)                    # ConfigError on any bad value
 
 The config files under the repository's `configs/` start from `default()` and override a
-few fields; `launch.py` reads them. The library never imports `configs/`.
+few fields; a variant loads its base recipe by path (`from_file` of a file beside it), so
+every file loads from any folder with only jaxgan installed. `launch.py` reads them; the
+library never imports `configs/`.
 
 Model keys that are arguments of a model's constructor (`g_width`, `d_width`, `d_norm`,
 `hidden`, `depth`, `attention_resolution`, `attention_pool`, `g_spectral_norm`,
@@ -19,7 +21,6 @@ import copy as copy_lib
 import importlib.util
 import json
 import os
-import sys
 from typing import Any, Optional
 
 import ml_collections
@@ -167,13 +168,6 @@ def from_file(path: str) -> ml_collections.ConfigDict:
   name = os.path.splitext(os.path.basename(path))[0]
   spec = importlib.util.spec_from_file_location(f'jaxgan_config_{name}', path)
   module = importlib.util.module_from_spec(spec)
-  # Config files in a package folder import their siblings by package name (`from configs
-  # import dcgan`): make that package importable while the file runs.
-  folder = os.path.dirname(path)
-  root = os.path.dirname(folder) if os.path.exists(os.path.join(folder, '__init__.py')) else None
-  added = root is not None and root not in sys.path
-  if added:
-    sys.path.insert(0, root)
   try:
     spec.loader.exec_module(module)
     config = module.get_config() if arg is None else module.get_config(arg)
@@ -183,9 +177,6 @@ def from_file(path: str) -> ml_collections.ConfigDict:
   except Exception as e:  # pylint: disable=broad-except
     raise errors.ConfigError(f'config file {path} failed to load ({type(e).__name__}: {e}); '
                              f'fix it, or start from configs/default.py.') from e
-  finally:
-    if added:
-      sys.path.remove(root)
   if not isinstance(config, ml_collections.ConfigDict):
     raise errors.ConfigError(f'get_config() of {path} returned a {type(config).__name__}, not '
                              f'an ml_collections.ConfigDict.')
