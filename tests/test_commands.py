@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import chex
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,3 +102,40 @@ def test_every_console_script_help_lists_its_own_flags(tmp_path, script, module)
     __import__(module)
     doc = sys.modules[module].__doc__
   assert ' '.join(doc.split()[:8]) in out, proc.stdout
+
+
+def _tool(args, cwd):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
+  env.pop('XLA_FLAGS', None)
+  env.pop('JAXGAN_TRACEBACK', None)
+  return subprocess.run([sys.executable] + args, cwd=cwd, env=env, capture_output=True,
+                        text=True, timeout=600)
+
+
+def test_sample_tool_writes_a_2d_runs_points_not_images(tmp_path):
+  import jaxgan   # pylint: disable=g-import-not-at-top
+  from tests.util import tiny_config   # pylint: disable=g-import-not-at-top
+  config = tiny_config('ring', **{'train.num_steps': 2, 'train.checkpoint_every': 2,
+                                  'log.samples_every': 0})
+  jaxgan.train(config, str(tmp_path / 'run'))
+  tool = ['-m', 'jaxgan.tools.sample', f'--workdir={tmp_path / "run"}', '--num=300',
+          '--batch_size=128', '--seed=3']
+  proc = _tool(tool + [f'--out={tmp_path / "points.npz"}'], tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'Wrote 300 points' in proc.stdout
+  with np.load(tmp_path / 'points.npz') as saved:
+    assert sorted(saved.files) == ['points']
+    points = saved['points']
+  assert points.shape == (300, 2) and points.dtype == np.float32
+  # The generator's own outputs, not quantised levels: what load_run generates in-process.
+  run = jaxgan.load_run(str(tmp_path / 'run'))
+  expected = np.concatenate([x for x, _ in run.generate(300, seed=3, batch_size=128)])
+  chex.assert_trees_all_close(points, expected, rtol=1e-5, atol=1e-6)
+  assert len(np.unique(points)) > 300      # continuous values (uint8 "images" have <= 256)
+  proc = _tool(tool + [f'--out={tmp_path / "folder"}'], tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  np.testing.assert_array_equal(np.load(tmp_path / 'folder' / 'points.npy'), points)
+  from PIL import Image   # pylint: disable=g-import-not-at-top
+  with Image.open(tmp_path / 'folder' / 'scatter.png') as picture:
+    assert picture.size[0] > 100 and picture.size[1] > 100
+  assert sorted(os.listdir(tmp_path / 'folder')) == ['points.npy', 'scatter.png']
