@@ -239,8 +239,16 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   if config.model.num_classes == -1:
     # The data's classes (metadata only: a folder listing, a TFDS feature spec); the
     # experiment's config, and so config.json, hold the number.
+    num_classes = int(data.num_classes)
+    if num_classes < 1:
+      where = ' '.join(filter(None, (config.data.dataset, config.data.path)))
+      raise errors.ConfigError(
+          f'config.model.num_classes=-1 takes the classes of the data, but the data ({where}) '
+          f'has no labels; set it to 0 '
+          f'(unconditional), or give the data labels (an npz\'s \'labels\', a folder\'s '
+          f'data.labels=folders).')
     config = config_lib.copy(config)
-    config.model.num_classes = int(data.num_classes)
+    config.model.num_classes = num_classes
   generator, discriminator = models.build(config)
   g_optimizer, d_optimizer = optim.from_config(config)
   return Experiment(
