@@ -224,7 +224,26 @@ def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFA
   nothing) and on a config that `jaxgan.build` rejects, before anything trains.
   """
   from jaxgan import experiment  # pylint: disable=g-import-not-at-top
-  configs = {}
+  configs, _ = _apply(study, overrides, configs_dir)
+  for name, config in configs.items():
+    try:
+      experiment.build(config)   # every value and every part's arguments; nothing loads
+    except errors.ConfigError as e:
+      raise errors.ConfigError(f'run {name!r}: {e}') from e
+  return configs
+
+
+def applied_overrides(study: Study, overrides: Sequence[Override],
+                      configs_dir: str = DEFAULT_CONFIGS) -> dict[str, list[str]]:
+  """{run: the --set texts that apply to it} (an override skips runs without its key, and
+  one for every run skips the runs whose model or data never reads it)."""
+  return _apply(study, overrides, configs_dir)[1]
+
+
+def _apply(study: Study, overrides: Sequence[Override], configs_dir: str
+           ) -> tuple[dict[str, ml_collections.ConfigDict], dict[str, list[str]]]:
+  """({run: config with its overrides}, {run: the --set texts applied to it})."""
+  configs, applied = {}, {}
   for run in study.runs:
     config = base_config(run, configs_dir)
     for key, value in run.overrides.items():
@@ -232,7 +251,7 @@ def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFA
         raise StudyError(f'study {study.name!r}: run {run.name!r} overrides {key!r}, which its '
                          f'config {run.config} does not have.')
       _set(config, key, value, run=run.name, origin=f'study {study.name!r}', parse=False)
-    configs[run.name] = config
+    configs[run.name], applied[run.name] = config, []
   for o in overrides:
     selected = [name for name in configs if o.selects(name)]
     if not selected:
@@ -244,25 +263,19 @@ def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFA
       raise errors.ConfigError(
           f'--set {o.text!r}: no run\'s config has the key {o.key!r}; use a field that the '
           f'configs define (see configs/default.py, e.g. train.num_steps).')
+    if o.runs is None:
+      # A --set for every run skips the runs whose model or data never reads the key (a
+      # SAGAN-only key is not refused on the study's DCGAN runs); named runs get it anyway.
+      reading = [name for name in having if not config_lib.unread(configs[name], o.key)]
+      if not reading:
+        who = config_lib.unread(configs[having[0]], o.key)
+        raise errors.ConfigError(f'--set {o.text!r}: no run reads {o.key!r} ({who} does not, '
+                                 f'nor do the others); remove it.')
+      having = reading
     for name in having:
       _set(configs[name], o.key, o.value, run=name, origin=f'--set {o.text!r}', parse=True)
-  for name, config in configs.items():
-    try:
-      experiment.build(config)   # every value and every part's arguments; nothing loads
-    except errors.ConfigError as e:
-      raise errors.ConfigError(f'run {name!r}: {e}') from e
-  return configs
-
-
-def applied_overrides(study: Study, overrides: Sequence[Override],
-                      configs_dir: str = DEFAULT_CONFIGS) -> dict[str, list[str]]:
-  """{run: the --set texts that apply to it} (an override skips runs without its key)."""
-  result = {}
-  for run in study.runs:
-    config = base_config(run, configs_dir)
-    result[run.name] = [o.text for o in overrides
-                        if o.selects(run.name) and _lookup(config, o.key) is not None]
-  return result
+      applied[name].append(o.text)
+  return configs, applied
 
 
 # ---------------------------------------------------------------------------------------------
