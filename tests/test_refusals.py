@@ -3,12 +3,26 @@ optimiser moments outside [0, 1), negative regulariser weights, keys the chosen 
 never reads, "the data's classes" of unlabelled data, image augmentation of 2-D points, arrays
 that are neither images nor features, an unreadable study record."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import jaxgan
 from jaxgan import errors
 from tests.util import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tool(args, cwd):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
+  env.pop('XLA_FLAGS', None)
+  env.pop('JAXGAN_TRACEBACK', None)
+  return subprocess.run([sys.executable] + args, cwd=cwd, env=env, capture_output=True,
+                        text=True, timeout=600)
 
 
 @pytest.mark.parametrize('dataset, overrides, message', [
@@ -59,3 +73,22 @@ def test_the_datas_classes_of_unlabelled_data_are_refused(tmp_path):
   config.data.path = str(tmp_path / 'labelled.npz')
   config.model.name = 'sagan'
   assert jaxgan.build(config).num_classes == 3
+
+
+@pytest.mark.parametrize('shape, kind', [((4, 4, 4), 'npy'), ((4, 4, 4), 'npz'),
+                                         ((6, 3, 16, 16), 'npz'), ((6, 16, 16, 4), 'npy')])
+def test_fid_tool_refuses_arrays_that_are_neither_images_nor_features(tmp_path, shape, kind):
+  values = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+  bad = tmp_path / f'bad.{kind}'
+  if kind == 'npy':
+    np.save(bad, values)
+  else:
+    np.savez(bad, images=values)
+  good = tmp_path / 'good.npz'
+  np.savez(good, images=np.zeros((4, 8, 8, 3), np.uint8))
+  proc = _tool(['-m', 'jaxgan.tools.fid', str(bad), str(good)], tmp_path)
+  assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+  assert 'Traceback' not in proc.stderr and 'FID' not in proc.stdout, proc.stderr[-2000:]
+  lines = [line for line in proc.stderr.splitlines() if line.startswith('error: ')]
+  assert len(lines) == 1 and 'neither images nor features' in lines[0], proc.stderr[-2000:]
+  assert 'at least 8 pixels' in lines[0]
