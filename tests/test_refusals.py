@@ -92,3 +92,22 @@ def test_fid_tool_refuses_arrays_that_are_neither_images_nor_features(tmp_path, 
   lines = [line for line in proc.stderr.splitlines() if line.startswith('error: ')]
   assert len(lines) == 1 and 'neither images nor features' in lines[0], proc.stderr[-2000:]
   assert 'at least 8 pixels' in lines[0]
+
+
+@pytest.mark.parametrize('content', ['{"study": "tiny", "history": [', '[1, 2]', ''])
+def test_an_unreadable_study_record_is_refused_and_kept(tmp_path, content):
+  from jaxgan.study import runner   # pylint: disable=g-import-not-at-top
+  study = runner.Study('tiny', 'one tiny DCGAN', (runner.Run(
+      'a', 'dcgan.py', {'data.dataset': 'digits', 'data.image_size': 32, 'model.g_width': 32,
+                        'model.d_width': 4, 'train.num_steps': 2}),))
+  out = tmp_path / 'study'
+  out.mkdir()
+  (out / 'study.json').write_text(content)
+  calls = []
+  with pytest.raises(runner.StudyError, match=r'study.json cannot be read .* so it is left as '
+                     r'it is; restore it .* or move it aside') as e:
+    runner.run_study(study, str(out), train_fn=lambda *a: calls.append(a), log=lambda _: None,
+                     configs_dir=os.path.join(ROOT, 'configs'))
+  assert len(str(e.value).splitlines()) == 1
+  assert calls == [] and (out / 'study.json').read_text() == content
+  assert set(os.listdir(out)) <= {'.lock', 'study.json'}   # no run started

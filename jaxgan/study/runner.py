@@ -7,8 +7,9 @@ A study is a named list of `Run`s: a run name (its workdir under the study direc
 config (a config file's name in the configs folder, `--configs`, by default ./configs; or a
 family of the 2-D mixtures benchmark, which the library owns) and the run's own overrides. `--set [RUNS:]key=value` overrides a config field of every run (or of the runs
 named or matched by the comma-separated fnmatch patterns RUNS, e.g. `sagan_*:model.g_width=16`)
-after the run's own overrides; a key that no selected run's config has is an error, a key only
-some runs have (SAGAN's attention fields) applies to those.
+after the run's own overrides; a key that no selected run's config has is an error, and a
+key for every run applies to the runs whose model and data read it (SAGAN's attention fields:
+the SAGAN runs; `jaxgan.config.unread`).
 
 Runs train one after another in this process with `jaxgan.train`. A run whose checkpoints
 already reach its `train.num_steps` is skipped; an interrupted one resumes from its latest
@@ -17,7 +18,8 @@ finishes an interrupted study without redoing finished runs. A run that diverges
 as such and the study goes on with the next; SIGTERM saves the running run's checkpoint,
 records it as preempted and stops the study (rerun to resume). `STUDY_DIR/study.json` holds
 the definition, the overrides, each run's resolved overrides and status, and every command
-that ran the study there; `python -m jaxgan.report STUDY_DIR` reads it. One study process at
+that ran the study there; `python -m jaxgan.report STUDY_DIR` reads it. An unreadable
+study.json stops the study before anything trains, and is kept. One study process at
 a time owns a study directory (`STUDY_DIR/.lock`).
 """
 
@@ -306,8 +308,14 @@ class _Record:
       try:
         with open(self.path) as f:
           previous = json.load(f)
-      except (OSError, ValueError):
-        previous = {}
+        if not isinstance(previous, dict):
+          raise ValueError(f'a JSON {type(previous).__name__}, not an object')
+      except (OSError, ValueError) as e:
+        # It holds the study's history and statuses: never replaced without the user's word.
+        raise StudyError(
+            f'{self.path} cannot be read ({e}), so it is left as it is; restore it (from a '
+            f'backup), or move it aside to start a new record (the runs resume from their '
+            f'checkpoints; the old history and statuses stay in the moved file).') from None
     if previous.get('study') not in (None, study.name):
       raise StudyError(f'{out} holds study {previous["study"]!r}, not {study.name!r}; use '
                        f'another --out.')
