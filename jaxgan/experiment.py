@@ -78,6 +78,16 @@ class Experiment:
           f'Experiment.augmentation must be a jaxgan.augment.Augmentation (e.g. '
           f'augment.DiffAugment(\'color,translation,cutout\')) or None, got '
           f'{type(self.augmentation).__name__}.')
+    if isinstance(self.augmentation, augment.DiffAugment):
+      try:
+        shape = tuple(self.data.example_shape)
+      except errors.DatasetError:   # data not here (loading a run to sample): checked on use
+        shape = None
+      if shape is not None and len(shape) != 3:
+        raise errors.ConfigError(
+            f'the augmentation {self.augmentation.policy!r} transforms images (H, W, C), but '
+            f'the data\'s examples have shape {shape}; set config.augment.policy=\'\' (or '
+            f'pass Experiment(augmentation=None), or an augmentation of your own for them).')
     if self.loss.needs_augment and self.augmentation is None:
       raise errors.ConfigError(
           f'the loss {self.loss!r} needs an augmentation T (consistency regularisation) but '

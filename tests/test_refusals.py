@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jaxgan
-from jaxgan import errors
+from jaxgan import augment, errors
 from tests.util import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,3 +111,17 @@ def test_an_unreadable_study_record_is_refused_and_kept(tmp_path, content):
   assert len(str(e.value).splitlines()) == 1
   assert calls == [] and (out / 'study.json').read_text() == content
   assert set(os.listdir(out)) <= {'.lock', 'study.json'}   # no run started
+
+
+@pytest.mark.parametrize('policy', ['color', 'translation', 'color,translation,cutout'])
+def test_image_augmentation_of_2d_points_is_one_sentence(policy):
+  config = tiny_config('ring', **{'augment.policy': policy})
+  with pytest.raises(errors.ConfigError, match=rf"the augmentation '{policy}' transforms images "
+                     r"\(H, W, C\), but the data's examples have shape \(2,\); set "
+                     r"config.augment.policy=''") as e:
+    jaxgan.build(config)
+  assert len(str(e.value).splitlines()) == 1
+  # Research code: the same check on an experiment put together by hand.
+  experiment = jaxgan.build(tiny_config('ring'))
+  with pytest.raises(errors.ConfigError, match='transforms images'):
+    experiment.replace(augmentation=augment.DiffAugment(policy))
