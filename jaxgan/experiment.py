@@ -254,9 +254,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
       where = ' '.join(filter(None, (config.data.dataset, config.data.path)))
       raise errors.ConfigError(
           f'config.model.num_classes=-1 takes the classes of the data, but the data ({where}) '
-          f'has no labels; set it to 0 '
-          f'(unconditional), or give the data labels (an npz\'s \'labels\', a folder\'s '
-          f'data.labels=folders).')
+          f'has no labels; set it to 0 (unconditional), or give the data labels (an npz\'s '
+          f'\'labels\', a folder\'s data.labels=folders).')
     config = config_lib.copy(config)
     config.model.num_classes = num_classes
   generator, discriminator = models.build(config)
