@@ -11,11 +11,11 @@ Expected: recognisable CIFAR-like samples after ~10k steps; no FID measured yet 
 (the seed's FID figures use a Keras Inception, not comparable with TF-FID numbers).
 """
 
-from configs import default
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = default.get_config()
+  config = config_lib.default()
   config.data.dataset = 'cifar10'
   config.data.image_size = 64
   config.model.name = 'dcgan'

@@ -7,11 +7,14 @@ Narrow widths so a CPU trains it in minutes: on 2 CPU cores, 600 steps take abou
 and the sample grid shows digit-like strokes by then.
 """
 
-from configs import dcgan
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = dcgan.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'dcgan.py'))
   config.data.dataset = 'digits'
   config.data.image_size = 32
   config.model.g_width = 256

@@ -6,10 +6,13 @@ Expected: trains like the non-saturating DCGAN, with gradients that do not vanis
 far on the real side of the decision boundary.
 """
 
-from configs import dcgan
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = dcgan.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'dcgan.py'))
   config.loss.name = 'least_squares'
   return config

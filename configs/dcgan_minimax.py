@@ -7,10 +7,13 @@ Expected: the saturating generator loss gives G vanishing gradients while D wins
 it learns more slowly than dcgan.py (non-saturating); the orange curve of the seed's Figure 3.
 """
 
-from configs import dcgan
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = dcgan.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'dcgan.py'))
   config.loss.name = 'minimax'
   return config

@@ -11,11 +11,14 @@ curve of the seed's Figure 3 (blue) converging faster than minimax DCGAN's.
 See wgan_clip.py for WGAN's own Algorithm 1 and wgan_gp.py for the gradient penalty.
 """
 
-from configs import dcgan
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = dcgan.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'dcgan.py'))
   config.loss.name = 'wasserstein'
   config.model.d_norm = 'layer'
   config.optim.d_clip = 0.01

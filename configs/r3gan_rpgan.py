@@ -27,11 +27,11 @@ against the training set). Expected here: not measured by jaxgan (no GPU or CIFA
 development machines); the backbone differs, so the number is not comparable.
 """
 
-from configs import default
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = default.get_config()
+  config = config_lib.default()
   config.data.dataset = 'cifar10'
   config.data.image_size = 32
   config.model.name = 'sagan'

@@ -14,11 +14,11 @@ SAGAN paper reports its ImageNet results, StudioGAN's logs show ~3 generator ste
 GPU for this model, and jaxgan's throughput is in BENCHMARKS.md.
 """
 
-from configs import default
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = default.get_config()
+  config = config_lib.default()
   config.data.dataset = 'cifar10'
   config.data.image_size = 32
   config.model.name = 'sagan'

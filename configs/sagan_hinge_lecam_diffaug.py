@@ -23,11 +23,14 @@ the LeCam paper reports LeCam lowering these further at every data fraction (its
 BigGAN table; those numbers are not re-checked here). Expected here: not measured by jaxgan.
 """
 
-from configs import sagan_hinge
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = sagan_hinge.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'sagan_hinge.py'))
   config.loss.regularizers = {'lecam': 0.3}
   config.augment.policy = 'translation,cutout'
   config.augment.probability = 1.0

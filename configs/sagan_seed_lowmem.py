@@ -8,11 +8,14 @@ and batch 4, expect unstable training. Kept as a record of the seed's setting, n
 recommendation: use sagan_hinge.py.
 """
 
-from configs import sagan_hinge
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = sagan_hinge.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'sagan_hinge.py'))
   config.data.image_size = 64
   config.model.attention_resolution = 32
   config.model.z_dim = 10

@@ -6,10 +6,13 @@ Spectral norm bounds the critic's Lipschitz constant in place of clipping or a g
 penalty. The seed reports a marginal improvement in convergence over hinge.
 """
 
-from configs import sagan_hinge
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = sagan_hinge.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'sagan_hinge.py'))
   config.loss.name = 'wasserstein'
   return config

@@ -9,11 +9,14 @@ original DCGAN critic, which WGAN's code used). Expected: slow but stable traini
 critic loss (an estimate of -W) shrinking in magnitude as samples improve.
 """
 
-from configs import dcgan
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = dcgan.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'dcgan.py'))
   config.loss.name = 'wasserstein'
   config.model.d_norm = 'layer'
   config.optim.g_optimizer = 'rmsprop'

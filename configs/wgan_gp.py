@@ -7,11 +7,14 @@ The gradient penalty is per sample, so the critic uses layer norm instead of bat
 paper's advice). Expected: stable training without weight clipping's capacity loss.
 """
 
-from configs import dcgan
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = dcgan.get_config()
+  # The base recipe by path, so the file loads from any folder (no `configs` package).
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'dcgan.py'))
   config.loss.name = 'wasserstein'
   config.loss.regularizers = {'gradient_penalty': 10.0}
   config.model.d_norm = 'layer'

@@ -6,7 +6,9 @@
   jaxgan.config.validate(config)                    # ConfigError on any bad value
 
 The config files under the repository's `configs/` start from `default()` and override a
-few fields; `launch.py` reads them. The library never imports `configs/`.
+few fields; a variant loads its base recipe by path (`from_file` of a file beside it), so
+every file loads from any folder with only jaxgan installed. `launch.py` reads them; the
+library never imports `configs/`.
 
 Model keys that are arguments of a model's constructor (`g_width`, `d_width`, `d_norm`,
 `hidden`, `depth`, `attention_resolution`, `attention_pool`, `g_spectral_norm`,
@@ -19,7 +21,6 @@ import copy as copy_lib
 import importlib.util
 import json
 import os
-import sys
 from typing import Any, Optional
 
 import ml_collections
@@ -168,13 +169,6 @@ def from_file(path: str) -> ml_collections.ConfigDict:
   name = os.path.splitext(os.path.basename(path))[0]
   spec = importlib.util.spec_from_file_location(f'jaxgan_config_{name}', path)
   module = importlib.util.module_from_spec(spec)
-  # Config files in a package folder import their siblings by package name (`from configs
-  # import dcgan`): make that package importable while the file runs.
-  folder = os.path.dirname(path)
-  root = os.path.dirname(folder) if os.path.exists(os.path.join(folder, '__init__.py')) else None
-  added = root is not None and root not in sys.path
-  if added:
-    sys.path.insert(0, root)
   try:
     spec.loader.exec_module(module)
     config = module.get_config() if arg is None else module.get_config(arg)
@@ -184,9 +178,6 @@ def from_file(path: str) -> ml_collections.ConfigDict:
   except Exception as e:  # pylint: disable=broad-except
     raise errors.ConfigError(f'config file {path} failed to load ({type(e).__name__}: {e}); '
                              f'fix it, or start from configs/default.py.') from e
-  finally:
-    if added:
-      sys.path.remove(root)
   if not isinstance(config, ml_collections.ConfigDict):
     raise errors.ConfigError(f'get_config() of {path} returned a {type(config).__name__}, not '
                              f'an ml_collections.ConfigDict.')
@@ -339,6 +330,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = config.optim[key]
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
       raise errors.ConfigError(f'config.optim.{key}={value!r} must be > 0.')
+  for key in ('b1', 'b2'):
+    value = config.optim[key]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+      raise errors.ConfigError(
+          f'config.optim.{key}={value!r} must be in [0, 1) (a moment\'s decay rate: Adam\'s '
+          f'beta{key[1]}, SGD\'s momentum for b1), e.g. 0.5 and 0.999.')
+  for key in _SET_KEYS:
+    section, name = key.split('.')
+    why = unread(config, key)
+    if why and config[section][name] != _DEFAULT[section][name]:
+      raise errors.ConfigError(
+          f'config.{key}={config[section][name]!r} is not read by {why}, so it would change '
+          f'nothing; remove it (default {_DEFAULT[section][name]!r}).')
   if config.model.num_classes == -1 and is_2d:
     raise errors.ConfigError(f'config.model.num_classes=-1 takes the classes of the data, but '
                              f'{config.data.dataset!r} has none; set it to 0.')
@@ -347,6 +351,42 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f'config.eval.reference_split={config.eval.reference_split!r} picks a TFDS split, but '
         f'{config.data.dataset!r} has no splits; set it to \'\'.')
   evaluation.validate(config)
+
+
+# Model and data keys that only some models or datasets read: a value set on one that ignores
+# it cannot be meant (validate refuses it; `unread` says why).
+_MODEL_LOOP_KEYS = ('model.name', 'model.z_dim', 'model.num_classes', 'model.dtype')
+_DEFAULT = default()
+_SET_KEYS = tuple(f'{section}.{name}' for section in ('model', 'data')
+                  for name in _DEFAULT[section])
+# What each kind of dataset never reads (the mixtures draw 2-D points: no image key at all).
+_DATA_UNREAD = {
+    'mixture': ('image_size', 'channels', 'path', 'labels', 'data_dir', 'split', 'image_key',
+                'label_key', 'cache', 'cache_max_gb', 'workers'),
+    'digits': ('data_dir', 'split', 'cache', 'cache_max_gb', 'workers'),
+    'file': ('data_dir', 'split'),
+}
+
+
+def unread(config: ml_collections.ConfigDict, key: str) -> Optional[str]:
+  """Who ignores `key` ('model.NAME' or 'data.NAME') in `config`, e.g. "the model 'dcgan'",
+  or None when the chosen model and dataset read it (or the key is not theirs)."""
+  from jaxgan import data, models  # pylint: disable=g-import-not-at-top
+  section, _, name = key.partition('.')
+  if section == 'model' and key not in _MODEL_LOOP_KEYS:
+    family = models.MODELS.get(config.model.name)
+    if family is not None and key not in {**family.generator_args,
+                                          **family.discriminator_args}:
+      return f'the model {config.model.name!r}'
+  elif section == 'data':
+    dataset = config.data.dataset
+    kind = ('mixture' if dataset in data.MIXTURES else 'digits' if dataset == 'digits'
+            else 'file' if dataset in data.FILE_DATASETS else 'tfds')
+    if name in _DATA_UNREAD.get(kind, ()):
+      what = {'mixture': 'the 2-D mixture', 'digits': 'the bundled dataset',
+              'file': 'the file dataset'}[kind]
+      return f'{what} {dataset!r}'
+  return None
 
 
 def validate_data(config: ml_collections.ConfigDict) -> None:

@@ -225,7 +225,9 @@ class IndexedSource:
     idx = self.global_indices(step, layout.examples_per_step)
     idx = layout.split(idx.reshape(layout.d_steps, layout.batch_size))
     images, labels = self.read(idx.reshape(-1))
-    return {'image': to_float(images).reshape(idx.shape + images.shape[1:]),
+    # uint8 images to [-1, 1]; float examples (ArraySource's points, embeddings) as they are.
+    examples = to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
+    return {'image': examples.reshape(idx.shape + images.shape[1:]),
             'label': labels.reshape(idx.shape)}
 
   def reference_images(self, num: int, *, seed: int = 0, chunk: int = 500
@@ -255,11 +257,13 @@ def _check_fraction(fraction, name: str) -> float:
 
 
 class ArraySource(IndexedSource):
-  """uint8 images (N, H, W, C) and optional int labels, read in per-epoch permutations.
+  """Examples in memory and optional int labels, read in per-epoch permutations.
 
-  `loader` (instead of `images`) loads them on `prepare()`, so building a source is cheap and
-  a missing dataset fails when the run starts, before anything compiles. `fraction`: see
-  `IndexedSource`.
+  `images`: uint8 images (N, H, W, C), trained on as float32 in [-1, 1]; or float examples
+  (N, D) such as points or embeddings, trained on as they are (as float32), e.g. with
+  `models.MLPGenerator(out_dim=D)` and `models.MLPDiscriminator()`. `loader` (instead of
+  `images`) loads them on `prepare()`, so building a source is cheap and a missing dataset
+  fails when the run starts, before anything compiles. `fraction`: see `IndexedSource`.
   """
 
   def __init__(self, images: Optional[np.ndarray] = None, labels: Optional[np.ndarray] = None,
@@ -281,10 +285,16 @@ class ArraySource(IndexedSource):
 
   def _set(self, images, labels) -> None:
     images = np.asarray(images)
-    if images.ndim != 4 or images.dtype != np.uint8 or len(images) == 0:
+    if np.issubdtype(images.dtype, np.floating) and images.ndim == 2 and len(images):
+      images = images.astype(np.float32)
+      if not np.all(np.isfinite(images)):
+        raise errors.DatasetError(f'{self.name}: the float examples hold NaN or infinite '
+                                  f'values; drop or fix those rows.')
+    elif images.ndim != 4 or images.dtype != np.uint8 or len(images) == 0:
       raise errors.DatasetError(
-          f'{self.name}: images must be a non-empty uint8 array (N, H, W, C), got '
-          f'{images.dtype} {images.shape}; convert them with np.uint8 first.')
+          f'{self.name}: examples must be a non-empty uint8 array of images (N, H, W, C) or a '
+          f'float array (N, D) of points or embeddings, got {images.dtype} {images.shape}; '
+          f'convert images to uint8 in [0, 255] first.')
     if labels is None:
       labels = np.zeros(len(images), np.int32)
     labels = np.asarray(labels).astype(np.int32)

@@ -78,6 +78,16 @@ class Experiment:
           f'Experiment.augmentation must be a jaxgan.augment.Augmentation (e.g. '
           f'augment.DiffAugment(\'color,translation,cutout\')) or None, got '
           f'{type(self.augmentation).__name__}.')
+    if isinstance(self.augmentation, augment.DiffAugment):
+      try:
+        shape = tuple(self.data.example_shape)
+      except errors.DatasetError:   # data not here (loading a run to sample): checked on use
+        shape = None
+      if shape is not None and len(shape) != 3:
+        raise errors.ConfigError(
+            f'the augmentation {self.augmentation.policy!r} transforms images (H, W, C), but '
+            f'the data\'s examples have shape {shape}; set config.augment.policy=\'\' (or '
+            f'pass Experiment(augmentation=None), or an augmentation of your own for them).')
     if self.loss.needs_augment and self.augmentation is None:
       raise errors.ConfigError(
           f'the loss {self.loss!r} needs an augmentation T (consistency regularisation) but '
@@ -239,8 +249,15 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   if config.model.num_classes == -1:
     # The data's classes (metadata only: a folder listing, a TFDS feature spec); the
     # experiment's config, and so config.json, hold the number.
+    num_classes = int(data.num_classes)
+    if num_classes < 1:
+      where = ' '.join(filter(None, (config.data.dataset, config.data.path)))
+      raise errors.ConfigError(
+          f'config.model.num_classes=-1 takes the classes of the data, but the data ({where}) '
+          f'has no labels; set it to 0 (unconditional), or give the data labels (an npz\'s '
+          f'\'labels\', a folder\'s data.labels=folders).')
     config = config_lib.copy(config)
-    config.model.num_classes = int(data.num_classes)
+    config.model.num_classes = num_classes
   generator, discriminator = models.build(config)
   g_optimizer, d_optimizer = optim.from_config(config)
   return Experiment(

@@ -556,9 +556,10 @@ def from_config(loss_config) -> Term:
       raise errors.ConfigError(
           f'config.loss.regularizers.{name} is not a known regularizer; choose one of '
           f'{", ".join(sorted(REGULARIZERS))}.')
-    if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight >= 0:
       raise errors.ConfigError(f'config.loss.regularizers.{name}={weight!r} must be a number '
-                               f'(the weight of the term).')
+                               f'>= 0 (the weight of the term; a negative one would reward '
+                               f'what the term penalises).')
     result = result + float(weight) * REGULARIZERS[name]
   return result
 

@@ -38,7 +38,7 @@ def test_seed_study_overrides_apply_to_the_runs_that_have_the_key():
   assert {c.train.num_steps for c in configs.values()} == {200}
   assert configs['sagan_minimax'].model.g_width == 16 and configs['dcgan'].model.g_width == 1024
   assert configs['sagan_hinge'].model.attention_pool is True       # a bool from 'true'
-  assert configs['dcgan'].model.attention_pool is True             # set, unused by DCGAN
+  assert configs['dcgan'].model.attention_pool is None             # DCGAN never reads it
   assert configs['wgan_gp'].eval.evaluators == ('fid', 'kid')
   assert configs['dcgan'].optim.g_lr == 1.0 and isinstance(configs['dcgan'].optim.g_lr, float)
   assert configs['sagan_minimax'].loss.name == 'minimax'             # the config file's own

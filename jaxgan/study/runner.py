@@ -7,8 +7,9 @@ A study is a named list of `Run`s: a run name (its workdir under the study direc
 config (a config file's name in the configs folder, `--configs`, by default ./configs; or a
 family of the 2-D mixtures benchmark, which the library owns) and the run's own overrides. `--set [RUNS:]key=value` overrides a config field of every run (or of the runs
 named or matched by the comma-separated fnmatch patterns RUNS, e.g. `sagan_*:model.g_width=16`)
-after the run's own overrides; a key that no selected run's config has is an error, a key only
-some runs have (SAGAN's attention fields) applies to those.
+after the run's own overrides; a key that no selected run's config has is an error, and a
+key for every run applies to the runs whose model and data read it (SAGAN's attention fields:
+the SAGAN runs; `jaxgan.config.unread`).
 
 Runs train one after another in this process with `jaxgan.train`. A run whose checkpoints
 already reach its `train.num_steps` is skipped; an interrupted one resumes from its latest
@@ -17,7 +18,8 @@ finishes an interrupted study without redoing finished runs. A run that diverges
 as such and the study goes on with the next; SIGTERM saves the running run's checkpoint,
 records it as preempted and stops the study (rerun to resume). `STUDY_DIR/study.json` holds
 the definition, the overrides, each run's resolved overrides and status, and every command
-that ran the study there; `python -m jaxgan.report STUDY_DIR` reads it. One study process at
+that ran the study there; `python -m jaxgan.report STUDY_DIR` reads it. An unreadable
+study.json stops the study before anything trains, and is kept. One study process at
 a time owns a study directory (`STUDY_DIR/.lock`).
 """
 
@@ -224,7 +226,26 @@ def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFA
   nothing) and on a config that `jaxgan.build` rejects, before anything trains.
   """
   from jaxgan import experiment  # pylint: disable=g-import-not-at-top
-  configs = {}
+  configs, _ = _apply(study, overrides, configs_dir)
+  for name, config in configs.items():
+    try:
+      experiment.build(config)   # every value and every part's arguments; nothing loads
+    except errors.ConfigError as e:
+      raise errors.ConfigError(f'run {name!r}: {e}') from e
+  return configs
+
+
+def applied_overrides(study: Study, overrides: Sequence[Override],
+                      configs_dir: str = DEFAULT_CONFIGS) -> dict[str, list[str]]:
+  """{run: the --set texts that apply to it} (an override skips runs without its key, and
+  one for every run skips the runs whose model or data never reads it)."""
+  return _apply(study, overrides, configs_dir)[1]
+
+
+def _apply(study: Study, overrides: Sequence[Override], configs_dir: str
+           ) -> tuple[dict[str, ml_collections.ConfigDict], dict[str, list[str]]]:
+  """({run: config with its overrides}, {run: the --set texts applied to it})."""
+  configs, applied = {}, {}
   for run in study.runs:
     config = base_config(run, configs_dir)
     for key, value in run.overrides.items():
@@ -232,7 +253,7 @@ def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFA
         raise StudyError(f'study {study.name!r}: run {run.name!r} overrides {key!r}, which its '
                          f'config {run.config} does not have.')
       _set(config, key, value, run=run.name, origin=f'study {study.name!r}', parse=False)
-    configs[run.name] = config
+    configs[run.name], applied[run.name] = config, []
   for o in overrides:
     selected = [name for name in configs if o.selects(name)]
     if not selected:
@@ -244,25 +265,19 @@ def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFA
       raise errors.ConfigError(
           f'--set {o.text!r}: no run\'s config has the key {o.key!r}; use a field that the '
           f'configs define (see configs/default.py, e.g. train.num_steps).')
+    if o.runs is None:
+      # A --set for every run skips the runs whose model or data never reads the key (a
+      # SAGAN-only key is not refused on the study's DCGAN runs); named runs get it anyway.
+      reading = [name for name in having if not config_lib.unread(configs[name], o.key)]
+      if not reading:
+        who = config_lib.unread(configs[having[0]], o.key)
+        raise errors.ConfigError(f'--set {o.text!r}: no run reads {o.key!r} ({who} does not, '
+                                 f'nor do the others); remove it.')
+      having = reading
     for name in having:
       _set(configs[name], o.key, o.value, run=name, origin=f'--set {o.text!r}', parse=True)
-  for name, config in configs.items():
-    try:
-      experiment.build(config)   # every value and every part's arguments; nothing loads
-    except errors.ConfigError as e:
-      raise errors.ConfigError(f'run {name!r}: {e}') from e
-  return configs
-
-
-def applied_overrides(study: Study, overrides: Sequence[Override],
-                      configs_dir: str = DEFAULT_CONFIGS) -> dict[str, list[str]]:
-  """{run: the --set texts that apply to it} (an override skips runs without its key)."""
-  result = {}
-  for run in study.runs:
-    config = base_config(run, configs_dir)
-    result[run.name] = [o.text for o in overrides
-                        if o.selects(run.name) and _lookup(config, o.key) is not None]
-  return result
+      applied[name].append(o.text)
+  return configs, applied
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,8 +308,14 @@ class _Record:
       try:
         with open(self.path) as f:
           previous = json.load(f)
-      except (OSError, ValueError):
-        previous = {}
+        if not isinstance(previous, dict):
+          raise ValueError(f'a JSON {type(previous).__name__}, not an object')
+      except (OSError, ValueError) as e:
+        # It holds the study's history and statuses: never replaced without the user's word.
+        raise StudyError(
+            f'{self.path} cannot be read ({e}), so it is left as it is; restore it (from a '
+            f'backup), or move it aside to start a new record (the runs resume from their '
+            f'checkpoints; the old history and statuses stay in the moved file).') from None
     if previous.get('study') not in (None, study.name):
       raise StudyError(f'{out} holds study {previous["study"]!r}, not {study.name!r}; use '
                        f'another --out.')

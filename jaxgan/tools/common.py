@@ -12,6 +12,7 @@ import sys
 from typing import Callable, Optional
 
 from absl import app
+from absl import flags
 from absl import logging
 
 from jaxgan import errors
@@ -104,8 +105,25 @@ def _quiet_unraisable(unraisable) -> None:
   sys.__unraisablehook__(unraisable)
 
 
+def _help_of(module_name: str) -> None:
+  """Makes `--help` print the tool's docstring and flags when it runs as an installed script.
+
+  absl's `--help` shows `__main__`'s docstring and the flags defined by `sys.argv[0]`; for
+  `jaxgan-train` and the other console scripts, `__main__` is the script wrapper and the flags
+  belong to `jaxgan.tools.launch` etc., so absl would print only "USAGE ... Try --helpfull".
+  """
+  if module_name == '__main__' or module_name not in sys.modules:
+    return   # `python -m jaxgan.tools.x`: absl already finds both
+  main_module = sys.modules['__main__']
+  if not main_module.__doc__:
+    main_module.__doc__ = sys.modules[module_name].__doc__
+  for flag in flags.FLAGS.get_flags_for_module(module_name):
+    flags.FLAGS.register_flag_by_module(sys.argv[0], flag)
+
+
 def run(main: Callable, flags_parser: Optional[Callable] = None) -> None:
-  """absl's app.run with quiet library logs."""
+  """absl's app.run with quiet library logs; `--help` lists the flags of `main`'s module."""
+  _help_of(main.__module__)
   quiet_library_logs()
   if not show_tracebacks():
     sys.unraisablehook = _quiet_unraisable

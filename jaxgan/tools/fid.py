@@ -8,7 +8,8 @@ with the TF-FID Inception network.
 
 A is the set scored (e.g. generated images) and B the reference. Each is an image folder
 (png/jpg/..., all of one size), an .npz of images (key `images`, or its only array; uint8
-NHWC, or float NHWC in [-1, 1]) or an .npy of images, a statistics .npz with `mu` and `sigma`
+NHWC, or float NHWC in [-1, 1]; 1 or 3 channels, or (N, H, W) grey; sides of at least 8
+pixels) or an .npy of images, a statistics .npz with `mu` and `sigma`
 (pytorch-fid's format, or `--save-stats`'s, which adds the protocol), saved pool3 features
 (`--save-features`: an .npy of shape (N, 2048), or an .npz with `features`), or a training
 data spec — `folder:DIR` (every image under DIR, recursively, any sizes), `npz:FILE`,
@@ -54,6 +55,7 @@ from jaxgan.metrics import protocol as protocol_lib
 from jaxgan.tools import common
 
 IMAGE_EXTENSIONS = ('.bmp', '.jpg', '.jpeg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
+MIN_SIDE = 8   # the smallest image side an image input may have (pixels)
 _DASHED = ('save-stats', 'save-features', 'batch-size', 'image-size', 'data-dir')
 # The keys of the JSON output, in order (those computed appear).
 RESULT_KEYS = ('fid', 'kid_mean', 'kid_std', 'is_mean', 'is_std', 'precision', 'recall',
@@ -140,6 +142,15 @@ class Source:
 
   def _set_images(self, images: np.ndarray, what: str) -> None:
     images = np.asarray(images)
+    shape = images.shape
+    # What can be images: NHWC with 1 or 3 channels, or (N, H, W) grey, at least MIN_SIDE
+    # pixels a side (a (4, 4, 4) array is not four 4x4 grey images anyone meant to score).
+    if not (images.ndim == 3 or (images.ndim == 4 and shape[-1] in (1, 3))) or min(
+        shape[1:3]) < MIN_SIDE:
+      raise fid_lib.FidInputError(
+          f'{what} has shape {shape}, which is neither images nor features: images are '
+          f'(N, H, W, 3), (N, H, W, 1) or (N, H, W) (NHWC, RGB or grey) with H and W at least '
+          f'{MIN_SIDE} pixels, features (N, 2048) from --save-features; pass one of those.')
     if images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 1):
       images = np.repeat(images.reshape(images.shape[:3] + (1,)), 3, axis=-1)  # grey -> RGB
     self.kind = 'images'

@@ -1,4 +1,4 @@
-"""Write N generated images from a run's checkpoint.
+"""Write N generated images (or 2-D points) from a run's checkpoint.
 
   python -m jaxgan.tools.sample --workdir=runs/dcgan --num=50000 --out=samples.npz
   python -m jaxgan.tools.sample --workdir=runs/dcgan --num=64 --out=samples_dir/
@@ -8,8 +8,13 @@ class-conditional models); anything else is a folder of PNGs. The uint8 levels a
 (`jaxgan.metrics.fid.to_uint8`), so `jaxgan.tools.fid` on them gives the FID that
 `jaxgan.tools.evaluate` computes from the same latents (same --seed and --batch_size) without
 writing them. The generator's EMA weights are used when the run kept an EMA (`--noema` for the
-live weights); `--best` takes the best-FID checkpoint of a run trained with evaluators. Images are generated in batches with the
-generator in evaluation mode. An existing --out is never overwritten.
+live weights); `--best` takes the best-FID checkpoint of a run trained with evaluators.
+Images are generated in batches with the generator in evaluation mode. An existing --out is
+never overwritten.
+
+A 2-D run (the `ring` and `grid` mixtures, a source of (N, 2) points) writes its points as
+they are: `.npz` holds float32 (N, 2) `points` (and `labels`); a folder holds `points.npy` and
+`scatter.png`, the points over the data's mode centres.
 """
 
 import os
@@ -38,10 +43,7 @@ def write(chunks, out: str, num: int) -> None:
     arrays = {'images': np.concatenate(xs)}
     if ys:
       arrays['labels'] = np.concatenate(ys)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = f'{out}.tmp-{os.getpid()}.npz'
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out)
+    _save_npz(out, arrays)
   else:
     os.makedirs(out, exist_ok=True)
     i = 0
@@ -53,15 +55,47 @@ def write(chunks, out: str, num: int) -> None:
   sys.stderr.write('\n')
 
 
-def _progress(done: int, total: int) -> None:
-  sys.stderr.write(f'\r{done}/{total} images')
+def write_points(chunks, out: str, num: int, centres: np.ndarray) -> None:
+  """Writes (points, labels) chunks of a 2-D run: float32 (N, 2) `points` in an .npz, or a
+  folder with `points.npy` and `scatter.png` (the points over the data's mode centres)."""
+  xs, ys = [], []
+  for x, y in chunks:
+    xs.append(np.asarray(x, np.float32))
+    if y is not None:
+      ys.append(y)
+    _progress(sum(len(a) for a in xs), num, 'points')
+  sys.stderr.write('\n')
+  points = np.concatenate(xs)
+  if out.endswith('.npz'):
+    arrays = {'points': points}
+    if ys:
+      arrays['labels'] = np.concatenate(ys)
+    _save_npz(out, arrays)
+    return
+  os.makedirs(out, exist_ok=True)
+  tmp = os.path.join(out, f'points.tmp-{os.getpid()}.npy')
+  np.save(tmp, points)
+  os.replace(tmp, os.path.join(out, 'points.npy'))
+  images.save_png(images.scatter(points, centres, f'{len(points)} samples'),
+                  os.path.join(out, 'scatter.png'))
+
+
+def _save_npz(out: str, arrays: dict) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  tmp = f'{out}.tmp-{os.getpid()}.npz'
+  np.savez(tmp, **arrays)
+  os.replace(tmp, out)
+
+
+def _progress(done: int, total: int, what: str = 'images') -> None:
+  sys.stderr.write(f'\r{done}/{total} {what}')
   sys.stderr.flush()
 
 
 def _define_flags() -> None:
   """Defines the command-line flags (only when run as a program, so importing never clashes)."""
   flags.DEFINE_string('workdir', None, 'A training run\'s workdir.')
-  flags.DEFINE_integer('num', 64, 'How many images (>= 1).')
+  flags.DEFINE_integer('num', 64, 'How many images (points for a 2-D run; >= 1).')
   flags.DEFINE_string('out', None, 'An .npz file or a folder for PNGs (must not exist).')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
   flags.DEFINE_bool('best', False, 'Use the best-FID checkpoint (runs evaluated with FID).')
@@ -84,8 +118,14 @@ def main(argv):
       raise errors.ConfigError(f'--out={f.out} already exists; remove it or choose another '
                                f'path (nothing is overwritten).')
     run = load_run(f.workdir, step=f.step, best=f.best)
-    write(run.generate(f.num, ema=f.ema, seed=f.seed, batch_size=f.batch_size), f.out, f.num)
-  print(f'Wrote {f.num} images from step {run.step} to {f.out}')
+    chunks = run.generate(f.num, ema=f.ema, seed=f.seed, batch_size=f.batch_size)
+    if run.experiment.is_2d:
+      modes = getattr(run.experiment.data, 'modes', None)
+      write_points(chunks, f.out, f.num, np.zeros((0, 2)) if modes is None else modes[0])
+    else:
+      write(chunks, f.out, f.num)
+  what = 'points' if run.experiment.is_2d else 'images'
+  print(f'Wrote {f.num} {what} from step {run.step} to {f.out}')
 
 
 def cli() -> None:

@@ -36,7 +36,8 @@ def save_png(image: np.ndarray, path: str) -> None:
 
 
 def scatter(points: np.ndarray, centres: np.ndarray, title: str = '') -> np.ndarray:
-  """Samples (grey) over mixture mode centres (red): an RGB uint8 image."""
+  """Samples (grey) over mixture mode centres (red; none for data without known modes): an
+  RGB uint8 image."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -44,7 +45,11 @@ def scatter(points: np.ndarray, centres: np.ndarray, title: str = '') -> np.ndar
   fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
   ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, c='0.2')
   ax.scatter(centres[:, 0], centres[:, 1], s=25, c='red', marker='x')
-  lim = float(np.abs(centres).max()) * 1.5 + 0.5
+  # The frame: the modes' extent, or (data without known modes) the points' but an outlier.
+  finite = np.abs(points[np.all(np.isfinite(points), axis=1)])
+  extent = (np.abs(centres).max() if len(centres)
+            else np.percentile(finite, 99) if len(finite) else 1.0)
+  lim = float(extent) * 1.5 + 0.5
   ax.set_xlim(-lim, lim)
   ax.set_ylim(-lim, lim)
   ax.set_aspect('equal')
