@@ -10,7 +10,8 @@ few fields; `launch.py` reads them. The library never imports `configs/`.
 
 Model keys that are arguments of a model's constructor (`g_width`, `d_width`, `d_norm`,
 `hidden`, `depth`, `attention_resolution`, `attention_pool`, `g_spectral_norm`,
-`d_spectral_norm`) default to None: "the model's own default", which each model class in
+`d_spectral_norm`, `r3gan_preset`, `r3gan_widths`, `r3gan_cardinalities`, `r3gan_blocks`)
+default to None: "the model's own default", which each model class in
 `jaxgan.models` defines once (a DCGAN's width is 1024 channels, a SAGAN's 64; a SAGAN's
 attention sits at 16x16 for 32x32 images). `run_info.json` records the values each run used.
 """
@@ -53,7 +54,7 @@ def default() -> ml_collections.ConfigDict:
   config.data.prefetch = 2            # batches staged on the devices ahead of the step
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'dcgan'         # 'dcgan', 'sagan' or 'mlp' (jaxgan.models.MODELS)
+  config.model.name = 'dcgan'         # 'dcgan', 'sagan', 'r3gan' or 'mlp' (jaxgan.models.MODELS)
   config.model.z_dim = 100
   # > 0: class-conditional (models that support it); -1: as many as the data's labels have
   # (resolved by jaxgan.build; config.json records the number). Not the default: a labelled
@@ -75,6 +76,13 @@ def default() -> ml_collections.ConfigDict:
   config.model.attention_pool = config_dict.placeholder(bool)        # SAGAN (BigGAN's pooling)
   config.model.g_spectral_norm = config_dict.placeholder(bool)       # SAGAN
   config.model.d_spectral_norm = config_dict.placeholder(bool)       # SAGAN
+  # R3GAN (jaxgan/models/r3gan.py): the official preset ('cifar10', 'ffhq64', 'ffhq256',
+  # 'imagenet32', 'imagenet64'; None: the one for data.image_size) and per-stage overrides of
+  # its widths, cardinalities (groups) and residual blocks, in the generator's order (4x4 first).
+  config.model.r3gan_preset = config_dict.placeholder(str)
+  config.model.r3gan_widths = config_dict.placeholder(tuple)
+  config.model.r3gan_cardinalities = config_dict.placeholder(tuple)
+  config.model.r3gan_blocks = config_dict.placeholder(tuple)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = 'non_saturating'

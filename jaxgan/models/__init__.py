@@ -6,6 +6,7 @@
 Every model pair follows one calling convention so the training step can treat them alike:
 
   generator(z, labels=None, *, train: bool) -> images in [-1, 1], NHWC (or (B, 2) points)
+                                               (R3GAN's, as the official one, not squashed)
   discriminator(x, labels=None, *, train: bool) -> logits of shape (B,)
 
 Your own flax modules work in the training loop if they follow it too. Parameters live in the
@@ -35,11 +36,12 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
-from jaxgan.models import dcgan, mlp, sagan
+from jaxgan.models import dcgan, mlp, r3gan, sagan
 
 DCGANGenerator, DCGANDiscriminator = dcgan.Generator, dcgan.Discriminator
 SAGANGenerator, SAGANDiscriminator = sagan.Generator, sagan.Discriminator
 MLPGenerator, MLPDiscriminator = mlp.Generator, mlp.Discriminator
+R3GANGenerator, R3GANDiscriminator = r3gan.Generator, r3gan.Discriminator
 
 # config.model.dtype -> compute dtype.
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -55,6 +57,9 @@ class Family:
 
 
 _IMAGE = {'data.image_size': 'image_size', 'model.dtype': 'dtype'}
+_R3GAN = {**_IMAGE, 'model.num_classes': 'num_classes', 'model.r3gan_preset': 'preset',
+          'model.r3gan_widths': 'widths', 'model.r3gan_cardinalities': 'cardinalities',
+          'model.r3gan_blocks': 'blocks'}
 MODELS: dict[str, Family] = {
     'dcgan': Family(
         dcgan.Generator, dcgan.Discriminator,
@@ -73,6 +78,8 @@ MODELS: dict[str, Family] = {
          'model.attention_resolution': 'attention_resolution',
          'model.attention_pool': 'attention_pool', 'model.d_spectral_norm': 'spectral_norm',
          'model.conv_impl': 'conv_impl'}),
+    'r3gan': Family(r3gan.Generator, r3gan.Discriminator,
+                    {**_R3GAN, 'data.channels': 'out_channels'}, _R3GAN),
     'mlp': Family(
         mlp.Generator, mlp.Discriminator,
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'},
