@@ -22,7 +22,8 @@ Each model class defines its own defaults once; `build` passes a `config.model` 
 it is set (None means "the model's default"), renaming it to the constructor's argument
 (`MODELS[name].generator_args`).
 
-Mixed precision (`dtype=jnp.bfloat16`): every model computes in the compute dtype but keeps
+Mixed precision (`dtype=jnp.bfloat16`): every model computes in the compute dtype (R3GAN: the
+stages that its official presets run in bfloat16, the rest in float32) but keeps
 float32 parameters (hence float32 gradients and optimiser state), float32 batch-norm
 statistics, spectral-norm power iteration and attention softmax, and returns float32 images
 and logits, so the losses are always computed in float32.
