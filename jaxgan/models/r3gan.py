@@ -151,8 +151,9 @@ def architecture(image_size: int, preset: Optional[str] = None, widths=None,
   p = PRESETS[preset]
   if image_size != p.resolution:
     raise errors.ConfigError(f'preset={preset!r} is the {p.resolution}x{p.resolution} network, '
-                             f'but image_size={image_size!r}; set the image size to '
-                             f'{p.resolution} or pick a preset of that size.')
+                             f'but the images are {image_size}x{image_size}; set the image size '
+                             f'(config.data.image_size) to {p.resolution} or pick a preset of '
+                             f'that size.')
   n = len(p.widths)
   widths = p.widths if widths is None else _positive_ints('widths', widths, n)
   cardinalities = (p.cardinalities if cardinalities is None
