@@ -30,11 +30,11 @@ benchmark table (an image in its README) lists this row's FID; issue 21 quotes S
 BigGAN + LeCam + DiffAugment row at 3.23 (configs/biggan_lecam_diffaug_cifar10.py).
 """
 
-from configs import default
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = default.get_config()
+  config = config_lib.default()
   config.data.dataset = 'cifar10'
   config.data.image_size = 32
   config.model.name = 'biggan'

@@ -15,11 +15,13 @@ Expected: not measured by jaxgan; StudioGAN's benchmark table (an image in its R
 this row's FID.
 """
 
-from configs import biggan_cifar10
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = biggan_cifar10.get_config()
+  config = config_lib.from_file(os.path.join(os.path.dirname(__file__), 'biggan_cifar10.py'))
   config.augment.policy = 'color,translation,cutout'
   config.augment.probability = 1.0
   config.train.num_steps = 200_000

@@ -22,10 +22,13 @@ Expected: not measured by jaxgan; issue 21 quotes StudioGAN's benchmark table at
 this row (the table is an image in StudioGAN's README, not re-checked here).
 """
 
-from configs import biggan_diffaug_cifar10
+import os
+
+from jaxgan import config as config_lib
 
 
 def get_config():
-  config = biggan_diffaug_cifar10.get_config()
+  base = os.path.join(os.path.dirname(__file__), 'biggan_diffaug_cifar10.py')
+  config = config_lib.from_file(base)
   config.loss.regularizers = {'lecam': 0.3}
   return config

@@ -12,8 +12,9 @@ library never imports `configs/`.
 
 Model keys that are arguments of a model's constructor (`g_width`, `d_width`, `d_norm`,
 `hidden`, `depth`, `attention_resolution`, `attention_pool`, `g_spectral_norm`,
-`d_spectral_norm`, `shared_dim`) default to None: "the model's own default", which each model
-class in `jaxgan.models` defines once (a DCGAN's width is 1024 channels, a SAGAN's 64; a SAGAN's
+`d_spectral_norm`, `shared_dim`, `r3gan_preset`, `r3gan_widths`, `r3gan_cardinalities`,
+`r3gan_blocks`) default to None: "the model's own default", which each model class in
+`jaxgan.models` defines once (a DCGAN's width is 1024 channels, a SAGAN's 64; a SAGAN's
 attention sits at 16x16 for 32x32 images). `run_info.json` records the values each run used.
 """
 
@@ -54,7 +55,8 @@ def default() -> ml_collections.ConfigDict:
   config.data.prefetch = 2            # batches staged on the devices ahead of the step
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'dcgan'         # 'dcgan', 'sagan', 'biggan', 'mlp' (jaxgan.models.MODELS)
+  # 'dcgan', 'sagan', 'biggan', 'r3gan', 'stylegan2' or 'mlp' (jaxgan.models.MODELS)
+  config.model.name = 'dcgan'
   config.model.z_dim = 100
   # > 0: class-conditional (models that support it); -1: as many as the data's labels have
   # (resolved by jaxgan.build; config.json records the number). Not the default: a labelled
@@ -77,6 +79,13 @@ def default() -> ml_collections.ConfigDict:
   config.model.g_spectral_norm = config_dict.placeholder(bool)       # SAGAN, BigGAN
   config.model.d_spectral_norm = config_dict.placeholder(bool)       # SAGAN, BigGAN
   config.model.shared_dim = config_dict.placeholder(int)             # BigGAN class embedding
+  # R3GAN (jaxgan/models/r3gan.py): the official preset ('cifar10', 'ffhq64', 'ffhq256',
+  # 'imagenet32', 'imagenet64'; None: the one for data.image_size) and per-stage overrides of
+  # its widths, cardinalities (groups) and residual blocks, in the generator's order (4x4 first).
+  config.model.r3gan_preset = config_dict.placeholder(str)
+  config.model.r3gan_widths = config_dict.placeholder(tuple)
+  config.model.r3gan_cardinalities = config_dict.placeholder(tuple)
+  config.model.r3gan_blocks = config_dict.placeholder(tuple)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = 'non_saturating'

@@ -6,6 +6,7 @@
 Every model pair follows one calling convention so the training step can treat them alike:
 
   generator(z, labels=None, *, train: bool) -> images in [-1, 1], NHWC (or (B, 2) points)
+                                               (R3GAN's, as the official one, not squashed)
   discriminator(x, labels=None, *, train: bool) -> logits of shape (B,)
 
 Your own flax modules work in the training loop if they follow it too. Parameters live in the
@@ -21,7 +22,8 @@ Each model class defines its own defaults once; `build` passes a `config.model` 
 it is set (None means "the model's default"), renaming it to the constructor's argument
 (`MODELS[name].generator_args`).
 
-Mixed precision (`dtype=jnp.bfloat16`): every model computes in the compute dtype but keeps
+Mixed precision (`dtype=jnp.bfloat16`): every model computes in the compute dtype (R3GAN: the
+stages that its official presets run in bfloat16, the rest in float32) but keeps
 float32 parameters (hence float32 gradients and optimiser state), float32 batch-norm
 statistics, spectral-norm power iteration and attention softmax, and returns float32 images
 and logits, so the losses are always computed in float32.
@@ -35,13 +37,14 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import errors
-from jaxgan.models import biggan, dcgan, mlp, sagan, stylegan2
+from jaxgan.models import biggan, dcgan, mlp, r3gan, sagan, stylegan2
 
 DCGANGenerator, DCGANDiscriminator = dcgan.Generator, dcgan.Discriminator
 SAGANGenerator, SAGANDiscriminator = sagan.Generator, sagan.Discriminator
 MLPGenerator, MLPDiscriminator = mlp.Generator, mlp.Discriminator
 StyleGAN2Generator, StyleGAN2Discriminator = stylegan2.Generator, stylegan2.Discriminator
 BigGANGenerator, BigGANDiscriminator = biggan.Generator, biggan.Discriminator
+R3GANGenerator, R3GANDiscriminator = r3gan.Generator, r3gan.Discriminator
 
 # config.model.dtype -> compute dtype.
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -57,6 +60,9 @@ class Family:
 
 
 _IMAGE = {'data.image_size': 'image_size', 'model.dtype': 'dtype'}
+_R3GAN = {**_IMAGE, 'model.num_classes': 'num_classes', 'model.r3gan_preset': 'preset',
+          'model.r3gan_widths': 'widths', 'model.r3gan_cardinalities': 'cardinalities',
+          'model.r3gan_blocks': 'blocks'}
 MODELS: dict[str, Family] = {
     'dcgan': Family(
         dcgan.Generator, dcgan.Discriminator,
@@ -85,6 +91,8 @@ MODELS: dict[str, Family] = {
         {**_IMAGE, 'model.d_width': 'width', 'model.num_classes': 'num_classes',
          'model.attention_resolution': 'attention_resolution',
          'model.d_spectral_norm': 'spectral_norm', 'model.conv_impl': 'conv_impl'}),
+    'r3gan': Family(r3gan.Generator, r3gan.Discriminator,
+                    {**_R3GAN, 'data.channels': 'out_channels'}, _R3GAN),
     'mlp': Family(
         mlp.Generator, mlp.Discriminator,
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'},
