@@ -36,7 +36,8 @@ def save_png(image: np.ndarray, path: str) -> None:
 
 
 def scatter(points: np.ndarray, centres: np.ndarray, title: str = '') -> np.ndarray:
-  """Samples (grey) over mixture mode centres (red): an RGB uint8 image."""
+  """Samples (grey) over mixture mode centres (red; none for a source without modes): an RGB
+  uint8 image, framed around the centres, or the finite samples when there are no centres."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -44,7 +45,8 @@ def scatter(points: np.ndarray, centres: np.ndarray, title: str = '') -> np.ndar
   fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
   ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, c='0.2')
   ax.scatter(centres[:, 0], centres[:, 1], s=25, c='red', marker='x')
-  lim = float(np.abs(centres).max()) * 1.5 + 0.5
+  frame = centres if len(centres) else points[np.all(np.isfinite(points), axis=1)]
+  lim = float(np.abs(frame).max()) * (1.5 if len(centres) else 1.05) + 0.5 if len(frame) else 1.0
   ax.set_xlim(-lim, lim)
   ax.set_ylim(-lim, lim)
   ax.set_aspect('equal')
