@@ -54,6 +54,15 @@ def _not_orbax_task_noise(record: std_logging.LogRecord) -> bool:
 std_logging.getLogger('asyncio').addFilter(_not_orbax_task_noise)
 
 
+# An asynchronous save that fails logs the error with a traceback from each of orbax's
+# threads before `wait()` raises it as one sentence; the sentence is what the user sees.
+def _not_orbax_thread_error(record: std_logging.LogRecord) -> bool:
+  return not ('/orbax/' in record.pathname and 'raised an exception' in record.getMessage())
+
+
+logging.get_absl_logger().addFilter(_not_orbax_thread_error)
+
+
 def _shape(leaf) -> Optional[tuple[int, ...]]:
   shape = getattr(leaf, 'shape', None)
   return None if shape is None else tuple(shape)
