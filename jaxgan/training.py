@@ -9,7 +9,8 @@ restores (a resume with another data, model or loss is refused unless allowed). 
 in a loss or a parameter stops the run with the last good checkpoint kept; SIGTERM and Ctrl-C
 save and raise `errors.Preempted` (command-line tools exit 143 and 130), stopping an
 evaluation at once. config.json and run_info.json are written once the session's first
-checkpoint is complete; a resumed run first drops the logs of the steps after its checkpoint. Logs go to TensorBoard, `metrics.jsonl` and the console;
+checkpoint is complete; a resumed run first drops the logs of the steps after its checkpoint.
+Logs go to TensorBoard, `metrics.jsonl` and the console (on by default, `jaxgan.console`);
 evaluators run every `eval.every_steps`; sample grids (and SAGAN attention figures) are
 written under the workdir (`jaxgan.workdir` names every file).
 """

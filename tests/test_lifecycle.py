@@ -150,7 +150,8 @@ def test_ctrl_c_in_the_launcher_saves_one_line_and_exits_130(tmp_path):
 
 def _events(workdir, tag: str) -> list[int]:
   """The steps of TensorBoard scalar `tag` over every events file of `workdir`."""
-  from tensorboard.backend.event_processing import event_file_loader  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from tensorboard.backend.event_processing import event_file_loader
   steps = []
   for name in sorted(os.listdir(workdir)):
     if name.startswith('events.out.tfevents.'):

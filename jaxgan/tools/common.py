@@ -6,7 +6,6 @@ save, 130 after Ctrl-C). Set JAXGAN_TRACEBACK=1 to see the traceback as well.
 """
 
 import contextlib
-import logging as std_logging
 import os
 import sys
 from typing import Callable, Optional
