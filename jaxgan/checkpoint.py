@@ -1,6 +1,13 @@
 """Orbax checkpoints of the GANState: save, keep the newest, restore the newest that restores.
 
-A checkpoint that fails to restore while an older one restores is damaged (a crash or a full
+A save is asynchronous (training goes on while it is written); the next save or `wait()`
+first finishes it, so an error names the step whose save failed and whether an older complete
+checkpoint is kept. A checkpoints path that is a file or not writable is refused before any
+save starts: a save that fails inside orbax leaves its threads waiting minutes for a signal.
+
+A checkpoint whose tree (names and shapes, read from its metadata) differs from the state being
+restored is not read (the error names the first differing leaf and both shapes). A checkpoint
+that fails to restore while an older one restores is damaged (a crash or a full
 disk mid-write, a bad copy): it is moved to `damaged_checkpoints/` beside the checkpoint
 folder (never deleted) and the run resumes from the older one, saying so in one line. When no
 checkpoint restores, the checkpoints were most likely written by a different config, and the
@@ -36,6 +43,31 @@ class _Quiet:
     std_logging.disable(self._previous)
 
 
+# After a save fails, orbax's asyncio tasks are collected with their exceptions unread, each
+# logging "Task exception was never retrieved" and a traceback: the error we raise says it.
+def _not_orbax_task_noise(record: std_logging.LogRecord) -> bool:
+  message = record.getMessage()
+  return not ('never retrieved' in message and ('orbax' in message or 'OCDBT' in message or
+                                                 'tensorstore' in message.lower()))
+
+
+std_logging.getLogger('asyncio').addFilter(_not_orbax_task_noise)
+
+
+# An asynchronous save that fails logs the error with a traceback from each of orbax's
+# threads before `wait()` raises it as one sentence; the sentence is what the user sees.
+def _not_orbax_thread_error(record: std_logging.LogRecord) -> bool:
+  return not ('/orbax/' in record.pathname and 'raised an exception' in record.getMessage())
+
+
+logging.get_absl_logger().addFilter(_not_orbax_thread_error)
+
+
+def _shape(leaf) -> Optional[tuple[int, ...]]:
+  shape = getattr(leaf, 'shape', None)
+  return None if shape is None else tuple(shape)
+
+
 class Checkpointer:
   """Saves on demand, keeps the newest `keep`, restores the newest restorable checkpoint."""
 
@@ -46,9 +78,28 @@ class Checkpointer:
     self.damaged_dir = damaged_dir or os.path.join(os.path.dirname(self.directory),
                                                    'damaged_checkpoints')
     self._read_only = read_only
+    self._pending: Optional[int] = None   # the step whose save is in flight
     self.manager = self._manager()
+    # The newest checkpoint known to be complete (restore_latest and wait() update it).
+    self.last_complete: Optional[int] = self.manager.latest_step()
+
+  def _check_writable(self) -> None:
+    """CheckpointError unless the checkpoints folder is (or can be made as) a writable folder."""
+    folder = self.directory
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+      folder = os.path.dirname(folder)   # the nearest existing folder is where it is created
+    if not os.path.isdir(folder):
+      raise errors.CheckpointError(
+          f'{folder} is a file where the checkpoints folder {self.directory} must be; move it '
+          f'away or pass another --workdir.')
+    if not os.access(folder, os.W_OK | os.X_OK):
+      raise errors.CheckpointError(
+          f'{folder} is not writable, so no checkpoint can be saved in {self.directory}; make '
+          f'it writable or pass another --workdir.')
 
   def _manager(self) -> ocp.CheckpointManager:
+    if not self._read_only:
+      self._check_writable()
     if self._read_only:
       options = ocp.CheckpointManagerOptions(read_only=True, create=False, max_to_keep=None,
                                              save_interval_steps=0)
@@ -68,18 +119,36 @@ class Checkpointer:
     return self.manager.latest_step()
 
   def save(self, step: int, state) -> None:
-    """Starts an asynchronous save of `state` at `step` (a no-op if that step exists)."""
+    """Starts an asynchronous save of `state` at `step` (a no-op if that step exists), after
+    finishing the save in flight (whose failure raises here, naming its step)."""
+    if self._pending is not None:
+      self.wait()
     if step in self.manager.all_steps():
       return
+    self._check_writable()   # orbax would wait minutes on a folder it cannot create
     if jax.process_count() > 1:
       # pmap returns the unmapped state as per-process arrays; orbax writes global ones.
       state = jax.tree.map(ocp.utils.fully_replicated_host_local_array_to_global_array, state)
-    self._guard(lambda: self.manager.save(step, args=ocp.args.StandardSave(state)),
-                f'saving the checkpoint of step {step}')
+    self._pending = step
+    try:
+      self._guard(lambda: self.manager.save(step, args=ocp.args.StandardSave(state)),
+                  f'saving the checkpoint of step {step}')
+    except errors.CheckpointError:
+      self._pending = None
+      raise
 
   def wait(self) -> None:
     """Waits for the save in flight; a failed save raises CheckpointError (one sentence)."""
-    self._guard(self.manager.wait_until_finished, 'writing a checkpoint')
+    step, self._pending = self._pending, None
+    what = 'writing a checkpoint' if step is None else f'saving the checkpoint of step {step}'
+    self._guard(self.manager.wait_until_finished, what)
+    if step is not None:
+      self.last_complete = step
+
+  def _kept(self) -> str:
+    if self.last_complete is None:
+      return 'no complete checkpoint was saved before it'
+    return 'the last complete checkpoint is kept'
 
   def _guard(self, fn: Callable[[], Any], what: str) -> Any:
     try:
@@ -88,17 +157,58 @@ class Checkpointer:
     except OSError as e:
       raise errors.CheckpointError(errors.os_error_message(e, f'{what} in {self.directory}')) from e
     except Exception as e:  # pylint: disable=broad-except
-      # Orbax wraps I/O errors (e.g. tensorstore's RESOURCE_EXHAUSTED on a full disk).
+      # Orbax wraps I/O errors (e.g. tensorstore's RESOURCE_EXHAUSTED on a full disk, or
+      # OUT_OF_RANGE "File too large" past a file-size limit).
       text = str(e)
       if 'RESOURCE_EXHAUSTED' in text or 'No space left' in text:
         raise errors.CheckpointError(
             f'{what} in {self.directory} failed: the disk is full; free space, then rerun '
-            f'(the last complete checkpoint is kept).') from e
+            f'({self._kept()}).') from e
+      if 'File too large' in text:
+        raise errors.CheckpointError(
+            f'{what} in {self.directory} failed: a file exceeds the file-size limit (ulimit '
+            f'-f) or the file system\'s; raise the limit, then rerun ({self._kept()}).') from e
       raise errors.CheckpointError(f'{what} in {self.directory} failed ({_first_line(e)}); '
-                                   f'check the disk and permissions, then rerun.') from e
+                                   f'check the disk and permissions, then rerun '
+                                   f'({self._kept()}).') from e
+
+  def difference(self, target, step: int, fields=None) -> Optional[str]:
+    """How the checkpoint at `step` differs from `target` (its `fields` only, if given): the
+    first leaf (parameters first) missing on one side or of another shape, as a phrase; None
+    when the trees agree or the checkpoint's metadata is unreadable (a damaged checkpoint,
+    which `restore` reports)."""
+    try:
+      with _Quiet(), ocp.StandardCheckpointer() as reader:
+        tree = reader.metadata(os.path.join(self.directory, str(step), 'default')).item_metadata
+      saved = ocp.tree.to_flat_dict(getattr(tree, 'tree', tree), sep='.')
+    except Exception:  # pylint: disable=broad-except
+      return None
+    if fields is not None:
+      target = {k: getattr(target, k) for k in fields}
+    wanted = ocp.tree.to_flat_dict(ocp.tree.serialize_tree(target, keep_empty_nodes=False),
+                                   sep='.')
+    if fields is not None:
+      saved = {k: v for k, v in saved.items() if k.split('.')[0] in fields}
+    names = list(wanted) + [k for k in saved if k not in wanted]
+    names.sort(key=lambda k: not k.startswith(('g_params.', 'd_params.')))   # stable
+    for name in names:
+      if name not in saved:
+        return f'{name} {_shape(wanted[name])} is not in the checkpoint'
+      if name not in wanted:
+        return f'the checkpoint holds {name} {_shape(saved[name])}, which this state lacks'
+      if _shape(saved[name]) != _shape(wanted[name]):
+        return (f'{name} is {_shape(saved[name])} in the checkpoint and '
+                f'{_shape(wanted[name])} here')
+    return None
 
   def restore(self, target, step: int):
     """The checkpoint at `step` restored onto `target`'s structure (CheckpointError if not)."""
+    difference = self.difference(target, step)
+    if difference is not None:
+      # Not handed to orbax: its failed reads end in pages of asyncio noise.
+      raise errors.CheckpointError(
+          f'the checkpoint {os.path.join(self.directory, str(step))} does not fit this state '
+          f'({difference})')
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     try:
       with _Quiet():
@@ -114,6 +224,12 @@ class Checkpointer:
     """Only the fields a sampler needs (`GENERATOR_FIELDS`) of the checkpoint at `step`, onto
     `target`'s; the other fields of the result are None. For a run whose discriminator,
     optimisers or loss state differ from what `target` was built with."""
+    difference = self.difference(target, step, self.GENERATOR_FIELDS)
+    if difference is not None:
+      raise errors.CheckpointError(
+          f'the generator of checkpoint {os.path.join(self.directory, str(step))} is not the '
+          f'config\'s ({difference}): pass the experiment that trained it (load_run\'s '
+          f'experiment=).')
     try:
       values = self._restore_fields(target, step, self.GENERATOR_FIELDS)
     except Exception as e:  # pylint: disable=broad-except
@@ -147,6 +263,7 @@ class Checkpointer:
     when there is none. Newer ones that fail while an older one restores are set aside."""
     steps = self.all_steps()
     if not steps:
+      self.last_complete = None
       return target, None
     failures = []
     for step in reversed(steps):
@@ -161,6 +278,7 @@ class Checkpointer:
         logging.warning('Checkpoint(s) %s failed to restore (%s); %s. Using step %d.',
                         ', '.join(str(s) for s, _ in failures),
                         _first_line(failures[0][1].__cause__ or failures[0][1]), where, step)
+      self.last_complete = step
       return state, step
     step, error = failures[0]
     raise errors.CheckpointError(
@@ -182,4 +300,10 @@ class Checkpointer:
     self.manager = self._manager()
 
   def close(self) -> None:
-    self.manager.close()
+    """Closes the manager. Call `wait()` first: a failed save it reports is the error to see,
+    so the same failure raised again while closing (orbax waits once more) is dropped."""
+    try:
+      with _Quiet():
+        self.manager.close()
+    except Exception:  # pylint: disable=broad-except
+      pass

@@ -50,6 +50,7 @@ Your own source: any object with `example_shape`, `num_classes`, `prepare()` and
 `IterableSource` (which cannot rewind: a resumed run continues from the iterator's position).
 """
 
+import collections
 import concurrent.futures
 import dataclasses
 import difflib
@@ -1181,16 +1182,23 @@ class IterableSource:
 
   Each item is a dict {'image': (batch_size, ...), 'label': (batch_size,)} (or just the image
   array), float in [-1, 1]; a step takes `d_steps` items, and each process keeps its slice.
-  The iterator cannot rewind: steps must be read in order, and a resumed run continues from
-  the iterator's current position (not bit-exact; use an `ArraySource` or your own
-  step-indexed `Source` for exact resume).
+  The iterator cannot rewind: steps must be read in order, and a resumed run in another
+  process continues from the iterator's current position (not bit-exact; use an
+  `ArraySource` or your own step-indexed `Source` for exact resume). The loader reads a few
+  steps ahead of training (`data.prefetch`), so the source keeps the last `KEEP` batches it
+  read: a second `train` in the same process (to 10, then to 20) gets again the steps the
+  first read ahead but did not train.
   """
+
+  KEEP = 32   # more than the loader reads ahead (2 * prefetch + 2 steps at the default 2)
 
   def __init__(self, iterable: Iterable, *, example_shape: tuple[int, ...], num_classes: int = 0):
     self._iterator = iter(iterable)
     self.example_shape = tuple(example_shape)
     self.num_classes = int(num_classes)
     self._next_step: Optional[int] = None
+    self._read: collections.OrderedDict = collections.OrderedDict()   # step -> batch
+    self._lock = threading.Lock()   # a finished run's loader thread may still be reading
 
   def prepare(self) -> None:
     pass
@@ -1214,13 +1222,20 @@ class IterableSource:
     return image, label
 
   def batch(self, step: int, layout: Layout) -> dict[str, np.ndarray]:
-    if self._next_step is not None and step != self._next_step:
-      raise errors.DatasetError(f'an IterableSource reads steps in order; step {step} was '
-                                f'asked after step {self._next_step - 1}.')
-    self._next_step = step + 1
-    items = [self._item(layout) for _ in range(layout.d_steps)]
-    return {'image': layout.split(np.stack([i for i, _ in items])),
-            'label': layout.split(np.stack([l for _, l in items]))}
+    with self._lock:
+      if step in self._read and self._read[step][0] == layout:
+        return self._read[step][1]
+      if self._next_step is not None and step != self._next_step:
+        raise errors.DatasetError(f'an IterableSource reads steps in order; step {step} was '
+                                  f'asked after step {self._next_step - 1}.')
+      items = [self._item(layout) for _ in range(layout.d_steps)]
+      self._next_step = step + 1
+      batch = {'image': layout.split(np.stack([i for i, _ in items])),
+               'label': layout.split(np.stack([l for _, l in items]))}
+      self._read[step] = (layout, batch)
+      while len(self._read) > self.KEEP:
+        self._read.popitem(last=False)
+      return batch
 
 
 

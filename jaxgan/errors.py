@@ -17,6 +17,10 @@ class CheckpointError(JaxganError):
   """A checkpoint cannot be restored or written."""
 
 
+class ConfigMismatch(CheckpointError, ConfigError):
+  """A workdir's checkpoints were trained with another data, model or loss than the config's."""
+
+
 class TrainingDiverged(JaxganError):
   """A loss or a parameter became NaN or infinite."""
 
@@ -30,10 +34,11 @@ class WorkdirError(JaxganError):
 
 
 class Preempted(JaxganError):
-  """SIGTERM arrived: a checkpoint was saved and the run stopped before its last step.
+  """SIGTERM or Ctrl-C (SIGINT) arrived: a checkpoint was saved and the run stopped.
 
   Not a failure of the run: rerunning the same command resumes it. Command-line tools exit
-  with status 143 (128 + SIGTERM) so that schedulers see a preempted, unfinished job.
+  with `exit_code`, 128 + the signal: 143 after SIGTERM, so that schedulers see a preempted,
+  unfinished job, and 130 after Ctrl-C.
   """
   exit_code = 143
 

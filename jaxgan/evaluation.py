@@ -29,13 +29,19 @@ evaluation rows hold it as one object under `eval/protocol` (an object, not flat
 sha256 and source are strings, which a scalar column cannot hold, and the row then holds the
 same record as `python -m jaxgan.tools.evaluate --json`; scalar readers such as TensorBoard
 and the report's curves skip it), best_fid.json under `protocol`, and run_info.json under
-`evaluation` (the run's protocol, written before the first evaluation: its step is null).
+`evaluation` (the run's protocol, written with the session's first complete checkpoint: its
+step is null).
+
+Each evaluation logs what it evaluates (the evaluators, the sampling weights, how many
+generated and real images, the reference) and then its progress with an ETA every
+`PROGRESS_SECONDS` while it draws images.
 """
 
+import contextlib
 import json
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from absl import logging
 import jax
@@ -146,19 +152,43 @@ def _rgb(images: np.ndarray) -> np.ndarray:
   return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
-class Stream:
-  """Adapts a generator of image chunks to the evaluators' `sample(n) -> exactly n images`."""
+PROGRESS_SECONDS = 10.0   # how often an evaluation logs its progress
 
-  def __init__(self, chunks):
+
+class _Progress:
+  """Logs '<what>: i/total images (ETA h:mm:ss)' at most every PROGRESS_SECONDS."""
+
+  def __init__(self, what: str, total: int):
+    self.what, self.total, self.done = what, total, 0
+    self.start = self.last = time.perf_counter()
+
+  def add(self, n: int) -> None:
+    self.done += n
+    now = time.perf_counter()
+    if now - self.last >= PROGRESS_SECONDS and self.done < self.total:
+      self.last = now
+      eta = (now - self.start) / self.done * (self.total - self.done)
+      logging.info('%s: %d/%d images (ETA %s)', self.what, self.done, self.total,
+                   time.strftime('%H:%M:%S', time.gmtime(eta)))
+
+
+class Stream:
+  """Adapts a generator of image chunks to the evaluators' `sample(n) -> exactly n images`;
+  `progress` (optional) counts the images drawn."""
+
+  def __init__(self, chunks, progress: Optional[_Progress] = None):
     self._chunks = chunks
     self._buffer = []
     self._held = 0
+    self._progress = progress
 
   def __call__(self, n: int) -> np.ndarray:
     while self._held < n:
       chunk = next(self._chunks)
       self._buffer.append(chunk)
       self._held += len(chunk)
+      if self._progress is not None:
+        self._progress.add(len(chunk))
     out = np.concatenate(self._buffer)
     self._buffer = [out[n:]]
     self._held -= n
@@ -249,7 +279,7 @@ class TrainingEvaluator:
           weights_sha256=protocol_lib.weights_sha256(cfg.weights or None), **fields)
     return self._protocol
 
-  def _evaluate_on_chief(self, state) -> dict[str, float]:
+  def _evaluate_on_chief(self, state, step: int) -> dict[str, float]:
     from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
     cfg = self.experiment.config.eval
     num, chunk = int(cfg.num_samples), int(cfg.chunk_size)
@@ -260,26 +290,37 @@ class TrainingEvaluator:
     data = self.reference
     num_real = self._num_real()
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
+    weights = 'EMA' if self.experiment.uses_ema else 'current'
+    needs_real = any(getattr(e, 'needs_real', True) for e in self.experiment.evaluators.values())
+    against = (f' against {num_real} real images of {reference(self.experiment, data)["source"]}'
+               f' (their statistics cached after the first evaluation)' if needs_real else '')
+    logging.info('step %d: evaluating %s of the %s generator on %d generated images%s.', step,
+                 ', '.join(self.experiment.evaluators), weights, num, against)
 
     def generate():
       fakes = self.experiment.generate(host_state, num, seed=int(cfg.seed), batch_size=chunk)
-      return Stream(_rgb(x) for x, _ in fakes)
+      return Stream((_rgb(x) for x, _ in fakes),
+                    _Progress(f'step {step}: evaluation, generated', num))
 
     def real():
-      return Stream(_rgb(x) for x in (
+      return Stream((_rgb(x) for x in (
           data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
-          if hasattr(data, 'reference_images') else iter(())))
+          if hasattr(data, 'reference_images') else iter(()))),
+                    _Progress(f'step {step}: evaluation, real', num_real))
 
     return evaluators.evaluate_all(self.experiment.evaluators, generate=generate, real=real,
                                    num_samples=num, num_real=num_real, dataset_key=key,
                                    reference_selection=reference_selection(data, int(cfg.seed)))
 
-  def __call__(self, step: int, state) -> dict[str, Any]:
+  def __call__(self, step: int, state, *,
+               interruptible: Callable[[], Any] = contextlib.nullcontext) -> dict[str, Any]:
     """Evaluates at `step`; returns {'eval/<name>': value, 'eval/seconds': s,
-    'eval/protocol': record} (empty off process 0)."""
+    'eval/protocol': record} (empty off process 0). `interruptible()` wraps the computation
+    (the training loop's: a signal stops it at once); the best checkpoint is saved outside."""
     start = time.perf_counter()
     self.improved = False
-    values = self._evaluate_on_chief(state) if self.is_chief else {}
+    with interruptible():
+      values = self._evaluate_on_chief(state, step) if self.is_chief else {}
     seconds = time.perf_counter() - start
     if self.is_chief:
       logging.info('step %d: %s (%.1f s)', step,

@@ -16,6 +16,7 @@ experiment in the process, and freed with it.
 
 import dataclasses
 import functools
+import json
 import os
 from typing import Any, Iterator, Mapping, Optional
 
@@ -294,6 +295,22 @@ class LoadedRun:
     return self.experiment.generate(self.state, num, **kwargs)
 
 
+def _refuse_own_generator(paths) -> None:
+  """CheckpointError when run_info.json says the run trained a generator or discriminator of
+  its own: config.json cannot rebuild it, the caller must pass the experiment."""
+  try:
+    with open(paths.run_info) as f:
+      replaced = json.load(f)['parts']['replaced']
+  except (OSError, ValueError, KeyError, TypeError):
+    return   # no record (an older run): the checkpoint's shapes are checked on restore
+  own = [p for p in ('generator', 'discriminator') if p in replaced]
+  if 'generator' in own:
+    raise errors.CheckpointError(
+        f'the run in {paths.root} trained its own {" and ".join(own)} (run_info.json), which '
+        f'its config.json cannot rebuild; pass experiment= (the jaxgan.Experiment that trained '
+        f'it) to load_run.')
+
+
 def load_run(workdir: str, *, step: Optional[int] = None, best: bool = False,
              experiment: Optional[Experiment] = None) -> LoadedRun:
   """The run in `workdir` at `step` (default: the newest checkpoint that restores).
@@ -309,6 +326,7 @@ def load_run(workdir: str, *, step: Optional[int] = None, best: bool = False,
     raise errors.CheckpointError(f'{paths.root} is not a folder; pass the --workdir of a '
                                  f'jaxgan training run.')
   if experiment is None:
+    _refuse_own_generator(paths)
     experiment = build(config_lib.from_json(paths.config))
   folder = paths.best_checkpoints if best else paths.checkpoints
   if not os.path.isdir(folder):

@@ -15,7 +15,8 @@ Schedules are written in generator steps (train.num_steps units) for both player
 discriminator's optimiser counts `train.d_steps` updates per generator step, so its schedule is
 read at count // d_steps. Every optimiser is wrapped in `optax.inject_hyperparams`, so its
 state holds the learning rate of its latest update: `learning_rate(opt_state)` reads it (the
-train step logs it as g/lr and d/lr). Weight clipping (`optim.d_clip`) is a projection applied
+train step logs it as g/lr and d/lr; an optimiser of your own is logged when its state holds
+an injected rate, see `learning_rate`). Weight clipping (`optim.d_clip`) is a projection applied
 by the train step after each critic update, not part of the optimiser.
 """
 
@@ -102,14 +103,32 @@ def from_config(config: ml_collections.ConfigDict
           optimizer(o.d_optimizer, d_lr, b1=o.b1, b2=o.b2, key='d_optimizer'))
 
 
+# The names optax's optimisers give the rate (sgd, adam, ...: learning_rate) and common others.
+RATE_NAMES = ('learning_rate', 'lr', 'step_size')
+
+
+def _has_hyperparams(node) -> bool:
+  return isinstance(getattr(node, 'hyperparams', None), dict)
+
+
 def learning_rate(opt_state) -> Optional[jax.Array]:
-  """The learning rate an injected-hyperparameter optimiser used last (None: not injected)."""
-  hyperparams = getattr(opt_state, 'hyperparams', None)
-  if isinstance(hyperparams, dict) and 'learning_rate' in hyperparams:
-    return jnp.asarray(hyperparams['learning_rate'], jnp.float32)
-  if isinstance(opt_state, (tuple, list)):   # a chain: the first injected rate
-    for child in opt_state:
-      rate = learning_rate(child)
+  """The learning rate an injected-hyperparameter optimiser used last, found anywhere in the
+  state of any optax transformation (a chain, a named chain, `MultiSteps`, `masked`, ...);
+  None when no part of the state holds it.
+
+  The train step logs it as g/lr and d/lr. For your own optimiser, wrap the transformation
+  that takes the rate in `optax.inject_hyperparams` so that its state holds it, e.g.
+  `optax.chain(optax.clip_by_global_norm(1.0),
+  optax.inject_hyperparams(optax.adam)(learning_rate=schedule))`: a plain
+  `optax.adam(schedule)` keeps only a step count, and nothing is logged. The first injected
+  `learning_rate` (or `lr`, `step_size`) in the state's order is the one logged.
+  """
+  for node in jax.tree.leaves(opt_state, is_leaf=_has_hyperparams):
+    if _has_hyperparams(node):
+      for name in RATE_NAMES:
+        if name in node.hyperparams:
+          return jnp.asarray(node.hyperparams[name], jnp.float32)
+      rate = learning_rate(node.inner_state)   # e.g. an injected chain's own injected part
       if rate is not None:
         return rate
   return None

@@ -3,10 +3,14 @@
   state = jaxgan.train(config, 'runs/dcgan')             # built from a config
   state = jaxgan.train(experiment, 'runs/mine')          # or an experiment with your parts
 
-Checkpoints every `train.checkpoint_every` steps, at the end and on SIGTERM; rerunning resumes
-exactly from the newest checkpoint that restores. A NaN or inf in a loss or a parameter stops
-the run with the last good checkpoint kept; SIGTERM saves and raises `errors.Preempted`
-(command-line tools exit 143). Logs go to TensorBoard, `metrics.jsonl` and the console;
+Checkpoints every `train.checkpoint_every` steps, at the end and on SIGTERM or Ctrl-C, before
+that step's pictures and evaluation; rerunning resumes exactly from the newest checkpoint that
+restores (a resume with another data, model or loss is refused unless allowed). A NaN or inf
+in a loss or a parameter stops the run with the last good checkpoint kept; SIGTERM and Ctrl-C
+save and raise `errors.Preempted` (command-line tools exit 143 and 130), stopping an
+evaluation at once. config.json and run_info.json are written once the session's first
+checkpoint is complete; a resumed run first drops the logs of the steps after its checkpoint.
+Logs go to TensorBoard, `metrics.jsonl` and the console (on by default, `jaxgan.console`);
 evaluators run every `eval.every_steps`; sample grids (and SAGAN attention figures) are
 written under the workdir (`jaxgan.workdir` names every file).
 """
@@ -27,7 +31,7 @@ import numpy as np
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
-from jaxgan import errors, evaluation, optim
+from jaxgan import console, errors, evaluation, optim
 from jaxgan import experiment as experiment_lib
 from jaxgan import state as state_lib
 from jaxgan import workdir as workdir_lib
@@ -35,27 +39,63 @@ from jaxgan.metrics import mixtures
 from jaxgan.viz import images
 
 
-class _Preemption:
-  """Turns SIGTERM into a flag the loop checks, so it can checkpoint before exiting."""
+class _Stop(BaseException):
+  """Raised by the signal handler inside `_Signals.interruptible()` (an evaluation)."""
+
+
+class _Signals:
+  """Turns SIGTERM and SIGINT (Ctrl-C) into a flag the loop checks after each step, so it can
+  checkpoint before exiting. Inside `interruptible()` (an evaluation, which can take minutes)
+  the signal also raises `_Stop` at once, so the run stops within seconds. A second Ctrl-C
+  raises KeyboardInterrupt, for a user who will not wait for the save."""
+
+  NAMES = {signal.SIGTERM: 'SIGTERM', signal.SIGINT: 'Ctrl-C (SIGINT)'}
 
   def __init__(self):
-    self.requested = False
-    self._previous = None
+    self.signum: Optional[int] = None
+    self._previous = {}
+    self._interruptible = False
+
+  @property
+  def requested(self) -> bool:
+    return self.signum is not None
+
+  @property
+  def name(self) -> str:
+    return self.NAMES[self.signum]
 
   def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not the main thread: no handler, nothing to restore
-      self._previous = None
+    for signum in self.NAMES:
+      try:
+        self._previous[signum] = signal.signal(signum, self._handle)
+      except ValueError:  # not the main thread: no handler, nothing to restore
+        pass
     return self
 
   def _handle(self, signum, frame):
-    del signum, frame
-    self.requested = True
+    del frame
+    if signum == signal.SIGINT and self.signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    if self.signum is None:
+      self.signum = signum
+    if self._interruptible:
+      self._interruptible = False
+      raise _Stop()
+
+  @contextlib.contextmanager
+  def interruptible(self):
+    """A section that a signal stops at once (raising `_Stop`)."""
+    if self.requested:
+      raise _Stop()
+    self._interruptible = True
+    try:
+      yield
+    finally:
+      self._interruptible = False
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
 
 
 def run_record(experiment: experiment_lib.Experiment, state: state_lib.GANState,
@@ -105,15 +145,75 @@ def _to_host(tree):
   return jax.device_get(tree)
 
 
-class _Writer:
-  """TensorBoard scalars and images, and `metrics.jsonl`, on process 0; a no-op elsewhere."""
+def _truncate_metrics(path: str, step: int) -> int:
+  """Drops the records of metrics.jsonl after `step` (and a half-written last line); returns
+  how many were dropped. A resumed run logs those steps again."""
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    lines = f.read().splitlines()
+  kept = []
+  for line in lines:
+    try:
+      if int(json.loads(line)['step']) <= step:
+        kept.append(line)
+    except (ValueError, KeyError, TypeError):
+      pass
+  if len(kept) < len(lines):
+    workdir_lib.write_text(path, ''.join(line + '\n' for line in kept))
+  return len(lines) - len(kept)
 
-  def __init__(self, paths: workdir_lib.Paths, enabled: bool):
+
+def _truncate_events(folder: str, step: int) -> int:
+  """Drops the TensorBoard events after `step` from the event files in `folder`; returns how
+  many were dropped. TensorBoard would otherwise show the resumed steps twice (its purge of
+  'orphaned' events depends on the reader), so the files are rewritten, each atomically."""
+  names = [n for n in os.listdir(folder) if n.startswith('events.out.tfevents.')]
+  if not names:
+    return 0
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorboard.compat.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  dropped = 0
+  for name in names:
+    path = os.path.join(folder, name)
+    records, cut = [], 0
+    try:
+      for record in tf.data.TFRecordDataset(path):
+        record = record.numpy()
+        if event_pb2.Event.FromString(record).step <= step:
+          records.append(record)
+        else:
+          cut += 1
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
+      cut += 1   # a half-written last record (the process was killed mid-write)
+    if cut:
+      tmp = f'{path}.tmp-{os.getpid()}'
+      with tf.io.TFRecordWriter(tmp) as out:
+        for record in records:
+          out.write(record)
+      os.replace(tmp, path)
+      dropped += cut
+  return dropped
+
+
+class _Writer:
+  """TensorBoard scalars and images, and `metrics.jsonl`, on process 0; a no-op elsewhere.
+
+  A session starting at `start_step` first drops every record after it (metrics.jsonl rows,
+  TensorBoard events): a run killed after its last checkpoint logged steps that the resumed
+  run logs again, which would otherwise appear twice."""
+
+  def __init__(self, paths: workdir_lib.Paths, enabled: bool, start_step: int = 0):
     self._tb = None
     self._jsonl = None
     if enabled:
       from flax.metrics import tensorboard  # pylint: disable=g-import-not-at-top
       try:
+        dropped = (_truncate_metrics(paths.metrics, start_step) +
+                   _truncate_events(paths.root, start_step))
+        if dropped:
+          logging.info('Dropped %d logged records after step %d (the run restarts there).',
+                       dropped, start_step)
         self._tb = tensorboard.SummaryWriter(paths.root)
         self._jsonl = open(paths.metrics, 'a')
       except OSError as e:
@@ -211,14 +311,71 @@ def _every(done: int, every: int, num_steps: int) -> bool:
   return bool(every) and (done % every == 0 or done == num_steps)
 
 
+# The config keys that define what a run's checkpoints are: its data, model and objective
+# (loss and regularisers). The others (the learning rates and schedules, the number of steps,
+# logging, evaluation, where the data lives and how it is read) may change on resume.
+_DEFINING = {'data': ('dataset', 'image_size', 'channels', 'path', 'labels', 'split',
+                      'fraction', 'image_key', 'label_key'),
+             'model': None,    # every key but the ones below
+             'loss': None}
+_NOT_DEFINING = {'model.conv_impl'}   # an implementation choice, same numbers
+# Which part of an Experiment each section builds: a replaced part is not compared.
+_SECTION_PARTS = {'data': ('data',), 'model': ('generator', 'discriminator'), 'loss': ('loss',)}
+
+
+def _flat(tree, prefix: str = '') -> dict:
+  if not isinstance(tree, dict):
+    return {prefix: tree}
+  out = {}
+  for key, value in tree.items():
+    out.update(_flat(value, f'{prefix}.{key}' if prefix else key))
+  return out
+
+
+def config_changes(saved: dict, config: ml_collections.ConfigDict,
+                   from_config=None) -> dict[str, list]:
+  """{key: [saved value, new value]} of the run-defining keys (`_DEFINING`) of `config` that
+  differ from `saved` (a workdir's config.json); keys that `saved` lacks (an older jaxgan)
+  and sections of parts not built from the config (`from_config`) are not compared."""
+  new = json.loads(config.to_json_best_effort())
+  changes = {}
+  for section, keys in _DEFINING.items():
+    if from_config is not None and not set(_SECTION_PARTS[section]) & set(from_config):
+      continue
+    old_flat = _flat(saved.get(section, {}), section)
+    new_flat = _flat(new.get(section, {}), section)
+    names = ([f'{section}.{k}' for k in keys] if keys is not None
+             else sorted(set(old_flat) | set(new_flat)))
+    for name in names:
+      if name in _NOT_DEFINING or name not in old_flat:
+        continue
+      if old_flat[name] != new_flat.get(name):
+        changes[name] = [old_flat[name], new_flat.get(name)]
+  return changes
+
+
 def train(experiment: Union[experiment_lib.Experiment, ml_collections.ConfigDict],
-          workdir: str) -> state_lib.GANState:
+          workdir: str, *, allow_changes: bool = False) -> state_lib.GANState:
   """Trains `experiment` (or `jaxgan.build(config)`) in `workdir`; returns the final state.
 
-  Resumes from the newest restorable checkpoint in `workdir`. Raises `errors.Preempted` after
-  saving on SIGTERM, `errors.TrainingDiverged` on NaN/inf (the last good checkpoint kept), and
-  other `errors.JaxganError`s with one sentence for problems a user can fix.
+  Resumes from the newest restorable checkpoint in `workdir`. Resuming with another data,
+  model or loss (regularisers included) than the workdir's config.json is refused
+  (`errors.ConfigMismatch`, naming the keys) unless `allow_changes`, which records the change
+  in run_info.json; the learning rates, schedules and the other sections may change freely.
+  Raises `errors.Preempted` after saving on SIGTERM or Ctrl-C, `errors.TrainingDiverged` on
+  NaN/inf (the last good checkpoint kept), and other `errors.JaxganError`s with one sentence
+  for problems a user can fix. Progress is logged through absl, on by default
+  (`jaxgan.console`).
   """
+  if not isinstance(workdir, (str, os.PathLike)) or not str(workdir).strip():
+    raise errors.WorkdirError(
+        f'the workdir is {workdir!r}; pass the folder for the run\'s checkpoints, samples and '
+        f'logs (e.g. --workdir=runs/dcgan).')
+  with console.progress():
+    return _train(experiment, workdir, allow_changes)
+
+
+def _train(experiment, workdir: str, allow_changes: bool) -> state_lib.GANState:
   if isinstance(experiment, ml_collections.ConfigDict):
     experiment = experiment_lib.build(experiment)
   elif not isinstance(experiment, experiment_lib.Experiment):
@@ -232,7 +389,7 @@ def train(experiment: Union[experiment_lib.Experiment, ml_collections.ConfigDict
     workdir_lib.make(paths.root)
     lock = workdir_lib.Lock(paths.lock, 'training')
   try:
-    return _Run(experiment, paths, is_chief).run()
+    return _Run(experiment, paths, is_chief, allow_changes).run()
   finally:
     if lock is not None:
       lock.release()
@@ -249,13 +406,42 @@ class _Run:
   """One training session in a locked workdir: `run()` prepares, restores, loops, closes."""
 
   def __init__(self, experiment: experiment_lib.Experiment, paths: workdir_lib.Paths,
-               is_chief: bool):
+               is_chief: bool, allow_changes: bool = False):
     self.ex, self.paths, self.is_chief = experiment, paths, is_chief
     self.cfg = experiment.config
-    self.last_saved: Optional[int] = None   # the newest complete checkpoint of this workdir
+    self.allow_changes = allow_changes
+    self.changes: dict[str, list] = {}   # run-defining keys changed on resume (allowed)
+    self.last_saved: Optional[int] = None   # the newest checkpoint of this workdir
     self._records_written = False
 
+  def _check_resume(self) -> None:
+    """ConfigMismatch when the workdir's checkpoints were trained with another data, model or
+    loss than this experiment's (config.json), unless allowed."""
+    folder = self.paths.checkpoints
+    if not (os.path.isdir(folder) and os.path.exists(self.paths.config) and
+            any(n.isdigit() for n in os.listdir(folder))):
+      return
+    try:
+      with open(self.paths.config) as f:
+        saved = json.load(f)
+    except (OSError, ValueError):
+      return   # unreadable records: the checkpoint's own check (shapes) still applies
+    changes = config_changes(saved, self.cfg, self.ex.from_config)
+    if not changes:
+      return
+    if not self.allow_changes:
+      listed = ', '.join(f'{k} ({old!r} there, {new!r} here)'
+                         for k, (old, new) in changes.items())
+      raise errors.ConfigMismatch(
+          f'the checkpoints in {folder} were written by a different config ({self.paths.config}'
+          f'): {listed}; rerun with that config, pass a new --workdir, or pass --allow_changes '
+          f'(train(..., allow_changes=True)) if the change is deliberate.')
+    logging.warning('Resuming with changed %s (allowed; recorded in run_info.json).',
+                    ', '.join(changes))
+    self.changes = changes
+
   def run(self) -> state_lib.GANState:
+    self._check_resume()
     # --- input and evaluators: a missing dataset or Inception weights fail before compiling --
     self.ex.data.prepare()
     self.evaluator = evaluation.TrainingEvaluator(self.ex, self.paths, is_chief=self.is_chief)
@@ -266,14 +452,12 @@ class _Run:
         damaged_dir=self.paths.damaged_checkpoints)
     state = self._restore_or_init()
     self.initial_state = state
-    # --- records: a fresh run writes them now; a resumed one when it saves its first
-    # checkpoint, so that a session that fails before then leaves them as they were ---------
-    if self.last_saved is None:
-      self._write_records()
+    # --- records (config.json, run_info.json) are written once this session's first
+    # checkpoint is complete, so a session that fails before then leaves them as they were --
     # --- logging and input ----------------------------------------------------------------------
-    self.writer = _Writer(self.paths, enabled=self.is_chief)
-    self.pictures = _Pictures(self.ex, self.paths, self.writer)
     start_step = int(state.step)
+    self.writer = _Writer(self.paths, enabled=self.is_chief, start_step=start_step)
+    self.pictures = _Pictures(self.ex, self.paths, self.writer)
     self.batches = data_lib.iterate(self.ex.data, self.ex.layout(), start_step,
                                     self.step_fn.batch_sharding,
                                     prefetch=self.cfg.data.prefetch)
@@ -300,6 +484,7 @@ class _Run:
     """The newest restorable checkpoint's state, or a fresh one; replicated over devices."""
     fresh, _ = self.step_fn.place(self.ex.init_state())
     state, self.last_saved = self.ckpt.restore_latest(fresh)
+    self.restored_step = self.last_saved or 0
     if self.last_saved is not None:
       # The experiment's optimiser hyperparameters (e.g. a new learning rate), not the saved.
       state = state.replace(
@@ -312,12 +497,26 @@ class _Run:
     return state
 
   def _write_records(self) -> None:
-    """config.json and run_info.json (once per session)."""
+    """config.json and run_info.json (once per session, after its first complete save)."""
     if self.is_chief and not self._records_written:
+      record = run_record(self.ex, self.initial_state, evaluation=self.evaluator.protocol)
+      history = self._config_history()
+      if self.changes:
+        history.append({'step': self.restored_step, 'changes': self.changes})
+      if history:
+        record['config_changes'] = history
       workdir_lib.write_text(self.paths.config, self.cfg.to_json_best_effort(indent=2) + '\n')
-      workdir_lib.write_json(self.paths.run_info, run_record(
-          self.ex, self.initial_state, evaluation=self.evaluator.protocol))
+      workdir_lib.write_json(self.paths.run_info, record)
     self._records_written = True
+
+  def _config_history(self) -> list:
+    """The run-defining changes earlier sessions allowed (run_info.json's config_changes)."""
+    try:
+      with open(self.paths.run_info) as f:
+        history = json.load(f).get('config_changes', [])
+      return list(history) if isinstance(history, list) else []
+    except (OSError, ValueError, AttributeError):
+      return []
 
   def _close(self) -> None:
     for closable in (self.batches, self.ckpt, self.evaluator, self.writer):
@@ -327,7 +526,7 @@ class _Run:
     cfg, log, num_steps = self.cfg, self.cfg.log, self.cfg.train.num_steps
     rate = _Rate(start_step)
     in_flight = collections.deque()
-    with _Preemption() as preemption:
+    with _Signals() as signals:
       for step in range(start_step, num_steps):
         state, metrics = self.step_fn(state, next(self.batches))
         done = step + 1
@@ -343,23 +542,44 @@ class _Run:
                        num_steps, rate.restart(done))
         if _every(done, log.every_steps, num_steps):
           self._log_scalars(done, metrics, rate)
+        # The checkpoint comes first: pictures and evaluations may fail or be stopped.
+        if _every(done, cfg.train.checkpoint_every, num_steps) or signals.requested:
+          self._checkpoint(done, state, metrics)
+        if signals.requested:
+          self._stop(done, state, metrics, signals)
         if self.is_chief and _every(done, log.samples_every, num_steps):
           self.pictures.samples(done, state)
         if self.is_chief and _every(done, self.pictures.attention_every, num_steps):
           self.pictures.attention(done, state)
         if self.evaluator.due(done):
-          with rate.paused():   # steps/s stays a training rate
-            self.writer.scalars(done, self.evaluator(done, state))
-            if self.evaluator.improved and self.is_chief:
-              self.pictures.samples(done, state, name='best')
-        if _every(done, cfg.train.checkpoint_every, num_steps) or preemption.requested:
-          self._checkpoint(done, state, metrics)
-          if preemption.requested:
-            self.ckpt.wait()
-            raise errors.Preempted(
-                f'SIGTERM: saved a checkpoint at step {done} of {num_steps} in '
-                f'{self.ckpt.directory}; rerun the same command to resume.')
+          if self.last_saved == done:
+            self.ckpt.wait()   # complete before an evaluation that may take minutes
+          try:
+            with rate.paused():   # steps/s stays a training rate
+              self.writer.scalars(done, self.evaluator(
+                  done, state, interruptible=signals.interruptible))
+              if self.evaluator.improved and self.is_chief:
+                self.pictures.samples(done, state, name='best')
+          except _Stop:
+            self._stop(done, state, metrics, signals, during='an evaluation')
+        if signals.requested:
+          self._stop(done, state, metrics, signals)
     return state
+
+  def _stop(self, done: int, state, metrics, signals: '_Signals', during: str = '') -> None:
+    """After SIGTERM or Ctrl-C: the checkpoint of step `done` (unless saved), then Preempted."""
+    if self.last_saved != done:
+      self._checkpoint(done, state, metrics)
+    self.ckpt.wait()
+    num_steps = self.cfg.train.num_steps
+    stopped = f' (stopped {during})' if during else ''
+    then = ('the training is complete; evaluate its checkpoint with jaxgan-evaluate'
+            if done == num_steps else 'rerun the same command to resume')
+    error = errors.Preempted(
+        f'{signals.name}: saved a checkpoint at step {done} of {num_steps} in '
+        f'{self.ckpt.directory}{stopped}; {then}.')
+    error.exit_code = 128 + signals.signum
+    raise error
 
   def _log_scalars(self, done: int, metrics, rate: '_Rate') -> None:
     """The step's metrics (mean over devices) to TensorBoard, metrics.jsonl and the console;
@@ -398,7 +618,11 @@ class _Run:
           f'loss, then rerun.')
     self.ckpt.save(done, state)
     self.last_saved = done
-    self._write_records()
+    if not self._records_written:
+      # The records describe the checkpoints: written only once one of this session is
+      # complete (a save that fails leaves the workdir's records as they were).
+      self.ckpt.wait()
+      self._write_records()
 
   def _kept(self) -> str:
     if self.last_saved is None:

@@ -1,12 +1,11 @@
 """What every jaxgan command-line tool shares: quiet library logs and one-line errors.
 
 A problem the user can fix (`errors.JaxganError`, an OSError such as a read-only or full
-disk) ends the tool with one line, `error: ...`, and exit status 1 (143 after a preemption
-save). Set JAXGAN_TRACEBACK=1 to see the traceback as well.
+disk) ends the tool with one line, `error: ...`, and exit status 1 (143 after a SIGTERM
+save, 130 after Ctrl-C). Set JAXGAN_TRACEBACK=1 to see the traceback as well.
 """
 
 import contextlib
-import logging as std_logging
 import os
 import sys
 from typing import Callable, Optional
@@ -15,24 +14,16 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from jaxgan import errors
+from jaxgan import console, errors
 
 TRACEBACK_ENV = 'JAXGAN_TRACEBACK'
 # TensorFlow (TFDS, the TensorBoard writer) prints C++ start-up notices unless told not to.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
-def _not_orbax_info(record: std_logging.LogRecord) -> bool:
-  # Orbax logs every checkpoint step at INFO (130 of 160 lines of a demo run); keep its
-  # warnings and errors. (Python's levels: absl's logging.WARNING is -1, not 30.)
-  return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
-
-
 def quiet_library_logs() -> None:
-  """Drops orbax's INFO records from absl's handler (idempotent)."""
-  handler = logging.get_absl_handler()
-  if _not_orbax_info not in handler.filters:
-    handler.addFilter(_not_orbax_info)
+  """Drops orbax's INFO records from absl's logs (idempotent; jaxgan.console)."""
+  console.quiet_library_logs()
 
 
 def use_compilation_cache(path: str) -> None:
@@ -83,7 +74,12 @@ def user_errors():
       raise
     logging.warning('%s', e)
     sys.stderr.write(f'preempted: {e}\n')
-    sys.exit(errors.Preempted.exit_code)
+    sys.exit(e.exit_code)
+  except KeyboardInterrupt:   # Ctrl-C before a run could save (or a second Ctrl-C)
+    if show_tracebacks():
+      raise
+    sys.stderr.write('interrupted: Ctrl-C; nothing more was saved.\n')
+    sys.exit(130)
   except errors.JaxganError as e:
     if show_tracebacks():
       raise
@@ -101,6 +97,10 @@ def _quiet_unraisable(unraisable) -> None:
   # line that says what to do.
   if isinstance(unraisable.exc_value, RuntimeError) and 'Event loop is closed' in str(
       unraisable.exc_value):
+    return
+  # Likewise orbax's coroutines that a failed read or save left unfinished.
+  code = getattr(unraisable.object, 'cr_code', None)
+  if code is not None and '/orbax/' in code.co_filename:
     return
   sys.__unraisablehook__(unraisable)
 

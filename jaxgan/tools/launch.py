@@ -1,8 +1,9 @@
 """Trains a GAN: python launch.py --config=configs/sagan_hinge.py --workdir=DIR [--config.a.b=v]
 (or `jaxgan-train ...` once jaxgan is installed).
 
-Exit status: 0 when the run reached train.num_steps, 143 after a SIGTERM checkpoint (rerun to
-resume), 1 with one `error:` line for anything to fix (JAXGAN_TRACEBACK=1 shows tracebacks).
+Exit status: 0 when the run reached train.num_steps, 143 after a SIGTERM checkpoint and 130
+after a Ctrl-C one (rerun to resume), 1 with one `error:` line for anything to fix
+(JAXGAN_TRACEBACK=1 shows tracebacks).
 """
 
 
@@ -21,6 +22,10 @@ def _define_flags() -> None:
   config_flags.DEFINE_config_file(
       'config', None, 'Path to a config file with a get_config().', lock_config=True)
   flags.DEFINE_string('workdir', None, 'Where checkpoints, samples and logs go.')
+  flags.DEFINE_bool(
+      'allow_changes', False, 'Resume a workdir whose checkpoints were trained with another '
+      'data, model or loss than the config\'s (recorded in run_info.json); without it such a '
+      'resume is refused. Learning rates and schedules may change without it.')
   flags.DEFINE_bool(
       'distributed', False, 'Initialise jax.distributed (several processes/hosts). Without the '
       'three flags below, JAX reads them from the cluster environment (SLURM, Open MPI, ...).')
@@ -53,7 +58,7 @@ def main(argv):
                        f'of a config file such as configs/dcgan.py.') from None
   with common.user_errors():
     common.use_compilation_cache(config.train.compilation_cache)   # before anything compiles
-    training.train(config, f.workdir)
+    training.train(config, f.workdir, allow_changes=f.allow_changes)
 
 
 def _parse_flags(argv):
