@@ -414,14 +414,14 @@ def _resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
   tf.image.resize(method='bilinear', antialias=True) that this used before: at the
   power-of-two sizes the digits come in every weight is dyadic, so both give the same uint8
   images (tests/test_gpu_bench.py), and the GPU path needs no TensorFlow. It runs on the host
-  CPU where jax has one, so the images do not depend on the accelerator.
+  CPU where jax has one (this process's), so the images do not depend on the accelerator.
   """
   if images.shape[1] == size and images.shape[2] == size:
     return images
-  try:
-    device = jax.devices('cpu')[0]
+  try:   # this process's own CPU (jax.devices() lists every process's devices)
+    device = jax.local_devices(backend='cpu')[0]
   except RuntimeError:   # jax restricted to its accelerator (JAX_PLATFORMS)
-    device = jax.devices()[0]
+    device = jax.local_devices()[0]
   out = []
   with jax.default_device(device):
     for start in range(0, len(images), 2048):
