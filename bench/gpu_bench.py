@@ -92,7 +92,6 @@ FAMILIES = {
     'sagan': Family('SAGAN', 'sagan_hinge.py', 32, (4, 4), _torch_sagan32),
 }
 
-BATCHES = (64, 256)
 # (batch, dtype) in order of size: the device's peak so far is then close to each row's own.
 ORDER = ((64, 'float32'), (64, 'bfloat16'), (256, 'bfloat16'), (256, 'float32'))
 
