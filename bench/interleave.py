@@ -47,6 +47,36 @@ class Side:
   env: dict = dataclasses.field(default_factory=dict)   # extra environment variables
 
 
+SIMD_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'avx_vnni', 'amx_bf16',
+              'amx_tile')
+
+
+def cpu_info() -> dict:
+  """The processor as /proc/cpuinfo names it: model name, family / model numbers, cache, and
+  which of SIMD_FLAGS it has (a ratio on a CPU is only a result next to its CPU)."""
+  info = {}
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if not line.strip():
+          break   # the first processor is enough
+        key, _, value = line.partition(':')
+        info[key.strip()] = value.strip()
+  except OSError:
+    return {'model_name': 'unknown (no /proc/cpuinfo)'}
+  flags = set(info.get('flags', '').split())
+  return {'model_name': info.get('model name', 'unknown'),
+          'family_model': f'{info.get("cpu family", "?")}/{info.get("model", "?")}',
+          'cache': info.get('cache size', '?'),
+          'flags': [f for f in SIMD_FLAGS if f in flags]}
+
+
+def cpu_line() -> str:
+  c = cpu_info()
+  return (f'{c["model_name"]} (family/model {c.get("family_model", "?")}, cache '
+          f'{c.get("cache", "?")}, {", ".join(c.get("flags", [])) or "no AVX2/AVX-512"})')
+
+
 def load_average() -> float:
   return os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
 
@@ -169,6 +199,7 @@ def run_interleaved(sides: list, reps: int, warmup: int = 2, reference: Optional
   return {'sides': results, 'reference': sides[reference].label, 'reps': reps,
           'warmup': warmup, 'load': load, 'per_rep_load': per_rep_load,
           'wall_s': time.perf_counter() - wall, 'cpu_count': os.cpu_count(),
+          'cpu': cpu_info(),
           'time': time.strftime('%Y-%m-%d %H:%M:%S')}
 
 
@@ -181,8 +212,12 @@ def pair_ratio(result: dict, numerator: str, denominator: str) -> float:
 
 def summary(result: dict) -> str:
   load = result['load']
+  cpu = result.get('cpu', {})
   lines = [f'{result["time"]}: {result["reps"]} interleaved repetitions after '
-           f'{result["warmup"]} warm-up steps, {result["cpu_count"]} CPU cores; 1-min load '
+           f'{result["warmup"]} warm-up steps, {result["cpu_count"]} CPU cores '
+           f'({cpu.get("model_name", "model not recorded")}, family/model '
+           f'{cpu.get("family_model", "?")}, {", ".join(cpu.get("flags", [])) or "-"}); '
+           f'1-min load '
            f'average {load["start"]:.2f} at start, {load["end"]:.2f} at end '
            f'(range over repetitions {load["reps_min"]:.2f}-{load["reps_max"]:.2f})']
   for s in result['sides']:

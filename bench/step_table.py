@@ -27,6 +27,9 @@ def rows(path: str) -> list:
   # The architecture's count: the smallest over the jaxgan sides (the im2col weight gradient's
   # copies add a few elementwise FLOPs to XLA's count).
   flops = min((s['flops'] for s in r['sides'] if s['flops']), default=None)
+  cpu = r.get('cpu')
+  cpu_text = (f'{cpu["model_name"]} (family/model {cpu["family_model"]}; '
+              f'{", ".join(cpu["flags"]) or "no AVX2"})' if cpu else 'not recorded')
   load = r['load']
   load_text = (f'{load["start"]:.1f} -> {load["end"]:.1f} (reps {load["reps_min"]:.1f}-'
                f'{load["reps_max"]:.1f})')
@@ -44,7 +47,7 @@ def rows(path: str) -> list:
         f'{share(torch["median_s"])} | '
         f'{achievable / 1e9 if achievable else float("nan"):.0f} | '
         f'{s["info"]["first_step_s"]:.1f} / {torch["info"]["first_step_s"]:.1f} | '
-        f'{load_text} | `{r["command"]}` |')
+        f'{cpu_text} | {load_text} | `{r["command"]}` |')
   labels = [s['label'] for s in r['sides'] if s['builder'] in ('jaxgan', 'jaxgan_old')]
   if len(labels) == 2:
     a, b = (sides[labels[0]]['times'], sides[labels[1]]['times'])
@@ -58,8 +61,8 @@ def main():
   print('| step | side | jaxgan s | PyTorch s | speed ratio jaxgan / PyTorch: median of '
         'per-rep ratios (ratio of medians) | GFLOP/step (XLA) | achieved GFLOP/s (of '
         'achievable) jaxgan / PyTorch | achievable GFLOP/s (same run) | first step s jaxgan '
-        '/ PyTorch | load (1-min) | command |')
-  print('|---|---|---:|---:|---:|---:|---|---:|---|---|---|')
+        '/ PyTorch | CPU | load (1-min) | command |')
+  print('|---|---|---:|---:|---:|---:|---|---:|---|---|---|---|')
   for path in sys.argv[1:]:
     for line in rows(path):
       print(line)

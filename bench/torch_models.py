@@ -8,6 +8,12 @@ train step as jaxgan's `steps.train_step` does with `d_steps=1`, plus the parame
   G update: fake = G(z'), D(fake) with D's parameters frozen (so, as in XLA, no D weight
             gradient is computed), backward into G, one optimiser step.
 
+Each builder takes `device` ('cuda' on a GPU: bench/gpu_bench.py), `autocast` (torch.bfloat16
+runs the forward passes as jaxgan's model.dtype does, parameters and Adam in float32; losses in
+float32 on both sides), the widths of jaxgan's config.model.g_width / d_width (the defaults are
+the configs'; the GPU benchmark's dry run uses tiny ones) and `compile_models`
+(torch.compile of both networks).
+
 DCGAN (the seed's, jaxgan/models/dcgan.py): 5x5 stride-2 (transposed) convolutions, batch norm
 (momentum 0.1 = flax's 0.9, eps 1e-5), ReLU / LeakyReLU 0.2, widths 512-256-128 at 32x32 or
 1024-512-256-128 at 64x64; non-saturating loss; Adam 2e-4, betas (0.5, 0.999).
@@ -20,6 +26,8 @@ spectral norm on every weight with one power iteration per forward pass
 batch norm eps 1e-4 in G; hinge loss; TTUR Adam G 1e-4 / D 4e-4, betas (0, 0.9). Parameter
 counts are asserted equal to jaxgan's (G 4,358,660 / D 1,074,306).
 """
+
+import contextlib
 
 import torch
 from torch import nn
@@ -38,10 +46,11 @@ def param_count(module: nn.Module) -> int:
 
 class DCGANGenerator(nn.Module):
 
-  def __init__(self, image_size: int, z_dim: int = 100):
+  def __init__(self, image_size: int, z_dim: int = 100, g_width: int = 1024):
     super().__init__()
     stages = {32: 3, 64: 4}[image_size]
-    self.width = width = 1024 * image_size // 64
+    # jaxgan's models/dcgan.py g_widths: the 4x4 map has g_width * size / 64 channels.
+    self.width = width = g_width * image_size // 64
     self.project = nn.Linear(z_dim, 4 * 4 * width)
     self.bn0 = nn.BatchNorm2d(width)
     layers, c = [], width
@@ -61,12 +70,12 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
 
-  def __init__(self, image_size: int):
+  def __init__(self, image_size: int, d_width: int = 64):
     super().__init__()
     stages = {32: 3, 64: 4}[image_size]
     layers, c = [], 3
     for i in range(stages):
-      out = 64 * 2 ** i
+      out = d_width * 2 ** i
       layers.append(nn.Conv2d(c, out, 5, 2, padding=2))
       if i > 0:
         layers.append(nn.BatchNorm2d(out))
@@ -194,16 +203,27 @@ class SAGANDiscriminator(nn.Module):
 # Train steps
 # ---------------------------------------------------------------------------------------------
 
-def _gan_step(g, d, opt_g, opt_d, d_loss, g_loss, real, z_dim, batch):
+def _gan_step(g, d, opt_g, opt_d, d_loss, g_loss, real, z_dim, batch, autocast=None):
+  """autocast: a torch dtype (torch.bfloat16) to run the forward passes in, as jaxgan's
+  model.dtype does (parameters and optimiser in float32), or None for float32."""
+  device = real.device
+
+  def cast():
+    if autocast is None:
+      return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=autocast)
+
   def step():
-    with torch.no_grad():
-      fake = g(torch.randn(batch, z_dim))
-    loss = d_loss(d(real), d(fake))
+    with torch.no_grad(), cast():
+      fake = g(torch.randn(batch, z_dim, device=device))
+    with cast():
+      loss = d_loss(d(real).float(), d(fake).float())
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
     opt_d.step()
     d.requires_grad_(False)
-    loss = g_loss(d(g(torch.randn(batch, z_dim))))
+    with cast():
+      loss = g_loss(d(g(torch.randn(batch, z_dim, device=device))).float())
     opt_g.zero_grad(set_to_none=True)
     loss.backward()
     opt_g.step()
@@ -211,35 +231,56 @@ def _gan_step(g, d, opt_g, opt_d, d_loss, g_loss, real, z_dim, batch):
   return step
 
 
-def dcgan_step(image_size: int, batch: int, threads: int = 0, seed: int = 0):
-  """(step, (G params, D params)) of the DCGAN step at `image_size` (32 or 64)."""
+def _placed(g, d, device, real):
+  g, d = g.to(device), d.to(device)
+  return g, d, real.to(device)
+
+
+def dcgan_step(image_size: int, batch: int, threads: int = 0, seed: int = 0, *,
+               device: str = 'cpu', autocast=None, g_width: int = 1024, d_width: int = 64,
+               z_dim: int = 100, compile_models: bool = False):
+  """(step, (G params, D params)) of the DCGAN step at `image_size` (32 or 64).
+
+  device: where it runs ('cuda' on a GPU); autocast: see `_gan_step`; g_width / d_width:
+  jaxgan's config.model.g_width / d_width; compile_models: torch.compile both networks.
+  """
   if threads:
     torch.set_num_threads(threads)
   torch.manual_seed(seed)
-  g, d = DCGANGenerator(image_size), DCGANDiscriminator(image_size)
+  g, d = DCGANGenerator(image_size, z_dim, g_width), DCGANDiscriminator(image_size, d_width)
+  counts = (param_count(g), param_count(d))
+  g, d, real = _placed(g, d, device, torch.rand(batch, 3, image_size, image_size) * 2 - 1)
   opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
   opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-  real = torch.rand(batch, 3, image_size, image_size) * 2 - 1
-  ones, zeros = torch.ones(batch), torch.zeros(batch)
+  if compile_models:
+    g, d = torch.compile(g), torch.compile(d)
+  ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
   bce = F.binary_cross_entropy_with_logits
   step = _gan_step(g, d, opt_g, opt_d,
                    lambda r, f: bce(r, ones) + bce(f, zeros), lambda f: bce(f, ones),
-                   real, 100, batch)
-  return step, (param_count(g), param_count(d))
+                   real, z_dim, batch, autocast)
+  return step, counts
 
 
-def sagan_step(batch: int, threads: int = 0, seed: int = 0):
-  """(step, (G params, D params)) of the SAGAN 32x32 step (hinge, TTUR)."""
+def sagan_step(batch: int, threads: int = 0, seed: int = 0, *, device: str = 'cpu',
+               autocast=None, g_width: int = 64, d_width: int = 64, z_dim: int = 128,
+               compile_models: bool = False):
+  """(step, (G params, D params)) of the SAGAN 32x32 step (hinge, TTUR); widths as jaxgan's
+  config.model.g_width / d_width (G has 4x, D 2x that many channels); see `dcgan_step`."""
   if threads:
     torch.set_num_threads(threads)
   torch.manual_seed(seed)
-  g, d = SAGANGenerator(), SAGANDiscriminator()
+  g, d = SAGANGenerator(z_dim, 4 * g_width), SAGANDiscriminator(2 * d_width)
   counts = (param_count(g), param_count(d))
-  assert counts == SAGAN32_PARAMS, f'SAGAN replica has {counts} params, jaxgan {SAGAN32_PARAMS}'
+  if (g_width, d_width, z_dim) == (64, 64, 128):
+    assert counts == SAGAN32_PARAMS, (
+        f'SAGAN replica has {counts} params, jaxgan {SAGAN32_PARAMS}')
+  g, d, real = _placed(g, d, device, torch.rand(batch, 3, 32, 32) * 2 - 1)
   opt_g = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.0, 0.9))
   opt_d = torch.optim.Adam(d.parameters(), 4e-4, betas=(0.0, 0.9))
-  real = torch.rand(batch, 3, 32, 32) * 2 - 1
+  if compile_models:
+    g, d = torch.compile(g), torch.compile(d)
   step = _gan_step(g, d, opt_g, opt_d,
                    lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(),
-                   lambda f: -f.mean(), real, 128, batch)
+                   lambda f: -f.mean(), real, z_dim, batch, autocast)
   return step, counts

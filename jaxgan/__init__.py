@@ -15,6 +15,34 @@ MLP), `optim` (optimisers and schedules), `data` (sources), `steps` (the pmapped
 
 __version__ = '0.2.0'
 
+# The jax releases jaxgan supports (pyproject.toml declares the same range; README's "Tested
+# versions" says what ran on which): the lowest has the public jax.shard_map(check_vma=) that
+# steps.TrainStep maps the step with, and flax 0.12.8 needs it; the newest minor is that of the
+# GPU machines (0.11.x).
+JAX_RANGE = ((0, 10, 0), (0, 12))
+
+
+def _check_jax() -> None:
+  """Raises ImportError (one sentence) for a jax outside JAX_RANGE or without the API used."""
+  import inspect
+  import re
+  import warnings
+  import jax
+  found = tuple(int(v) for v in re.findall(r'\d+', jax.__version__)[:3])
+  wanted = ('jax>=' + '.'.join(map(str, JAX_RANGE[0])) + ',<'
+            + '.'.join(map(str, JAX_RANGE[1])))
+  shard_map = getattr(jax, 'shard_map', None)
+  if found < JAX_RANGE[0] or shard_map is None or (
+      'check_vma' not in inspect.signature(shard_map).parameters):
+    raise ImportError(f'jaxgan needs {wanted} but found jax {jax.__version__}; install a '
+                      f'supported release, e.g. pip install "{wanted}".')
+  if found >= JAX_RANGE[1]:
+    warnings.warn(f'jaxgan is tested with {wanted}, not with jax {jax.__version__}; if '
+                  'something fails, install a supported release first.', stacklevel=2)
+
+
+_check_jax()
+
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxgan import augment
 from jaxgan import config

@@ -419,15 +419,27 @@ def _tensorflow():
 
 
 def _resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
-  """Bilinear resize (antialiased when shrinking) of uint8 NHWC images, in chunks."""
+  """Bilinear resize (antialiased when shrinking) of uint8 NHWC images, in chunks.
+
+  jax.image.resize's antialiased 'linear' is scale_and_translate, the algorithm of
+  tf.image.resize(method='bilinear', antialias=True) that this used before: at the
+  power-of-two sizes the digits come in every weight is dyadic, so both give the same uint8
+  images (tests/test_gpu_bench.py), and the GPU path needs no TensorFlow. It runs on the host
+  CPU where jax has one (this process's), so the images do not depend on the accelerator.
+  """
   if images.shape[1] == size and images.shape[2] == size:
     return images
-  tf = _tensorflow()
+  try:   # this process's own CPU (jax.devices() lists every process's devices)
+    device = jax.local_devices(backend='cpu')[0]
+  except RuntimeError:   # jax restricted to its accelerator (JAX_PLATFORMS)
+    device = jax.local_devices()[0]
   out = []
-  for start in range(0, len(images), 2048):
-    chunk = tf.image.resize(images[start:start + 2048], (size, size), method='bilinear',
-                            antialias=True)
-    out.append(np.clip(np.round(chunk.numpy()), 0, 255).astype(np.uint8))
+  with jax.default_device(device):
+    for start in range(0, len(images), 2048):
+      chunk = images[start:start + 2048]
+      shape = (len(chunk), size, size) + chunk.shape[3:]
+      chunk = jax.image.resize(chunk.astype(np.float32), shape, method='linear', antialias=True)
+      out.append(np.clip(np.round(np.asarray(chunk)), 0, 255).astype(np.uint8))
   return np.concatenate(out)
 
 

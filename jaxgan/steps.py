@@ -24,7 +24,6 @@ augmentation's `update_state` (ADA's adaptive p, logged as aug/p).
 """
 
 import functools
-import weakref
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
@@ -257,38 +256,42 @@ def input_shardings(devices: Optional[list] = None):
           jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS)))
 
 
-def _evict_pmap_cache(fn: Callable) -> None:
-  """Drops jax.pmap's cached executables of `fn`.
-
-  Why: jax.pmap (jax 0.10) caches its jit-of-shard_map per function in an `lu.cache` whose
-  weak key (the function) is strongly referenced by the cached value, so a pmapped function's
-  executables outlive it (~25 MB and ~650 memory maps per train step); the owner of a step
-  evicts them when it is collected. A no-op where jax lacks that cache.
-  """
-  try:
-    from jax._src import pmap as pmap_impl  # pylint: disable=g-import-not-at-top
-    pmap_impl._cached_shard_map.evict_function(fn)  # pylint: disable=protected-access
-  except (ImportError, AttributeError):
-    pass
-
-
 class TrainStep:
   """The train step mapped over devices: `step(state, batch) -> (state, metrics)`.
 
   The state goes in and out unmapped (identical on every device) and is donated; the batch is
   split along its leading device axis; metrics come out per device (leading axis). Inputs
   that are not yet placed as the step places them (a state from `state.create`, a numpy
-  batch) are placed first, so the step compiles once whatever the caller passes. Its compiled
-  executables are freed when this object is.
+  batch) are placed first, so the step compiles once whatever the caller passes.
+
+  The mapping is what `jax.pmap(fn, in_axes=(None, 0), out_axes=(None, 0))` does in jax 0.10
+  (a jit of a shard_map over a one-axis mesh, each replica's block squeezed), written with the
+  public `jax.jit` and `jax.shard_map` so that this object owns its compiled executables: they
+  live in `self._compiled` (one per input signature) and are freed with the object. Through
+  jax.pmap they outlived the step (pmap caches per function in a cache whose value holds its
+  key: ~25 MB and ~650 memory maps per step object, tests/test_memory.py).
   """
 
   def __init__(self, fn: Callable, devices: Optional[list] = None):
     self.devices = list(devices or jax.devices())
     self.state_sharding, self.batch_sharding = input_shardings(self.devices)
     self._fn = fn
-    self._pmapped = jax.pmap(fn, axis_name=AXIS, in_axes=(None, 0), out_axes=(None, 0),
-                             donate_argnums=(0,), devices=self.devices)
-    weakref.finalize(self, _evict_pmap_cache, fn)
+    mesh = self.state_sharding.mesh
+    replicated, split = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec(AXIS)
+
+    def mapped_step(state, batch):
+      # One replica: its (1, d_steps, b, ...) block of the batch, squeezed as pmap does.
+      state, metrics = fn(state, jax.tree.map(lambda x: x[0], batch))
+      return state, jax.tree.map(lambda x: x[None], metrics)
+
+    # check_vma=False as in pmap: the state is returned from one replica, and train_step
+    # makes it identical on all (pmean of gradients and of every mutable collection).
+    self._jitted = jax.jit(
+        jax.shard_map(mapped_step, mesh=mesh, in_specs=(replicated, split),
+                      out_specs=(replicated, split), check_vma=False),
+        donate_argnums=(0,), in_shardings=(self.state_sharding, self.batch_sharding),
+        out_shardings=(self.state_sharding, self.batch_sharding))
+    self._compiled = {}
 
   def _place(self, tree, sharding):
     first = jax.tree.leaves(tree)[0]
@@ -308,11 +311,17 @@ class TrainStep:
 
   def __call__(self, state: GANState, batch):
     state, batch = self.place(state, batch)
-    return self._pmapped(state, batch)
+    leaves, tree = jax.tree.flatten((state, batch))
+    signature = (tree, tuple((x.shape, x.dtype, x.weak_type, x.sharding) for x in leaves))
+    compiled = self._compiled.get(signature)
+    if compiled is None:
+      compiled = self._compiled[signature] = self._jitted.lower(state, batch).compile()
+    return compiled(state, batch)
 
   def lower(self, state: GANState, batch):
+    """The step lowered for these inputs (`.compile()`, `.cost_analysis()`, `.as_text()`)."""
     state, batch = self.place(state, batch)
-    return self._pmapped.lower(state, batch)
+    return self._jitted.lower(state, batch)
 
 
 def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses_lib.Term,

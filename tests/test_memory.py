@@ -22,9 +22,11 @@ def test_ten_runs_in_one_process_keep_memory_flat(tmp_path):
 
   The first three runs warm up (allocator pools, imports, checkpointing's caches); the next
   seven may add at most 6 memory maps and 4 MB each on average. Measured (8 fake CPU devices,
-  these tiny MLP runs): runs 3 to 10 added 2 maps and 13 MB in all; with the pmap cache
-  eviction of `steps.TrainStep` switched off (what jax.pmap does on its own: every pmapped
-  step's executables live as long as the process), they added 2,409 maps and 102 MB."""
+  these tiny MLP runs): with `steps.TrainStep` owning its compiled step (a jit of a
+  shard_map), runs 3 to 10 added -2 maps and 8 MB in all (6 December 2026, under load); with
+  jax.pmap and an eviction of its cache through jax._src (before), 1 map and 6 MB the same
+  hour, and 2 maps and 13 MB when first measured; with jax.pmap alone (every pmapped step's
+  executables live as long as the process), 2,409 maps and 102 MB."""
   readings = []
   for i in range(10):
     config = tiny_config('ring', **{'train.num_steps': 2, 'train.checkpoint_every': 2,
