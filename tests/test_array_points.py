@@ -11,6 +11,7 @@ from jaxgan import data, errors, models
 from tests.util import tiny_config
 
 
+@pytest.mark.slow
 def test_array_source_batches_float_points_as_they_are():
   points = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float64) * 3.0
   source = data.ArraySource(points, seed=1)
@@ -26,6 +27,7 @@ def test_array_source_batches_float_points_as_they_are():
       data.ArraySource(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dim', [2, 3])
 def test_the_mlp_family_trains_on_float_points(tmp_path, dim):
   rng = np.random.default_rng(dim)

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import jaxgan
 from jaxgan import augment, losses
@@ -54,6 +55,7 @@ def _run(experiment, num_devices, num_steps):
   return state, metrics
 
 
+@pytest.mark.slow
 def test_eight_devices_equal_one_and_the_state_follows_its_loops():
   experiment = jaxgan.build(_config())
   experiment = experiment.replace(loss=experiment.loss + _views_check(),
@@ -98,6 +100,7 @@ class _Detached(augment.DiffAugment):
     return jax.lax.stop_gradient(super().__call__(images, keys, probability=probability))
 
 
+@pytest.mark.slow
 def test_the_generator_gradient_flows_through_the_augmentation():
   config = tiny_config('digits')
   config.augment.policy = 'translation'
@@ -117,6 +120,7 @@ def test_the_generator_gradient_flows_through_the_augmentation():
   assert g_change(experiment.replace(augmentation=_Detached('translation'))) == 0.0
 
 
+@pytest.mark.slow
 def test_ada_and_lecam_state_resume_bit_exact(tmp_path):
   # The stateful parts only (R2 and bCR are stateless, and checked above), to compile less.
   overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2, 'log.samples_every': 0,

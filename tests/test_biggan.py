@@ -50,6 +50,7 @@ def _shapes(module, batch=1):
     # build of src/configs/AFHQv2/BigGAN-256Res.yaml (256 px, 3 classes, no attention)
     ('afhqv2_256', 256, 96, 140, 3, 0, 81_923_907, 97_648_417),
 ])
+@pytest.mark.slow
 def test_parameter_counts_equal_studiogan(setting, image_size, width, z_dim, classes,
                                           attention, g_count, d_count):
   del setting
@@ -73,6 +74,7 @@ def _layout(pairs) -> dict:
   return {key: tuple(shape) for key, shape in pairs}
 
 
+@pytest.mark.slow
 def test_state_dict_layout_is_the_official_one():
   """to_studiogan writes, and from_studiogan reads, the key names and shapes of StudioGAN's
   own CIFAR-10 build (recorded in tests/data from the official modules); the replica too."""
@@ -161,6 +163,7 @@ def _relative_error(a, b) -> float:
 _RTOL = 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('classes', [_CLASSES, 0])
 def test_evaluation_equals_pytorch_replica_with_jaxgan_weights(classes):
   g, d, tg, td = _small(classes)
@@ -183,6 +186,7 @@ def test_evaluation_equals_pytorch_replica_with_jaxgan_weights(classes):
   assert np.std(want_images) > 0.05 and np.std(want_logits) > 0   # not a constant output
 
 
+@pytest.mark.slow
 def test_training_mode_equals_pytorch_replica():
   """Batch statistics, and the stored statistics and vectors each step leaves behind."""
   g, d, tg, td = _small()
@@ -213,6 +217,7 @@ def test_training_mode_equals_pytorch_replica():
     np.testing.assert_allclose(batch_var * n / (n - 1), torch_batch_var, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_studiogan_state_dict_loads_and_computes_the_same():
   """A state dict in StudioGAN's layout (the replica's, converged vectors as a trained
   checkpoint has, its own running statistics) gives the same images and logits in jaxgan."""
@@ -302,6 +307,7 @@ def test_labels_matter_and_chunks_feed_the_blocks():
     assert np.max(np.abs(g.apply(variables, z2, y0, train=False) - base)) > 1e-3
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_is_close_to_float32():
   g, d, _, _ = _small()
   g16 = g.clone(dtype=jnp.bfloat16)

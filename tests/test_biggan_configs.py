@@ -27,6 +27,7 @@ _BIGGAN = {
     ('biggan_lecam_diffaug_cifar10', 200_000, 'color,translation,cutout', {'lecam': 0.3},
      'hinge + 0.3 * lecam'),
 ])
+@pytest.mark.slow
 def test_config_is_the_yaml_and_trains_two_steps(tmp_path, name, steps, policy, regularizers,
                                                  loss):
   config = jaxgan.config.from_file(os.path.join(CONFIGS, f'{name}.py'))

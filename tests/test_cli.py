@@ -40,6 +40,7 @@ def _one_error_line(proc, pattern: str) -> None:
   assert pattern in errors[0], errors[0]
 
 
+@pytest.mark.slow
 def test_launcher_config_mistakes_are_one_line(tmp_path):
   bad = tmp_path / 'bad.py'
   bad.write_text('def get_config(:\n')
@@ -61,6 +62,7 @@ def test_launcher_config_mistakes_are_one_line(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.slow
 def test_launcher_logs_progress_and_no_orbax_info_then_exits_143_on_sigterm(tmp_path):
   proc = subprocess.Popen(
       [sys.executable, 'launch.py', f'--workdir={tmp_path}'] + TOY + [
@@ -91,6 +93,7 @@ def test_launcher_logs_progress_and_no_orbax_info_then_exits_143_on_sigterm(tmp_
   assert f'Resumed from {tmp_path}/checkpoints at step {steps[0]}' in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_one_notice_and_a_foreign_one_one_error(tmp_path):
   # The run the command below resumes: configs/toy_ring.py with TOY's overrides.
   config = jaxgan.config.from_file(os.path.join(ROOT, 'configs', 'toy_ring.py'))
@@ -116,6 +119,7 @@ def test_a_damaged_checkpoint_is_one_notice_and_a_foreign_one_one_error(tmp_path
   assert (tmp_path / 'config.json').read_bytes() == saved
 
 
+@pytest.mark.slow
 def test_launcher_trains_r3gan_rpgan_with_r1_and_r2_on_digits(tmp_path):
   # configs/r3gan_rpgan.py as published (class-conditional SAGAN, RpGAN + R1 + R2) with tiny
   # widths on the offline digits, which have 10 labels as CIFAR-10 has.
@@ -142,6 +146,7 @@ def test_launcher_trains_r3gan_rpgan_with_r1_and_r2_on_digits(tmp_path):
                                               rel=1e-5)
 
 
+@pytest.mark.slow
 def test_sample_tool_bad_values_and_a_good_run(tmp_path):
   config = tiny_config('digits', **{'train.num_steps': 1, 'train.checkpoint_every': 1,
                                     'log.samples_every': 0})
@@ -159,6 +164,7 @@ def test_sample_tool_bad_values_and_a_good_run(tmp_path):
   _one_error_line(_run(tool + ['--num=5', f'--out={tmp_path}/a.npz']), 'already exists')
 
 
+@pytest.mark.slow
 def test_fid_tool_bad_inputs_are_one_line(tmp_path):
   rng = np.random.default_rng(0)
   np.savez(tmp_path / 'good.npz', images=rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8))
@@ -176,6 +182,7 @@ def test_fid_tool_bad_inputs_are_one_line(tmp_path):
     _one_error_line(_run(['-m', 'jaxgan.tools.fid'] + args), pattern)
 
 
+@pytest.mark.slow
 def test_study_refuses_a_busy_or_unwritable_study_directory(tmp_path):
   import fcntl  # pylint: disable=g-import-not-at-top
   out = tmp_path / 'study'
@@ -190,6 +197,7 @@ def test_study_refuses_a_busy_or_unwritable_study_directory(tmp_path):
   _one_error_line(_run(args), '--out=' + str(tmp_path / 'file') + ' is a file')
 
 
+@pytest.mark.slow
 def test_launcher_compilation_cache_is_written_and_a_bad_folder_is_one_line(tmp_path):
   cache = tmp_path / 'xla'
   args = [sys.executable, 'launch.py', f'--workdir={tmp_path / "run"}'] + TOY + [

@@ -33,6 +33,7 @@ def _installed_only(tmp_path):
   return env, work
 
 
+@pytest.mark.slow
 def test_every_shipped_config_loads_by_path_from_any_folder(tmp_path):
   assert len(CONFIGS) >= 16
   env, work = _installed_only(tmp_path)
@@ -70,6 +71,7 @@ def test_every_shipped_config_loads_by_path_from_any_folder(tmp_path):
     ('jaxgan-report', 'jaxgan.report.__main__'),
     ('jaxgan-study', 'jaxgan.study.__main__'),
 ])
+@pytest.mark.slow
 def test_every_console_script_help_lists_its_own_flags(tmp_path, script, module):
   env, work = _installed_only(tmp_path)
   names = tmp_path / 'names.json'
@@ -113,6 +115,7 @@ def _tool(args, cwd):
                         text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_sample_tool_writes_a_2d_runs_points_not_images(tmp_path):
   import jaxgan   # pylint: disable=g-import-not-at-top
   from tests.util import tiny_config   # pylint: disable=g-import-not-at-top

@@ -518,6 +518,7 @@ class _Probe:
     yield 'probe', 1.0
 
 
+@pytest.mark.slow
 def test_evaluation_compares_with_the_configured_source(tmp_path):
   _write_folder(tmp_path / 'images', per_class=5, extras=False)    # 10 images
   config = _folder_config(tmp_path / 'images', **{

@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 import jaxgan
 from tests.util import host_batch, tiny_config
@@ -27,6 +28,7 @@ def test_ema_decay_zero_is_the_live_weights():
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_ema_update_is_the_textbook_formula_and_identical_across_devices():
   d = 0.9
   state, history = _step_twice(tiny_config('ring', **{'train.ema_decay': d, 'train.ema_start': 1}))

@@ -126,6 +126,7 @@ def _expected_protocol(weights_path, step=2, seed=0):
 # Training: the 'prdc' plug-in, one Inception pass, the protocol everywhere.
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_logs_prdc_with_one_inception_pass_and_the_protocol(trained, logged,
                                                                      weights_path, real_images):
   workdir, cache, images_seen = trained
@@ -168,6 +169,7 @@ def _mmd(x, y):
           + (k(y, y).sum() - np.trace(k(y, y))) / (n * (n - 1)) - 2 * k(x, y).mean())
 
 
+@pytest.mark.slow
 def test_prdc_evaluator_shares_the_pass_and_matches_numpy(tmp_path, weights_path):
   """fid + kid + prdc through evaluate_all on digits against the same digits with noise (PRDC
   neither 0 nor all 1): one Inception pass over each set, values as the references."""
@@ -241,6 +243,7 @@ def test_prdc_settings_are_validated():
 # python -m jaxgan.tools.evaluate
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_evaluate_recomputes_training_and_equals_sample_then_fid(trained, logged, tmp_path,
                                                                  real_images):
   workdir, _, _ = trained
@@ -292,6 +295,7 @@ def _evaluations(workdir):
   return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+@pytest.mark.slow
 def test_reference_cache_is_keyed_by_the_subset_seed(trained, tmp_path, weights_path):
   """--seed=1 picks another subset of the digits: its statistics are computed (not seed 0's
   cached file, which training wrote), equal to those of that subset given as a file, and the
@@ -318,6 +322,7 @@ def test_reference_cache_is_keyed_by_the_subset_seed(trained, tmp_path, weights_
   assert again['fid'] == seed1['fid']
 
 
+@pytest.mark.slow
 def test_evaluate_command_line_json_and_saved_features(trained, logged, tmp_path, real_images):
   workdir, cache, _ = trained
   np.save(tmp_path / 'reals.npy', _quiet(
@@ -354,6 +359,7 @@ def test_evaluate_command_line_json_and_saved_features(trained, logged, tmp_path
   assert 'warning: ' in proc.stderr   # < 2048 samples, as one plain line
 
 
+@pytest.mark.slow
 def test_evaluate_bad_inputs(trained, tmp_path):
   workdir, _, _ = trained
   bare = tmp_path / 'bare'

@@ -60,6 +60,7 @@ def _env(site):
   return env
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_library_and_its_tools_but_not_the_configs(installed):
   wheel, _ = installed
   names = zipfile.ZipFile(wheel).namelist()
@@ -72,6 +73,7 @@ def test_the_wheel_holds_the_library_and_its_tools_but_not_the_configs(installed
       entry_points).decode()
 
 
+@pytest.mark.slow
 def test_an_experiment_built_in_code_trains_and_resumes_from_outside_the_repo(installed, tmp_path):
   _, site = installed
   proc = subprocess.run([sys.executable, '-c', IN_CODE, site], cwd=tmp_path, env=_env(site),
@@ -80,6 +82,7 @@ def test_an_experiment_built_in_code_trains_and_resumes_from_outside_the_repo(in
   assert 'resumed bit-exact at step 4' in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_research_example_trains_with_its_own_loss_schedule_and_fid(installed, tmp_path):
   _, site = installed
   workdir = tmp_path / 'run'

@@ -141,6 +141,7 @@ def _low_rank_fid(f1, f2):
 # (1) Network parity, (2) end-to-end FID parity, (3) batch-size independence.
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_pool3_matches_torchscript_reference(reference, jax_net_features):
   _, ref = reference
   got = np.asarray(jax_net_features, np.float64)
@@ -168,6 +169,7 @@ def test_quantize_matches_nvlabs_convention():
   np.testing.assert_array_equal(np.asarray(fid.quantize(x)), nvlabs.astype(np.float32))
 
 
+@pytest.mark.slow
 def test_end_to_end_fid_matches_reference(reference, jax_end_to_end):
   _, ref = reference
   ref_a, ref_b = ref[:8], ref[8:]
@@ -193,6 +195,7 @@ def test_end_to_end_fid_matches_reference(reference, jax_end_to_end):
   assert abs(got6 - want6) / want6 <= 1e-5, (got6, want6)
 
 
+@pytest.mark.slow
 def test_features_do_not_depend_on_batch_size(reference, variables, jax_net_features):
   # Batch 1 on one device and batch 20 (3 images padded to 20, or 24 when the batch is split
   # over 8 devices) against batch 8 with real batch-mates. Batch 50 (not run here: 50 image
@@ -223,6 +226,7 @@ def test_partial_batches_are_padded_not_dropped(jax_end_to_end, image_sets):
 # (4) Statistics, distances, scores, pytorch-fid .npz.
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_statistics_npz_round_trip_in_pytorch_fid_format(tmp_path):
   rng = np.random.default_rng(0)
   feats = rng.normal(size=(3000, 2048)).astype(np.float32)
@@ -386,6 +390,7 @@ def test_pytorch_fid_names_are_torchvision_names(pytorch_fid_style_state_dict):
   assert sum(k.endswith('conv.weight') for k in shapes) == 94
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('zip_format', [True, False])
 def test_pytorch_fid_file_loads_with_fc(tmp_path, zip_format, pytorch_fid_style_state_dict,
                                         variables, reference):
@@ -436,6 +441,7 @@ def test_missing_weights_error_says_what_to_run(tmp_path, monkeypatch):
     torch_weights.load_variables(str(tmp_path / 'nope.pt'))
 
 
+@pytest.mark.slow
 def test_importing_the_library_does_not_import_torch():
   code = ('import sys, importlib, pkgutil, jaxgan\n'
           'for m in pkgutil.walk_packages(jaxgan.__path__, prefix="jaxgan."):\n'
@@ -465,6 +471,7 @@ def tiny_sets(tmp_path_factory):
   return root
 
 
+@pytest.mark.slow
 def test_cli_folder_npz_and_stats(tiny_sets):
   folder, same, other = (str(tiny_sets / n) for n in ('folder', 'same.npz', 'other.npz'))
   with warnings.catch_warnings():
@@ -494,6 +501,7 @@ def test_cli_folder_npz_and_stats(tiny_sets):
   assert abs(from_stats - result['fid']) <= 1e-6 * result['fid']
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_clear_line(tiny_sets, tmp_path):
   (tmp_path / 'empty').mkdir()
   (tmp_path / 'bad.npz').write_text('not a zip')
@@ -513,6 +521,7 @@ def test_cli_errors_are_one_clear_line(tiny_sets, tmp_path):
   assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_saved_features_on_either_side_json_and_every_metric(tiny_sets, tmp_path):
   """Saved features stand in for images on either side with the same numbers; FID, KID and
   PRDC match references written from the definitions (TTUR's formula from features, the
@@ -584,6 +593,7 @@ def jaxgan_version():
   return jaxgan.__version__
 
 
+@pytest.mark.slow
 def test_cli_bad_saved_inputs_are_one_sentence(tmp_path):
   rng = np.random.default_rng(0)
   f = rng.gamma(2.0, 0.2, (6, 2048)).astype(np.float32)
@@ -642,6 +652,7 @@ def test_cli_bad_saved_inputs_are_one_sentence(tmp_path):
   assert proc.stdout.startswith('FID: ')
 
 
+@pytest.mark.slow
 def test_cli_reads_training_data_specs(tmp_path):
   """folder:DIR (nested, mixed sizes) and npz:FILE are read as training reads them: each
   image centre-cropped and Lanczos-resized to --image-size (done here with PIL directly)."""
@@ -687,6 +698,7 @@ def test_cli_reads_training_data_specs(tmp_path):
   assert 'does not exist' in proc.stderr and 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_fid_evaluator_on_8x8_images_caches_real_statistics(tmp_path, weights_path):
   del weights_path
   rng = np.random.default_rng(0)
@@ -744,6 +756,7 @@ def test_resize_matches_tf1_resize_bilinear(shape):
 # (8) FID curves and the best-FID checkpoint during training.
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_logs_fid_and_keeps_the_best_checkpoint(tmp_path, weights_path):
   """Tiny DCGAN on digits, FID+KID of 8 images every 2 steps; the logged FID is recomputed
   independently from the best checkpoint, and the real statistics are computed once."""

@@ -121,6 +121,7 @@ def _rows(text: str) -> dict:
   return rows
 
 
+@pytest.mark.slow
 def test_dry_run_on_an_offline_machine_with_its_own_jax(tmp_path, wheels, other_jax):
   python = _machine(str(tmp_path / 'machine'), other_jax)
   # A check of the simulation: no pip, no ml_collections, the other jax, TensorFlow failing.
@@ -156,6 +157,7 @@ def test_dry_run_on_an_offline_machine_with_its_own_jax(tmp_path, wheels, other_
   assert 'TensorFlow modules imported: none.' in text, text
 
 
+@pytest.mark.slow
 def test_without_a_gpu_the_real_run_stops_with_one_sentence():
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
   env.update({'PY': sys.executable, 'JAX_PLATFORMS': 'cpu'})
@@ -188,6 +190,7 @@ def test_unknown_family_names_are_one_sentence():
                                  f'{", ".join(gpu_bench.FAMILIES)}.')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('size', [16, 32, 64, 128])
 def test_the_digits_are_the_images_tensorflow_made(size):
   # The offline digits are upscaled without TensorFlow now (the GPU path has none); the

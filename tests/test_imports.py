@@ -7,6 +7,8 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import jaxgan
 
 
@@ -23,6 +25,7 @@ def test_public_api():
   assert jaxgan.train is jaxgan.train_and_evaluate
 
 
+@pytest.mark.slow
 def test_the_library_never_imports_the_repositorys_configs(tmp_path):
   """From a folder without configs/, every module imports and `configs` stays unimported."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -86,6 +86,7 @@ def _evaluated(workdir, tmp_path, evaluator_args=(), **overrides) -> tuple:
 
 @pytest.mark.parametrize('signum,code,name', [(signal.SIGTERM, 143, 'SIGTERM'),
                                               (signal.SIGINT, 130, r'Ctrl-C \(SIGINT\)')])
+@pytest.mark.slow
 def test_the_last_checkpoint_comes_before_the_evaluation_and_a_signal_stops_it(
     tmp_path, signum, code, name):
   workdir = tmp_path / 'run'
@@ -127,6 +128,7 @@ def test_ctrl_c_during_training_saves_and_raises_preempted_with_exit_code_130(tm
   assert signal.getsignal(signal.SIGINT) is before   # the caller's handler is back
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_launcher_saves_one_line_and_exits_130(tmp_path):
   proc = subprocess.Popen(
       [sys.executable, 'launch.py', f'--workdir={tmp_path}'] + TOY + [
@@ -161,6 +163,7 @@ def _events(workdir, tag: str) -> list[int]:
   return sorted(steps)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_drops_the_records_logged_after_its_checkpoint(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 4, 'train.checkpoint_every': 2,
                                   'log.samples_every': 0})
@@ -178,6 +181,7 @@ def test_a_resumed_run_drops_the_records_logged_after_its_checkpoint(tmp_path):
   assert _events(tmp_path, 'g/total') == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_the_records_are_written_only_after_a_save_completed(tmp_path, monkeypatch):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   jaxgan.train(tiny_config('ring', **{'train.num_steps': 2}), str(tmp_path))
@@ -202,6 +206,7 @@ def test_a_checkpoints_path_that_is_a_file_fails_before_training(tmp_path):
   assert not (tmp_path / 'metrics.jsonl').exists()   # nothing trained, nothing to lose
 
 
+@pytest.mark.slow
 def test_a_failed_first_save_names_its_step_and_keeps_nothing_it_does_not_have(tmp_path):
   # A full disk for files over 300 kB (the checkpoint's; Python ignores SIGXFSZ, so a write
   # past the limit fails with EFBIG).
@@ -226,6 +231,7 @@ def test_a_failed_first_save_names_its_step_and_keeps_nothing_it_does_not_have(t
   assert not (tmp_path / 'config.json').exists()   # no record of checkpoints that are not
 
 
+@pytest.mark.slow
 def test_a_resume_with_other_widths_is_one_line_naming_the_leaf_and_both_shapes(tmp_path):
   args = [f'--workdir={tmp_path}'] + TOY + ['--config.train.num_steps=2']
   assert _launch(args).returncode == 0
@@ -248,6 +254,7 @@ def test_a_resume_with_other_widths_is_one_line_naming_the_leaf_and_both_shapes(
     assert noise not in proc.stderr
 
 
+@pytest.mark.slow
 def test_train_from_python_prints_its_progress_without_orbax(tmp_path):
   script = (
       'import jaxgan\n'
@@ -272,6 +279,7 @@ def test_an_evaluation_says_what_it_evaluates_and_its_progress(tmp_path, monkeyp
   assert 'step 4: evaluation, generated: 16/64 images (ETA ' in text
 
 
+@pytest.mark.slow
 def test_an_empty_workdir_is_refused(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   with pytest.raises(errors.WorkdirError, match=r"^the workdir is ''; pass the folder"):
@@ -283,6 +291,7 @@ def test_an_empty_workdir_is_refused(tmp_path, monkeypatch):
       "(e.g. --workdir=runs/dcgan)."], proc.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_resume_with_another_dataset_or_loss_is_refused_unless_allowed(tmp_path):
   jaxgan.train(tiny_config('ring', **{'train.num_steps': 2, 'log.samples_every': 0}),
                str(tmp_path))
@@ -311,6 +320,7 @@ def _points(seed: int = 0):
     yield rng.normal(size=(16, 2)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_an_own_2d_source_with_sample_plots_trains_to_its_end(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 4, 'log.samples_every': 2})
   source = data.IterableSource(_points(), example_shape=(2,))
@@ -319,6 +329,7 @@ def test_an_own_2d_source_with_sample_plots_trains_to_its_end(tmp_path):
   assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png', 'step_0000004.png']
 
 
+@pytest.mark.slow
 def test_an_iterable_source_resumes_in_the_same_process(tmp_path):
   source = data.IterableSource(_points(), example_shape=(2,))
   experiment = jaxgan.build(tiny_config('ring', **{
@@ -351,6 +362,7 @@ class _OwnGenerator(nn.Module):
     return nn.Dense(2, name='out')(z)
 
 
+@pytest.mark.slow
 def test_load_run_of_an_own_generator_asks_for_the_experiment(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 2, 'log.samples_every': 0})
   experiment = jaxgan.build(config).replace(generator=_OwnGenerator())

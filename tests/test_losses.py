@@ -89,6 +89,7 @@ def _finite_difference_norms(critic, x, h=1e-3):
   return np.linalg.norm(grads, axis=1)
 
 
+@pytest.mark.slow
 def test_gradient_penalty_against_finite_differences():
   k = jax.random.split(jax.random.key(0), 4)
   w1 = np.asarray(jax.random.normal(k[0], (3, 8)), np.float64)
@@ -157,6 +158,7 @@ def test_unknown_loss_names():
 
 @pytest.mark.parametrize('name', ['dcgan_minimax', 'dcgan_wasserstein', 'wgan_clip', 'wgan_gp',
                                   'dcgan_lsgan', 'dcgan'])
+@pytest.mark.slow
 def test_loss_zoo_configs_train_a_step(tmp_path, name):
   import os  # pylint: disable=g-import-not-at-top
   import jaxgan  # pylint: disable=g-import-not-at-top
@@ -231,6 +233,7 @@ class _RealLogitAverage(losses.Term):
     return {}
 
 
+@pytest.mark.slow
 def test_stateful_and_relativistic_terms_train_checkpoint_and_resume_exactly(tmp_path):
   import jaxgan  # pylint: disable=g-import-not-at-top
   config = tiny_config('ring', **{'train.num_steps': 4, 'train.checkpoint_every': 2,
@@ -408,6 +411,7 @@ def test_lecam_penalty_against_numpy():
                            ema_fake=alpha_f, hinged=True), hinged, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_lecam_moving_averages_against_a_loop():
   decay = 0.99
   rng = np.random.default_rng(5)
@@ -484,6 +488,7 @@ def test_new_terms_compose_from_a_config_in_one_line():
   assert set(losses.OBJECTIVES) >= {'rpgan', 'ragan', 'rahinge'}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name, reads_real', [('rpgan', True), ('non_saturating', False)])
 def test_the_generator_update_reads_real_logits_for_rpgan(name, reads_real):
   # D frozen (SGD at rate 0), so two steps from one state differ only in what G's loss reads:

@@ -3,6 +3,8 @@ steps, and they are freed with it (no module-global cache, no jax.clear_caches()
 
 import gc
 
+import pytest
+
 import jaxgan
 from tests.util import tiny_config
 
@@ -17,6 +19,7 @@ def _memory_maps() -> int:
     return sum(1 for _ in f)
 
 
+@pytest.mark.slow
 def test_ten_runs_in_one_process_keep_memory_flat(tmp_path):
   """Ten runs, each its own experiment (a new seed, so nothing is shared by accident).
 

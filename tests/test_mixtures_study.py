@@ -28,6 +28,7 @@ def _mean(cell: str) -> float:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_command_writes_a_table_of_in_range_numbers(tmp_path):
   env = {**os.environ, 'PYTHONPATH': ROOT}
   env.pop('XLA_FLAGS', None)   # the command as users run it: one CPU device

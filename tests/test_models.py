@@ -12,6 +12,7 @@ from jaxgan.models import dcgan, layers
 from tests.util import tiny_config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kernel,stride', [(5, 2), (4, 2), (3, 2), (5, 1)])
 @pytest.mark.parametrize('per_phase', [True, False])
 def test_subpixel_equals_conv_transpose(kernel, stride, per_phase):
@@ -30,6 +31,7 @@ def test_subpixel_equals_conv_transpose(kernel, stride, per_phase):
     np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kernel,stride,size', [(5, 2, 8), (4, 2, 8), (3, 2, 6), (5, 2, 4)])
 def test_space_to_depth_equals_strided_conv(kernel, stride, size):
   x = jax.random.normal(jax.random.key(0), (2, size, size, 5))
@@ -50,6 +52,7 @@ def test_space_to_depth_rejects_odd_sizes():
     layers.SpaceToDepthConv(4).init(jax.random.key(0), jnp.zeros((1, 5, 5, 3)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('size', [32, 64])
 def test_dcgan_shapes_and_range(size):
   gen = dcgan.Generator(image_size=size, width=32, axis_name=None)
@@ -80,6 +83,7 @@ def test_seed_dcgan_widths():
       (5, 5, 1024, 512), (5, 5, 512, 256), (5, 5, 256, 128), (5, 5, 128, 3)]
 
 
+@pytest.mark.slow
 def test_conv_impls_compute_the_same_model():
   config = tiny_config('digits')
   config.model.conv_impl = 'rewritten'
@@ -202,6 +206,7 @@ def test_conv_with_im2col_weight_gradient_equals_flax_conv(kernel):
   assert 'dot_general' not in stock.lower(variables, x).as_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('network', ['generator', 'discriminator'])
 def test_sagan_conv_impls_compute_the_same_model(network, monkeypatch):
   monkeypatch.setattr(layers, 'IM2COL_WGRAD_MIN', 0)   # the im2col gradient at tiny sizes

@@ -10,6 +10,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 import jaxgan
 from tests.util import host_batch, step_on, tiny_config
@@ -49,6 +50,7 @@ def _reference(num_steps):
   return jax.tree.leaves(jax.device_get((state.g_params, state.d_params, state.g_state)))
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_and_resume_together(tmp_path):
   workdir = tmp_path / 'run'
   first = _run_two_processes(workdir, str(tmp_path / 'a'), 2)     # steps 0-1, checkpoint at 2

@@ -33,6 +33,7 @@ def _run_torch(make, grads_seq, init):
   return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('scale', [1e-5, 1.0])
 def test_rmsprop_equals_pytorch_update_for_update(scale):
   """PyTorch divides by sqrt(v) + eps; optax's default (sqrt(v + eps)) would be ~100x off for

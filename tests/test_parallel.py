@@ -25,6 +25,7 @@ def _run(config, num_devices, num_steps, sgd=False):
   return jax.device_get(state), all_metrics
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('d_steps', [2])
 def test_eight_devices_equal_one_device(d_steps):
   assert jax.device_count() == 8
@@ -43,6 +44,7 @@ def test_eight_devices_equal_one_device(d_steps):
   assert len(np.unique(per_device)) == 8
 
 
+@pytest.mark.slow
 def test_per_device_keys_and_synchronised_state():
   experiment = jaxgan.build(tiny_config('digits'))
   state = experiment.init_state()
@@ -61,6 +63,7 @@ def test_per_device_keys_and_synchronised_state():
       np.testing.assert_array_equal(shards[0], s)
 
 
+@pytest.mark.slow
 def test_noise_keys_differ_per_device_and_do_not_depend_on_device_count():
   global_batch, z_dim = 16, 3
 

@@ -86,6 +86,7 @@ def runs(request):
           **{dtype: _run(request.param, dtype) for dtype in ('float32', 'bfloat16')}}
 
 
+@pytest.mark.slow
 def test_bfloat16_step_runs_end_to_end_and_starts_from_the_float32_state(runs):
   out = runs['bfloat16']
   assert int(out['state'].step) == NUM_STEPS
@@ -96,6 +97,7 @@ def test_bfloat16_step_runs_end_to_end_and_starts_from_the_float32_state(runs):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_params_optimizer_and_model_state_stay_float32(runs):
   state = runs['bfloat16']['state']
   for part in ('g_params', 'd_params', 'g_opt_state', 'd_opt_state', 'g_state', 'd_state',

@@ -33,6 +33,7 @@ def _tiny(config):
      {'d/lecam', 'aug/rt'}),
     ('dcgan_diffaug_lowdata', 'non_saturating', "policy='color,translation,cutout'",
      {'aug/rt'})])
+@pytest.mark.slow
 def test_each_recipe_trains_a_step_on_mock_cifar10(tmp_path, name, loss, augmentation, metrics):
   config = _tiny(jaxgan.config.from_file(os.path.join(CONFIGS, f'{name}.py')))
   experiment = jaxgan.build(config)

@@ -292,6 +292,7 @@ def test_registered_family_builds_from_config_keys():
     models.build(config)
 
 
+@pytest.mark.slow
 def test_cifar10_config_trains_two_steps_on_the_digits(tmp_path):
   config = _tiny_r3gan(jaxgan.config.from_file(os.path.join(CONFIGS, 'r3gan_cifar10.py')))
   assert (config.model.name, config.model.r3gan_preset, config.model.num_classes) == (

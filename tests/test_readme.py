@@ -20,6 +20,7 @@ def test_the_readme_has_python_blocks():
   assert len(_blocks()) >= 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('index', range(len(_blocks())))
 def test_readme_python_block_runs_outside_the_repository(tmp_path, index):
   env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'XLA_FLAGS')}

@@ -77,6 +77,7 @@ def test_the_datas_classes_of_unlabelled_data_are_refused(tmp_path):
 
 @pytest.mark.parametrize('shape, kind', [((4, 4, 4), 'npy'), ((4, 4, 4), 'npz'),
                                          ((6, 3, 16, 16), 'npz'), ((6, 16, 16, 4), 'npy')])
+@pytest.mark.slow
 def test_fid_tool_refuses_arrays_that_are_neither_images_nor_features(tmp_path, shape, kind):
   values = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
   bad = tmp_path / f'bad.{kind}'

@@ -101,6 +101,7 @@ def _study_dir(tmp_path):
   return root
 
 
+@pytest.mark.slow
 def test_page_holds_every_run_table_figures_and_records(study_dir):
   page_path = report.build([study_dir])
   assert page_path == os.path.join(study_dir, 'report', 'index.html')
@@ -176,6 +177,7 @@ def test_runs_without_fid_say_so(tmp_path):
   assert os.path.exists(os.path.join(wd, 'report', 'figures', 'generator_loss.png'))
 
 
+@pytest.mark.slow
 def test_mixtures_runs_get_the_modes_table_and_scatter_plots(tmp_path):
   root = str(tmp_path)
   _workdir(root, 'ring_hinge', model='mlp', dataset='ring', fids=(), modes=[(6, 0.5), (7, 0.9)])
@@ -191,6 +193,7 @@ def test_mixtures_runs_get_the_modes_table_and_scatter_plots(tmp_path):
   _valid_png(os.path.join(root, 'report', 'figures', 'modes.png'))
 
 
+@pytest.mark.slow
 def test_several_workdirs_and_errors(tmp_path):
   a = _workdir(str(tmp_path / 'x'), 'run')
   b = _workdir(str(tmp_path / 'y'), 'run')
@@ -207,6 +210,7 @@ def test_several_workdirs_and_errors(tmp_path):
     report.build([str(tmp_path / 'empty')])
 
 
+@pytest.mark.slow
 def test_command_line(study_dir, tmp_path):
   out = str(tmp_path / 'page')
   done = subprocess.run([sys.executable, '-m', 'jaxgan.report', study_dir, f'--out={out}'],
@@ -259,6 +263,7 @@ def _damaged_png(path, how):
     f.write(data)
 
 
+@pytest.mark.slow
 def test_damaged_pngs_are_skipped_with_a_note(tmp_path):
   root = str(tmp_path)
   bad = _workdir(root, 'bad', attention=True)
@@ -331,6 +336,7 @@ def test_out_folder_that_cannot_be_written(tmp_path):
     os.chmod(read_only, 0o700)
 
 
+@pytest.mark.slow
 def test_command_line_errors_are_one_line(tmp_path):
   wd = _workdir(str(tmp_path), 'run')
   (tmp_path / 'file').write_text('')
@@ -356,6 +362,7 @@ def _best(wd, step, metric, value):
     json.dump({'step': step, 'metric': metric, 'value': value, metric: value}, f)
 
 
+@pytest.mark.slow
 def test_best_value_is_labelled_with_its_metric(tmp_path):
   root = str(tmp_path)
   kid = _workdir(root, 'by_kid')
@@ -396,6 +403,7 @@ def _with_protocol(wd, record, *, best=True):
     json.dump({**info, 'evaluation': record}, f)
 
 
+@pytest.mark.slow
 def test_every_number_is_marked_with_its_protocol(tmp_path):
   """Equal protocols share a footnote, different ones get their own; numbers of runs that
   recorded none are unmarked and the footnotes say so; the repro block states the protocol."""
@@ -462,6 +470,7 @@ def test_scores_of_jaxgan_evaluate_are_shown(tmp_path):
   assert 'evaluations.jsonl: 1 unreadable line(s) skipped' in page
 
 
+@pytest.mark.slow
 def test_learning_rates_get_their_own_panel_only_when_logged(tmp_path):
   """g/lr and d/lr are drawn on a panel of their own, never among the loss terms, and a run
   that logged no rate (an optimiser without an injected one) gets no rate panel at all."""

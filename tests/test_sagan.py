@@ -74,6 +74,7 @@ def test_spectral_norm_dense_reaches_unit_sigma():
   np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_spectral_norm_conv_normalises_the_flattened_kernel():
   # flax normalises the HWIO kernel flattened to (H*W*I, O); PyTorch flattens OIHW to
   # (O, I*H*W). Both matrices have the same singular values (transpose and permutation).
@@ -154,6 +155,7 @@ def _attention_loop(x, params, pool):
   return out, np.array(betas)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('pool', [False, True])
 def test_attention_matches_loop_implementation(pool):
   module = attention.SelfAttention(spectral_norm=False, pool=pool)
@@ -173,6 +175,7 @@ def test_attention_matches_loop_implementation(pool):
   np.testing.assert_allclose(np.sum(beta, axis=-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_attention_starts_as_identity_and_trains_gamma():
   module = attention.SelfAttention()  # spectrally normalised
   x = jax.random.normal(jax.random.key(1), (2, 8, 8, 16))
@@ -262,6 +265,7 @@ def _check_outputs(out, image_size):
 
 # Compiling a 64-px pair takes a while on two shared cores, so the unconditional 64-px pair is
 # only traced (shapes, dtypes, collections); the conditional one runs and covers its layers.
+@pytest.mark.slow
 @pytest.mark.parametrize('image_size,num_classes', [(32, 0), (32, 10), (64, 10)])
 def test_model_runs_with_expected_shapes_and_range(image_size, num_classes):
   g_vars, d_vars, z, labels, images = _initialised(image_size, num_classes)
@@ -281,6 +285,7 @@ def test_model_runs_with_expected_shapes_and_range(image_size, num_classes):
         jax.tree_util.tree_leaves(old[collection]), jax.tree_util.tree_leaves(new)))
 
 
+@pytest.mark.slow
 def test_unconditional_64px_shapes():
   generator, discriminator = _models(64, 0)
   z = jax.ShapeDtypeStruct((4, Z_DIM), jnp.float32)
@@ -295,6 +300,7 @@ def test_unconditional_64px_shapes():
   _check_outputs(jax.eval_shape(_forward(64, 0), g_vars, d_vars, z, labels, images), 64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('image_size', [32, 64])
 def test_labels_change_generator_and_discriminator(image_size):
   g_vars, d_vars, z, _, images = _initialised(image_size, 10)
@@ -341,6 +347,7 @@ def test_models_construct_from_keyword_arguments_with_one_default_each():
     (256, (16, 16, 8, 8, 4, 2, 1),
      ((1, 128), (2, 64), (4, 32), (8, 16), (8, 8), (16, 4), (16, 4))),
 ])
+@pytest.mark.slow
 def test_biggan_layouts_at_128_and_256(size, g_multipliers, d_blocks):
   """BigGAN's 128 and 256 px architectures (shapes only): G's widths per block, D's widths
   and sides per block, attention at 64x64 in both, one output channel for grey data."""
@@ -397,6 +404,7 @@ def test_spectral_norm_switches_per_network():
   assert 'attention' not in g_vars['params'] and 'attention' not in d_vars['params']
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_is_close_to_float32():
   # Same float32 parameters; attention switched on (gamma = 1) so that its path counts.
   g_vars, d_vars, z, labels, images = _initialised(32, 10)
@@ -420,6 +428,7 @@ def test_bfloat16_compute_is_close_to_float32():
 # ----------------------------------------------------------------------------- pictures
 
 
+@pytest.mark.slow
 def test_render_attention_marks_query_points():
   g_vars, d_vars, z, labels, images = _initialised(32, 0)
   out = _forward(32, 0)(g_vars, d_vars, z, labels, images)

@@ -28,6 +28,7 @@ def _tiny(config):
 
 @pytest.mark.parametrize('name', ['sagan_hinge', 'sagan_minimax', 'sagan_wasserstein',
                                   'sagan_hinge_cond', 'sagan_seed_lowmem'])
+@pytest.mark.slow
 def test_every_sagan_config_trains_a_step_on_mock_cifar10(tmp_path, name):
   config = _tiny(jaxgan.config.from_file(os.path.join(CONFIGS, f'{name}.py')))
   with tfds.testing.mock_data(num_examples=16):
@@ -41,6 +42,7 @@ def test_every_sagan_config_trains_a_step_on_mock_cifar10(tmp_path, name):
   assert os.listdir(tmp_path / 'samples') == ['step_0000001.png']
 
 
+@pytest.mark.slow
 def test_spectral_norm_vectors_train_and_stay_identical_across_devices():
   config = _tiny(jaxgan.config.from_file(os.path.join(CONFIGS, 'sagan_hinge.py')))
   config.data.dataset = 'digits'

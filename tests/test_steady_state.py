@@ -84,6 +84,7 @@ def run():
   return out
 
 
+@pytest.mark.slow
 def test_the_first_step_compiles(run):
   assert run['first_compiles']   # a check of the compile counter
 
@@ -145,6 +146,7 @@ def test_inputs_on_a_differently_named_mesh_compile_the_step_twice():
     jax.monitoring.unregister_event_duration_listener(counter)
 
 
+@pytest.mark.slow
 def test_a_training_run_compiles_each_function_once(tmp_path):
   """The whole loop (steps, checkpoints, sample grids, logging) lowers every function once:
   the state keeps the step's own sharding from step to step."""
@@ -163,6 +165,7 @@ def test_a_training_run_compiles_each_function_once(tmp_path):
       'jit(mapped_step)': 1, 'jit(sample)': 1, 'jit(finite)': 1, 'jit(init)': 1}, counts
 
 
+@pytest.mark.slow
 def test_a_state_from_init_passed_straight_to_the_step_compiles_it_once():
   """Research code that does not know about shardings: `init_state()` then the step, twice.
   The step places the state itself, so the second call does not compile again (before, it

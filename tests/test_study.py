@@ -80,6 +80,7 @@ def test_unknown_study_and_run_names():
     runner.select_runs(runner.get_study('seed'), ['dcgan', 'dcgan_gp'])
 
 
+@pytest.mark.slow
 def test_command_line_errors_are_one_line(tmp_path):
   done = subprocess.run(
       [sys.executable, '-m', 'jaxgan.study', '--study=seed', f'--out={tmp_path / "s"}',
@@ -92,6 +93,7 @@ def test_command_line_errors_are_one_line(tmp_path):
   assert not (tmp_path / 's').exists()          # nothing written before the overrides check
 
 
+@pytest.mark.slow
 def test_a_preempted_study_stops_unfinished_and_resumes_exactly(tmp_path):
   """SIGTERM during run b (of a, b, c): b saves and is recorded as preempted, c never starts,
   the study raises Preempted; rerunning trains only b (from its checkpoint) and c, and b ends

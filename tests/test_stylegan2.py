@@ -84,6 +84,7 @@ def _official_state_dict(shapes, seed):
           rng.standard_normal(shape).astype(np.float32) for k, shape in shapes.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('key', sorted(OFFICIAL['state_dict_shapes']))
 @pytest.mark.parametrize('net', ['G', 'D'])
 def test_official_state_dict_converts_to_the_jaxgan_variables(key, net):
@@ -131,6 +132,7 @@ def _close(a, b):
     (0, 'orig', 'resnet', 256.0),   # the other cfgs' D, unconditional
     (3, 'resnet', 'skip', 0.3),     # the rest, with a clamp that bites
 ])
+@pytest.mark.slow
 def test_same_function_as_the_pytorch_replica(classes, g_arch, d_arch, clamp):
   batch = 4
   gen = sg.Generator(image_size=RES, num_classes=classes, w_dim=W, mapping_layers=2,
@@ -173,6 +175,7 @@ def test_same_function_as_the_pytorch_replica(classes, g_arch, d_arch, clamp):
     chex.assert_trees_all_equal(new_state['noise_const'], g_vars['noise_const'])
 
 
+@pytest.mark.slow
 def test_noise_modes():
   gen = sg.Generator(image_size=8, w_dim=W, channel_base=BASE)
   z = jax.random.normal(jax.random.key(0), (2, Z))
@@ -201,6 +204,7 @@ def test_noise_modes():
     gen.apply(variables, z, train=False)
 
 
+@pytest.mark.slow
 def test_bfloat16_top_resolutions_and_clamp():
   z = jax.random.normal(jax.random.key(0), (2, Z))
   x = jax.random.normal(jax.random.key(1), (2, RES, RES, 3))
@@ -258,6 +262,7 @@ def test_cfg_table_and_registry():
     sg.Discriminator(image_size=24)
 
 
+@pytest.mark.slow
 def test_gradients_in_bfloat16_are_float32():
   """A generator-and-discriminator gradient through every op (the dilated and strided
   convolutions, FIR filters, random noise, mbstd) with the top resolutions in bfloat16."""
@@ -284,6 +289,7 @@ _OFFICIAL_CODE = os.environ.get('STYLEGAN2_ADA_PYTORCH', '')
 
 @pytest.mark.skipif(not os.path.isfile(os.path.join(_OFFICIAL_CODE, 'training', 'networks.py')),
                     reason='set STYLEGAN2_ADA_PYTORCH to a checkout of NVlabs/stylegan2-ada-pytorch')
+@pytest.mark.slow
 @pytest.mark.parametrize('setting', ['cifar', 'small'])
 def test_same_function_as_the_official_networks(setting, monkeypatch):
   """The official modules (their CPU reference ops; training mode, so the generator takes

@@ -27,6 +27,7 @@ def _checkpoint_steps(workdir) -> list[int]:
   return sorted(int(n) for n in os.listdir(folder) if n.isdigit())
 
 
+@pytest.mark.slow
 def test_train_on_mock_cifar10_and_load_the_run(tmp_path):
   config = tiny_config('cifar10', **{'data.image_size': 64, 'train.num_steps': 2,
                                      'train.checkpoint_every': 1})
@@ -55,6 +56,7 @@ def test_train_on_mock_cifar10_and_load_the_run(tmp_path):
   assert -1 <= images.min() and images.max() <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dataset', ['digits', 'ring'])
 def test_resume_is_bit_exact(tmp_path, dataset):
   overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2, 'train.d_steps': 2}
@@ -78,6 +80,7 @@ def _image_folder(root, count=40, seed=0):
   return root
 
 
+@pytest.mark.slow
 def test_resume_is_bit_exact_with_a_streamed_folder(tmp_path):
   folder = _image_folder(tmp_path / 'images')
   overrides = {'data.path': str(folder), 'data.cache': 'none', 'data.labels': 'folders',
@@ -95,6 +98,7 @@ def test_resume_is_bit_exact_with_a_streamed_folder(tmp_path):
   assert info['files'] == 40 and info['identity'].startswith('folder-images-32px-')
 
 
+@pytest.mark.slow
 def test_a_128px_greyscale_dcgan_trains_on_a_folder(tmp_path):
   folder = _image_folder(tmp_path / 'images', count=12)
   config = tiny_config('folder', **{
@@ -110,6 +114,7 @@ def test_a_128px_greyscale_dcgan_trains_on_a_folder(tmp_path):
     assert np.all(np.isfinite(leaf))
 
 
+@pytest.mark.slow
 def test_ring_runs_move_samples_onto_the_modes(tmp_path):
   """Three seeds of a short run with a cosine learning-rate decay must each put samples on
   the modes: learning asserted with a wide margin, on any CPU's trajectory.
@@ -149,6 +154,7 @@ def test_ring_runs_move_samples_onto_the_modes(tmp_path):
   assert all(r['modes_covered'] >= 7 for r in results), results
 
 
+@pytest.mark.slow
 def test_weight_clipping_and_critic_updates_per_generator_update(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 3, 'train.d_steps': 5, 'optim.d_clip': 0.01,
                                   'loss.name': 'wasserstein', 'optim.d_lr': 0.05})
@@ -161,6 +167,7 @@ def test_weight_clipping_and_critic_updates_per_generator_update(tmp_path):
   assert int(state.g_opt_state.inner_state[0].count) == 3
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_stops_unfinished_and_resumes_bit_exact(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 8, 'train.checkpoint_every': 100})
   straight = jaxgan.train(config, str(tmp_path / 'straight'))
@@ -175,6 +182,7 @@ def test_sigterm_saves_a_checkpoint_stops_unfinished_and_resumes_bit_exact(tmp_p
   _leaves_equal(straight, resumed)
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_and_keeps_a_finished_restorable_checkpoint(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 6, 'train.checkpoint_every': 1})
   jaxgan.train(config, str(tmp_path))           # good checkpoints up to step 6
@@ -201,6 +209,7 @@ def test_nan_before_any_checkpoint_says_nothing_is_kept(tmp_path):
     jaxgan.train(bad, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_a_damaged_latest_checkpoint_is_set_aside_and_the_run_resumes_from_the_previous(tmp_path):
   config = tiny_config('ring', **{'train.num_steps': 6, 'train.checkpoint_every': 2})
   straight = jaxgan.train(config, str(tmp_path / 'straight'))
@@ -223,6 +232,7 @@ def test_a_damaged_latest_checkpoint_is_set_aside_and_the_run_resumes_from_the_p
   assert jaxgan.load_run(str(workdir), step=4).step == 4
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_another_config_leaves_the_records_untouched(tmp_path):
   jaxgan.train(tiny_config('ring', **{'train.num_steps': 2}), str(tmp_path))
   records = {n: (tmp_path / n).read_bytes() for n in ('config.json', 'run_info.json')}
@@ -240,7 +250,7 @@ def test_a_checkpoint_from_another_config_leaves_the_records_untouched(tmp_path)
     ({'data.dataset': 'imagenet'}, r"config.data.dataset='imagenet' is neither a TFDS dataset nor "
                                    r"one of digits, folder, npz, ring, grid; did you mean"),
     ({'loss.name': 'hinj'}, r"config.loss.name='hinj' is not a known objective; choose one of hinge"),
-    ({'model.name': 'biggan'}, r"config.model.name='biggan' is not supported; choose one of 'dcgan'"),
+    ({'model.name': 'bigan'}, r"config.model.name='bigan' is not supported; choose one of 'dcgan'"),
     ({'model.name': 'mlp'}, r"use model 'mlp' for the 2-D mixtures"),
     ({'optim.g_optimizer': 'lamb'}, r"config.optim.g_optimizer='lamb' is not supported"),
     ({'train.d_steps': 0}, r'config.train.d_steps=0 must be an integer >= 1'),
@@ -251,6 +261,7 @@ def test_a_checkpoint_from_another_config_leaves_the_records_untouched(tmp_path)
     ({'loss.regularizers': {'gradient_penalty': 10.0}},
      r'mixes samples through batch norm.*d_norm=layer'),
 ])
+@pytest.mark.slow
 def test_bad_config_values_fail_before_anything_is_written(tmp_path, overrides, message):
   with pytest.raises(errors.ConfigError, match=message):
     jaxgan.train(tiny_config('digits', **overrides), str(tmp_path / 'run'))
@@ -283,6 +294,7 @@ def test_a_workdir_that_is_a_file_or_read_only_is_one_sentence(tmp_path):
     os.chmod(read_only, 0o700)
 
 
+@pytest.mark.slow
 def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
   import fcntl  # pylint: disable=g-import-not-at-top
   config = tiny_config('ring', **{'train.num_steps': 1, 'log.samples_every': 0})
