@@ -108,6 +108,7 @@ def test_params_optimizer_and_model_state_stay_float32(runs):
         assert leaf.dtype == jnp.float32, f'{part}{jax.tree_util.keystr(path)}: {leaf.dtype}'
 
 
+@pytest.mark.slow
 def test_compute_is_bfloat16_and_the_sensitive_parts_float32(runs):
   # The float32 step holds no bfloat16 value at all (a check of the checker).
   assert not any('bf16' in types for _, types in runs['float32']['ops'])
@@ -124,6 +125,7 @@ def test_compute_is_bfloat16_and_the_sensitive_parts_float32(runs):
   assert all(types == {'f32'} for _, types in sensitive), sensitive
 
 
+@pytest.mark.slow
 def test_losses_follow_float32_within_tolerance(runs):
   # bfloat16 rounds to 8 significant bits (relative error <= 2**-9 = 0.2% per rounding);
   # over the ~10-20 layers of a forward and backward pass errors compound to about 1% of the
