@@ -118,6 +118,49 @@ def jaxgan(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
   return Built(step, info, lower=lambda: step_fn.lower(holder['state'], batch_arrays))
 
 
+def jaxgan_experiment(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
+                      conv_impl: str = 'auto', dtype: str = 'float32', xla_flags: str = '',
+                      env: str = '', **unused) -> Built:
+  """ROOT's jaxgan through its public experiment API only: `jaxgan.build(config)`,
+  `experiment.init_state()` and the experiment's own train step on one device, as a user's
+  loop gets it. Works for the trees before (a `train_step` property over all devices) and
+  after (`train_step(devices=...)`) the typed experiment, so both time in one interleaving."""
+  del unused
+  _xla_flags(xla_flags, env)
+  t0 = time.perf_counter()
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxgan as jaxgan_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan import data  # pylint: disable=g-import-not-at-top
+  t1 = time.perf_counter()
+  root = os.path.dirname(os.path.dirname(os.path.abspath(jaxgan_lib.__file__)))
+  config = jaxgan_lib.config.from_file(os.path.join(root, 'configs', _config_file(model)))
+  config = _configure(config, model, image_size, batch, conv_impl, dtype)
+  experiment = jaxgan_lib.build(config)
+  devices = jax.devices()[:1]
+  step_fn = experiment.train_step
+  if not hasattr(step_fn, 'place'):          # the typed experiment: a method
+    step_fn = step_fn(devices=devices)
+  elif len(jax.devices()) != 1:
+    raise RuntimeError('jaxgan_experiment times one device; run without fake host devices.')
+  experiment.data.prepare()
+  layout = data.Layout(batch_size=batch, d_steps=int(config.train.d_steps), local_devices=1)
+  state, batch_arrays = step_fn.place(experiment.init_state(), experiment.data.batch(0, layout))
+  holder = {'state': state}
+
+  def step():
+    holder['state'], metrics = step_fn(holder['state'], batch_arrays)
+    jax.block_until_ready(metrics)
+
+  step()
+  t2 = time.perf_counter()
+  count = lambda tree: sum(int(x.size) for x in jax.tree.leaves(tree))
+  info = {'side': 'jaxgan (experiment API)', 'jaxgan': jaxgan_lib.__file__,
+          'jax': jax.__version__, 'd_steps': int(config.train.d_steps),
+          'backend': jax.default_backend(), 'import_s': t1 - t0, 'first_step_s': t2 - t1,
+          'params': [count(holder['state'].g_params), count(holder['state'].d_params)]}
+  return Built(step, info, lower=lambda: step_fn.lower(holder['state'], batch_arrays))
+
+
 def jaxgan_old(model: str = 'dcgan', image_size: int = 32, batch: int = 64,
                conv_impl: str = 'auto', dtype: str = 'float32', cache_dir: str = '',
                xla_flags: str = '', env: str = '', **unused) -> Built:
@@ -191,7 +234,7 @@ def torch(model: str = 'dcgan', image_size: int = 32, batch: int = 64, threads: 
   return Built(step, info)
 
 
-BUILDERS = {'jaxgan': jaxgan, 'jaxgan_old': jaxgan_old, 'torch': torch}
+BUILDERS = {'jaxgan': jaxgan, 'jaxgan_experiment': jaxgan_experiment, 'jaxgan_old': jaxgan_old, 'torch': torch}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def parse_side(spec: str, common: dict) -> interleave.Side:
     kwargs = {k: v for k, v in kwargs.items() if k not in common}
   if args:
     label += f' [{args}]'
-  if name == 'jaxgan' and os.path.abspath(root) != interleave.REPO:
+  if name.startswith('jaxgan') and os.path.abspath(root) != interleave.REPO:
     label += f' @{os.path.basename(os.path.abspath(root))}'
   return interleave.Side(label, name, kwargs, root)
 
@@ -95,7 +95,7 @@ def main():
         f'{result["command"]}')
   print(interleave.summary(result))
   for s in result['sides']:
-    if s['builder'] in ('jaxgan', 'jaxgan_old', 'torch'):
+    if s['builder'] in ('jaxgan', 'jaxgan_experiment', 'jaxgan_old', 'torch'):
       print(f'  {s["label"]:24s} {images / s["median_s"]:.1f} images/s')
   if args.out:
     with open(args.out, 'w') as f:
