@@ -53,11 +53,12 @@ from jaxgan import models
 from jaxgan import optim
 from jaxgan import state
 from jaxgan import steps
-from jaxgan.experiment import Experiment, LoadedRun, build, load_run
+from jaxgan.experiment import EMA, Experiment, LoadedRun, Loop, build, load_run
 from jaxgan.state import GANState
 from jaxgan.training import train, train_and_evaluate
 
 __all__ = [
-    'Experiment', 'GANState', 'LoadedRun', 'augment', 'build', 'config', 'data', 'errors',
-    'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train', 'train_and_evaluate',
+    'EMA', 'Experiment', 'GANState', 'LoadedRun', 'Loop', 'augment', 'build', 'config', 'data',
+    'errors', 'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train',
+    'train_and_evaluate',
 ]
