@@ -475,12 +475,12 @@ def load_run(workdir: str, *, step: Optional[int] = None, best: bool = False,
     raise errors.CheckpointError(f'{paths.root} is not a folder; pass the --workdir of a '
                                  f'jaxgan training run.')
   if experiment is None:
-    _refuse_own_generator(paths)
     if not os.path.exists(paths.config) and os.path.isdir(paths.checkpoints):
       raise errors.CheckpointError(
           f'the run in {paths.root} has no config.json (it trained an Experiment made in '
           f'code, or was copied without it); pass experiment= (the jaxgan.Experiment that '
           f'trained it) to load_run.')
+    _refuse_own_generator(paths)
     experiment = build(config_lib.from_json(paths.config))
   folder = paths.best_checkpoints if best else paths.checkpoints
   if not os.path.isdir(folder):
