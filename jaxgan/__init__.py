@@ -3,7 +3,8 @@
   import jaxgan
   config = jaxgan.config.default()            # every setting, with its default
   experiment = jaxgan.build(config)            # generator, discriminator, loss, optimisers, data
-  experiment = experiment.replace(loss=jaxgan.losses.hinge + 10 * jaxgan.losses.r1_term)
+  experiment = experiment.replace(loss=jaxgan.losses.hinge + 10 * jaxgan.losses.r1_term,
+                                  loop=experiment.loop.replace(num_steps=20_000))  # a jaxgan.Loop
   state = jaxgan.train(experiment, 'runs/mine')   # checkpoints, exact resume, logs, evaluation
   run = jaxgan.load_run('runs/mine')           # the run's experiment and state, for sampling
 

@@ -334,8 +334,8 @@ def _flat(tree, prefix: str = '') -> dict:
 
 def config_changes(saved: dict, config: ml_collections.ConfigDict,
                    from_config=None) -> dict[str, list]:
-  """{key: [saved value, new value]} of the run-defining keys (`_DEFINING`) of `config` that
-  differ from `saved` (a workdir's config.json); keys that `saved` lacks (an older jaxgan)
+  """{key: [saved value, new value]} of the run-defining keys (`_DEFINING`) of `config` (an
+  experiment's `config_record()`) that differ from `saved` (a workdir's config.json); keys that `saved` lacks (an older jaxgan)
   and sections of parts not built from the config (`from_config`) are not compared."""
   new = json.loads(config.to_json_best_effort())
   changes = {}
