@@ -68,8 +68,8 @@ def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientT
 
   `example_shape` is one data example's shape ((H, W, C) images or (2,) points); the networks
   are initialised in evaluation mode on two dummy examples. `ema`: keep an EMA of the
-  generator (`ema_params`, starting as a copy of its params; None without). `loss_state` is the loss's
-  `init_state()`, `augment_state` the augmentation's.
+  generator (`ema_params`, starting as a copy of its params; None without). `loss_state` is
+  the loss's `init_state()`, `augment_state` the augmentation's.
   """
 
   def init(seed):

@@ -3,15 +3,17 @@
   state = jaxgan.train(config, 'runs/dcgan')             # built from a config
   state = jaxgan.train(experiment, 'runs/mine')          # or an experiment with your parts
 
-Checkpoints every `experiment.loop.checkpoint_every` steps, at the end and on SIGTERM or Ctrl-C, before
-that step's pictures and evaluation; rerunning resumes exactly from the newest checkpoint that
-restores (a resume with another data, model or loss is refused unless allowed). A NaN or inf
-in a loss or a parameter stops the run with the last good checkpoint kept; SIGTERM and Ctrl-C
-save and raise `errors.Preempted` (command-line tools exit 143 and 130), stopping an
-evaluation at once. config.json and run_info.json are written once the session's first
-checkpoint is complete; a resumed run first drops the logs of the steps after its checkpoint.
-Logs go to TensorBoard, `metrics.jsonl` and the console (on by default, `jaxgan.console`);
-evaluators run every `loop.eval_every`; sample grids (and SAGAN attention figures) are
+Checkpoints every `experiment.loop.checkpoint_every` steps, at the end and on SIGTERM or
+Ctrl-C, before that step's pictures and evaluation; rerunning resumes exactly from the newest
+checkpoint that restores (a resume with another data, model or loss is refused unless
+allowed). A NaN or inf in a loss or a parameter stops the run with the last good checkpoint
+kept; SIGTERM and Ctrl-C save and raise `errors.Preempted` (command-line tools exit 143 and
+130), stopping an evaluation at once. config.json (an experiment built from a config) and
+run_info.json are written once the session's first checkpoint is complete; a resumed run
+first drops the logs of the steps after its checkpoint. The loop reads only the experiment's
+typed values (`experiment.loop`, `z_dim`, `num_classes`, `ema`), never its config. Logs go to
+TensorBoard, `metrics.jsonl` and the console (on by default, `jaxgan.console`); evaluators
+run every `loop.eval_every`; sample grids (and SAGAN attention figures) are
 written under the workdir (`jaxgan.workdir` names every file).
 """
 
@@ -335,8 +337,9 @@ def _flat(tree, prefix: str = '') -> dict:
 def config_changes(saved: dict, config: ml_collections.ConfigDict,
                    from_config=None) -> dict[str, list]:
   """{key: [saved value, new value]} of the run-defining keys (`_DEFINING`) of `config` (an
-  experiment's `config_record()`) that differ from `saved` (a workdir's config.json); keys that `saved` lacks (an older jaxgan)
-  and sections of parts not built from the config (`from_config`) are not compared."""
+  experiment's `config_record()`) that differ from `saved` (a workdir's config.json); keys
+  that `saved` lacks (an older jaxgan) and sections of parts not built from the config
+  (`from_config`) are not compared."""
   new = json.loads(config.to_json_best_effort())
   changes = {}
   for section, keys in _DEFINING.items():
