@@ -130,7 +130,7 @@ def consumption(size, args):
   experiment = jaxgan.build(config)
   experiment.data.prepare()
   layout = experiment.layout()
-  step_fn = experiment.train_step
+  step_fn = experiment.train_step()
   state, _ = step_fn.place(experiment.init_state())
   batch = jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(step_fn.batch_sharding, x),

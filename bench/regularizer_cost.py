@@ -90,7 +90,7 @@ class Variant:
       config[section][field] = value
     self.name = name
     self.experiment = jaxgan.build(config)
-    self.step = self.experiment.train_step
+    self.step = self.experiment.train_step()
     self.experiment.data.prepare()
     layout = data.Layout(batch_size=batch, d_steps=1, local_devices=len(self.step.devices))
     self.state, self.batch = self.step.place(self.experiment.init_state(),

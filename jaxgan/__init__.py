@@ -3,7 +3,8 @@
   import jaxgan
   config = jaxgan.config.default()            # every setting, with its default
   experiment = jaxgan.build(config)            # generator, discriminator, loss, optimisers, data
-  experiment = experiment.replace(loss=jaxgan.losses.hinge + 10 * jaxgan.losses.r1_term)
+  experiment = experiment.replace(loss=jaxgan.losses.hinge + 10 * jaxgan.losses.r1_term,
+                                  loop=experiment.loop.replace(num_steps=20_000))  # a jaxgan.Loop
   state = jaxgan.train(experiment, 'runs/mine')   # checkpoints, exact resume, logs, evaluation
   run = jaxgan.load_run('runs/mine')           # the run's experiment and state, for sampling
 
@@ -53,11 +54,12 @@ from jaxgan import models
 from jaxgan import optim
 from jaxgan import state
 from jaxgan import steps
-from jaxgan.experiment import Experiment, LoadedRun, build, load_run
+from jaxgan.experiment import EMA, Experiment, LoadedRun, Loop, build, load_run
 from jaxgan.state import GANState
 from jaxgan.training import train, train_and_evaluate
 
 __all__ = [
-    'Experiment', 'GANState', 'LoadedRun', 'augment', 'build', 'config', 'data', 'errors',
-    'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train', 'train_and_evaluate',
+    'EMA', 'Experiment', 'GANState', 'LoadedRun', 'Loop', 'augment', 'build', 'config', 'data',
+    'errors', 'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train',
+    'train_and_evaluate',
 ]

@@ -172,16 +172,23 @@ class Checkpointer:
                                    f'check the disk and permissions, then rerun '
                                    f'({self._kept()}).') from e
 
+  def _saved(self, step: int) -> Optional[dict]:
+    """{dotted leaf name: metadata} of the checkpoint at `step`; None when its metadata is
+    unreadable (a damaged checkpoint, which `restore` reports)."""
+    try:
+      with _Quiet(), ocp.StandardCheckpointer() as reader:
+        tree = reader.metadata(os.path.join(self.directory, str(step), 'default')).item_metadata
+      return ocp.tree.to_flat_dict(getattr(tree, 'tree', tree), sep='.')
+    except Exception:  # pylint: disable=broad-except
+      return None
+
   def difference(self, target, step: int, fields=None) -> Optional[str]:
     """How the checkpoint at `step` differs from `target` (its `fields` only, if given): the
     first leaf (parameters first) missing on one side or of another shape, as a phrase; None
     when the trees agree or the checkpoint's metadata is unreadable (a damaged checkpoint,
     which `restore` reports)."""
-    try:
-      with _Quiet(), ocp.StandardCheckpointer() as reader:
-        tree = reader.metadata(os.path.join(self.directory, str(step), 'default')).item_metadata
-      saved = ocp.tree.to_flat_dict(getattr(tree, 'tree', tree), sep='.')
-    except Exception:  # pylint: disable=broad-except
+    saved = self._saved(step)
+    if saved is None:
       return None
     if fields is not None:
       target = {k: getattr(target, k) for k in fields}
@@ -201,9 +208,55 @@ class Checkpointer:
                 f'{_shape(wanted[name])} here')
     return None
 
+  def _ema_mismatch(self, target, step: int) -> Optional[str]:
+    """'drop' when the checkpoint at `step` holds a generator EMA that `target` does not keep
+    (jaxgan <= 0.2.0 saved one in every run, a copy of the generator when EMA was off; or
+    EMA was turned off on resume), 'fill' when `target` keeps one the checkpoint lacks (EMA
+    turned on on resume: it starts from the generator, as the old copy did); else None."""
+    saved = self._saved(step)
+    if saved is None or not hasattr(target, 'ema_params'):
+      return None
+    has_ema = any(k.split('.')[0] == 'ema_params' for k in saved)
+    if target.ema_params is None and has_ema:
+      return 'drop'
+    if target.ema_params is not None and not has_ema and saved:
+      return 'fill'
+    return None
+
+  def _restore_without_ema(self, target, step: int, fields, mismatch: str, what: str):
+    """`fields` of the checkpoint at `step` but the EMA, onto `target` (`_ema_mismatch`)."""
+    fields = tuple(k for k in fields if k != 'ema_params')
+    difference = self.difference(target, step, fields)
+    if difference is not None:
+      return None, difference
+    try:
+      values = self._restore_fields(target, step, fields)
+    except Exception as e:  # pylint: disable=broad-except
+      raise errors.CheckpointError(
+          f'{what} {os.path.join(self.directory, str(step))} cannot be restored '
+          f'({_first_line(e)})') from e
+    if mismatch == 'fill':
+      values['ema_params'] = jax.tree.map(lambda x: x.copy(), values['g_params'])
+      logging.info('The checkpoint of step %d holds no generator EMA; the EMA starts from the '
+                   'generator.', step)
+    else:
+      values['ema_params'] = None
+    return values, None
+
   def restore(self, target, step: int):
-    """The checkpoint at `step` restored onto `target`'s structure (CheckpointError if not)."""
-    difference = self.difference(target, step)
+    """The checkpoint at `step` restored onto `target`'s structure (CheckpointError if not).
+
+    A generator EMA the checkpoint holds but `target` does not keep is left out (checkpoints
+    of jaxgan <= 0.2.0 hold one in every run); one `target` keeps but the checkpoint lacks
+    starts as a copy of the restored generator."""
+    mismatch = self._ema_mismatch(target, step)
+    if mismatch is not None:
+      values, difference = self._restore_without_ema(
+          target, step, tuple(target.__dataclass_fields__), mismatch, 'the checkpoint')
+      if values is not None:
+        return target.replace(**values)
+    else:
+      difference = self.difference(target, step)
     if difference is not None:
       # Not handed to orbax: its failed reads end in pages of asyncio noise.
       raise errors.CheckpointError(
@@ -224,19 +277,26 @@ class Checkpointer:
     """Only the fields a sampler needs (`GENERATOR_FIELDS`) of the checkpoint at `step`, onto
     `target`'s; the other fields of the result are None. For a run whose discriminator,
     optimisers or loss state differ from what `target` was built with."""
-    difference = self.difference(target, step, self.GENERATOR_FIELDS)
+    mismatch = self._ema_mismatch(target, step)
+    difference = values = None
+    if mismatch is not None:
+      values, difference = self._restore_without_ema(
+          target, step, self.GENERATOR_FIELDS, mismatch, 'the generator of checkpoint')
+    else:
+      difference = self.difference(target, step, self.GENERATOR_FIELDS)
     if difference is not None:
       raise errors.CheckpointError(
           f'the generator of checkpoint {os.path.join(self.directory, str(step))} is not the '
           f'config\'s ({difference}): pass the experiment that trained it (load_run\'s '
           f'experiment=).')
-    try:
-      values = self._restore_fields(target, step, self.GENERATOR_FIELDS)
-    except Exception as e:  # pylint: disable=broad-except
-      raise errors.CheckpointError(
-          f'the generator of checkpoint {os.path.join(self.directory, str(step))} cannot be '
-          f'restored ({_first_line(e)}); it was written by another generator than the '
-          f'config\'s: pass the experiment that trained it.') from e
+    if values is None:
+      try:
+        values = self._restore_fields(target, step, self.GENERATOR_FIELDS)
+      except Exception as e:  # pylint: disable=broad-except
+        raise errors.CheckpointError(
+            f'the generator of checkpoint {os.path.join(self.directory, str(step))} cannot be '
+            f'restored ({_first_line(e)}); it was written by another generator than the '
+            f'config\'s: pass the experiment that trained it.') from e
     others = {k: None for k in target.__dataclass_fields__ if k not in values}
     return target.replace(**values, **others)
 

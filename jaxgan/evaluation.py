@@ -195,15 +195,22 @@ class Stream:
     return out[:n]
 
 
+def _settings(experiment) -> ml_collections.ConfigDict:
+  """The evaluation settings: the config's `eval` section (the defaults for an experiment
+  made in code, which has no config)."""
+  from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
+  return evaluators.settings(None if experiment.config is None else experiment.config.eval)
+
+
 class TrainingEvaluator:
   """Runs the experiment's evaluators on process 0 and keeps the best checkpoint on all."""
 
   def __init__(self, experiment, paths: workdir_lib.Paths, *, is_chief: bool):
     self.experiment = experiment
     self.paths = paths
-    cfg = experiment.config.eval
-    self.every = cfg.every_steps if experiment.evaluators else 0
-    self.num_steps = experiment.config.train.num_steps
+    cfg = _settings(experiment)
+    self.every = experiment.loop.eval_every if experiment.evaluators else 0
+    self.num_steps = experiment.loop.num_steps
     self.is_chief = is_chief
     self.best_metric = cfg.best_metric if self.every else ''
     self.best = self._read_best()
@@ -249,7 +256,7 @@ class TrainingEvaluator:
       return None
 
   def _num_real(self) -> int:
-    num = int(self.experiment.config.eval.num_samples)
+    num = int(_settings(self.experiment).num_samples)
     return min(num, getattr(self.reference, 'num_examples', num))
 
   @property
@@ -258,7 +265,7 @@ class TrainingEvaluator:
     if not self.every:
       return None
     if self._protocol is None:
-      cfg = self.experiment.config.eval
+      cfg = _settings(self.experiment)
       fields = {}
       for evaluator in self.experiment.evaluators.values():
         if hasattr(evaluator, 'protocol_fields'):
@@ -275,13 +282,13 @@ class TrainingEvaluator:
           reference=(reference(self.experiment, self.reference, seed=int(cfg.seed))
                      if needs_real else None),
           generation={'seed': int(cfg.seed), 'batch_size': int(cfg.chunk_size), 'step': None,
-                      'ema': bool(self.experiment.uses_ema)},
+                      'ema': self.experiment.ema is not None},
           weights_sha256=protocol_lib.weights_sha256(cfg.weights or None), **fields)
     return self._protocol
 
   def _evaluate_on_chief(self, state, step: int) -> dict[str, float]:
     from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
-    cfg = self.experiment.config.eval
+    cfg = _settings(self.experiment)
     num, chunk = int(cfg.num_samples), int(cfg.chunk_size)
     # Host copies: only process 0 evaluates, so no computation may span other processes.
     host_state = state.replace(**dict(zip(
@@ -290,7 +297,7 @@ class TrainingEvaluator:
     data = self.reference
     num_real = self._num_real()
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
-    weights = 'EMA' if self.experiment.uses_ema else 'current'
+    weights = 'EMA' if self.experiment.ema is not None else 'current'
     needs_real = any(getattr(e, 'needs_real', True) for e in self.experiment.evaluators.values())
     against = (f' against {num_real} real images of {reference(self.experiment, data)["source"]}'
                f' (their statistics cached after the first evaluation)' if needs_real else '')

@@ -1,16 +1,20 @@
-"""The experiment: every part of a GAN run as one value, built once.
+"""The experiment: every part of a GAN run as one typed value, built once.
 
   experiment = jaxgan.build(config)                   # parts from a config, all checked
   experiment = experiment.replace(loss=my_loss, g_optimizer=optax.adam(schedule, b1=0.5))
+  experiment = experiment.replace(loop=experiment.loop.replace(num_steps=20_000))
   state = jaxgan.train(experiment, workdir)           # checkpoints, resume, logs, evaluation
 
 An `Experiment` holds the generator and discriminator (flax modules), the loss `Term`, both
 optax transformations, the data source, the evaluators, the differentiable augmentation of
 D's inputs (an `augment.Augmentation`, or None; see jaxgan/augment.py for why it is a part
-here) and the config, whose `train`, `log` and `eval` sections drive the loop (`model.z_dim` and `model.num_classes` give the latent
-size and the label range). Nothing after `build` reads the config to rebuild a part, so any
-part can be replaced by research code. The experiment owns its compiled functions (the
-pmapped train step, the sampler): they are built on first use, shared by every run of this
+here) and the typed values the training loop and step read: `z_dim`, `num_classes`, `loop`
+(a `Loop`: steps, batch, critic updates, seed, checkpoint / log / sample / evaluation
+cadence), `ema` (an `EMA`, or None: the one place the generator EMA is decided) and `d_clip`.
+`build` fills every one of them from a config; after that nothing reads the config, which is
+kept only as the provenance written to config.json (None for an experiment made in code,
+which then writes no config.json). The experiment owns its compiled functions (the train step
+per device set, the sampler): they are built on first use, shared by every run of this
 experiment in the process, and freed with it.
 """
 
@@ -33,18 +37,111 @@ from jaxgan import augment, errors, losses, models, optim, state as state_lib, s
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
          'evaluators', 'augmentation')
+# The typed values the loop and the step read: `build` fills them, `replace` may swap them.
+VALUES = ('z_dim', 'num_classes', 'loop', 'ema', 'd_clip')
 
+_DEFAULT = config_lib.default()   # each default once: Loop's defaults are the config's
+
+
+def _check_int(owner: str, name: str, value, minimum: int, maximum: Optional[int] = None):
+  if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+      or (maximum is not None and value > maximum)):
+    bound = f'in [{minimum}, {maximum}]' if maximum is not None else f'>= {minimum}'
+    raise errors.ConfigError(f'{owner}.{name}={value!r} must be an integer {bound}.')
+
+
+@dataclasses.dataclass(frozen=True)
+class Loop:
+  """What the training loop reads: how long, how big, how often (the config's `train`, `log`,
+  `eval.every_steps` and `data.prefetch`; `build` fills it, research code may make one).
+
+  num_steps: generator updates. batch_size: global, over all devices and hosts. d_steps:
+  critic updates per generator update. seed: the run's keys (init, z, the sample grid's z).
+  checkpoint_every / keep_checkpoints: save cadence and how many to keep. log_every: scalars
+  to TensorBoard, metrics.jsonl and the console. samples_every / num_samples: the sample
+  grid of a fixed z (0: never). attention_every: SAGAN attention figures (0: never).
+  eval_every: the evaluators' cadence (0: no evaluation). prefetch: batches staged on the
+  devices ahead of the step.
+  """
+  num_steps: int = _DEFAULT.train.num_steps
+  batch_size: int = _DEFAULT.train.batch_size
+  d_steps: int = _DEFAULT.train.d_steps
+  seed: int = _DEFAULT.train.seed
+  checkpoint_every: int = _DEFAULT.train.checkpoint_every
+  keep_checkpoints: int = _DEFAULT.train.keep_checkpoints
+  log_every: int = _DEFAULT.log.every_steps
+  samples_every: int = _DEFAULT.log.samples_every
+  num_samples: int = _DEFAULT.log.num_samples
+  attention_every: int = _DEFAULT.log.attention_every
+  eval_every: int = _DEFAULT.eval.every_steps
+  prefetch: int = _DEFAULT.data.prefetch
+
+  def __post_init__(self):
+    for name in ('num_steps', 'batch_size', 'd_steps', 'checkpoint_every', 'keep_checkpoints',
+                 'log_every', 'num_samples', 'prefetch'):
+      _check_int('Loop', name, getattr(self, name), 1)
+    for name in ('samples_every', 'attention_every', 'eval_every'):
+      _check_int('Loop', name, getattr(self, name), 0)
+    _check_int('Loop', 'seed', self.seed, 0, 2**32 - 1)
+
+  def replace(self, **values) -> 'Loop':
+    """A copy with `values` changed (checked as a new Loop is)."""
+    return dataclasses.replace(self, **values)
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'Loop':
+    t, log = config.train, config.log
+    return cls(num_steps=t.num_steps, batch_size=t.batch_size, d_steps=t.d_steps, seed=t.seed,
+               checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
+               log_every=log.every_steps, samples_every=log.samples_every,
+               num_samples=log.num_samples, attention_every=log.attention_every,
+               eval_every=config.eval.every_steps, prefetch=config.data.prefetch)
+
+  def write_to(self, config: ml_collections.ConfigDict) -> None:
+    """Sets the config keys this Loop comes from to its values (config.json's record)."""
+    t, log = config.train, config.log
+    (t.num_steps, t.batch_size, t.d_steps, t.seed, t.checkpoint_every, t.keep_checkpoints) = (
+        self.num_steps, self.batch_size, self.d_steps, self.seed, self.checkpoint_every,
+        self.keep_checkpoints)
+    (log.every_steps, log.samples_every, log.num_samples, log.attention_every) = (
+        self.log_every, self.samples_every, self.num_samples, self.attention_every)
+    config.eval.every_steps, config.data.prefetch = self.eval_every, self.prefetch
+
+
+@dataclasses.dataclass(frozen=True)
+class EMA:
+  """An exponential moving average of the generator's weights, which samples and evaluations
+  then use (Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training";
+  StudioGAN / compare_gan): ema <- decay * ema + (1 - decay) * params after every generator
+  update from step `start` on, a copy of the live weights before it. An experiment without
+  one (`ema=None`) keeps no second copy of the generator in its state or checkpoints.
+  """
+  decay: float
+  start: int = 0
+
+  def __post_init__(self):
+    if (isinstance(self.decay, bool) or not isinstance(self.decay, (int, float))
+        or not 0.0 < self.decay < 1.0):
+      raise errors.ConfigError(f'EMA.decay={self.decay!r} must be in (0, 1), e.g. 0.9999; '
+                               f'pass ema=None for no EMA.')
+    _check_int('EMA', 'start', self.start, 0)
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Experiment:
-  """The parts of a GAN run; `build(config)` makes one, `replace(...)` swaps parts.
+  """The parts of a GAN run and the values its loop reads; `build(config)` makes one,
+  `replace(...)` swaps parts and values.
 
+  z_dim: the latent size. num_classes: labels 0..num_classes-1 (0: unconditional; the data
+  must have as many classes). loop: a `Loop` (steps, batch, cadence, seed). ema: an `EMA` or
+  None (off: the state holds no EMA copy). d_clip: WGAN's critic weight clipping bound c, or
+  None (off).
   evaluators: {name: evaluator} run during training (see jaxgan.metrics.evaluators); each
   has `evaluate(generate=..., real=..., num_samples=..., dataset_key=..., num_real=...)`.
   augmentation: an `augment.Augmentation` (e.g. `augment.DiffAugment`) applied to every image
   D sees, or None (off); its state lives in `GANState.augment_state`.
-  from_config: the parts `build` made from the config (the others were replaced), recorded in
-  run_info.json.
+  config: the config `build` read (provenance for config.json; None when made in code).
+  from_config: the parts and values `build` made from the config (the others were replaced),
+  recorded in run_info.json.
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -52,10 +149,21 @@ class Experiment:
   g_optimizer: optax.GradientTransformation
   d_optimizer: optax.GradientTransformation
   data: Any
-  config: ml_collections.ConfigDict
+  _: dataclasses.KW_ONLY
+  z_dim: int
+  num_classes: int = 0
+  loop: Loop = Loop()
+  ema: Optional[EMA] = None
+  d_clip: Optional[float] = None
   evaluators: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   augmentation: Optional[Any] = None
+  config: Optional[ml_collections.ConfigDict] = None
   from_config: frozenset = frozenset()
+
+  def _where(self, value: str) -> str:
+    """How an error names a typed value: its config key when built from one."""
+    keys = {'z_dim': 'config.model.z_dim', 'num_classes': 'config.model.num_classes'}
+    return keys[value] if value in self.from_config else f'Experiment.{value}'
 
   def __post_init__(self):
     for name, kind in (('generator', nn.Module), ('discriminator', nn.Module),
@@ -74,6 +182,18 @@ class Experiment:
             f'Experiment.data lacks {name!r}; pass a jaxgan.data source (ArraySource, '
             f'IterableSource, ...) or an object with example_shape, num_classes, prepare() '
             f'and batch(step, layout).')
+    _check_int('Experiment', 'z_dim', self.z_dim, 1)
+    if not isinstance(self.loop, Loop):
+      raise errors.ConfigError(f'Experiment.loop must be a jaxgan.Loop, got '
+                               f'{type(self.loop).__name__}.')
+    if self.ema is not None and not isinstance(self.ema, EMA):
+      raise errors.ConfigError(f'Experiment.ema must be a jaxgan.EMA (e.g. '
+                               f'jaxgan.EMA(decay=0.999)) or None, got {type(self.ema).__name__}.')
+    if self.d_clip is not None and (isinstance(self.d_clip, bool) or
+                                    not isinstance(self.d_clip, (int, float)) or
+                                    not self.d_clip > 0):
+      raise errors.ConfigError(f'Experiment.d_clip={self.d_clip!r} must be a number > 0 (the '
+                               f'critic weights\' bound c), or None for no clipping.')
     if self.augmentation is not None and not augment.is_augmentation(self.augmentation):
       raise errors.ConfigError(
           f'Experiment.augmentation must be a jaxgan.augment.Augmentation (e.g. '
@@ -94,11 +214,11 @@ class Experiment:
           f'the loss {self.loss!r} needs an augmentation T (consistency regularisation) but '
           f'the experiment has none; set config.augment.policy (probability 0 keeps it out of '
           f'the images D trains on) or pass Experiment(augmentation=...).')
-    config_lib.validate_loop(self.config)
-    if self.config.model.num_classes < 0:
+    if isinstance(self.num_classes, (int, np.integer)) and self.num_classes == -1:
       raise errors.ConfigError(
-          'config.model.num_classes=-1 (the data\'s number of classes) is resolved by '
-          'jaxgan.build; building an Experiment yourself, set it to data.num_classes.')
+          f'{self._where("num_classes")}=-1 (the data\'s number of classes) is resolved by '
+          f'jaxgan.build; building an Experiment yourself, set it to data.num_classes.')
+    _check_int('Experiment', 'num_classes', self.num_classes, 0)
     if self.loss.per_sample_gradients and models.mixes_samples(self.discriminator):
       raise errors.ConfigError(
           f'the loss {self.loss!r} penalises per-sample input gradients, but the '
@@ -111,46 +231,49 @@ class Experiment:
         data_classes = self.num_classes
       if data_classes != self.num_classes:
         raise errors.ConfigError(
-            f'config.model.num_classes={self.num_classes} but the data has {data_classes} '
+            f'{self._where("num_classes")}={self.num_classes} but the data has {data_classes} '
             f'classes; set it to that, to -1 (the data\'s) or to 0 (unconditional).')
-
-  # --- what the loop reads -------------------------------------------------------------------
-  @property
-  def z_dim(self) -> int:
-    return int(self.config.model.z_dim)
-
-  @property
-  def num_classes(self) -> int:
-    return int(self.config.model.num_classes)
-
-  @property
-  def uses_ema(self) -> bool:
-    """Whether the run keeps a generator EMA (samples and evaluations then use it)."""
-    return self.config.train.ema_decay > 0
 
   @property
   def is_2d(self) -> bool:
     return tuple(self.data.example_shape) == (2,)
 
   def replace(self, **parts) -> 'Experiment':
-    """A new experiment with `parts` replaced (its compiled functions are built anew).
-
-    Replacing `config` keeps the other parts as they are (it does not rebuild them).
-    """
-    unknown = sorted(set(parts) - set(PARTS) - {'config'})
+    """A new experiment with `parts` (parts and typed values) replaced; its compiled
+    functions are built anew. The config cannot be replaced: it is only the record of what
+    `build` read (build the new config's experiment with `jaxgan.build(config)`)."""
+    if 'config' in parts:
+      raise errors.ConfigError(
+          'Experiment.replace(config=...) would keep the parts and values built from the old '
+          'config; build the new one with jaxgan.build(config), or replace loop=, ema=, '
+          'z_dim= and the parts themselves.')
+    unknown = sorted(set(parts) - set(PARTS) - set(VALUES))
     if unknown:
-      raise TypeError(f'unknown experiment parts {unknown}; parts: {", ".join(PARTS)}, config')
+      raise TypeError(f'unknown experiment parts {unknown}; parts: {", ".join(PARTS)}; '
+                      f'values: {", ".join(VALUES)}')
     return dataclasses.replace(self, from_config=self.from_config - set(parts), **parts)
 
   # --- compiled functions, owned by the experiment ---------------------------------------------
   @functools.cached_property
-  def train_step(self) -> steps.TrainStep:
-    """The pmapped train step over all devices (compiled on first call)."""
-    t = self.config.train
-    return steps.make_train_step(
-        self.generator, self.discriminator, self.loss, self.g_optimizer, self.d_optimizer,
-        z_dim=self.z_dim, num_classes=self.num_classes, d_clip=self.config.optim.d_clip,
-        ema_decay=t.ema_decay, ema_start=t.ema_start, augmentation=self.augmentation)
+  def _train_steps(self) -> dict:
+    return {}
+
+  def train_step(self, devices: Optional[list] = None) -> steps.TrainStep:
+    """The train step mapped over `devices` (default: all), `step(state, batch) -> (state,
+    metrics)`; one per device set, compiled on first call, freed with the experiment."""
+    if isinstance(devices, state_lib.GANState):
+      raise TypeError('Experiment.train_step(devices=None) returns the step; call '
+                      'experiment.train_step()(state, batch).')
+    key = tuple(jax.devices() if devices is None else devices)
+    step = self._train_steps.get(key)
+    if step is None:
+      step = self._train_steps[key] = steps.make_train_step(
+          self.generator, self.discriminator, self.loss, self.g_optimizer, self.d_optimizer,
+          z_dim=self.z_dim, num_classes=self.num_classes, d_clip=self.d_clip,
+          ema_decay=None if self.ema is None else self.ema.decay,
+          ema_start=0 if self.ema is None else self.ema.start,
+          augmentation=self.augmentation, devices=list(key))
+    return step
 
   @functools.cached_property
   def sample_fn(self):
@@ -172,19 +295,17 @@ class Experiment:
 
   # --- state and sampling ----------------------------------------------------------------------
   def init_state(self, seed: Optional[int] = None) -> state_lib.GANState:
-    """A fresh GANState (seed: config.train.seed)."""
+    """A fresh GANState (seed: loop.seed), with an EMA copy of the generator iff `ema`."""
     return state_lib.create(
         self.generator, self.discriminator, self.g_optimizer, self.d_optimizer,
         z_dim=self.z_dim, example_shape=tuple(self.data.example_shape),
-        num_classes=self.num_classes,
-        seed=self.config.train.seed if seed is None else seed,
-        loss_state=self.loss.init_state(),
+        num_classes=self.num_classes, seed=self.loop.seed if seed is None else seed,
+        ema=self.ema is not None, loss_state=self.loss.init_state(),
         augment_state=self.augmentation.init_state() if self.augmentation is not None else {})
 
   def layout(self, devices: Optional[list] = None) -> data_lib.Layout:
     """How each step's examples are split over this process's devices."""
-    t = self.config.train
-    return data_lib.Layout.for_devices(t.batch_size, t.d_steps, devices)
+    return data_lib.Layout.for_devices(self.loop.batch_size, self.loop.d_steps, devices)
 
   def generate(self, state: state_lib.GANState, num: int, *, ema: bool = True, seed: int = 0,
                batch_size: int = 250) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
@@ -212,7 +333,9 @@ class Experiment:
       done += n
 
   def record(self) -> dict[str, Any]:
-    """What run_info.json says of the parts: each one's repr, and which came from the config."""
+    """What run_info.json says of the parts and values: each part's repr, the typed values,
+    which came from the config (`from_config`) and which were made or replaced in code
+    (`replaced`), and whether there is a config at all (`config`)."""
     return {
         'generator': repr(self.generator), 'discriminator': repr(self.discriminator),
         'loss': repr(self.loss), 'g_optimizer': _optimizer_name(self.g_optimizer),
@@ -220,9 +343,29 @@ class Experiment:
         'data': getattr(self.data, 'name', type(self.data).__name__),
         'evaluators': sorted(self.evaluators),
         'augmentation': None if self.augmentation is None else repr(self.augmentation),
+        'z_dim': int(self.z_dim), 'num_classes': int(self.num_classes),
+        'loop': dataclasses.asdict(self.loop),
+        'ema': None if self.ema is None else dataclasses.asdict(self.ema),
+        'd_clip': self.d_clip,
+        'config': self.config is not None,
         'from_config': sorted(self.from_config),
-        'replaced': sorted(set(PARTS) - set(self.from_config)),
+        'replaced': sorted(set(PARTS + VALUES) - set(self.from_config)),
     }
+
+  def config_record(self) -> Optional[ml_collections.ConfigDict]:
+    """The config as config.json records it: the config `build` read with the typed values
+    this experiment holds (a loop, EMA, clipping or latent size replaced in code included),
+    so that config.json describes the run; None for an experiment made in code (no
+    config.json is written; run_info.json's `parts` describe it)."""
+    if self.config is None:
+      return None
+    config = config_lib.copy(self.config)
+    self.loop.write_to(config)
+    config.model.z_dim, config.model.num_classes = int(self.z_dim), int(self.num_classes)
+    config.train.ema_decay = 0.0 if self.ema is None else float(self.ema.decay)
+    config.train.ema_start = 0 if self.ema is None else int(self.ema.start)
+    config.optim.d_clip = 0.0 if self.d_clip is None else float(self.d_clip)
+    return config
 
 
 def data_record(source) -> dict[str, Any]:
@@ -246,10 +389,11 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   """
   from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
   config_lib.validate(config)
+  config = config_lib.copy(config)   # the record of this build: the caller's is left alone
   data = data_lib.from_config(config)
   if config.model.num_classes == -1:
     # The data's classes (metadata only: a folder listing, a TFDS feature spec); the
-    # experiment's config, and so config.json, hold the number.
+    # experiment, and so config.json, hold the number.
     num_classes = int(data.num_classes)
     if num_classes < 1:
       where = ' '.join(filter(None, (config.data.dataset, config.data.path)))
@@ -257,15 +401,19 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
           f'config.model.num_classes=-1 takes the classes of the data, but the data ({where}) '
           f'has no labels; set it to 0 (unconditional), or give the data labels (an npz\'s '
           f'\'labels\', a folder\'s data.labels=folders).')
-    config = config_lib.copy(config)
     config.model.num_classes = num_classes
   generator, discriminator = models.build(config)
   g_optimizer, d_optimizer = optim.from_config(config)
+  t = config.train
   return Experiment(
       generator=generator, discriminator=discriminator, loss=losses.from_config(config.loss),
       g_optimizer=g_optimizer, d_optimizer=d_optimizer, data=data,
+      z_dim=int(config.model.z_dim), num_classes=int(config.model.num_classes),
+      loop=Loop.from_config(config),
+      ema=EMA(decay=float(t.ema_decay), start=int(t.ema_start)) if t.ema_decay > 0 else None,
+      d_clip=float(config.optim.d_clip) if config.optim.d_clip > 0 else None,
       evaluators=evaluation.evaluators_from_config(config), config=config,
-      augmentation=augment.from_config(config.augment), from_config=frozenset(PARTS))
+      augmentation=augment.from_config(config.augment), from_config=frozenset(PARTS + VALUES))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,7 +435,8 @@ class LoadedRun:
   generator_only: bool = False
 
   @property
-  def config(self) -> ml_collections.ConfigDict:
+  def config(self) -> Optional[ml_collections.ConfigDict]:
+    """The run's config (provenance; None when it trained an Experiment made in code)."""
     return self.experiment.config
 
   def generate(self, num: int, **kwargs) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
@@ -326,6 +475,11 @@ def load_run(workdir: str, *, step: Optional[int] = None, best: bool = False,
     raise errors.CheckpointError(f'{paths.root} is not a folder; pass the --workdir of a '
                                  f'jaxgan training run.')
   if experiment is None:
+    if not os.path.exists(paths.config) and os.path.isdir(paths.checkpoints):
+      raise errors.CheckpointError(
+          f'the run in {paths.root} has no config.json (it trained an Experiment made in '
+          f'code, or was copied without it); pass experiment= (the jaxgan.Experiment that '
+          f'trained it) to load_run.')
     _refuse_own_generator(paths)
     experiment = build(config_lib.from_json(paths.config))
   folder = paths.best_checkpoints if best else paths.checkpoints

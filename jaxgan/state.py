@@ -24,8 +24,9 @@ class GANState:
   norm, 'spectral_stats' for spectral-norm power-iteration vectors), keyed by collection.
   `rng` is the run's base key (raw uint32 key data, so checkpoints hold plain arrays); step
   s uses fold_in(rng, s), never the base key itself. `ema_params` is an exponential moving
-  average of the generator's params (equal to g_params when EMA is off: the update with decay
-  0 is a copy). `loss_state` holds the stateful loss terms' states ({term name: pytree});
+  average of the generator's params when the experiment keeps one (`Experiment.ema`), and
+  None when it does not (no second copy of the generator, in memory or in checkpoints).
+  `loss_state` holds the stateful loss terms' states ({term name: pytree});
   `augment_state` the augmentation's (e.g. ADA's adaptive probability; {} for none). Both are
   empty dicts, with no leaves, when unused.
   """
@@ -36,7 +37,7 @@ class GANState:
   d_opt_state: PyTree
   g_state: PyTree
   d_state: PyTree
-  ema_params: PyTree
+  ema_params: Optional[PyTree]
   rng: jax.Array
   loss_state: PyTree = flax.struct.field(default_factory=dict)
   augment_state: PyTree = flax.struct.field(default_factory=dict)
@@ -46,9 +47,9 @@ class GANState:
     return jax.random.wrap_key_data(self.rng)
 
   def sampling_params(self, ema: bool = True) -> PyTree:
-    """The generator weights to sample with: the EMA (the live weights when EMA is off) or,
-    with ema=False, the live weights. The one place this is decided."""
-    return self.ema_params if ema else self.g_params
+    """The generator weights to sample with: the EMA when the state keeps one and `ema`,
+    else the live weights."""
+    return self.ema_params if ema and self.ema_params is not None else self.g_params
 
 
 def split_variables(variables) -> tuple[PyTree, PyTree]:
@@ -60,13 +61,15 @@ def split_variables(variables) -> tuple[PyTree, PyTree]:
 
 def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientTransformation,
            tx_d: optax.GradientTransformation, *, z_dim: int, example_shape: tuple[int, ...],
-           num_classes: int = 0, seed: int = 0, loss_state: Optional[PyTree] = None,
+           num_classes: int = 0, seed: int = 0, ema: bool = False,
+           loss_state: Optional[PyTree] = None,
            augment_state: Optional[PyTree] = None) -> GANState:
   """Initialises a GANState (jit-compiled: initialisation on the host is slow for big nets).
 
   `example_shape` is one data example's shape ((H, W, C) images or (2,) points); the networks
-  are initialised in evaluation mode on two dummy examples. `loss_state` is the loss's
-  `init_state()`, `augment_state` the augmentation's.
+  are initialised in evaluation mode on two dummy examples. `ema`: keep an EMA of the
+  generator (`ema_params`, starting as a copy of its params; None without). `loss_state` is
+  the loss's `init_state()`, `augment_state` the augmentation's.
   """
 
   def init(seed):
@@ -89,7 +92,7 @@ def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientT
         g_params=g_params, d_params=d_params,
         g_opt_state=tx_g.init(g_params), d_opt_state=tx_d.init(d_params),
         g_state=g_state, d_state=d_state,
-        ema_params=g_params,
+        ema_params=g_params if ema else None,
         rng=jax.random.key_data(kbase),
         loss_state=jax.tree.map(jnp.asarray, loss_state or {}),
         augment_state=jax.tree.map(jnp.asarray, augment_state or {}))

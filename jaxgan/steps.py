@@ -33,6 +33,7 @@ import numpy as np
 import optax
 from jax import lax
 
+from jaxgan import errors
 from jaxgan import losses as losses_lib
 from jaxgan import optim
 from jaxgan.state import GANState
@@ -78,9 +79,20 @@ def _mean_terms(terms: dict, prefix: str) -> dict:
 def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: nn.Module,
                loss: losses_lib.Term, tx_g: optax.GradientTransformation,
                tx_d: optax.GradientTransformation, z_dim: int, num_classes: int,
-               d_clip: float, ema_decay: float, ema_start: int,
+               d_clip: Optional[float], ema_decay: Optional[float], ema_start: int,
                augmentation: Optional[Any] = None):
-  """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice."""
+  """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice.
+
+  `d_clip`: WGAN's clipping bound (None: off). `ema_decay`: the generator EMA's decay (None:
+  no EMA; the state then holds none), averaging from step `ema_start`.
+  """
+  if (ema_decay is None) != (state.ema_params is None):
+    raise errors.ConfigError(
+        'the state holds ' + ('an EMA of the generator but the step keeps none'
+                              if ema_decay is None else 'no EMA of the generator but the step '
+                              'keeps one') + '; make the state and the step from one experiment '
+        '(experiment.init_state(), experiment.train_step()), or pass state.create(ema=...) '
+        'and make_train_step(ema_decay=...) alike.')
   step_key = jax.random.fold_in(state.key, state.step)
   d_key, g_key = jax.random.split(step_key)
   images, labels = batch['image'], batch['label']
@@ -158,7 +170,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     grads = lax.pmean(grads, AXIS)
     updates, d_opt_state = tx_d.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
-    if d_clip > 0:
+    if d_clip is not None:
       # WGAN's Algorithm 1, line 7: w <- clip(w, -c, c) after every critic update.
       # (projection_box's scalar bounds fail in optax 0.2.8's tree.map: pass bound trees.)
       d_params = optax.projections.projection_box(
@@ -226,9 +238,11 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   g_params = optax.apply_updates(state.g_params, updates)
 
   # Generator EMA (StudioGAN / compare_gan); a copy of the live params before ema_start.
-  decay = jnp.where(state.step >= ema_start, ema_decay, 0.0)
-  ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
-                            state.ema_params, g_params)
+  ema_params = None
+  if ema_decay is not None:
+    decay = jnp.where(state.step >= ema_start, ema_decay, 0.0)
+    ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                              state.ema_params, g_params)
 
   metrics = {**d_metrics, **_mean_terms(g_terms, 'g')}
   lr = optim.learning_rate(g_opt_state)
@@ -326,21 +340,25 @@ class TrainStep:
 
 def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses_lib.Term,
                     tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation, *,
-                    z_dim: int, num_classes: int = 0, d_clip: float = 0.0,
-                    ema_decay: float = 0.0, ema_start: int = 0,
+                    z_dim: int, num_classes: int = 0, d_clip: Optional[float] = None,
+                    ema_decay: Optional[float] = None, ema_start: int = 0,
                     augmentation: Optional[Any] = None,
                     devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
   `augmentation`: an `augment.Augmentation` applied to every image D sees (None: off); the
-  state must then hold its `init_state()` in `augment_state`. `jaxgan.Experiment.train_step`
+  state must then hold its `init_state()` in `augment_state`. `d_clip` and `ema_decay`: None
+  (or 0) is off; with `ema_decay` the state must hold an EMA (`state.create(ema=True)`), without it
+  none. `jaxgan.Experiment.train_step(devices)`
   builds the step from an experiment; build it yourself to train your own parts in your own
   loop.
   """
   fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator, loss=loss, tx_g=tx_g,
-      tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes), d_clip=float(d_clip),
-      ema_decay=float(ema_decay), ema_start=int(ema_start), augmentation=augmentation)
+      tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes),
+      d_clip=float(d_clip) if d_clip else None,
+      ema_decay=float(ema_decay) if ema_decay else None, ema_start=int(ema_start),
+      augmentation=augmentation)
   return TrainStep(fn, devices)
 
 

@@ -3,15 +3,17 @@
   state = jaxgan.train(config, 'runs/dcgan')             # built from a config
   state = jaxgan.train(experiment, 'runs/mine')          # or an experiment with your parts
 
-Checkpoints every `train.checkpoint_every` steps, at the end and on SIGTERM or Ctrl-C, before
-that step's pictures and evaluation; rerunning resumes exactly from the newest checkpoint that
-restores (a resume with another data, model or loss is refused unless allowed). A NaN or inf
-in a loss or a parameter stops the run with the last good checkpoint kept; SIGTERM and Ctrl-C
-save and raise `errors.Preempted` (command-line tools exit 143 and 130), stopping an
-evaluation at once. config.json and run_info.json are written once the session's first
-checkpoint is complete; a resumed run first drops the logs of the steps after its checkpoint.
-Logs go to TensorBoard, `metrics.jsonl` and the console (on by default, `jaxgan.console`);
-evaluators run every `eval.every_steps`; sample grids (and SAGAN attention figures) are
+Checkpoints every `experiment.loop.checkpoint_every` steps, at the end and on SIGTERM or
+Ctrl-C, before that step's pictures and evaluation; rerunning resumes exactly from the newest
+checkpoint that restores (a resume with another data, model or loss is refused unless
+allowed). A NaN or inf in a loss or a parameter stops the run with the last good checkpoint
+kept; SIGTERM and Ctrl-C save and raise `errors.Preempted` (command-line tools exit 143 and
+130), stopping an evaluation at once. config.json (an experiment built from a config) and
+run_info.json are written once the session's first checkpoint is complete; a resumed run
+first drops the logs of the steps after its checkpoint. The loop reads only the experiment's
+typed values (`experiment.loop`, `z_dim`, `num_classes`, `ema`), never its config. Logs go to
+TensorBoard, `metrics.jsonl` and the console (on by default, `jaxgan.console`); evaluators
+run every `loop.eval_every`; sample grids (and SAGAN attention figures) are
 written under the workdir (`jaxgan.workdir` names every file).
 """
 
@@ -250,16 +252,16 @@ class _Pictures:
   def __init__(self, experiment: experiment_lib.Experiment, paths: workdir_lib.Paths,
                writer: _Writer):
     self.ex, self.paths, self.writer = experiment, paths, writer
-    log = experiment.config.log
-    self.fixed_key = jax.random.fold_in(jax.random.key(experiment.config.train.seed), 0x5a11)
-    self.z = jax.random.normal(self.fixed_key, (log.num_samples, experiment.z_dim))
-    self.y = (np.arange(log.num_samples) % experiment.num_classes
+    loop = experiment.loop
+    self.fixed_key = jax.random.fold_in(jax.random.key(loop.seed), 0x5a11)
+    self.z = jax.random.normal(self.fixed_key, (loop.num_samples, experiment.z_dim))
+    self.y = (np.arange(loop.num_samples) % experiment.num_classes
               if experiment.num_classes else None)
-    self.attention_every = 0 if experiment.is_2d else log.attention_every
+    self.attention_every = 0 if experiment.is_2d else loop.attention_every
     self._attention = None
 
   def _host(self, state):
-    params, g_state = jax.device_get((state.sampling_params(self.ex.uses_ema), state.g_state))
+    params, g_state = jax.device_get((state.sampling_params(), state.g_state))
     return params, g_state
 
   def samples(self, step: int, state, name: Optional[str] = None) -> None:
@@ -295,7 +297,7 @@ class _Pictures:
     try:
       beta = self._attention({'params': params, **g_state}, self.z[:n], y)
     except ValueError:   # the generator has no attention block: stop trying
-      logging.warning('log.attention_every is set but the generator sows no attention map; '
+      logging.warning('loop.attention_every is set but the generator sows no attention map; '
                       'no attention figures will be written.')
       self.attention_every = 0
       return
@@ -334,9 +336,10 @@ def _flat(tree, prefix: str = '') -> dict:
 
 def config_changes(saved: dict, config: ml_collections.ConfigDict,
                    from_config=None) -> dict[str, list]:
-  """{key: [saved value, new value]} of the run-defining keys (`_DEFINING`) of `config` that
-  differ from `saved` (a workdir's config.json); keys that `saved` lacks (an older jaxgan)
-  and sections of parts not built from the config (`from_config`) are not compared."""
+  """{key: [saved value, new value]} of the run-defining keys (`_DEFINING`) of `config` (an
+  experiment's `config_record()`) that differ from `saved` (a workdir's config.json); keys
+  that `saved` lacks (an older jaxgan) and sections of parts not built from the config
+  (`from_config`) are not compared."""
   new = json.loads(config.to_json_best_effort())
   changes = {}
   for section, keys in _DEFINING.items():
@@ -408,7 +411,10 @@ class _Run:
   def __init__(self, experiment: experiment_lib.Experiment, paths: workdir_lib.Paths,
                is_chief: bool, allow_changes: bool = False):
     self.ex, self.paths, self.is_chief = experiment, paths, is_chief
-    self.cfg = experiment.config
+    self.loop = experiment.loop
+    # config.json: what `build` read, with the typed values this experiment holds (None: an
+    # experiment made in code, which writes no config.json).
+    self.config_record = experiment.config_record()
     self.allow_changes = allow_changes
     self.changes: dict[str, list] = {}   # run-defining keys changed on resume (allowed)
     self.last_saved: Optional[int] = None   # the newest checkpoint of this workdir
@@ -421,12 +427,14 @@ class _Run:
     if not (os.path.isdir(folder) and os.path.exists(self.paths.config) and
             any(n.isdigit() for n in os.listdir(folder))):
       return
+    if self.config_record is None:
+      return   # made in code: the checkpoint's own check (shapes) applies
     try:
       with open(self.paths.config) as f:
         saved = json.load(f)
     except (OSError, ValueError):
       return   # unreadable records: the checkpoint's own check (shapes) still applies
-    changes = config_changes(saved, self.cfg, self.ex.from_config)
+    changes = config_changes(saved, self.config_record, self.ex.from_config)
     if not changes:
       return
     if not self.allow_changes:
@@ -445,10 +453,10 @@ class _Run:
     # --- input and evaluators: a missing dataset or Inception weights fail before compiling --
     self.ex.data.prepare()
     self.evaluator = evaluation.TrainingEvaluator(self.ex, self.paths, is_chief=self.is_chief)
-    self.step_fn = self.ex.train_step
+    self.step_fn = self.ex.train_step()
     # --- state and checkpoint -------------------------------------------------------------------
     self.ckpt = checkpoint_lib.Checkpointer(
-        self.paths.checkpoints, keep=self.cfg.train.keep_checkpoints,
+        self.paths.checkpoints, keep=self.loop.keep_checkpoints,
         damaged_dir=self.paths.damaged_checkpoints)
     state = self._restore_or_init()
     self.initial_state = state
@@ -460,7 +468,7 @@ class _Run:
     self.pictures = _Pictures(self.ex, self.paths, self.writer)
     self.batches = data_lib.iterate(self.ex.data, self.ex.layout(), start_step,
                                     self.step_fn.batch_sharding,
-                                    prefetch=self.cfg.data.prefetch)
+                                    prefetch=self.loop.prefetch)
     # --- the loop ---------------------------------------------------------------------------------
     try:
       state = self._loop(state, start_step)
@@ -505,7 +513,9 @@ class _Run:
         history.append({'step': self.restored_step, 'changes': self.changes})
       if history:
         record['config_changes'] = history
-      workdir_lib.write_text(self.paths.config, self.cfg.to_json_best_effort(indent=2) + '\n')
+      if self.config_record is not None:
+        workdir_lib.write_text(self.paths.config,
+                               self.config_record.to_json_best_effort(indent=2) + '\n')
       workdir_lib.write_json(self.paths.run_info, record)
     self._records_written = True
 
@@ -523,7 +533,7 @@ class _Run:
       closable.close()
 
   def _loop(self, state, start_step: int) -> state_lib.GANState:
-    cfg, log, num_steps = self.cfg, self.cfg.log, self.cfg.train.num_steps
+    loop, num_steps = self.loop, self.loop.num_steps
     rate = _Rate(start_step)
     in_flight = collections.deque()
     with _Signals() as signals:
@@ -540,14 +550,14 @@ class _Run:
           jax.block_until_ready(metrics)
           logging.info('step %d/%d: first step done in %.1f s (compilation included).', done,
                        num_steps, rate.restart(done))
-        if _every(done, log.every_steps, num_steps):
+        if _every(done, loop.log_every, num_steps):
           self._log_scalars(done, metrics, rate)
         # The checkpoint comes first: pictures and evaluations may fail or be stopped.
-        if _every(done, cfg.train.checkpoint_every, num_steps) or signals.requested:
+        if _every(done, loop.checkpoint_every, num_steps) or signals.requested:
           self._checkpoint(done, state, metrics)
         if signals.requested:
           self._stop(done, state, metrics, signals)
-        if self.is_chief and _every(done, log.samples_every, num_steps):
+        if self.is_chief and _every(done, loop.samples_every, num_steps):
           self.pictures.samples(done, state)
         if self.is_chief and _every(done, self.pictures.attention_every, num_steps):
           self.pictures.attention(done, state)
@@ -571,7 +581,7 @@ class _Run:
     if self.last_saved != done:
       self._checkpoint(done, state, metrics)
     self.ckpt.wait()
-    num_steps = self.cfg.train.num_steps
+    num_steps = self.loop.num_steps
     stopped = f' (stopped {during})' if during else ''
     then = ('the training is complete; evaluate its checkpoint with jaxgan-evaluate'
             if done == num_steps else 'rerun the same command to resume')
@@ -584,7 +594,7 @@ class _Run:
   def _log_scalars(self, done: int, metrics, rate: '_Rate') -> None:
     """The step's metrics (mean over devices) to TensorBoard, metrics.jsonl and the console;
     a non-finite loss stops the run."""
-    num_steps = self.cfg.train.num_steps
+    num_steps = self.loop.num_steps
     values = {k: float(np.mean(v)) for k, v in _to_host(metrics).items()}
     bad = sorted(k for k, v in values.items() if not np.isfinite(v))
     if bad:
@@ -593,9 +603,9 @@ class _Run:
           f'learning rates or change the loss, then rerun.')
     steps_per_sec = rate.tick(done)
     if steps_per_sec:
-      t = self.cfg.train
       values['steps_per_sec'] = steps_per_sec
-      values['images_per_sec'] = steps_per_sec * t.batch_size * (t.d_steps + 1)
+      values['images_per_sec'] = (steps_per_sec * self.loop.batch_size *
+                                  (self.loop.d_steps + 1))
     self.writer.scalars(done, values)
     eta = (num_steps - done) / steps_per_sec if steps_per_sec else 0.0
     logging.info('step %d/%d | %s | %.2f steps/s | ETA %s', done, num_steps,

@@ -15,7 +15,7 @@ import pytest
 
 import jaxgan
 from jaxgan import augment, losses
-from tests.util import host_batch, step_on, tiny_config
+from tests.util import host_batch, tiny_config
 
 FULL = 'color,translation,cutout'
 DECAY = 0.99
@@ -47,7 +47,7 @@ def _views_check():
 
 def _run(experiment, num_devices, num_steps):
   state = experiment.init_state()
-  step = step_on(experiment, jax.devices()[:num_devices])
+  step = experiment.train_step(jax.devices()[:num_devices])
   metrics = []
   for s in range(num_steps):
     state, m = step(state, host_batch(experiment, s, num_devices))
@@ -111,7 +111,7 @@ def test_the_generator_gradient_flows_through_the_augmentation():
   def g_change(ex):
     state = ex.init_state()
     before = jax.device_get(state.g_params)
-    new_state, _ = step_on(ex, jax.devices()[:1])(state, host_batch(ex, 0, 1))
+    new_state, _ = ex.train_step(jax.devices()[:1])(state, host_batch(ex, 0, 1))
     return max(float(np.max(np.abs(a - b))) for a, b in
                zip(jax.tree.leaves(before), jax.tree.leaves(jax.device_get(new_state.g_params))))
 

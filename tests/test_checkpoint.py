@@ -36,3 +36,74 @@ def test_a_full_disk_during_a_save_is_one_sentence_and_keeps_the_last_checkpoint
   restored, step = ckpt.restore_latest({'w': jnp.zeros(3)})
   assert step == 1 and float(restored['w'].sum()) == 3.0
   ckpt.close()
+
+
+# --- the generator EMA in checkpoints: none when off; jaxgan 0.2.0's layout restores ---------
+
+def _old_layout(state):
+  """`state` as jaxgan <= 0.2.0 (main at 2d03627) saved it: with EMA off, `ema_params` was a
+  copy of the generator's params (the decay-0 update is a copy), in every checkpoint."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return state.replace(ema_params=jax.tree.map(lambda x: x.copy(), state.g_params))
+
+
+def _ring(tmp_path, **overrides):
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
+  return jaxgan.build(tiny_config('ring', **{'log.samples_every': 0, **overrides}))
+
+
+def test_without_ema_a_checkpoint_holds_no_second_generator(tmp_path):
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  experiment = _ring(tmp_path, **{'train.num_steps': 2})
+  state = jaxgan.train(experiment, str(tmp_path / 'run'))
+  assert state.ema_params is None
+  ckpt = checkpoint.Checkpointer(str(tmp_path / 'run' / 'checkpoints'), read_only=True)
+  with_ema = experiment.replace(ema=jaxgan.EMA(decay=0.9)).init_state()
+  assert ckpt.difference(experiment.init_state(), 2) is None
+  assert 'is not in the checkpoint' in ckpt.difference(with_ema, 2)
+  assert ckpt.difference(with_ema, 2).startswith('ema_params.')
+  ckpt.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('ema_decay', [0.0, 0.9])
+def test_a_checkpoint_of_the_old_layout_resumes_exactly(tmp_path, ema_decay):
+  """A run of jaxgan 0.2.0 (EMA off: the checkpoint holds an EMA copy of the generator; on:
+  the EMA, as now) resumes with this jaxgan, bit for bit as a run that never stopped, and
+  loads for sampling."""
+  import chex  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  experiment = _ring(tmp_path, **{'train.num_steps': 4, 'train.ema_decay': ema_decay})
+  straight = jax.device_get(jaxgan.train(experiment, str(tmp_path / 'straight')))
+  # Two steps, then their checkpoint rewritten as 0.2.0 wrote it, config.json kept.
+  half = jaxgan.train(experiment.replace(loop=experiment.loop.replace(num_steps=2)),
+                      str(tmp_path / 'old'))
+  folder = str(tmp_path / 'old' / 'checkpoints')
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.rmtree(folder)
+  old = checkpoint.Checkpointer(folder)
+  old.save(2, _old_layout(half) if ema_decay == 0.0 else half)
+  old.wait()
+  old.close()
+  run = jaxgan.load_run(str(tmp_path / 'old'))
+  assert not run.generator_only and run.step == 2
+  assert (run.state.ema_params is None) == (ema_decay == 0.0)
+  chex.assert_trees_all_equal(jax.device_get(run.state.g_params), jax.device_get(half.g_params))
+  resumed = jax.device_get(jaxgan.train(experiment, str(tmp_path / 'old')))
+  chex.assert_trees_all_equal(resumed, straight)
+
+
+def test_turning_the_ema_on_at_resume_starts_it_from_the_generator(tmp_path):
+  import chex  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  experiment = _ring(tmp_path, **{'train.num_steps': 2})
+  state = jax.device_get(jaxgan.train(experiment, str(tmp_path / 'run')))
+  ckpt = checkpoint.Checkpointer(str(tmp_path / 'run' / 'checkpoints'), read_only=True)
+  on = experiment.replace(ema=jaxgan.EMA(decay=0.9)).init_state()
+  restored = jax.device_get(ckpt.restore(on, 2))
+  ckpt.close()
+  chex.assert_trees_all_equal(restored.ema_params, state.g_params)
+  chex.assert_trees_all_equal(restored.replace(ema_params=None), state)

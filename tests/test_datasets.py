@@ -502,7 +502,7 @@ def test_num_classes_minus_one_takes_the_data_classes(tmp_path):
     jaxgan.build(_folder_config(tmp_path, **{'data.labels': 'folders',
                                               'model.num_classes': 5}))
   with pytest.raises(errors.ConfigError, match='resolved by jaxgan.build'):
-    experiment.replace(config=config)
+    experiment.replace(num_classes=-1)
 
 
 class _Probe:

@@ -1,4 +1,4 @@
-"""Generator EMA in the train state, and the one place that picks the sampling weights."""
+"""Generator EMA in the train state (decided once: `Experiment.ema`), and the sampling weights."""
 
 import jax
 import numpy as np
@@ -13,19 +13,31 @@ def _step_twice(config):
   state = experiment.init_state()
   history = [jax.device_get(state)]
   for s in range(2):
-    state, _ = experiment.train_step(state, host_batch(experiment, s, 8))
+    state, _ = experiment.train_step()(state, host_batch(experiment, s, 8))
     history.append(jax.device_get(state))
   return state, history
 
 
-def test_ema_decay_zero_is_the_live_weights():
+def test_without_ema_the_state_and_step_keep_no_second_generator():
+  """EMA off (`experiment.ema is None`, config.train.ema_decay=0): the state holds no EMA copy
+  of the generator after steps either, and "the EMA" to sample with is the live weights."""
+  experiment = jaxgan.build(tiny_config('ring', **{'train.ema_decay': 0.0}))
+  assert experiment.ema is None
   state, _ = _step_twice(tiny_config('ring', **{'train.ema_decay': 0.0}))
-  for a, b in zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(state.g_params)):
-    np.testing.assert_array_equal(a, b)
-  # Sampling with "the EMA" is then sampling with the live weights.
-  for a, b in zip(jax.tree.leaves(state.sampling_params(ema=True)),
-                  jax.tree.leaves(state.sampling_params(ema=False))):
-    np.testing.assert_array_equal(a, b)
+  assert state.ema_params is None
+  assert state.sampling_params(ema=True) is state.g_params
+
+
+def test_a_state_and_a_step_that_disagree_on_the_ema_are_one_sentence():
+  on = jaxgan.build(tiny_config('ring', **{'train.ema_decay': 0.9}))
+  off = on.replace(ema=None)
+  batch = host_batch(on, 0, 8)
+  with pytest.raises(jaxgan.errors.ConfigError, match='holds no EMA of the generator but the '
+                     'step keeps one; make the state and the step from one experiment'):
+    on.train_step()(off.init_state(), batch)
+  with pytest.raises(jaxgan.errors.ConfigError, match='holds an EMA of the generator but the '
+                     'step keeps none'):
+    off.train_step()(on.init_state(), batch)
 
 
 @pytest.mark.slow

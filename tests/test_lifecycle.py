@@ -336,8 +336,7 @@ def test_an_iterable_source_resumes_in_the_same_process(tmp_path):
       'train.num_steps': 10, 'train.checkpoint_every': 10, 'log.samples_every': 0}))
   experiment = experiment.replace(data=source)
   jaxgan.train(experiment, str(tmp_path))
-  longer = experiment.replace(config=tiny_config('ring', **{
-      'train.num_steps': 20, 'train.checkpoint_every': 10, 'log.samples_every': 0}))
+  longer = experiment.replace(loop=experiment.loop.replace(num_steps=20))
   assert int(jaxgan.train(longer, str(tmp_path)).step) == 20
 
 

@@ -242,9 +242,7 @@ def test_stateful_and_relativistic_terms_train_checkpoint_and_resume_exactly(tmp
   straight = jaxgan.train(experiment, str(tmp_path / 'a'))
   assert float(straight.loss_state['avg']['count']) == 8.0       # 4 steps x 2 critic updates
   assert float(straight.loss_state['avg']['ema']) != 0.0
-  half = experiment.replace(config=tiny_config('ring', **{
-      'train.num_steps': 2, 'train.checkpoint_every': 2, 'train.d_steps': 2,
-      'log.samples_every': 0}))
+  half = experiment.replace(loop=experiment.loop.replace(num_steps=2))
   jaxgan.train(half, str(tmp_path / 'b'))
   resumed = jaxgan.train(experiment, str(tmp_path / 'b'))
   for a, b in zip(jax.tree.leaves(jax.device_get(straight)),
@@ -495,11 +493,11 @@ def test_the_generator_update_reads_real_logits_for_rpgan(name, reads_real):
   # the real batch (steps 0 and 1 have different ones) changes G's update only through D(x).
   import optax  # pylint: disable=g-import-not-at-top
   import jaxgan  # pylint: disable=g-import-not-at-top
-  from tests.util import host_batch, step_on  # pylint: disable=g-import-not-at-top
+  from tests.util import host_batch  # pylint: disable=g-import-not-at-top
   experiment = jaxgan.build(tiny_config('ring', **{'loss.name': name})).replace(
       g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.0))
   assert experiment.loss.g_needs_real == reads_real
-  step = step_on(experiment, jax.devices()[:1])
+  step = experiment.train_step(jax.devices()[:1])
   state = jax.device_get(experiment.init_state())
   after = [jax.device_get(step(state, host_batch(experiment, s, 1))[0]) for s in (0, 1)]
   for a, b in zip(jax.tree.leaves(after[0].d_params), jax.tree.leaves(after[1].d_params)):

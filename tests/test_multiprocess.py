@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxgan
-from tests.util import host_batch, step_on, tiny_config
+from tests.util import host_batch, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,7 +44,7 @@ def _reference(num_steps):
                                     'optim.g_lr': 0.1, 'optim.d_lr': 0.1, 'optim.b1': 0.0})
   experiment = jaxgan.build(config)
   state = experiment.init_state()
-  step = step_on(experiment, jax.devices()[:4])
+  step = experiment.train_step(jax.devices()[:4])
   for s in range(num_steps):
     state, _ = step(state, host_batch(experiment, s, 4))
   return jax.tree.leaves(jax.device_get((state.g_params, state.d_params, state.g_state)))

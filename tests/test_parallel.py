@@ -7,7 +7,7 @@ import pytest
 
 import jaxgan
 from jaxgan import steps
-from tests.util import host_batch, step_on, tiny_config
+from tests.util import host_batch, tiny_config
 
 
 def _run(config, num_devices, num_steps, sgd=False):
@@ -17,7 +17,7 @@ def _run(config, num_devices, num_steps, sgd=False):
     # different summation order and moves by 2 lr. Plain SGD compares the gradients.
     experiment = experiment.replace(g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1))
   state = experiment.init_state()
-  step = step_on(experiment, jax.devices()[:num_devices])
+  step = experiment.train_step(jax.devices()[:num_devices])
   all_metrics = []
   for s in range(num_steps):
     state, metrics = step(state, host_batch(experiment, s, num_devices))
@@ -49,7 +49,7 @@ def test_per_device_keys_and_synchronised_state():
   experiment = jaxgan.build(tiny_config('digits'))
   state = experiment.init_state()
   before = jax.device_get(state.g_state)
-  new_state, _ = experiment.train_step(state, host_batch(experiment, 0, 8))
+  new_state, _ = experiment.train_step()(state, host_batch(experiment, 0, 8))
   # Batch-norm statistics moved, and are one value for all devices (the state is unmapped:
   # every device's copy is the same buffer content).
   after = new_state.g_state

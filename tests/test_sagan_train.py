@@ -49,7 +49,7 @@ def test_spectral_norm_vectors_train_and_stay_identical_across_devices():
   experiment = jaxgan.build(config)
   state = experiment.init_state()
   before = jax.device_get(state.d_state['spectral_stats'])
-  new_state, _ = experiment.train_step(state, host_batch(experiment, 0, 8))
+  new_state, _ = experiment.train_step()(state, host_batch(experiment, 0, 8))
   after = new_state.d_state['spectral_stats']
   # The power-iteration vectors moved in training ...
   assert any(not np.allclose(a, b) for a, b in

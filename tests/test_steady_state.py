@@ -53,7 +53,7 @@ class _CompileCounter:
 def run():
   experiment = jaxgan.build(tiny_config('digits')).replace(data=_SyntheticSource())
   assert len(jax.devices()) == 8
-  step = experiment.train_step
+  step = experiment.train_step()
   state, _ = step.place(experiment.init_state())
   state_sharding = step.state_sharding
   batches = data.iterate(experiment.data, experiment.layout(), 0, step.batch_sharding,
@@ -177,7 +177,7 @@ def test_a_state_from_init_passed_straight_to_the_step_compiles_it_once():
   jax.monitoring.register_event_duration_secs_listener(counter)
   try:
     for _ in range(3):
-      state, _ = experiment.train_step(state, batch)
+      state, _ = experiment.train_step()(state, batch)
   finally:
     jax.monitoring.unregister_event_duration_listener(counter)
   assert collections.Counter(counter.names)['jit(mapped_step)'] == 1, counter.names

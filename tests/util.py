@@ -5,7 +5,7 @@ import os
 import ml_collections
 
 import jaxgan
-from jaxgan import data, steps
+from jaxgan import data
 
 # The repository's config files (the library never imports them; tests read them by path).
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
@@ -38,22 +38,12 @@ def tiny_config(dataset: str = 'digits', **overrides) -> ml_collections.ConfigDi
   return config
 
 
-def step_on(experiment: jaxgan.Experiment, devices: list) -> steps.TrainStep:
-  """The experiment's train step mapped over `devices` (a subset of all devices)."""
-  t = experiment.config.train
-  return steps.make_train_step(
-      experiment.generator, experiment.discriminator, experiment.loss,
-      experiment.g_optimizer, experiment.d_optimizer, z_dim=experiment.z_dim,
-      num_classes=experiment.num_classes, d_clip=experiment.config.optim.d_clip,
-      ema_decay=t.ema_decay, ema_start=t.ema_start, augmentation=experiment.augmentation,
-      devices=devices)
-
-
 def host_batch(experiment: jaxgan.Experiment, step: int, local_devices: int) -> dict:
   """The experiment's batch of `step` split over `local_devices` devices of one process."""
   experiment.data.prepare()
-  t = experiment.config.train
-  layout = data.Layout(batch_size=t.batch_size, d_steps=t.d_steps, local_devices=local_devices)
+  loop = experiment.loop
+  layout = data.Layout(batch_size=loop.batch_size, d_steps=loop.d_steps,
+                       local_devices=local_devices)
   return experiment.data.batch(step, layout)
 
 

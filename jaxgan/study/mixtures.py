@@ -222,7 +222,7 @@ def run_one(mixture: str, loss: str, seed: int, out: str,
             steps: Optional[int] = None) -> RunResult:
   """Trains one (mixture, loss, seed) in its own workdir under `out` and scores it."""
   experiment = build(make_config(mixture, loss, seed, steps))
-  num_steps = experiment.config.train.num_steps
+  num_steps = experiment.loop.num_steps
   workdir = os.path.join(out, mixture, loss, f'steps{num_steps}_seed{seed}')
   start = time.perf_counter()
   state = train(experiment, workdir)

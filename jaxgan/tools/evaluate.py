@@ -171,7 +171,7 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
   if save_stats:
     fid_lib.save_statistics(save_stats, fake)
 
-  used_ema = bool(ema and run.experiment.uses_ema)
+  used_ema = bool(ema) and run.experiment.ema is not None
   result = fid_tool.scores(
       fake, real, kid=kid, prdc=prdc, k_pr=k_pr, k_dc=k_dc, kid_subsets=int(cfg.kid_subsets),
       kid_subset_size=int(cfg.kid_subset_size), seed=int(cfg.seed),
