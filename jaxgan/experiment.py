@@ -128,10 +128,6 @@ class Experiment:
     """Whether the run keeps a generator EMA (samples and evaluations then use it)."""
     return self.config.train.ema_decay > 0
 
-  @property
-  def is_2d(self) -> bool:
-    return tuple(self.data.example_shape) == (2,)
-
   def replace(self, **parts) -> 'Experiment':
     """A new experiment with `parts` replaced (its compiled functions are built anew).
 

@@ -45,13 +45,19 @@ stands in for it (a pure function of the files, so every process and every resum
 same), with one warning per file; `describe()` reports the count. A folder with no readable
 image stops with one sentence.
 
+Generated samples are shown (the training loop's sample pictures) and saved
+(`jaxgan.tools.sample`) as the source's `sample_view` says: a grid for images, a scatter plot
+for 2-D points (over the mode centres, with the mode statistics, for the mixtures), the
+points as they are for other vectors (see `views`).
+
 Your own source: any object with `example_shape`, `num_classes`, `prepare()` and
-`batch(step, layout)` (see `Source`); or wrap a plain
+`batch(step, layout)` (see `Source`), and optionally a `sample_view`; or wrap a plain
 iterator of global batches in `IterableSource` (which cannot rewind: a resumed run continues
 from the iterator's position).
 
 The package, one module per concern (each imports only those above it):
   pipeline.py     a step's `Layout`, the `Source` protocol, `iterate` (batches on the devices)
+  views.py        how samples are shown and saved (`sample_view`, `Images`, `Points`, ...)
   sources.py      `IndexedSource` (per-epoch permutations), `ArraySource`, `IterableSource`
   images.py       `convert_image`: one image at the training size
   streaming.py    `DatasetSource`: a stored dataset in memory or streamed by index
@@ -100,3 +106,9 @@ from jaxgan.data.toy import mixture_modes
 from jaxgan.data.toy import MIXTURES
 from jaxgan.data.toy import MixtureSource
 from jaxgan.data.toy import sample_mixture
+from jaxgan.data.views import Images
+from jaxgan.data.views import Picture
+from jaxgan.data.views import Points
+from jaxgan.data.views import sample_view
+from jaxgan.data.views import SampleView
+from jaxgan.data.views import Vectors

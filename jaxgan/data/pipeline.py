@@ -61,7 +61,8 @@ class Layout:
 class Source(Protocol):
   """What the training loop needs of a data source. Optional: `reference_images(num, *,
   seed, chunk)` and `identity()` (what FID compares with and caches under; see
-  IndexedSource), `describe()` (what run_info.json records)."""
+  IndexedSource), `describe()` (what run_info.json records), `sample_view` (how its samples
+  are shown and saved; see `views.sample_view`)."""
   example_shape: tuple[int, ...]   # one example: (H, W, C) images or (2,) points
   num_classes: int                 # label range (0: unlabelled; labels are then zeros)
 

@@ -1,10 +1,12 @@
-"""Toy data: the offline handwritten digits and the 2-D Gaussian mixtures."""
+"""Toy data: the offline handwritten digits and the 2-D Gaussian mixtures, whose samples are
+shown as scatter plots over the mode centres with VEEGAN's mode statistics."""
 
 import jax
 import numpy as np
 
 from jaxgan import errors
 from jaxgan.data import pipeline
+from jaxgan.data import views
 
 MIXTURES = ('ring', 'grid')
 BUILTIN_DATASETS = ('digits',)
@@ -77,7 +79,8 @@ def sample_mixture(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 class MixtureSource:
   """Fresh points of a 2-D mixture every step: the global batch of step s is drawn from
-  (seed, s), and each process keeps its slice."""
+  (seed, s), and each process keeps its slice. Its samples are shown as scatter plots over
+  the mode centres, with the mode statistics (`sample_view`)."""
   example_shape = (2,)
   num_classes = 0
 
@@ -85,6 +88,7 @@ class MixtureSource:
     self.modes = mixture_modes(name)   # (centres, sigma); unknown names fail here
     self.name = name
     self.seed = int(seed)
+    self.sample_view = views.Points(*self.modes)
 
   def prepare(self) -> None:
     pass
