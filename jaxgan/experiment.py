@@ -234,9 +234,6 @@ class Experiment:
             f'{self._where("num_classes")}={self.num_classes} but the data has {data_classes} '
             f'classes; set it to that, to -1 (the data\'s) or to 0 (unconditional).')
 
-  @property
-  def is_2d(self) -> bool:
-    return tuple(self.data.example_shape) == (2,)
 
   def replace(self, **parts) -> 'Experiment':
     """A new experiment with `parts` (parts and typed values) replaced; its compiled

@@ -37,7 +37,6 @@ from jaxgan import console, errors, evaluation, optim
 from jaxgan import experiment as experiment_lib
 from jaxgan import state as state_lib
 from jaxgan import workdir as workdir_lib
-from jaxgan.metrics import mixtures
 from jaxgan.viz import images
 
 
@@ -246,8 +245,9 @@ class _Writer:
 
 
 class _Pictures:
-  """Sample grids of a fixed z (scatter plots and mode statistics for 2-D data) and SAGAN
-  attention figures, on process 0 from host copies of the sampling weights."""
+  """Pictures of samples of a fixed z, as the data's sample view draws them (a grid of images,
+  a scatter plot and mode statistics for 2-D points), and SAGAN attention figures, on process
+  0 from host copies of the sampling weights."""
 
   def __init__(self, experiment: experiment_lib.Experiment, paths: workdir_lib.Paths,
                writer: _Writer):
@@ -257,7 +257,16 @@ class _Pictures:
     self.z = jax.random.normal(self.fixed_key, (loop.num_samples, experiment.z_dim))
     self.y = (np.arange(loop.num_samples) % experiment.num_classes
               if experiment.num_classes else None)
-    self.attention_every = 0 if experiment.is_2d else loop.attention_every
+    # How this data's samples are shown (a grid, a scatter plot); a view with its own
+    # `num_samples` draws them from a z of their own.
+    self.view = data_lib.sample_view(experiment.data)
+    self.view_z, self.view_y = self.z, self.y
+    if self.view.num_samples:
+      n = self.view.num_samples
+      self.view_z = jax.random.normal(jax.random.fold_in(self.fixed_key, 1),
+                                      (n, experiment.z_dim))
+      self.view_y = np.arange(n) % experiment.num_classes if experiment.num_classes else None
+    self.attention_every = loop.attention_every if self.view.shows_images else 0
     self._attention = None
 
   def _host(self, state):
@@ -266,24 +275,18 @@ class _Pictures:
 
   def samples(self, step: int, state, name: Optional[str] = None) -> None:
     params, g_state = self._host(state)
-    if self.ex.is_2d:
-      z = jax.random.normal(jax.random.fold_in(self.fixed_key, 1), (2_500, self.ex.z_dim))
-      points = np.asarray(self.ex.sample_fn(params, g_state, z, None))
-      centres, sigma = getattr(self.ex.data, 'modes', (None, None))
-      if centres is None:
-        picture = images.scatter(points, np.zeros((0, 2)), f'step {step}')
-      else:
-        stats = mixtures.mode_metrics(points, centres, sigma)
-        self.writer.scalars(step, {f'modes/{k}': v for k, v in stats.items()})
-        logging.info('step %d: %d/%d modes covered, %.1f%% high-quality samples.', step,
-                     stats['modes_covered'], len(centres), 100 * stats['high_quality'])
-        picture = images.scatter(points, centres, f'step {step}')
-    else:
-      picture = images.grid(np.asarray(self.ex.sample_fn(params, g_state, self.z, self.y)))
-    images.save_png(picture, self.paths.best_samples if name == 'best' else
+    samples = np.asarray(self.ex.sample_fn(params, g_state, self.view_z, self.view_y))
+    picture = self.view.picture(samples, f'step {step}')
+    if picture is None:   # samples this data does not draw (e.g. vectors of D != 2)
+      return
+    if picture.scalars:
+      self.writer.scalars(step, picture.scalars)
+    if picture.note:
+      logging.info('step %d: %s', step, picture.note)
+    images.save_png(picture.image, self.paths.best_samples if name == 'best' else
                     self.paths.sample_grid(step))
     if name is None:
-      self.writer.image(step, 'samples', picture)
+      self.writer.image(step, 'samples', picture.image)
 
   def attention(self, step: int, state) -> None:
     """The seed's attention figure: samples with query points and where each attends."""

@@ -32,9 +32,9 @@ def test_array_source_batches_float_points_as_they_are():
 def test_the_mlp_family_trains_on_float_points(tmp_path, dim):
   rng = np.random.default_rng(dim)
   points = (rng.normal(size=(256, dim)) * 0.1 + 1.5).astype(np.float32)
+  # Sample pictures every 2 steps: a scatter of 2-D points; none for 3-D vectors.
   config = tiny_config('ring', **{'train.num_steps': 4, 'train.checkpoint_every': 2,
-                                  # sample plots: a scatter of 2-D points; no plot for 3-D
-                                  'log.samples_every': 2 if dim == 2 else 0})
+                                  'log.samples_every': 2})
   experiment = jaxgan.build(config).replace(
       data=data.ArraySource(points, seed=0),
       generator=models.MLPGenerator(hidden=32, depth=2, out_dim=dim),

@@ -24,6 +24,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from jaxgan import data as data_lib
 from jaxgan import errors
 from jaxgan.experiment import load_run
 from jaxgan.metrics import fid as fid_lib
@@ -53,31 +54,6 @@ def write(chunks, out: str, num: int) -> None:
         i += 1
       _progress(i, num)
   sys.stderr.write('\n')
-
-
-def write_points(chunks, out: str, num: int, centres: np.ndarray) -> None:
-  """Writes (points, labels) chunks of a 2-D run: float32 (N, 2) `points` in an .npz, or a
-  folder with `points.npy` and `scatter.png` (the points over the data's mode centres)."""
-  xs, ys = [], []
-  for x, y in chunks:
-    xs.append(np.asarray(x, np.float32))
-    if y is not None:
-      ys.append(y)
-    _progress(sum(len(a) for a in xs), num, 'points')
-  sys.stderr.write('\n')
-  points = np.concatenate(xs)
-  if out.endswith('.npz'):
-    arrays = {'points': points}
-    if ys:
-      arrays['labels'] = np.concatenate(ys)
-    _save_npz(out, arrays)
-    return
-  os.makedirs(out, exist_ok=True)
-  tmp = os.path.join(out, f'points.tmp-{os.getpid()}.npy')
-  np.save(tmp, points)
-  os.replace(tmp, os.path.join(out, 'points.npy'))
-  images.save_png(images.scatter(points, centres, f'{len(points)} samples'),
-                  os.path.join(out, 'scatter.png'))
 
 
 def _save_npz(out: str, arrays: dict) -> None:
@@ -119,13 +95,12 @@ def main(argv):
                                f'path (nothing is overwritten).')
     run = load_run(f.workdir, step=f.step, best=f.best)
     chunks = run.generate(f.num, ema=f.ema, seed=f.seed, batch_size=f.batch_size)
-    if run.experiment.is_2d:
-      modes = getattr(run.experiment.data, 'modes', None)
-      write_points(chunks, f.out, f.num, np.zeros((0, 2)) if modes is None else modes[0])
+    view = data_lib.sample_view(run.experiment.data)
+    if hasattr(view, 'write_samples'):   # the data's own format (points: points.npy, ...)
+      view.write_samples(chunks, f.out)
     else:
       write(chunks, f.out, f.num)
-  what = 'points' if run.experiment.is_2d else 'images'
-  print(f'Wrote {f.num} {what} from step {run.step} to {f.out}')
+  print(f'Wrote {f.num} {view.noun} from step {run.step} to {f.out}')
 
 
 def cli() -> None:
