@@ -53,6 +53,7 @@ from jaxgan import models
 from jaxgan import optim
 from jaxgan import state
 from jaxgan import steps
+from jaxgan import validation
 from jaxgan.experiment import Experiment, LoadedRun, build, load_run
 from jaxgan.state import GANState
 from jaxgan.training import train, train_and_evaluate
@@ -60,4 +61,5 @@ from jaxgan.training import train, train_and_evaluate
 __all__ = [
     'Experiment', 'GANState', 'LoadedRun', 'augment', 'build', 'config', 'data', 'errors',
     'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train', 'train_and_evaluate',
+    'validation',
 ]

@@ -29,7 +29,7 @@ import optax
 
 from jaxgan import config as config_lib
 from jaxgan import data as data_lib
-from jaxgan import augment, errors, losses, models, optim, state as state_lib, steps
+from jaxgan import augment, errors, losses, models, state as state_lib, steps, validation
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
          'evaluators', 'augmentation')
@@ -94,7 +94,8 @@ class Experiment:
           f'the loss {self.loss!r} needs an augmentation T (consistency regularisation) but '
           f'the experiment has none; set config.augment.policy (probability 0 keeps it out of '
           f'the images D trains on) or pass Experiment(augmentation=...).')
-    config_lib.validate_loop(self.config)
+    if not self.from_config:   # built by hand; build() and replace(config=) check the config
+      config_lib.validate_loop(self.config)
     if self.config.model.num_classes < 0:
       raise errors.ConfigError(
           'config.model.num_classes=-1 (the data\'s number of classes) is resolved by '
@@ -140,6 +141,8 @@ class Experiment:
     unknown = sorted(set(parts) - set(PARTS) - {'config'})
     if unknown:
       raise TypeError(f'unknown experiment parts {unknown}; parts: {", ".join(PARTS)}, config')
+    if 'config' in parts:
+      config_lib.validate_loop(parts['config'])
     return dataclasses.replace(self, from_config=self.from_config - set(parts), **parts)
 
   # --- compiled functions, owned by the experiment ---------------------------------------------
@@ -245,7 +248,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   calls it first), evaluators load their networks when training starts.
   """
   from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
-  config_lib.validate(config)
+  checked = validation.validate(config)
   data = data_lib.from_config(config)
   if config.model.num_classes == -1:
     # The data's classes (metadata only: a folder listing, a TFDS feature spec); the
@@ -260,12 +263,11 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     config = config_lib.copy(config)
     config.model.num_classes = num_classes
   generator, discriminator = models.build(config)
-  g_optimizer, d_optimizer = optim.from_config(config)
   return Experiment(
-      generator=generator, discriminator=discriminator, loss=losses.from_config(config.loss),
-      g_optimizer=g_optimizer, d_optimizer=d_optimizer, data=data,
+      generator=generator, discriminator=discriminator, loss=checked.loss,
+      g_optimizer=checked.g_optimizer, d_optimizer=checked.d_optimizer, data=data,
       evaluators=evaluation.evaluators_from_config(config), config=config,
-      augmentation=augment.from_config(config.augment), from_config=frozenset(PARTS))
+      augmentation=checked.augmentation, from_config=frozenset(PARTS))
 
 
 # ---------------------------------------------------------------------------------------------
