@@ -279,16 +279,17 @@ def get(config: ml_collections.ConfigDict, key: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 def validate_loop(config: ml_collections.ConfigDict) -> None:
-  """ConfigError on a bad value of what the training loop and step read (the `train`, `log`
-  and `eval` sections, `model.z_dim`, `model.num_classes`, `optim.d_clip`, `data.prefetch`):
-  what an experiment with parts of its own still takes from its config."""
+  """ConfigError on a bad value of what the training loop and step read (the `train` and
+  `log` sections, `eval.every_steps` and `eval.seed`, `model.z_dim`, `model.num_classes`,
+  `optim.d_clip`, `data.prefetch`): what an experiment with parts of its own still takes from
+  its config. (The evaluators check their own settings, `jaxgan.metrics.evaluators`.)"""
   missing = [section for section in SECTIONS if section not in config]
   if missing:
     raise errors.ConfigError(f'the config lacks the sections {", ".join(missing)}; start from '
                              f'jaxgan.config.default().')
   for key in ('train.num_steps', 'train.batch_size', 'train.d_steps', 'train.checkpoint_every',
               'train.keep_checkpoints', 'log.every_steps', 'log.num_samples', 'model.z_dim',
-              'data.prefetch', 'eval.batch_size', 'eval.chunk_size'):
+              'data.prefetch'):
     checks.number(key, get(config, key), integer=True, low=1)
   for key in ('log.samples_every', 'log.attention_every', 'eval.every_steps',
               'train.ema_start'):

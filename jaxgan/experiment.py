@@ -247,7 +247,6 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   Nothing is loaded or compiled here: the data source loads on `prepare()` (the training loop
   calls it first), evaluators load their networks when training starts.
   """
-  from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
   checked = validation.validate(config)
   data = data_lib.from_config(config)
   if config.model.num_classes == -1:
@@ -266,7 +265,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   return Experiment(
       generator=generator, discriminator=discriminator, loss=checked.loss,
       g_optimizer=checked.g_optimizer, d_optimizer=checked.d_optimizer, data=data,
-      evaluators=evaluation.evaluators_from_config(config), config=config,
+      evaluators=checked.evaluators, config=config,
       augmentation=checked.augmentation, from_config=frozenset(PARTS))
 
 

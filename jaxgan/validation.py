@@ -1,13 +1,13 @@
 """Every value of a config a user can get wrong, checked before any data loads.
 
   checked = jaxgan.validation.validate(config)   # ConfigError: one sentence naming the key
-  checked.loss, checked.augmentation, checked.g_optimizer, checked.d_optimizer
+  checked.loss, checked.augmentation, checked.evaluators, checked.g_optimizer, ...
 
 Each key is checked once, by the code that reads it: the loop's values by
 `config.validate_loop`, the loss's by `losses.from_config`, the augmentation's by
 `augment.from_config`, the optimisers' by `optim.from_config`, the model's name by
-`models.family`, the evaluation settings by `evaluation.validate`; numbers through the one
-`checks.number`. Here are the data's keys (`validate_data`, read by `jaxgan.data`, which knows
+`models.family`, the evaluation settings by `evaluation.validate` and the evaluators they
+make; numbers through the one `checks.number`. Here are the data's keys (`validate_data`, read by `jaxgan.data`, which knows
 its own sources) and the checks across parts (a 2-D dataset needs the MLP, a consistency
 loss an augmentation, a key the chosen model or dataset never reads is refused). The parts
 that read no data are built on the way and returned, so that `jaxgan.build` does not build
@@ -17,7 +17,7 @@ This module sits above the parts and below `jaxgan.experiment`; `jaxgan.config` 
 imports none of them.
 """
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import ml_collections
 import optax
@@ -32,6 +32,7 @@ class Checked(NamedTuple):
   augmentation: Optional[augment.DiffAugment]
   g_optimizer: optax.GradientTransformation
   d_optimizer: optax.GradientTransformation
+  evaluators: dict[str, Any]   # {} when evaluation is off
 
 
 def validate(config: ml_collections.ConfigDict) -> Checked:
@@ -79,8 +80,9 @@ def validate(config: ml_collections.ConfigDict) -> Checked:
         f'config.eval.reference_split={config.eval.reference_split!r} picks a TFDS split, but '
         f'{config.data.dataset!r} has no splits; set it to \'\'.')
   evaluation.validate(config)
+  evaluators = evaluation.evaluators_from_config(config)   # their settings (batch sizes, ...)
   return Checked(loss=loss, augmentation=augmentation, g_optimizer=g_optimizer,
-                 d_optimizer=d_optimizer)
+                 d_optimizer=d_optimizer, evaluators=evaluators)
 
 
 # Model and data keys that only some models or datasets read: a value set on one that ignores

@@ -25,7 +25,8 @@ def test_build_checks_each_section_once():
                                     'loss.regularizers': {'consistency': 1.0},
                                     'eval.every_steps': 2})
   targets = [(config_lib, 'validate_loop'), (losses, 'from_config'), (augment, 'from_config'),
-             (augment, 'parse_policy'), (optim, 'from_config'), (evaluation, 'validate')]
+             (augment, 'parse_policy'), (optim, 'from_config'), (evaluation, 'validate'),
+             (evaluation, 'evaluators_from_config'), (models, 'build')]
   mocks = {}
   patches = [mock.patch.object(module, name, wraps=getattr(module, name))
              for module, name in targets]
@@ -39,7 +40,7 @@ def test_build_checks_each_section_once():
   assert {name: m.call_count for name, m in mocks.items()} == {name: 1 for name in mocks}
   # The parts checked on the way are the experiment's.
   assert experiment.augmentation == augment.DiffAugment('color,translation')
-  assert experiment.loss.needs_augment
+  assert experiment.loss.needs_augment and list(experiment.evaluators) == ['fid']
 
 
 def test_a_replaced_config_is_checked():
@@ -84,6 +85,7 @@ def test_number_accepts_values_in_range(kwargs, value):
     ({'data.cache_max_gb': 0.0}, r'config.data.cache_max_gb=0.0 must be a number > 0 \(GB\)'),
     ({'augment.policy': 'color', 'augment.ada': True, 'augment.ada_interval': 0},
      r'config.augment.ada_interval=0 must be an integer >= 1 \(steps'),
+    ({'eval.every_steps': 2, 'eval.batch_size': 0}, r'config.eval.batch_size=0 must be'),
     ({'augment.policy': 'color,zoom'},
      r"config.augment.policy='color,zoom': unknown augmentation policy 'zoom'"),
     ({'optim.g_schedule': config_lib.schedule_config('step', milestones=(0.5,), factor=0.0)},
