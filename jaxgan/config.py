@@ -6,8 +6,9 @@
   jaxgan.validation.validate(config)                # ConfigError on any bad value
 
 This module is a leaf of the package (it imports only `errors` and `checks`): every part may
-read it, and it reads no part. The checks of one part's keys live in that part, where it reads
-them; `jaxgan.validation` runs them all, with those across parts, before any data loads.
+read it, and it reads no part. Here are the checks of the loop's values (`validate_loop`); a
+part's keys are checked where they are read (the optimisers' by `optim.from_config`, ...), and
+`jaxgan.validation` runs every check, with those across parts, before any data loads.
 
 The config files under the repository's `configs/` start from `default()` and override a
 few fields; a variant loads its base recipe by path (`from_file` of a file beside it), so
