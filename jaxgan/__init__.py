@@ -54,6 +54,7 @@ from jaxgan import models
 from jaxgan import optim
 from jaxgan import state
 from jaxgan import steps
+from jaxgan import validation
 from jaxgan.experiment import EMA, Experiment, LoadedRun, Loop, build, load_run
 from jaxgan.state import GANState
 from jaxgan.training import train, train_and_evaluate
@@ -61,5 +62,5 @@ from jaxgan.training import train, train_and_evaluate
 __all__ = [
     'EMA', 'Experiment', 'GANState', 'LoadedRun', 'Loop', 'augment', 'build', 'config', 'data',
     'errors', 'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train',
-    'train_and_evaluate',
+    'train_and_evaluate', 'validation',
 ]

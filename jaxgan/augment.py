@@ -60,7 +60,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import jax
 import jax.numpy as jnp
 
-from jaxgan import errors
+from jaxgan import checks, errors
 
 Array = jax.Array
 
@@ -357,53 +357,41 @@ class DiffAugment(Augmentation):
     return {} if self.ada is None else {'p': state['p']}
 
 
-def validate_config(cfg) -> None:
-  """ConfigError (naming the key) on a bad `config.augment` section."""
-  try:
-    names = parse_policy(cfg.policy)
-  except errors.ConfigError as e:
-    raise errors.ConfigError(f'config.augment.policy={cfg.policy!r}: {e}') from None
-  p = cfg.probability
-  if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-    raise errors.ConfigError(f'config.augment.probability={p!r} must be in [0, 1].')
+def from_config(cfg) -> Optional[DiffAugment]:
+  """The augmentation `config.augment` describes; None when its policy is '' (off).
+
+  Checks each key of the section as it reads it (ConfigError naming the key); the policy is
+  parsed once, by `DiffAugment`.
+  """
+  policy = cfg.policy
+  off = isinstance(policy, str) and not policy.strip()
+  p = checks.number('augment.probability', cfg.probability, low=0, high=1)
   if not isinstance(cfg.ada, bool):
     raise errors.ConfigError(f'config.augment.ada={cfg.ada!r} must be True or False.')
-  if not cfg.ada:
-    return
-  if not names:
-    raise errors.ConfigError('config.augment.ada=True adapts the probability of an '
-                             'augmentation, but config.augment.policy is \'\'; set a policy '
-                             '(e.g. \'color,translation,cutout\').')
-  target = cfg.ada_target
-  if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0.0 < target < 1.0:
-    raise errors.ConfigError(f'config.augment.ada_target={target!r} must be in (0, 1) (ADA: '
-                             f'0.6).')
-  interval = cfg.ada_interval
-  if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
-    raise errors.ConfigError(f'config.augment.ada_interval={interval!r} must be an integer '
-                             f'>= 1 (steps between adjustments; ADA: 4).')
-  kimg = cfg.ada_kimg
-  if not isinstance(kimg, (int, float)) or isinstance(kimg, bool) or not kimg > 0:
-    raise errors.ConfigError(f'config.augment.ada_kimg={kimg!r} must be > 0 (thousands of '
-                             f'images for p to move by 1; ADA: 500).')
-  max_p = cfg.ada_max_p
-  if not isinstance(max_p, (int, float)) or isinstance(max_p, bool) or not 0.0 < max_p <= 1.0:
-    raise errors.ConfigError(f'config.augment.ada_max_p={max_p!r} must be in (0, 1].')
-  if p > max_p:
-    raise errors.ConfigError(f'config.augment.probability={p!r} (ADA\'s starting p) is above '
-                             f'config.augment.ada_max_p={max_p!r}; lower it.')
-
-
-def from_config(cfg) -> Optional[DiffAugment]:
-  """The augmentation `config.augment` describes; None when its policy is '' (off)."""
-  validate_config(cfg)
-  if not parse_policy(cfg.policy):
-    return None
   ada = None
   if cfg.ada:
-    ada = ADA(target=float(cfg.ada_target), interval=int(cfg.ada_interval),
-              kimg=float(cfg.ada_kimg), max_p=float(cfg.ada_max_p))
-  return DiffAugment(policy=cfg.policy, probability=float(cfg.probability), ada=ada)
+    if off:
+      raise errors.ConfigError('config.augment.ada=True adapts the probability of an '
+                               'augmentation, but config.augment.policy is \'\'; set a policy '
+                               '(e.g. \'color,translation,cutout\').')
+    ada = ADA(
+        target=float(checks.number('augment.ada_target', cfg.ada_target, low=0, high=1,
+                                   low_open=True, high_open=True, hint=' (ADA: 0.6)')),
+        interval=checks.number('augment.ada_interval', cfg.ada_interval, integer=True, low=1,
+                               hint=' (steps between adjustments; ADA: 4)'),
+        kimg=float(checks.number('augment.ada_kimg', cfg.ada_kimg, low=0, low_open=True,
+                                 hint=' (thousands of images for p to move by 1; ADA: 500)')),
+        max_p=float(checks.number('augment.ada_max_p', cfg.ada_max_p, low=0, high=1,
+                                  low_open=True)))
+    if p > ada.max_p:
+      raise errors.ConfigError(f'config.augment.probability={p!r} (ADA\'s starting p) is above '
+                               f'config.augment.ada_max_p={cfg.ada_max_p!r}; lower it.')
+  if off:
+    return None
+  try:
+    return DiffAugment(policy=policy, probability=float(p), ada=ada)
+  except errors.ConfigError as e:   # the probabilities are checked above: the policy's error
+    raise errors.ConfigError(f'config.augment.policy={policy!r}: {e}') from None
 
 
 def is_augmentation(obj: Any) -> bool:

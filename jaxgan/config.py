@@ -3,7 +3,12 @@
   config = jaxgan.config.default()                  # every key, with its default
   config = jaxgan.config.from_file('configs/dcgan.py')   # a config file's get_config()
   config = jaxgan.config.from_json('runs/dcgan/config.json')  # a run's saved config
-  jaxgan.config.validate(config)                    # ConfigError on any bad value
+  jaxgan.validation.validate(config)                # ConfigError on any bad value
+
+This module is a leaf of the package (it imports only `errors` and `checks`): every part may
+read it, and it reads no part. Here are the checks of the loop's values (`validate_loop`); a
+part's keys are checked where they are read (the optimisers' by `optim.from_config`, ...), and
+`jaxgan.validation` runs every check, with those across parts, before any data loads.
 
 The config files under the repository's `configs/` start from `default()` and override a
 few fields; a variant loads its base recipe by path (`from_file` of a file beside it), so
@@ -22,12 +27,15 @@ import copy as copy_lib
 import importlib.util
 import json
 import os
-from typing import Any, Optional
+from typing import Any
 
 import ml_collections
 from ml_collections import config_dict
 
-from jaxgan import errors, optim
+from jaxgan import checks, errors
+
+# The sections of a config (`default()`).
+SECTIONS = ('data', 'model', 'loss', 'augment', 'optim', 'train', 'log', 'eval')
 
 
 def default() -> ml_collections.ConfigDict:
@@ -113,8 +121,8 @@ def default() -> ml_collections.ConfigDict:
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
   # 'cosine' or 'step'; warmup_steps; end_factor (linear/cosine); milestones, factor (step).
-  config.optim.g_schedule = optim.schedule_config()
-  config.optim.d_schedule = optim.schedule_config()
+  config.optim.g_schedule = schedule_config()
+  config.optim.d_schedule = schedule_config()
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 100_000    # generator updates
@@ -156,6 +164,20 @@ def default() -> ml_collections.ConfigDict:
   config.eval.reference_split = ''    # TFDS split of the real images ('': data.split)
 
   return config
+
+
+def schedule_config(name: str = 'constant', **fields) -> ml_collections.ConfigDict:
+  """A schedule's config block with every field (the defaults of `config.optim.*_schedule`;
+  jaxgan.optim reads it)."""
+  cfg = ml_collections.ConfigDict()
+  cfg.name = name
+  cfg.warmup_steps = 0
+  cfg.end_factor = 0.0
+  cfg.milestones = ()
+  cfg.factor = 0.1
+  for k, v in fields.items():
+    cfg[k] = v
+  return cfg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,187 +276,32 @@ def get(config: ml_collections.ConfigDict, key: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation: every value a user can get wrong, before any data loads or anything compiles.
+# The loop's values (the parts' own keys are checked by the parts; see jaxgan.validation).
 # ---------------------------------------------------------------------------------------------
 
-def _integer(config, key: str, minimum: int = 1, maximum: Optional[int] = None) -> None:
-  value = get(config, key)
-  if (not isinstance(value, int) or isinstance(value, bool) or value < minimum
-      or (maximum is not None and value > maximum)):
-    bound = f'>= {minimum}' if maximum is None else f'in [{minimum}, {maximum}]'
-    raise errors.ConfigError(f'config.{key}={value!r} must be an integer {bound}.')
-
-
 def validate_loop(config: ml_collections.ConfigDict) -> None:
-  """ConfigError on a bad value of what the training loop and step read (the `train`, `log`
-  and `eval` sections, `model.z_dim`, `model.num_classes`, `optim.d_clip`, `data.prefetch`):
-  what an experiment with parts of its own still takes from its config."""
-  missing = [section for section in ('data', 'model', 'loss', 'optim', 'train', 'log', 'eval')
-             if section not in config]
+  """ConfigError on a bad value of what the training loop and step read (the `train` and
+  `log` sections, `eval.every_steps` and `eval.seed`, `model.z_dim`, `model.num_classes`,
+  `optim.d_clip`, `data.prefetch`): what an experiment with parts of its own still takes from
+  its config. (The evaluators check their own settings, `jaxgan.metrics.evaluators`.)"""
+  missing = [section for section in SECTIONS if section not in config]
   if missing:
     raise errors.ConfigError(f'the config lacks the sections {", ".join(missing)}; start from '
                              f'jaxgan.config.default().')
   for key in ('train.num_steps', 'train.batch_size', 'train.d_steps', 'train.checkpoint_every',
               'train.keep_checkpoints', 'log.every_steps', 'log.num_samples', 'model.z_dim',
-              'data.prefetch', 'eval.batch_size', 'eval.chunk_size'):
-    _integer(config, key)
+              'data.prefetch'):
+    checks.number(key, get(config, key), integer=True, low=1)
   for key in ('log.samples_every', 'log.attention_every', 'eval.every_steps',
               'train.ema_start'):
-    _integer(config, key, minimum=0)
-  _integer(config, 'model.num_classes', minimum=-1)
-  _integer(config, 'train.seed', minimum=0, maximum=2**32 - 1)
-  _integer(config, 'eval.seed', minimum=0, maximum=2**32 - 1)
-  if not 0.0 <= config.train.ema_decay < 1.0:
-    raise errors.ConfigError(f'config.train.ema_decay={config.train.ema_decay!r} must be in '
-                             f'[0, 1).')
+    checks.number(key, get(config, key), integer=True, low=0)
+  checks.number('model.num_classes', config.model.num_classes, integer=True, low=-1)
+  for key in ('train.seed', 'eval.seed'):
+    checks.number(key, get(config, key), integer=True, low=0, high=2**32 - 1)
+  checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)
   if not isinstance(config.train.compilation_cache, str):
     raise errors.ConfigError(
         f'config.train.compilation_cache={config.train.compilation_cache!r} must be a folder '
         f'path, or \'\' to compile without a persistent cache.')
-  if not isinstance(config.optim.d_clip, (int, float)) or config.optim.d_clip < 0:
-    raise errors.ConfigError('config.optim.d_clip must be >= 0 (0 turns weight clipping off).')
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError (one sentence naming the key and what to do) on a bad config.
-
-  Checks the loop's settings (`validate_loop`) and the names of every part; building the
-  parts (`jaxgan.build`) then checks each part's own arguments.
-  """
-  from jaxgan import augment, data, evaluation, losses, models  # pylint: disable=g-import-not-at-top
-  validate_loop(config)
-  if 'augment' not in config:
-    raise errors.ConfigError('the config lacks the section augment; start from '
-                             'jaxgan.config.default().')
-  validate_data(config)
-  errors.check_choice('model.name', config.model.name, models.MODELS)
-  errors.check_choice('model.dtype', config.model.dtype, models.DTYPES)
-  is_2d = config.data.dataset in data.MIXTURES
-  if is_2d != (config.model.name == 'mlp'):
-    raise errors.ConfigError(
-        f'config.model.name={config.model.name!r} does not fit '
-        f'config.data.dataset={config.data.dataset!r}; use model \'mlp\' for the 2-D mixtures '
-        f'{data.MIXTURES} and an image model for image datasets.')
-  fraction = config.data.fraction
-  if (not isinstance(fraction, (int, float)) or isinstance(fraction, bool)
-      or not 0.0 < fraction <= 1.0):
-    raise errors.ConfigError(f'config.data.fraction={fraction!r} must be in (0, 1] (the share '
-                             f'of the training split to train on).')
-  if is_2d and fraction != 1.0:
-    raise errors.ConfigError(f'config.data.fraction={fraction!r} applies to image datasets; the '
-                             f'mixture {config.data.dataset!r} draws fresh points every step, '
-                             f'so leave it at 1.')
-  loss = losses.from_config(config.loss)   # unknown objective / regulariser names
-  augment.validate_config(config.augment)
-  if loss.needs_augment and not augment.parse_policy(config.augment.policy):
-    raise errors.ConfigError(
-        f'the loss {loss!r} needs an augmentation T (consistency regularisation); set '
-        f'config.augment.policy (e.g. \'translation\'; config.augment.probability=0 keeps it '
-        f'out of the images D trains on, for bCR alone).')
-  for key in ('g_optimizer', 'd_optimizer'):
-    errors.check_choice(f'optim.{key}', config.optim[key], optim.OPTIMIZERS)
-  for key in ('g_schedule', 'd_schedule'):
-    optim.validate_schedule(config.optim[key], key)
-  for key in ('g_lr', 'd_lr'):
-    value = config.optim[key]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-      raise errors.ConfigError(f'config.optim.{key}={value!r} must be > 0.')
-  for key in ('b1', 'b2'):
-    value = config.optim[key]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
-      raise errors.ConfigError(
-          f'config.optim.{key}={value!r} must be in [0, 1) (a moment\'s decay rate: Adam\'s '
-          f'beta{key[1]}, SGD\'s momentum for b1), e.g. 0.5 and 0.999.')
-  for key in _SET_KEYS:
-    section, name = key.split('.')
-    why = unread(config, key)
-    if why and config[section][name] != _DEFAULT[section][name]:
-      raise errors.ConfigError(
-          f'config.{key}={config[section][name]!r} is not read by {why}, so it would change '
-          f'nothing; remove it (default {_DEFAULT[section][name]!r}).')
-  if config.model.num_classes == -1 and is_2d:
-    raise errors.ConfigError(f'config.model.num_classes=-1 takes the classes of the data, but '
-                             f'{config.data.dataset!r} has none; set it to 0.')
-  if config.eval.reference_split and not data.is_tfds(config.data.dataset):
-    raise errors.ConfigError(
-        f'config.eval.reference_split={config.eval.reference_split!r} picks a TFDS split, but '
-        f'{config.data.dataset!r} has no splits; set it to \'\'.')
-  evaluation.validate(config)
-
-
-# Model and data keys that only some models or datasets read: a value set on one that ignores
-# it cannot be meant (validate refuses it; `unread` says why).
-_MODEL_LOOP_KEYS = ('model.name', 'model.z_dim', 'model.num_classes', 'model.dtype')
-_DEFAULT = default()
-_SET_KEYS = tuple(f'{section}.{name}' for section in ('model', 'data')
-                  for name in _DEFAULT[section])
-# What each kind of dataset never reads (the mixtures draw 2-D points: no image key at all).
-_DATA_UNREAD = {
-    'mixture': ('image_size', 'channels', 'path', 'labels', 'data_dir', 'split', 'image_key',
-                'label_key', 'cache', 'cache_max_gb', 'workers'),
-    'digits': ('data_dir', 'split', 'cache', 'cache_max_gb', 'workers'),
-    'file': ('data_dir', 'split'),
-}
-
-
-def unread(config: ml_collections.ConfigDict, key: str) -> Optional[str]:
-  """Who ignores `key` ('model.NAME' or 'data.NAME') in `config`, e.g. "the model 'dcgan'",
-  or None when the chosen model and dataset read it (or the key is not theirs)."""
-  from jaxgan import data, models  # pylint: disable=g-import-not-at-top
-  section, _, name = key.partition('.')
-  if section == 'model' and key not in _MODEL_LOOP_KEYS:
-    family = models.MODELS.get(config.model.name)
-    if family is not None and key not in {**family.generator_args,
-                                          **family.discriminator_args}:
-      return f'the model {config.model.name!r}'
-  elif section == 'data':
-    dataset = config.data.dataset
-    kind = ('mixture' if dataset in data.MIXTURES else 'digits' if dataset == 'digits'
-            else 'file' if dataset in data.FILE_DATASETS else 'tfds')
-    if name in _DATA_UNREAD.get(kind, ()):
-      what = {'mixture': 'the 2-D mixture', 'digits': 'the bundled dataset',
-              'file': 'the file dataset'}[kind]
-      return f'{what} {dataset!r}'
-  return None
-
-
-def validate_data(config: ml_collections.ConfigDict) -> None:
-  """ConfigError on a bad `data` value (the dataset's name, size, channels, storage), before
-  any data is read (a TFDS name is checked against TFDS' registry, offline)."""
-  from jaxgan import data  # pylint: disable=g-import-not-at-top
-  d = config.data
-  if not isinstance(d.dataset, str) or not d.dataset.strip():
-    raise errors.ConfigError('config.data.dataset is empty; name a TFDS dataset, \'folder\', '
-                             '\'npz\', \'digits\', \'ring\' or \'grid\'.')
-  _integer(config, 'data.workers', minimum=0)
-  if d.dataset in data.MIXTURES:
-    return
-  if d.image_size not in data.IMAGE_SIZES:
-    raise errors.ConfigError(
-        f'config.data.image_size={d.image_size!r} is not supported; choose a power of two from '
-        f'32 to 256 ({", ".join(map(str, data.IMAGE_SIZES))}).')
-  errors.check_choice('data.channels', d.channels, data.CHANNELS)
-  errors.check_choice('data.cache', d.cache, data.CACHES)
-  errors.check_choice('data.labels', d.labels, data.LABELS)
-  if (not isinstance(d.cache_max_gb, (int, float)) or isinstance(d.cache_max_gb, bool)
-      or not d.cache_max_gb > 0):
-    raise errors.ConfigError(f'config.data.cache_max_gb={d.cache_max_gb!r} must be > 0 (GB).')
-  if d.dataset in data.FILE_DATASETS:
-    if not d.path:
-      what = 'folder of images' if d.dataset == 'folder' else '.npz file'
-      raise errors.ConfigError(f'config.data.dataset={d.dataset!r} reads a {what}: pass it '
-                               f'with --config.data.path=...')
-  elif d.path:
-    raise errors.ConfigError(f'config.data.path is read by the \'folder\' and \'npz\' datasets '
-                             f'only, not {d.dataset!r}; set --config.data.dataset=folder (or npz), '
-                             f'or clear data.path.')
-  if d.labels == 'folders' and d.dataset != 'folder':
-    raise errors.ConfigError(f'config.data.labels=\'folders\' is for --config.data.dataset=folder; '
-                             f'set it to \'none\'.')
-  if data.is_tfds(d.dataset):
-    data.check_tfds_name(d.dataset, d.data_dir)
-  else:
-    for key in ('image_key', 'label_key'):
-      if d[key]:
-        raise errors.ConfigError(f'config.data.{key} picks a TFDS feature, but '
-                                 f'{d.dataset!r} is not a TFDS dataset; clear it.')
+  checks.number('optim.d_clip', config.optim.d_clip, low=0,
+                hint=' (0 turns weight clipping off)')

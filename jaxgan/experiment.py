@@ -33,7 +33,7 @@ import optax
 
 from jaxgan import config as config_lib
 from jaxgan import data as data_lib
-from jaxgan import augment, errors, losses, models, optim, state as state_lib, steps
+from jaxgan import augment, errors, losses, models, state as state_lib, steps, validation
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
          'evaluators', 'augmentation')
@@ -384,8 +384,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   Nothing is loaded or compiled here: the data source loads on `prepare()` (the training loop
   calls it first), evaluators load their networks when training starts.
   """
-  from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
-  config_lib.validate(config)
+  checked = validation.validate(config)
   config = config_lib.copy(config)   # the record of this build: the caller's is left alone
   data = data_lib.from_config(config)
   if config.model.num_classes == -1:
@@ -400,17 +399,16 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
           f'\'labels\', a folder\'s data.labels=folders).')
     config.model.num_classes = num_classes
   generator, discriminator = models.build(config)
-  g_optimizer, d_optimizer = optim.from_config(config)
   t = config.train
   return Experiment(
-      generator=generator, discriminator=discriminator, loss=losses.from_config(config.loss),
-      g_optimizer=g_optimizer, d_optimizer=d_optimizer, data=data,
+      generator=generator, discriminator=discriminator, loss=checked.loss,
+      g_optimizer=checked.g_optimizer, d_optimizer=checked.d_optimizer, data=data,
       z_dim=int(config.model.z_dim), num_classes=int(config.model.num_classes),
       loop=Loop.from_config(config),
       ema=EMA(decay=float(t.ema_decay), start=int(t.ema_start)) if t.ema_decay > 0 else None,
       d_clip=float(config.optim.d_clip) if config.optim.d_clip > 0 else None,
-      evaluators=evaluation.evaluators_from_config(config), config=config,
-      augmentation=augment.from_config(config.augment), from_config=frozenset(PARTS + VALUES))
+      evaluators=checked.evaluators, config=config,
+      augmentation=checked.augmentation, from_config=frozenset(PARTS + VALUES))
 
 
 # ---------------------------------------------------------------------------------------------

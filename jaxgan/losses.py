@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxgan import errors
+from jaxgan import checks, errors
 
 Array = jax.Array
 
@@ -556,10 +556,9 @@ def from_config(loss_config) -> Term:
       raise errors.ConfigError(
           f'config.loss.regularizers.{name} is not a known regularizer; choose one of '
           f'{", ".join(sorted(REGULARIZERS))}.')
-    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight >= 0:
-      raise errors.ConfigError(f'config.loss.regularizers.{name}={weight!r} must be a number '
-                               f'>= 0 (the weight of the term; a negative one would reward '
-                               f'what the term penalises).')
+    checks.number(f'loss.regularizers.{name}', weight, low=0,
+                  hint=' (the weight of the term; a negative one would reward what the term '
+                       'penalises)')
     result = result + float(weight) * REGULARIZERS[name]
   return result
 

@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgan import errors
+from jaxgan import checks, errors
+from jaxgan import config as config_lib
 
 OPTIMIZERS = ('adam', 'rmsprop', 'sgd')
 SCHEDULES = ('constant', 'linear', 'cosine', 'step')
@@ -94,8 +95,20 @@ def _per_generator_step(fn: optax.ScalarOrSchedule, d_steps: int) -> optax.Scala
 
 def from_config(config: ml_collections.ConfigDict
                 ) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """(generator optimiser, discriminator optimiser) from config.optim and config.train."""
+  """(generator optimiser, discriminator optimiser) from config.optim and config.train.
+
+  Checks every `config.optim` key it reads (ConfigError naming the key); `train.num_steps`
+  and `train.d_steps` are the loop's (`config.validate_loop`).
+  """
   o, num_steps = config.optim, int(config.train.num_steps)
+  for key in ('g_lr', 'd_lr'):
+    checks.number(f'optim.{key}', o[key], low=0, low_open=True)
+  for key in ('b1', 'b2'):
+    checks.number(f'optim.{key}', o[key], low=0, high=1, high_open=True,
+                  hint=f' (a moment\'s decay rate: Adam\'s beta{key[1]}, SGD\'s momentum for '
+                       f'b1), e.g. 0.5 and 0.999')
+  for key in ('g_schedule', 'd_schedule'):
+    validate_schedule(o[key], key)
   g_lr = schedule(o.g_lr, o.g_schedule, num_steps)
   d_lr = _per_generator_step(schedule(o.d_lr, o.d_schedule, num_steps),
                              int(config.train.d_steps))
@@ -137,33 +150,21 @@ def learning_rate(opt_state) -> Optional[jax.Array]:
 def validate_schedule(cfg: ml_collections.ConfigDict, key: str) -> None:
   """ConfigError (naming `config.optim.<key>`) for a bad schedule."""
   errors.check_choice(f'optim.{key}.name', cfg.name, SCHEDULES)
-  if not isinstance(cfg.warmup_steps, int) or cfg.warmup_steps < 0:
-    raise errors.ConfigError(f'config.optim.{key}.warmup_steps={cfg.warmup_steps!r} must be an '
-                             f'integer >= 0.')
-  if not 0.0 <= cfg.end_factor:
-    raise errors.ConfigError(f'config.optim.{key}.end_factor={cfg.end_factor!r} must be >= 0.')
+  checks.number(f'optim.{key}.warmup_steps', cfg.warmup_steps, integer=True, low=0)
+  checks.number(f'optim.{key}.end_factor', cfg.end_factor, low=0)
   if cfg.name == 'step':
     milestones = tuple(cfg.milestones)
-    if not milestones or not all(0.0 < float(m) < 1.0 for m in milestones):
+    if not milestones or not all(
+        isinstance(m, (int, float)) and not isinstance(m, bool) and 0.0 < m < 1.0
+        for m in milestones):
       raise errors.ConfigError(
           f'config.optim.{key}.milestones={milestones!r} must be fractions of train.num_steps '
           f'in (0, 1), e.g. (0.75,), for the step schedule.')
-    if not cfg.factor > 0:
-      raise errors.ConfigError(f'config.optim.{key}.factor={cfg.factor!r} must be > 0.')
+    checks.number(f'optim.{key}.factor', cfg.factor, low=0, low_open=True)
 
 
-def schedule_config(name: str = 'constant', **fields) -> ml_collections.ConfigDict:
-  """A schedule's config block with every field (the defaults of `config.optim.*_schedule`)."""
-  cfg = ml_collections.ConfigDict()
-  cfg.name = name
-  cfg.warmup_steps = 0
-  cfg.end_factor = 0.0
-  cfg.milestones = ()
-  cfg.factor = 0.1
-  for k, v in fields.items():
-    cfg[k] = v
-  return cfg
-
+# The schedule's config block lives with the other defaults (jaxgan.config, a leaf module).
+schedule_config = config_lib.schedule_config
 
 
 def refresh_hyperparams(restored, fresh):

@@ -357,12 +357,12 @@ def test_augment_config_builds_and_validates():
     for key, value in overrides.items():
       config.augment[key] = value
     with pytest.raises(errors.ConfigError, match=message):
-      jaxgan.config.validate(config)
+      jaxgan.validation.validate(config)
   # Consistency regularisation needs T; probability 0 gives bCR without augmenting D's inputs.
   config = tiny_config('digits')
   config.loss.regularizers = {'consistency': 10.0}
   with pytest.raises(errors.ConfigError, match='needs an augmentation.*config.augment.policy'):
-    jaxgan.config.validate(config)
+    jaxgan.validation.validate(config)
   with pytest.raises(errors.ConfigError, match='needs an augmentation'):
     jaxgan.build(tiny_config('digits')).replace(
         loss=jaxgan.losses.hinge + jaxgan.losses.consistency_term)

@@ -159,6 +159,6 @@ def test_a_fraction_of_the_training_set_is_a_seeded_subset():
 def test_bad_fractions_are_config_errors(fraction, dataset, message):
   import jaxgan  # pylint: disable=g-import-not-at-top
   with pytest.raises(errors.ConfigError, match=message):
-    jaxgan.config.validate(tiny_config(dataset, **{'data.fraction': fraction}))
+    jaxgan.validation.validate(tiny_config(dataset, **{'data.fraction': fraction}))
   with pytest.raises(errors.ConfigError, match='must be in'):
     data.ArraySource(np.zeros((4, 2, 2, 3), np.uint8), fraction=0.0)

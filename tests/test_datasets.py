@@ -325,7 +325,7 @@ def test_missing_and_unreadable_npz(tmp_path):
 def test_tfds_datasets_through_mock_data(name, stored, classes, channels):
   config = tiny_config(name, **{'data.image_size': 64, 'data.channels': channels})
   with tfds.testing.mock_data(num_examples=24):
-    jaxgan.config.validate_data(config)
+    jaxgan.validation.validate_data(config)
     source = data.from_config(config)
     assert source.num_classes == classes and source.storage.image_shape == stored
     source.prepare()
@@ -476,7 +476,7 @@ def test_data_specs_read_every_image_in_order(tmp_path):
     ({'data.image_key': 'image'}, "data.image_key picks a TFDS feature, but 'digits'"),
     ({'data.channels': 2}, r'config.data.channels=2 is not supported; choose one of 1, 3'),
     ({'data.cache': 'disk'}, "config.data.cache='disk' is not supported"),
-    ({'data.cache_max_gb': 0.0}, 'cache_max_gb=0.0 must be > 0'),
+    ({'data.cache_max_gb': 0.0}, 'cache_max_gb=0.0 must be a number > 0'),
     ({'data.workers': -1}, 'data.workers=-1 must be an integer >= 0'),
     ({'eval.reference_split': 'test'}, "reference_split='test' picks a TFDS split, but "
                                        "'digits' has no splits"),

@@ -233,10 +233,10 @@ def test_prdc_settings_are_validated():
        r"best_metric='fid' is not a metric")):
     config = tiny_config('digits', **overrides)
     with pytest.raises(errors.ConfigError, match=match):
-      jaxgan.config.validate(config)
+      jaxgan.validation.validate(config)
   config = tiny_config('digits', **{'eval.every_steps': 2, 'eval.evaluators': ('prdc',),
                                     'eval.best_metric': 'coverage'})
-  jaxgan.config.validate(config)   # PRDC's metrics can choose the best checkpoint
+  jaxgan.validation.validate(config)   # PRDC's metrics can choose the best checkpoint
 
 
 # ---------------------------------------------------------------------------------------------

@@ -805,13 +805,13 @@ def test_fid_in_training_rejects_2d_data_and_unknown_names():
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   config = tiny_config('ring', **{'eval.every_steps': 10})
   with pytest.raises(errors.ConfigError, match='need images'):
-    jaxgan.config.validate(config)
+    jaxgan.validation.validate(config)
   config = tiny_config('digits', **{'eval.every_steps': 10, 'eval.evaluators': ('fdi',)})
   with pytest.raises(errors.ConfigError, match='eval.evaluators'):
-    jaxgan.config.validate(config)
+    jaxgan.validation.validate(config)
   config = tiny_config('digits', **{'eval.every_steps': 10, 'eval.best_metric': 'fdi'})
   with pytest.raises(errors.ConfigError, match="best_metric='fdi' is not a metric"):
-    jaxgan.config.validate(config)
+    jaxgan.validation.validate(config)
 
 
 def test_missing_inception_weights_stop_training_before_it_starts(tmp_path, monkeypatch):

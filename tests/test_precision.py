@@ -142,7 +142,7 @@ def test_an_unknown_dtype_is_a_config_error():
   config = tiny_config('digits')
   config.model.dtype = 'float16'
   with pytest.raises(errors.ConfigError, match='model.dtype'):
-    jaxgan.config.validate(config)
+    jaxgan.validation.validate(config)
   for name in MODELS:
     with pytest.raises(errors.ConfigError, match='model.dtype'):
       models.build(_config(name, 'float16'))

@@ -44,6 +44,7 @@ from typing import Protocol
 import ml_collections
 import numpy as np
 
+from jaxgan import config as config_lib
 from jaxgan import errors
 from jaxgan.metrics import fid as fid_lib
 from jaxgan.metrics import prdc as prdc_lib
@@ -73,7 +74,6 @@ def cache_path(cache_dir: str, dataset_key: str, num_samples: int, key: dict) ->
 
 def settings(cfg: ml_collections.ConfigDict | dict | None) -> ml_collections.ConfigDict:
   """`cfg` on top of the default config.eval: every evaluation setting, each default once."""
-  from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
   full = config_lib.default().eval
   if cfg:
     config_lib.merge(full, dict(cfg), origin='the evaluator settings')

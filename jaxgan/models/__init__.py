@@ -128,13 +128,19 @@ def _construct(cls: type, args: Mapping[str, str], config: ml_collections.Config
     raise errors.ConfigError(message) from None
 
 
-def build(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
-  """Returns `(generator, discriminator)` for `config.model.name`, arguments checked."""
+def family(config: ml_collections.ConfigDict) -> Family:
+  """The Family `config.model.name` names; ConfigError on an unknown name or dtype (checked
+  here only: `jaxgan.validation` calls this before any data loads, `build` after)."""
   errors.check_choice('model.name', config.model.name, MODELS)
   errors.check_choice('model.dtype', config.model.dtype, DTYPES)
-  family = MODELS[config.model.name]
-  return (_construct(family.generator, family.generator_args, config),
-          _construct(family.discriminator, family.discriminator_args, config))
+  return MODELS[config.model.name]
+
+
+def build(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
+  """Returns `(generator, discriminator)` for `config.model.name`, arguments checked."""
+  pair = family(config)
+  return (_construct(pair.generator, pair.generator_args, config),
+          _construct(pair.discriminator, pair.discriminator_args, config))
 
 
 def mixes_samples(discriminator: nn.Module) -> bool:

@@ -9,7 +9,7 @@ family of the 2-D mixtures benchmark, which the library owns) and the run's own 
 named or matched by the comma-separated fnmatch patterns RUNS, e.g. `sagan_*:model.g_width=16`)
 after the run's own overrides; a key that no selected run's config has is an error, and a
 key for every run applies to the runs whose model and data read it (SAGAN's attention fields:
-the SAGAN runs; `jaxgan.config.unread`).
+the SAGAN runs; `jaxgan.validation.unread`).
 
 Runs train one after another in this process with `jaxgan.train`. A run whose checkpoints
 already reach its `train.num_steps` is skipped; an interrupted one resumes from its latest
@@ -36,6 +36,7 @@ import ml_collections
 
 from jaxgan import config as config_lib
 from jaxgan import errors
+from jaxgan import validation
 from jaxgan import workdir as workdir_lib
 
 
@@ -268,9 +269,9 @@ def _apply(study: Study, overrides: Sequence[Override], configs_dir: str
     if o.runs is None:
       # A --set for every run skips the runs whose model or data never reads the key (a
       # SAGAN-only key is not refused on the study's DCGAN runs); named runs get it anyway.
-      reading = [name for name in having if not config_lib.unread(configs[name], o.key)]
+      reading = [name for name in having if not validation.unread(configs[name], o.key)]
       if not reading:
-        who = config_lib.unread(configs[having[0]], o.key)
+        who = validation.unread(configs[having[0]], o.key)
         raise errors.ConfigError(f'--set {o.text!r}: no run reads {o.key!r} ({who} does not, '
                                  f'nor do the others); remove it.')
       having = reading
