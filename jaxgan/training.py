@@ -444,7 +444,10 @@ class _Run:
     self._check_resume()
     # --- input and evaluators: a missing dataset or Inception weights fail before compiling --
     self.ex.data.prepare()
-    self.evaluator = evaluation.TrainingEvaluator(self.ex, self.paths, is_chief=self.is_chief)
+    self.evaluator = evaluation.TrainingEvaluator(
+        self.ex, self.paths, num_steps=self.cfg.train.num_steps, is_chief=self.is_chief,
+        settings=evaluation.settings_from_config(
+            self.cfg, data_from_config='data' in self.ex.from_config))
     self.step_fn = self.ex.train_step
     # --- state and checkpoint -------------------------------------------------------------------
     self.ckpt = checkpoint_lib.Checkpointer(
