@@ -172,10 +172,19 @@ EVAL_MOVED = {'batch_size': 'inception.batch_size', 'weights': 'inception.weight
               'prdc_k_dc': 'prdc.k_dc', 'kid': 'evaluators'}
 
 
-def _move_flat_eval_keys(values: dict) -> dict:
-  """A saved config's values with the flat eval keys of `EVAL_MOVED` at their new places."""
+def _move_flat_eval_keys(values: dict, origin: str) -> dict:
+  """A saved config's values with the flat eval keys of `EVAL_MOVED` at their new places;
+  ConfigError for the settings of an evaluator this process has not registered."""
   flat = values.get('eval')
-  if not isinstance(flat, dict) or not any(key in flat for key in EVAL_MOVED):
+  if not isinstance(flat, dict):
+    return values
+  for key, value in flat.items():
+    if (isinstance(value, dict) and key not in evaluators_lib.RESERVED
+        and key not in evaluators_lib.registered()):
+      raise errors.ConfigError(
+          f'{origin} holds the settings of the evaluator {key!r}, which is not registered; '
+          f'register it (jaxgan.metrics.evaluators.register) before loading the run.')
+  if not any(key in flat for key in EVAL_MOVED):
     return values
   section = {k: v for k, v in flat.items() if k not in EVAL_MOVED}
   for old, new in EVAL_MOVED.items():
@@ -263,7 +272,7 @@ def from_json(path: str) -> ml_collections.ConfigDict:
     raise errors.CheckpointError(f'{path} cannot be read ({e}); restore it from a backup or '
                                  f'retrain.') from e
   config = default()
-  merge(config, _move_flat_eval_keys(values), origin=path)
+  merge(config, _move_flat_eval_keys(values, path), origin=path)
   return config
 
 

@@ -511,6 +511,10 @@ def test_best_checkpoint_follows_the_declared_direction(tmp_path, scripted, dire
       best_step, 'sharpness', direction, values[best_step - 1])
   assert os.listdir(workdir / 'best_fid') == [str(best_step)]
   assert int(jaxgan.load_run(str(workdir), best=True).state.step) == best_step
+  evaluators.unregister('scripted')   # e.g. another process that loads the run
+  with pytest.raises(errors.ConfigError, match="the evaluator 'scripted', which is not "
+                                               r'registered; register it \(jaxgan'):
+    jaxgan.load_run(str(workdir))
 
 
 def test_registry_refuses_what_it_cannot_use(scripted):
@@ -614,3 +618,18 @@ def test_old_flat_eval_keys(tmp_path):
     config.eval[key] = value   # as a config file written for 0.2.0 does
     with pytest.raises(errors.ConfigError, match=match):
       jaxgan.config.validate(config)
+
+
+def test_launch_names_the_new_place_of_a_flat_eval_override(tmp_path):
+  for override, message in (
+      ('--config.eval.kid_subsets=5', 'error: config.eval.kid_subsets moved to '
+       'config.eval.kid.subsets (each evaluator has its own settings); pass '
+       '--config.eval.kid.subsets=... instead.'),
+      ('--config.eval.kid=False', "error: config.eval.kid is now the evaluator 'kid'; leave it "
+       'out of --config.eval.evaluators (e.g. --config.eval.evaluators=fid) to skip KID.')):
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'launch.py'),
+         f'--config={os.path.join(REPO, "configs", "dcgan_digits.py")}',
+         f'--workdir={tmp_path / "run"}', override],
+        capture_output=True, text=True, env=os.environ, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [message], proc.stderr
