@@ -274,6 +274,9 @@ class TrainingEvaluator:
     self.num_steps = int(num_steps)
     self.is_chief = is_chief
     self.best_metric = settings.best_metric if self.every else ''
+    if self.every:
+      for name, evaluator in self.evaluators.items():
+        evaluators_lib.check_metrics(name, evaluator)
     # Which way the best checkpoint's metric improves, as its evaluator declares.
     self.direction = None
     if self.best_metric:

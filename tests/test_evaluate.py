@@ -517,7 +517,7 @@ def test_best_checkpoint_follows_the_declared_direction(tmp_path, scripted, dire
     jaxgan.load_run(str(workdir))
 
 
-def test_registry_refuses_what_it_cannot_use(scripted):
+def test_registry_refuses_what_it_cannot_use(tmp_path, scripted):
   del scripted
   with pytest.raises(ValueError, match="already registered as 'scripted'"):
     evaluators.register('scripted', lambda s, c: None)
@@ -530,6 +530,15 @@ def test_registry_refuses_what_it_cannot_use(scripted):
       evaluators.make_evaluator('undeclared', context=context)
   finally:
     evaluators.unregister('undeclared')
+  # An evaluator object of one's own must declare them too, before training starts.
+  class Undeclared:
+    def evaluate(self, **kwargs):
+      yield 'x', 1.0
+  config = tiny_config('digits', **{'eval.every_steps': 1, 'eval.best_metric': ''})
+  experiment = jaxgan.build(config).replace(evaluators={'mine': Undeclared()})
+  with pytest.raises(errors.ConfigError, match="'mine' must declare `metrics`"):
+    jaxgan.train(experiment, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
   # Settings are its own: unknown ones are refused, naming the key.
   config = tiny_config('digits', **{'eval.every_steps': 1, 'eval.evaluators': ('scripted',),
                                     'eval.best_metric': 'sharpness'})
