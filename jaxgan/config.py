@@ -163,17 +163,9 @@ def default() -> ml_collections.ConfigDict:
   return config
 
 
-# Keys of the flat `eval` section that jaxgan 0.2.0 wrote (config.json) and their places since
-# each evaluator has its own settings; 'kid' (True: 'fid' also reported KID) became the
-# evaluator 'kid'. `from_json` moves them; a config that sets one is refused, naming its place.
-EVAL_MOVED = {'batch_size': 'inception.batch_size', 'weights': 'inception.weights',
-              'kid_subsets': 'kid.subsets', 'kid_subset_size': 'kid.subset_size',
-              'is_splits': 'inception_score.splits', 'prdc_k_pr': 'prdc.k_pr',
-              'prdc_k_dc': 'prdc.k_dc', 'kid': 'evaluators'}
-
-
 def _move_flat_eval_keys(values: dict, origin: str) -> dict:
-  """A saved config's values with the flat eval keys of `EVAL_MOVED` at their new places;
+  """A saved config's values with jaxgan 0.2.0's flat eval keys (`evaluators.MOVED`) at their
+  new places ('kid': True adds the evaluator 'kid' after 'fid');
   ConfigError for the settings of an evaluator this process has not registered."""
   flat = values.get('eval')
   if not isinstance(flat, dict):
@@ -184,15 +176,17 @@ def _move_flat_eval_keys(values: dict, origin: str) -> dict:
       raise errors.ConfigError(
           f'{origin} holds the settings of the evaluator {key!r}, which is not registered; '
           f'register it (jaxgan.metrics.evaluators.register) before loading the run.')
-  if not any(key in flat for key in EVAL_MOVED):
+  # 'kid' is also the new section's name: only a bool is the old flag.
+  old_keys = [k for k in evaluators_lib.MOVED if k in flat and not isinstance(flat[k], dict)]
+  if not old_keys:
     return values
-  section = {k: v for k, v in flat.items() if k not in EVAL_MOVED}
-  for old, new in EVAL_MOVED.items():
-    if old in flat and old != 'kid':
-      name, key = new.split('.')
+  section = {k: v for k, v in flat.items() if k not in old_keys}
+  for old in old_keys:
+    if old != 'kid':
+      name, key = evaluators_lib.MOVED[old].split('.')
       section.setdefault(name, {})[key] = flat[old]
   names = list(flat.get('evaluators') or ())
-  if flat.get('kid') and 'fid' in names and 'kid' not in names:
+  if flat.get('kid') is True and 'fid' in names and 'kid' not in names:
     names.insert(names.index('fid') + 1, 'kid')
   section['evaluators'] = names
   return {**values, 'eval': section}

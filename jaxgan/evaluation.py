@@ -55,7 +55,6 @@ import ml_collections
 import numpy as np
 
 from jaxgan import checkpoint as checkpoint_lib
-from jaxgan import config as config_lib
 from jaxgan import data as data_lib
 from jaxgan import errors, workdir as workdir_lib
 from jaxgan.metrics import evaluators as evaluators_lib
@@ -113,9 +112,9 @@ def _check_keys(eval_config: ml_collections.ConfigDict) -> None:
   for key in eval_config:
     if key in evaluators_lib.RESERVED or key in evaluators_lib.registered():
       continue
-    if key in config_lib.EVAL_MOVED:   # ('kid', now an evaluator's section, never gets here)
+    if key in evaluators_lib.MOVED:   # ('kid', now an evaluator's section, never gets here)
       raise errors.ConfigError(f'config.eval.{key} moved to config.eval.'
-                               f'{config_lib.EVAL_MOVED[key]} (each evaluator has its own '
+                               f'{evaluators_lib.MOVED[key]} (each evaluator has its own '
                                f'settings); set that instead.')
     raise errors.ConfigError(
         f'config.eval.{key} is neither a setting of config.eval nor a registered evaluator; '

@@ -618,8 +618,11 @@ def test_old_flat_eval_keys(tmp_path):
   assert (e.evaluators, e.inception.batch_size, e.kid.subsets, e.prdc.k_dc) == (
       ('fid', 'kid'), 16, 7, 4)
   config.train.num_steps = 4
-  jaxgan.train(config, str(workdir))   # resumes
-  assert int(jaxgan.load_run(str(workdir)).state.step) == 4
+  config.eval.kid.subsets = 9
+  jaxgan.train(config, str(workdir))   # resumes, and writes config.json as it is now
+  run = jaxgan.load_run(str(workdir))
+  assert int(run.state.step) == 4
+  assert (run.config.eval.evaluators, run.config.eval.kid.subsets) == (('fid', 'kid'), 9)
   for key, value, match in (
       ('batch_size', 16, r'config\.eval\.batch_size moved to config\.eval\.inception\.batch_size'),
       ('prdc_k_pr', 2, r'config\.eval\.prdc_k_pr moved to config\.eval\.prdc\.k_pr')):

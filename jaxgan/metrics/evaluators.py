@@ -393,6 +393,15 @@ class Registration:
 RESERVED = ('every_steps', 'evaluators', 'num_samples', 'best_metric', 'chunk_size', 'seed',
             'cache_dir', 'reference_split', 'inception')
 
+# Keys of the flat `eval` section that jaxgan 0.2.0 wrote, and their places in config.eval
+# since each evaluator has its own settings; 'kid' (True: 'fid' also reported KID) became the
+# evaluator 'kid'. `jaxgan.config.from_json` moves them in a saved config.json; a config or a
+# command line that sets one is refused, naming its place.
+MOVED = {'batch_size': 'inception.batch_size', 'weights': 'inception.weights',
+         'kid_subsets': 'kid.subsets', 'kid_subset_size': 'kid.subset_size',
+         'is_splits': 'inception_score.splits', 'prdc_k_pr': 'prdc.k_pr',
+         'prdc_k_dc': 'prdc.k_dc', 'kid': 'evaluators'}
+
 _REGISTRY: dict[str, Registration] = {}
 
 

@@ -14,8 +14,8 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 
-from jaxgan import config as config_lib
 from jaxgan import training
+from jaxgan.metrics import evaluators as evaluators_lib
 from jaxgan.tools import common
 
 def _define_flags() -> None:
@@ -66,15 +66,15 @@ def _refuse_moved_eval_keys(argv) -> None:
   """SystemExit naming the new place of a flat eval key (jaxgan 0.2.0's) given as an override."""
   for arg in argv:
     key = arg.split('=', 1)[0][len('--config.eval.'):]
-    if not arg.startswith('--config.eval.') or key not in config_lib.EVAL_MOVED:
+    if not arg.startswith('--config.eval.') or key not in evaluators_lib.MOVED:
       continue
     if key == 'kid':
       raise SystemExit('error: config.eval.kid is now the evaluator \'kid\'; leave it out of '
                        '--config.eval.evaluators (e.g. --config.eval.evaluators=fid) to skip '
                        'KID.')
     raise SystemExit(f'error: config.eval.{key} moved to config.eval.'
-                     f'{config_lib.EVAL_MOVED[key]} (each evaluator has its own settings); pass '
-                     f'--config.eval.{config_lib.EVAL_MOVED[key]}=... instead.')
+                     f'{evaluators_lib.MOVED[key]} (each evaluator has its own settings); pass '
+                     f'--config.eval.{evaluators_lib.MOVED[key]}=... instead.')
 
 
 def _parse_flags(argv):
