@@ -70,7 +70,7 @@ def main(argv):
   config.log.samples_every = max(1, _STEPS.value // 3)
   config.eval.every_steps = max(1, _STEPS.value // 2)
   config.eval.num_samples = _FID_SAMPLES.value
-  config.eval.batch_size = 16
+  config.eval.inception.batch_size = 16
   experiment = jaxgan.build(config)
 
   loss = rahinge

@@ -33,6 +33,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from jaxgan import checks, errors
+from jaxgan.metrics import evaluators as evaluators_lib
 
 # The sections of a config (`default()`).
 SECTIONS = ('data', 'model', 'loss', 'augment', 'optim', 'train', 'log', 'eval')
@@ -143,25 +144,29 @@ def default() -> ml_collections.ConfigDict:
   config.log.num_samples = 64         # images in the sample grid
   config.log.attention_every = 0      # SAGAN attention-map figures (0: never)
 
-  # Evaluator plug-ins (jaxgan.metrics.evaluators.EVALUATORS), run on process 0; see
-  # jaxgan/evaluation.py. FID uses the TF-FID Inception network (fetched from PyPI once).
+  # Evaluator plug-ins (jaxgan.metrics.evaluators.register), run on process 0 on one pool of
+  # generated images; see jaxgan/evaluation.py. FID uses the TF-FID Inception network.
   config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 0         # 0: no evaluation during training
-  config.eval.evaluators = ('fid',)   # 'fid' (with KID), 'kid', 'inception_score', 'prdc'
-  config.eval.num_samples = 10_000    # generated images per evaluation (real: min(this, N))
-  config.eval.best_metric = 'fid'     # lowest value -> workdir/best_fid checkpoint ('': none)
-  config.eval.batch_size = 50         # images per Inception pass
-  config.eval.chunk_size = 500        # images generated per call
-  config.eval.kid = True              # 'fid' also reports KID
-  config.eval.kid_subsets = 100       # KID: number of random subsets
-  config.eval.kid_subset_size = 1000  # KID: images per subset (at most the sample count)
-  config.eval.is_splits = 10          # Inception Score splits
-  config.eval.prdc_k_pr = 3           # 'prdc': k of precision/recall (Kynkaanniemi et al. 2019)
-  config.eval.prdc_k_dc = 5           # 'prdc': k of density/coverage (Naeem et al. 2020)
-  config.eval.seed = 0                # latent draws (the same at every evaluation)
-  config.eval.weights = ''            # Inception weights ('': default_1.pt; IS: pytorch-fid .pth)
-  config.eval.cache_dir = ''          # weights and real statistics ('': $JAXGAN_CACHE or ~/.cache/jaxgan)
-  config.eval.reference_split = ''    # TFDS split of the real images ('': data.split)
+  config.eval.every_steps = 0           # 0: no evaluation during training
+  config.eval.evaluators = ('fid', 'kid')   # also 'inception_score', 'prdc', or your own
+  config.eval.num_samples = 10_000      # generated images per evaluation (real: min(this, N))
+  # The metric whose best value keeps workdir/best_fid (its evaluator declares whether lower
+  # or higher is better; '': no best checkpoint).
+  config.eval.best_metric = 'fid'
+  config.eval.chunk_size = 500          # images generated per call
+  config.eval.seed = 0                  # latent draws (the same at every evaluation), KID subsets
+  config.eval.cache_dir = ''            # weights and real statistics ('': $JAXGAN_CACHE or ~/.cache/jaxgan)
+  config.eval.reference_split = ''      # TFDS split of the real images ('': data.split)
+  # The Inception network that 'fid', 'kid', 'inception_score' and 'prdc' share (one pass).
+  config.eval.inception = ml_collections.ConfigDict()
+  config.eval.inception.weights = ''    # '': default_1.pt; the Inception Score: pytorch-fid's .pth
+  config.eval.inception.batch_size = 50   # images per Inception pass
+  # Each evaluator's own settings, config.eval.<name>.<key>, with the defaults it registered
+  # (jaxgan/metrics/evaluators.py): kid.subsets (100), kid.subset_size (1000),
+  # inception_score.splits (10), prdc.k_pr (3, Kynkaanniemi et al. 2019), prdc.k_dc (5,
+  # Naeem et al. 2020); 'fid' has none.
+  for name, registration in evaluators_lib.registered().items():
+    config.eval[name] = ml_collections.ConfigDict(dict(registration.settings))
 
   return config
 
@@ -178,6 +183,35 @@ def schedule_config(name: str = 'constant', **fields) -> ml_collections.ConfigDi
   for k, v in fields.items():
     cfg[k] = v
   return cfg
+
+
+def _move_flat_eval_keys(values: dict, origin: str) -> dict:
+  """A saved config's values with jaxgan 0.2.0's flat eval keys (`evaluators.MOVED`) at their
+  new places ('kid': True adds the evaluator 'kid' after 'fid');
+  ConfigError for the settings of an evaluator this process has not registered."""
+  flat = values.get('eval')
+  if not isinstance(flat, dict):
+    return values
+  for key, value in flat.items():
+    if (isinstance(value, dict) and key not in evaluators_lib.RESERVED
+        and key not in evaluators_lib.registered()):
+      raise errors.ConfigError(
+          f'{origin} holds the settings of the evaluator {key!r}, which is not registered; '
+          f'register it (jaxgan.metrics.evaluators.register) before loading the run.')
+  # 'kid' is also the new section's name: only a bool is the old flag.
+  old_keys = [k for k in evaluators_lib.MOVED if k in flat and not isinstance(flat[k], dict)]
+  if not old_keys:
+    return values
+  section = {k: v for k, v in flat.items() if k not in old_keys}
+  for old in old_keys:
+    if old != 'kid':
+      name, key = evaluators_lib.MOVED[old].split('.')
+      section.setdefault(name, {})[key] = flat[old]
+  names = list(flat.get('evaluators') or ())
+  if flat.get('kid') is True and 'fid' in names and 'kid' not in names:
+    names.insert(names.index('fid') + 1, 'kid')
+  section['evaluators'] = names
+  return {**values, 'eval': section}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +288,7 @@ def from_json(path: str) -> ml_collections.ConfigDict:
     raise errors.CheckpointError(f'{path} cannot be read ({e}); restore it from a backup or '
                                  f'retrain.') from e
   config = default()
-  merge(config, values, origin=path)
+  merge(config, _move_flat_eval_keys(values, path), origin=path)
   return config
 
 
@@ -290,7 +324,7 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
                              f'jaxgan.config.default().')
   for key in ('train.num_steps', 'train.batch_size', 'train.d_steps', 'train.checkpoint_every',
               'train.keep_checkpoints', 'log.every_steps', 'log.num_samples', 'model.z_dim',
-              'data.prefetch'):
+              'data.prefetch', 'eval.chunk_size'):
     checks.number(key, get(config, key), integer=True, low=1)
   for key in ('log.samples_every', 'log.attention_every', 'eval.every_steps',
               'train.ema_start'):

@@ -1,26 +1,28 @@
 """Evaluation during training: the experiment's evaluator plug-ins.
 
 Every `config.eval.every_steps` generator steps (and at the last step), process 0 runs each
-evaluator (`Experiment.evaluators`; from a config, `config.eval.evaluators` names them in
-`jaxgan.metrics.evaluators.EVALUATORS`, e.g. 'fid', 'kid', 'inception_score') on
-`config.eval.num_samples` generated images against the data source's reference images; the
-values are logged as `eval/<name>` (TensorBoard and metrics.jsonl), which gives each run the
-FID curve of the seed's Figures 10-11. The state with the lowest `config.eval.best_metric`
-(default 'fid'; the highest for scores where higher is better, e.g. the Inception Score) is
-kept as an orbax checkpoint in `workdir/best_fid`, its value and step in
-`best_fid.json`, and its sample grid as `samples/best_fid.png`.
+evaluator (`Experiment.evaluators`; from a config, `config.eval.evaluators` names them in the
+registry of `jaxgan.metrics.evaluators`, e.g. 'fid', 'kid', 'inception_score', 'prdc', each
+with its own settings in `config.eval.<name>`) on `config.eval.num_samples` generated images
+against the data source's reference images; the values are logged as `eval/<name>`
+(TensorBoard and metrics.jsonl), which gives each run the FID curve of the seed's Figures
+10-11. The state with the best value of `config.eval.best_metric` (default 'fid') is kept as
+an orbax checkpoint in `workdir/best_fid`, its value and step in `best_fid.json`, and its
+sample grid as `samples/best_fid.png`; "best" is the lowest or the highest value as the
+evaluator that yields the metric declares (`metrics = {'fid': 'lower'}`; the Inception Score
+and precision/recall/density/coverage are higher-is-better).
 
 Generated images always come from the same latent draws (seeded by `config.eval.seed`) and
 the sampling weights (the EMA when the run keeps one), so two points of a curve differ by the
-generator only. The Inception evaluators share one pass over the generated images
-(`evaluators.evaluate_all`: 'fid' and 'prdc' read the same pool3 features). Real images come
-from the run's data source, as it trains (same size, channels, crop and resize;
-`config.eval.reference_split` picks another split of a TFDS dataset), min(num_samples,
-dataset size) of them, a random subset seeded by `config.eval.seed`; their statistics (with
-features for KID and PRDC) are computed once per (the source's `identity()`: name, split, path,
-file count and size, image size, resize; count; the subset's seed and the source's size;
-weights' sha256) and cached under `config.eval.cache_dir` (default $JAXGAN_CACHE or
-~/.cache/jaxgan).
+generator only. Evaluators that share a feature network share one pass over the generated
+images (`evaluators.evaluate_all`: 'fid', 'kid' and 'prdc' read the same pool3 features).
+Real images come from the run's data source, as it trains (same size, channels, crop and
+resize; `config.eval.reference_split` picks another split of a TFDS dataset),
+min(num_samples, dataset size) of them, a random subset seeded by `config.eval.seed`; their
+statistics (with features for KID and PRDC) are computed once per (the source's `identity()`:
+name, split, path, file count and size, image size, resize; count; the subset's seed and the
+source's size; weights' sha256) and cached under `config.eval.cache_dir` (default
+$JAXGAN_CACHE or ~/.cache/jaxgan).
 
 Every number carries its protocol (`jaxgan.metrics.protocol.record`: image counts, reference
 source, split, subset seed and source size, the latents' seed and batch, the step and EMA,
@@ -35,13 +37,17 @@ step is null).
 Each evaluation logs what it evaluates (the evaluators, the sampling weights, how many
 generated and real images, the reference) and then its progress with an ETA every
 `PROGRESS_SECONDS` while it draws images.
+
+The config is read once, by `settings_from_config` and `evaluators_from_config`;
+`TrainingEvaluator` takes the resulting `Settings` and evaluator objects.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from absl import logging
 import jax
@@ -49,8 +55,48 @@ import ml_collections
 import numpy as np
 
 from jaxgan import checkpoint as checkpoint_lib
+from jaxgan import data as data_lib
 from jaxgan import errors, workdir as workdir_lib
+from jaxgan.metrics import evaluators as evaluators_lib
 from jaxgan.metrics import protocol as protocol_lib
+from jaxgan.metrics import torch_weights
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What every evaluator of a run shares (`config.eval`'s own keys).
+
+  every_steps: evaluate every this many generator steps and at the last (0: never).
+  num_samples: generated images per evaluation (real: min(this, the source's size)).
+  chunk_size: images generated (and real images read) per call.
+  seed: the latents' seed, the same at every evaluation; also picks the real subset.
+  best_metric: the metric whose best value keeps `workdir/best_fid` ('': none).
+  reference_split: another TFDS split to compare with ('': the split the run trains on).
+  split: the reference images' split as the protocol records it (None: the source's `split`
+    attribute, or unknown).
+  """
+  every_steps: int = 0
+  num_samples: int = 10_000
+  chunk_size: int = 500
+  seed: int = 0
+  best_metric: str = 'fid'
+  reference_split: str = ''
+  split: Optional[str] = None
+
+
+def settings_from_config(config: ml_collections.ConfigDict, *,
+                         data_from_config: bool = True) -> Settings:
+  """`Settings` of `config.eval`; `data_from_config`: whether the run's data source is the one
+  `config.data` describes (then the protocol records its split)."""
+  e, d = config.eval, config.data
+  split = None
+  if data_from_config:
+    # scikit-learn's digits come as one set of 1,797 images: no split.
+    split = 'all' if d.dataset == 'digits' else (e.reference_split or d.split)
+  return Settings(every_steps=int(e.every_steps), num_samples=int(e.num_samples),
+                  chunk_size=int(e.chunk_size), seed=int(e.seed),
+                  best_metric=str(e.best_metric), reference_split=str(e.reference_split),
+                  split=split)
 
 
 def evaluator_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
@@ -61,76 +107,91 @@ def evaluator_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   return tuple(n.strip() for item in names for n in item.split(',') if n.strip())
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-  """ConfigError for unknown evaluator names, evaluation of 2-D data (no images) and bad
-  evaluation settings (PRDC's k, too few samples for it)."""
-  from jaxgan import data  # pylint: disable=g-import-not-at-top
-  from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
-  k_pr, k_dc = evaluators.check_prdc_k(config.eval.prdc_k_pr, config.eval.prdc_k_dc)
-  names = evaluator_names(config)
-  if not names or not config.eval.every_steps:
-    return
+def _check_keys(eval_config: ml_collections.ConfigDict) -> None:
+  """ConfigError for a key of config.eval that no evaluator reads (one that moved: its place)."""
+  for key in eval_config:
+    if key in evaluators_lib.RESERVED or key in evaluators_lib.registered():
+      continue
+    if key in evaluators_lib.MOVED:   # ('kid', now an evaluator's section, never gets here)
+      raise errors.ConfigError(f'config.eval.{key} moved to config.eval.'
+                               f'{evaluators_lib.MOVED[key]} (each evaluator has its own '
+                               f'settings); set that instead.')
+    raise errors.ConfigError(
+        f'config.eval.{key} is neither a setting of config.eval nor a registered evaluator; '
+        f'register the evaluator first (jaxgan.metrics.evaluators.register) or remove it.')
+
+
+def _build(config: ml_collections.ConfigDict, names) -> dict[str, Any]:
+  e = config.eval
+  _check_keys(e)
   for name in names:
-    errors.check_choice('eval.evaluators', name, evaluators.EVALUATORS)
-  if config.data.dataset in data.MIXTURES:
-    raise errors.ConfigError(
-        f'config.eval.evaluators={names!r} need images, but {config.data.dataset!r} is 2-D '
-        'data (its mode coverage is logged instead); set --config.eval.evaluators=\'\'.')
-  if config.eval.num_samples < 2:
-    raise errors.ConfigError(
-        f'config.eval.num_samples={config.eval.num_samples} must be >= 2 (10,000 or more for '
-        'FIDs comparable to published ones).')
-  if 'prdc' in names:
-    evaluators.check_prdc_counts(
-        config.eval.num_samples, config.eval.num_samples, k_pr, k_dc,
-        fake_name='images (config.eval.num_samples)',
-        real_name='images (config.eval.num_samples)',
-        k_names=('config.eval.prdc_k_pr', 'config.eval.prdc_k_dc'))
-  if config.eval.best_metric and config.eval.best_metric not in _metric_names(names):
-    raise errors.ConfigError(
-        f'config.eval.best_metric={config.eval.best_metric!r} is not a metric of the '
-        f'evaluators {names!r}; choose one of {_metric_names(names)} or \'\' (no best '
-        f'checkpoint).')
-
-
-# Metrics where a larger value is better (the best checkpoint keeps the largest).
-HIGHER_IS_BETTER = frozenset({'inception_score', 'precision', 'recall', 'density', 'coverage'})
-
-
-def _metric_names(names) -> list[str]:
-  out = []
-  for name in names:
-    out += {'fid': ['fid', 'kid'], 'kid': ['kid'],
-            'inception_score': ['inception_score'],
-            'prdc': ['precision', 'recall', 'density', 'coverage']}.get(name, [name])
-  return out
+    errors.check_choice('eval.evaluators', name, evaluators_lib.registered())
+  context = evaluators_lib.Context(
+      seed=e.seed, cache_dir=torch_weights.cache_dir(e.cache_dir or None),
+      chunk_size=e.chunk_size, inception_weights=e.inception.weights or None,
+      inception_batch_size=e.inception.batch_size)
+  return {name: evaluators_lib.make_evaluator(name, e.get(name), context=context)
+          for name in names}
 
 
 def evaluators_from_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """{name: evaluator} of config.eval.evaluators ({} when evaluation is off); nothing loads."""
   if not config.eval.every_steps:
     return {}
-  from jaxgan.metrics import evaluators, torch_weights  # pylint: disable=g-import-not-at-top
-  cache = torch_weights.cache_dir(config.eval.cache_dir or None)
-  return {name: evaluators.make_evaluator(name, config.eval, cache_dir=cache)
-          for name in evaluator_names(config)}
+  return _build(config, evaluator_names(config))
 
 
-def reference(experiment, source=None, *, seed: Optional[int] = None) -> dict:
+def best_direction(evaluators: Mapping[str, Any], metric: str) -> Optional[str]:
+  """LOWER or HIGHER as the evaluator yielding `metric` declares; None when none declares a
+  direction for it."""
+  for name, evaluator in evaluators.items():
+    direction = evaluators_lib.check_metrics(name, evaluator).get(metric)
+    if direction is not None:
+      return direction
+  return None
+
+
+def _rankable(evaluators: Mapping[str, Any]) -> list[str]:
+  return [m for name, e in evaluators.items()
+          for m, d in evaluators_lib.check_metrics(name, e).items() if d is not None]
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """ConfigError for unknown evaluator names or settings, evaluation of 2-D data (no images),
+  too few samples, and a best_metric no evaluator yields with a direction."""
+  names = evaluator_names(config)
+  built = _build(config, names)   # every evaluator's settings, checked even when it is off
+  if not names or not config.eval.every_steps:
+    return
+  if config.data.dataset in data_lib.MIXTURES:
+    raise errors.ConfigError(
+        f'config.eval.evaluators={names!r} need images, but {config.data.dataset!r} is 2-D '
+        'data (its mode coverage is logged instead); set --config.eval.evaluators=\'\'.')
+  num = config.eval.num_samples
+  if isinstance(num, bool) or not isinstance(num, int) or num < 2:
+    raise errors.ConfigError(
+        f'config.eval.num_samples={num!r} must be an integer >= 2 (10,000 or more for FIDs '
+        'comparable to published ones).')
+  for evaluator in built.values():
+    if hasattr(evaluator, 'check_counts'):
+      evaluator.check_counts(num, num, fake_name='images (config.eval.num_samples)',
+                             real_name='images (config.eval.num_samples)')
+  best = config.eval.best_metric
+  if best and best_direction(built, best) is None:
+    raise errors.ConfigError(
+        f'config.eval.best_metric={best!r} is not a metric of the evaluators {names!r}; '
+        f'choose one of {_rankable(built)} or \'\' (no best checkpoint).')
+
+
+def reference(source, *, split: Optional[str] = None, seed: Optional[int] = None) -> dict:
   """{'source', 'split', 'seed', 'num_examples'} of the images a run's evaluations compare
-  with: `source` (default: the experiment's data source), its images picked by
-  `reference_images(num, seed=seed)` (seed None: not recorded)."""
-  data = experiment.data if source is None else source
-  name = (data.identity() if hasattr(data, 'identity')
-          else getattr(data, 'name', type(data).__name__))
-  split = getattr(data, 'split', None)
-  if split is None and 'data' in experiment.from_config:
-    d = experiment.config.data
-    # scikit-learn's digits come as one set of 1,797 images: no split.
-    split = 'all' if d.dataset == 'digits' else (experiment.config.eval.reference_split
-                                                 or d.split)
+  with: `source`, its images picked by `reference_images(num, seed=seed)` (seed None: not
+  recorded); `split`: the split to record where the source has no `split` attribute."""
+  name = (source.identity() if hasattr(source, 'identity')
+          else getattr(source, 'name', type(source).__name__))
+  split = getattr(source, 'split', None) or split
   return {'source': name, 'split': split, 'seed': seed,
-          'num_examples': _size(data) if seed is not None else None}
+          'num_examples': _size(source) if seed is not None else None}
 
 
 def _size(source) -> Optional[int]:
@@ -195,43 +256,53 @@ class Stream:
     return out[:n]
 
 
-def _settings(experiment) -> ml_collections.ConfigDict:
-  """The evaluation settings: the config's `eval` section (the defaults for an experiment
-  made in code, which has no config)."""
-  from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
-  return evaluators.settings(None if experiment.config is None else experiment.config.eval)
-
-
 class TrainingEvaluator:
-  """Runs the experiment's evaluators on process 0 and keeps the best checkpoint on all."""
+  """Runs the experiment's evaluators on process 0 and keeps the best checkpoint on all.
 
-  def __init__(self, experiment, paths: workdir_lib.Paths, *, is_chief: bool):
+  `experiment` gives the evaluators, the data source, `generate` and `ema`; `settings`
+  what they share; `num_steps` the run's last step (always evaluated).
+  """
+
+  def __init__(self, experiment, paths: workdir_lib.Paths, *, settings: Settings,
+               num_steps: int, is_chief: bool):
     self.experiment = experiment
+    self.evaluators = dict(experiment.evaluators)
+    self.settings = settings
     self.paths = paths
-    cfg = _settings(experiment)
-    self.every = experiment.loop.eval_every if experiment.evaluators else 0
-    self.num_steps = experiment.loop.num_steps
+    self.every = settings.every_steps if self.evaluators else 0
+    self.num_steps = int(num_steps)
     self.is_chief = is_chief
-    self.best_metric = cfg.best_metric if self.every else ''
+    self.best_metric = settings.best_metric if self.every else ''
+    if self.every:
+      for name, evaluator in self.evaluators.items():
+        evaluators_lib.check_metrics(name, evaluator)
+    # Which way the best checkpoint's metric improves, as its evaluator declares.
+    self.direction = None
+    if self.best_metric:
+      self.direction = best_direction(self.evaluators, self.best_metric)
+      if self.direction is None:
+        raise errors.ConfigError(
+            f'config.eval.best_metric={self.best_metric!r} is not a metric the evaluators '
+            f'{sorted(self.evaluators)} declare with a direction; choose one of '
+            f'{_rankable(self.evaluators)} or \'\' (no best checkpoint).')
     self.best = self._read_best()
     self._best_ckpt = None
     self._protocol = None
     self.improved = False   # whether the last call found a new best
-    self.reference = experiment.data   # where real images come from (eval.reference_split)
+    self.reference = experiment.data   # where real images come from (reference_split)
+    self.needs_real = any(getattr(e, 'needs_real', True) for e in self.evaluators.values())
     if not self.every:
       return
     if is_chief:
-      if not hasattr(experiment.data, 'reference_images') and any(
-          getattr(e, 'needs_real', True) for e in experiment.evaluators.values()):
+      if not hasattr(experiment.data, 'reference_images') and self.needs_real:
         raise errors.ConfigError(
             'the evaluators compare with real images, but the data source has no '
             'reference_images(); pass evaluators={} or a source with images (ArraySource).')
-      from jaxgan import data as data_lib  # pylint: disable=g-import-not-at-top
-      self.reference = data_lib.reference_source(experiment.data, cfg.reference_split)
+      self.reference = data_lib.reference_source(experiment.data, settings.reference_split)
       if self.reference is not experiment.data:
         self.reference.prepare()   # a missing split fails now, not at the first evaluation
       try:   # load the networks now, so that missing Inception weights fail before training
-        for evaluator in experiment.evaluators.values():
+        for evaluator in self.evaluators.values():
           if hasattr(evaluator, 'prepare'):
             evaluator.prepare()
       except errors.JaxganError as e:
@@ -250,14 +321,26 @@ class TrainingEvaluator:
     try:
       with open(path) as f:
         best = json.load(f)
+      metric = best.get('metric', 'fid')   # the first best_fid.json files named none
+      if metric != self.best_metric:
+        logging.warning('%s holds the best %s, but this run keeps the best %s; the best '
+                        'checkpoint starts afresh.', path, metric, self.best_metric)
+        return None
       return {'step': int(best['step']), 'value': float(best['value'])}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
       logging.warning('%s is unreadable; the best checkpoint starts afresh.', path)
       return None
 
   def _num_real(self) -> int:
-    num = int(_settings(self.experiment).num_samples)
+    num = self.settings.num_samples
     return min(num, getattr(self.reference, 'num_examples', num))
+
+  def _better(self, value: float) -> bool:
+    if self.best is None:
+      return True
+    if self.direction == evaluators_lib.HIGHER:
+      return value > self.best['value']
+    return value < self.best['value']
 
   @property
   def protocol(self) -> Optional[dict]:
@@ -265,31 +348,31 @@ class TrainingEvaluator:
     if not self.every:
       return None
     if self._protocol is None:
-      cfg = _settings(self.experiment)
+      s = self.settings
       fields = {}
-      for evaluator in self.experiment.evaluators.values():
+      for evaluator in self.evaluators.values():
         if hasattr(evaluator, 'protocol_fields'):
           fields.update(evaluator.protocol_fields())
-      needs_real = any(getattr(e, 'needs_real', True)
-                       for e in self.experiment.evaluators.values())
-      num_real = self._num_real() if needs_real else None
+      num_real = self._num_real() if self.needs_real else None
       if fields.get('kid') and num_real is not None:   # what KID really uses at these counts
         fields['kid'] = protocol_lib.kid_record(
-            int(cfg.num_samples), num_real, subsets=fields['kid']['subsets'],
+            s.num_samples, num_real, subsets=fields['kid']['subsets'],
             subset_size=fields['kid']['subset_size'], seed=fields['kid']['seed'])
+      networks = [e.features for e in self.evaluators.values()
+                  if getattr(e, 'features', None) is not None]
       self._protocol = protocol_lib.record(
-          num_fake=int(cfg.num_samples), num_real=num_real,
-          reference=(reference(self.experiment, self.reference, seed=int(cfg.seed))
-                     if needs_real else None),
-          generation={'seed': int(cfg.seed), 'batch_size': int(cfg.chunk_size), 'step': None,
-                      'ema': self.experiment.ema is not None},
-          weights_sha256=protocol_lib.weights_sha256(cfg.weights or None), **fields)
+          num_fake=s.num_samples, num_real=num_real,
+          reference=(reference(self.reference, split=s.split, seed=s.seed)
+                     if self.needs_real else None),
+          generation={'seed': s.seed, 'batch_size': s.chunk_size, 'step': None,
+                      'ema': bool(self.experiment.ema is not None)},
+          weights_sha256=getattr(networks[0], 'weights_sha256', None) if networks else None,
+          **fields)
     return self._protocol
 
   def _evaluate_on_chief(self, state, step: int) -> dict[str, float]:
-    from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
-    cfg = _settings(self.experiment)
-    num, chunk = int(cfg.num_samples), int(cfg.chunk_size)
+    s = self.settings
+    num, chunk = s.num_samples, s.chunk_size
     # Host copies: only process 0 evaluates, so no computation may span other processes.
     host_state = state.replace(**dict(zip(
         ('g_params', 'ema_params', 'g_state'),
@@ -298,26 +381,26 @@ class TrainingEvaluator:
     num_real = self._num_real()
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
     weights = 'EMA' if self.experiment.ema is not None else 'current'
-    needs_real = any(getattr(e, 'needs_real', True) for e in self.experiment.evaluators.values())
-    against = (f' against {num_real} real images of {reference(self.experiment, data)["source"]}'
-               f' (their statistics cached after the first evaluation)' if needs_real else '')
+    against = (f' against {num_real} real images of {reference(data)["source"]}'
+               f' (their statistics cached after the first evaluation)'
+               if self.needs_real else '')
     logging.info('step %d: evaluating %s of the %s generator on %d generated images%s.', step,
-                 ', '.join(self.experiment.evaluators), weights, num, against)
+                 ', '.join(self.evaluators), weights, num, against)
 
     def generate():
-      fakes = self.experiment.generate(host_state, num, seed=int(cfg.seed), batch_size=chunk)
+      fakes = self.experiment.generate(host_state, num, seed=s.seed, batch_size=chunk)
       return Stream((_rgb(x) for x, _ in fakes),
                     _Progress(f'step {step}: evaluation, generated', num))
 
     def real():
       return Stream((_rgb(x) for x in (
-          data.reference_images(num_real, seed=int(cfg.seed), chunk=chunk)
+          data.reference_images(num_real, seed=s.seed, chunk=chunk)
           if hasattr(data, 'reference_images') else iter(()))),
                     _Progress(f'step {step}: evaluation, real', num_real))
 
-    return evaluators.evaluate_all(self.experiment.evaluators, generate=generate, real=real,
-                                   num_samples=num, num_real=num_real, dataset_key=key,
-                                   reference_selection=reference_selection(data, int(cfg.seed)))
+    return evaluators_lib.evaluate_all(
+        self.evaluators, generate=generate, real=real, num_samples=num, num_real=num_real,
+        dataset_key=key, reference_selection=reference_selection(data, s.seed))
 
   def __call__(self, step: int, state, *,
                interruptible: Callable[[], Any] = contextlib.nullcontext) -> dict[str, Any]:
@@ -336,16 +419,14 @@ class TrainingEvaluator:
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       metric = float(multihost_utils.broadcast_one_to_all(np.float64(metric)))
-    sign = -1.0 if self.best_metric in HIGHER_IS_BETTER else 1.0
-    if self._best_ckpt is not None and np.isfinite(metric) and (
-        self.best is None or sign * metric < sign * self.best['value']):
+    if self._best_ckpt is not None and np.isfinite(metric) and self._better(float(metric)):
       self._best_ckpt.save(step, state)
       self.best = {'step': step, 'value': float(metric)}
       self.improved = True
       if self.is_chief:
         workdir_lib.write_json(self.paths.best_json, {
-            'step': step, 'metric': self.best_metric, 'value': float(metric),
-            self.best_metric: float(metric),
+            'step': step, 'metric': self.best_metric, 'better': self.direction,
+            'value': float(metric), self.best_metric: float(metric),
             'protocol': protocol_lib.at_step(self.protocol, step)})
     out: dict[str, Any] = {f'eval/{k}': v for k, v in values.items()}
     if values:

@@ -34,11 +34,12 @@ import optax
 from jaxgan import config as config_lib
 from jaxgan import data as data_lib
 from jaxgan import augment, errors, losses, models, state as state_lib, steps, validation
+from jaxgan import evaluation as evaluation_lib
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
          'evaluators', 'augmentation')
 # The typed values the loop and the step read: `build` fills them, `replace` may swap them.
-VALUES = ('z_dim', 'num_classes', 'loop', 'ema', 'd_clip')
+VALUES = ('z_dim', 'num_classes', 'loop', 'ema', 'd_clip', 'evaluation')
 
 _DEFAULT = config_lib.default()   # each default once: Loop's defaults are the config's
 
@@ -134,7 +135,9 @@ class Experiment:
   z_dim: the latent size. num_classes: labels 0..num_classes-1 (0: unconditional; the data
   must have as many classes). loop: a `Loop` (steps, batch, cadence, seed). ema: an `EMA` or
   None (off: the state holds no EMA copy). d_clip: WGAN's critic weight clipping bound c, or
-  None (off).
+  None (off). evaluation: an `evaluation.Settings` (what the evaluators share: images per
+  evaluation, their seed, the metric that keeps the best checkpoint; its cadence is
+  `loop.eval_every`).
   evaluators: {name: evaluator} run during training (see jaxgan.metrics.evaluators); each
   has `evaluate(generate=..., real=..., num_samples=..., dataset_key=..., num_real=...)`.
   augmentation: an `augment.Augmentation` (e.g. `augment.DiffAugment`) applied to every image
@@ -155,6 +158,7 @@ class Experiment:
   loop: Loop = Loop()
   ema: Optional[EMA] = None
   d_clip: Optional[float] = None
+  evaluation: evaluation_lib.Settings = evaluation_lib.Settings()
   evaluators: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   augmentation: Optional[Any] = None
   config: Optional[ml_collections.ConfigDict] = None
@@ -344,6 +348,7 @@ class Experiment:
         'loop': dataclasses.asdict(self.loop),
         'ema': None if self.ema is None else dataclasses.asdict(self.ema),
         'd_clip': self.d_clip,
+        'evaluation': dataclasses.asdict(self.evaluation),
         'config': self.config is not None,
         'from_config': sorted(self.from_config),
         'replaced': sorted(set(PARTS + VALUES) - set(self.from_config)),
@@ -362,6 +367,10 @@ class Experiment:
     config.train.ema_decay = 0.0 if self.ema is None else float(self.ema.decay)
     config.train.ema_start = 0 if self.ema is None else int(self.ema.start)
     config.optim.d_clip = 0.0 if self.d_clip is None else float(self.d_clip)
+    e = self.evaluation
+    (config.eval.num_samples, config.eval.chunk_size, config.eval.seed, config.eval.best_metric,
+     config.eval.reference_split) = (e.num_samples, e.chunk_size, e.seed, e.best_metric,
+                                     e.reference_split)
     return config
 
 
@@ -407,7 +416,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
       loop=Loop.from_config(config),
       ema=EMA(decay=float(t.ema_decay), start=int(t.ema_start)) if t.ema_decay > 0 else None,
       d_clip=float(config.optim.d_clip) if config.optim.d_clip > 0 else None,
-      evaluators=checked.evaluators, config=config,
+      evaluation=evaluation_lib.settings_from_config(config), evaluators=checked.evaluators, config=config,
       augmentation=checked.augmentation, from_config=frozenset(PARTS + VALUES))
 
 

@@ -19,6 +19,7 @@ written under the workdir (`jaxgan.workdir` names every file).
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -455,7 +456,13 @@ class _Run:
     self._check_resume()
     # --- input and evaluators: a missing dataset or Inception weights fail before compiling --
     self.ex.data.prepare()
-    self.evaluator = evaluation.TrainingEvaluator(self.ex, self.paths, is_chief=self.is_chief)
+    # The evaluators' shared settings; the reference split is known only for config data.
+    settings = dataclasses.replace(
+        self.ex.evaluation, every_steps=self.loop.eval_every,
+        split=self.ex.evaluation.split if 'data' in self.ex.from_config else None)
+    self.evaluator = evaluation.TrainingEvaluator(
+        self.ex, self.paths, settings=settings, num_steps=self.loop.num_steps,
+        is_chief=self.is_chief)
     self.step_fn = self.ex.train_step()
     # --- state and checkpoint -------------------------------------------------------------------
     self.ckpt = checkpoint_lib.Checkpointer(

@@ -31,7 +31,7 @@ def main():
                                     'optim.g_optimizer': 'sgd', 'optim.d_optimizer': 'sgd',
                                     'optim.g_lr': 0.1, 'optim.d_lr': 0.1, 'optim.b1': 0.0,
                                     'eval.every_steps': eval_every, 'eval.num_samples': 4,
-                                    'eval.batch_size': 2, 'eval.kid_subsets': 2,
+                                    'eval.inception.batch_size': 2, 'eval.kid.subsets': 2,
                                     'eval.cache_dir': os.path.join(workdir, 'fid_cache')})
   state = jaxgan.train(config, workdir)
   leaves = jax.tree.leaves(jax.device_get((state.g_params, state.d_params, state.g_state)))

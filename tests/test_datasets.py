@@ -507,6 +507,7 @@ def test_num_classes_minus_one_takes_the_data_classes(tmp_path):
 
 class _Probe:
   """An evaluator plug-in that records what the training loop hands it."""
+  metrics = {'probe': None}
   needs_real = True
 
   def __init__(self):

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import warnings
 
-import ml_collections
 import numpy as np
 import pytest
 
@@ -76,9 +75,9 @@ def trained(tmp_path_factory, weights_path):
   del weights_path
   root = tmp_path_factory.mktemp('evaluate')
   config = tiny_config('digits', **{
-      'eval.every_steps': 2, 'eval.num_samples': NUM, 'eval.batch_size': BATCH,
-      'eval.chunk_size': NUM, 'eval.kid_subsets': KID_SUBSETS,
-      'eval.evaluators': ('fid', 'prdc'), 'eval.prdc_k_pr': K_PR, 'eval.prdc_k_dc': K_DC,
+      'eval.every_steps': 2, 'eval.num_samples': NUM, 'eval.inception.batch_size': BATCH,
+      'eval.chunk_size': NUM, 'eval.kid.subsets': KID_SUBSETS,
+      'eval.evaluators': ('fid', 'kid', 'prdc'), 'eval.prdc.k_pr': K_PR, 'eval.prdc.k_dc': K_DC,
       'eval.cache_dir': str(root / 'cache'), 'train.num_steps': 2,
       'train.checkpoint_every': 2, 'log.samples_every': 0})
   counter = _CountImages()
@@ -179,9 +178,10 @@ def test_prdc_evaluator_shares_the_pass_and_matches_numpy(tmp_path, weights_path
   rng = np.random.default_rng(0)
   real = digits[:12]
   fake = np.clip(real.astype(np.float32) + rng.normal(0, 5, real.shape), 0, 255).astype(np.uint8)
-  cfg = ml_collections.ConfigDict({'batch_size': BATCH, 'chunk_size': 5, 'kid_subsets': 3,
-                                   'prdc_k_pr': K_PR, 'prdc_k_dc': K_DC})
-  chosen = {name: evaluators.make_evaluator(name, cfg, cache_dir=str(tmp_path))
+  context = evaluators.Context(cache_dir=str(tmp_path), chunk_size=5,
+                               inception_batch_size=BATCH)
+  settings = {'kid': {'subsets': 3}, 'prdc': {'k_pr': K_PR, 'k_dc': K_DC}}
+  chosen = {name: evaluators.make_evaluator(name, settings.get(name), context=context)
             for name in ('fid', 'kid', 'prdc')}
   sampler = lambda images: lambda: _stream(images)
   counter = _CountImages()
@@ -225,10 +225,11 @@ def test_evaluate_all_runs_other_plug_ins_on_fresh_samplers():
 
 def test_prdc_settings_are_validated():
   for overrides, match in (
-      ({'eval.prdc_k_pr': 0}, r'config\.eval\.prdc_k_pr=0 must be an integer >= 1'),
-      ({'eval.prdc_k_dc': -1}, r'prdc_k_dc=-1 must be an integer'),
+      ({'eval.evaluators': ('prdc',), 'eval.prdc.k_pr': 0},
+       r'config\.eval\.prdc\.k_pr=0 must be an integer >= 1'),
+      ({'eval.evaluators': ('prdc',), 'eval.prdc.k_dc': -1}, r'prdc\.k_dc=-1 must be an integer'),
       ({'eval.every_steps': 2, 'eval.evaluators': ('prdc',), 'eval.num_samples': 5},
-       r'at least 6 images \(config\.eval\.num_samples\) for config\.eval\.prdc_k_dc=5'),
+       r'at least 6 images \(config\.eval\.num_samples\) for config\.eval\.prdc\.k_dc=5'),
       ({'eval.every_steps': 2, 'eval.evaluators': ('prdc',), 'eval.best_metric': 'fid'},
        r"best_metric='fid' is not a metric")):
     config = tiny_config('digits', **overrides)
@@ -456,3 +457,191 @@ def test_recorded_scores_are_only_appended(tmp_path):
                    'kid_mean': 0.25, 'kid_std': None, 'protocol': {'num_fake': 10}}
   with pytest.warns(UserWarning, match=r'the scores were not recorded in .*missing'):
     assert evaluate_tool.record_scores(str(tmp_path / 'missing'), result, num=10) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: evaluators of one's own, each metric's direction, per-evaluator settings.
+# ---------------------------------------------------------------------------------------------
+
+class _Scripted:
+  """Yields ('sharpness', v) with v the next of `values` at each evaluation (the best
+  checkpoint must then follow the declared direction, whatever the generator does)."""
+  needs_real = False
+
+  def __init__(self, values, direction):
+    self.metrics = {'sharpness': direction}
+    self._values = iter(values)
+
+  def evaluate(self, *, generate, real, num_samples, dataset_key, num_real=None):
+    del real, dataset_key, num_real
+    _ = generate(num_samples)   # drawn as any evaluator does
+    yield 'sharpness', next(self._values)
+
+
+@pytest.fixture
+def scripted():
+  """Registers 'scripted' (settings: values, direction) for one test."""
+  evaluators.register(
+      'scripted', lambda s, context: _Scripted(s['values'], s['direction']),
+      settings={'values': (0.0,), 'direction': evaluators.HIGHER})
+  yield
+  evaluators.unregister('scripted')
+
+
+@pytest.mark.parametrize('direction,best_step', [(evaluators.HIGHER, 2),
+                                                 (evaluators.LOWER, 4)])
+def test_best_checkpoint_follows_the_declared_direction(tmp_path, scripted, direction,
+                                                        best_step):
+  """A user evaluator registered by name, configured under config.eval.<name>: the best
+  checkpoint keeps the highest value when its metric is higher-is-better, else the lowest."""
+  del scripted
+  values = (3.0, 5.0, 4.0, 1.0)   # steps 1-4: highest at 2, lowest at 4
+  config = tiny_config('digits', **{
+      'eval.every_steps': 1, 'eval.num_samples': 4, 'eval.chunk_size': 4,
+      'eval.evaluators': ('scripted',), 'eval.best_metric': 'sharpness',
+      'eval.scripted.values': values, 'eval.scripted.direction': direction,
+      'train.num_steps': 4, 'train.checkpoint_every': 4, 'log.samples_every': 0})
+  workdir = tmp_path / 'run'
+  jaxgan.train(config, str(workdir))
+  rows = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  logged = {r['step']: r['eval/sharpness'] for r in rows if 'eval/sharpness' in r}
+  assert logged == dict(zip((1, 2, 3, 4), values))
+  best = json.loads((workdir / 'best_fid.json').read_text())
+  assert (best['step'], best['metric'], best['better'], best['value']) == (
+      best_step, 'sharpness', direction, values[best_step - 1])
+  assert os.listdir(workdir / 'best_fid') == [str(best_step)]
+  assert int(jaxgan.load_run(str(workdir), best=True).state.step) == best_step
+  evaluators.unregister('scripted')   # e.g. another process that loads the run
+  with pytest.raises(errors.ConfigError, match="the evaluator 'scripted', which is not "
+                                               r'registered; register it \(jaxgan'):
+    jaxgan.load_run(str(workdir))
+
+
+def test_registry_refuses_what_it_cannot_use(tmp_path, scripted):
+  del scripted
+  with pytest.raises(ValueError, match="already registered as 'scripted'"):
+    evaluators.register('scripted', lambda s, c: None)
+  with pytest.raises(ValueError, match='other than config.eval'):
+    evaluators.register('num_samples', lambda s, c: None)
+  context = evaluators.Context(cache_dir='/tmp')
+  evaluators.register('undeclared', lambda s, c: object())
+  try:
+    with pytest.raises(errors.ConfigError, match="'undeclared' must declare `metrics`"):
+      evaluators.make_evaluator('undeclared', context=context)
+  finally:
+    evaluators.unregister('undeclared')
+  # An evaluator object of one's own must declare them too, before training starts.
+  class Undeclared:
+    def evaluate(self, **kwargs):
+      yield 'x', 1.0
+  config = tiny_config('digits', **{'eval.every_steps': 1, 'eval.best_metric': ''})
+  experiment = jaxgan.build(config).replace(evaluators={'mine': Undeclared()})
+  with pytest.raises(errors.ConfigError, match="'mine' must declare `metrics`"):
+    jaxgan.train(experiment, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
+  # Settings are its own: unknown ones are refused, naming the key.
+  config = tiny_config('digits', **{'eval.every_steps': 1, 'eval.evaluators': ('scripted',),
+                                    'eval.best_metric': 'sharpness'})
+  config.eval.scripted.valuez = (1.0,)
+  with pytest.raises(errors.ConfigError, match=r'config\.eval\.scripted\.valuez is not a '
+                                               r"setting of the evaluator 'scripted'"):
+    jaxgan.config.validate(config)
+  # A metric without a direction (a std) cannot pick the best checkpoint.
+  config = tiny_config('digits', **{'eval.every_steps': 1,
+                                    'eval.evaluators': ('inception_score',),
+                                    'eval.best_metric': 'inception_score_std'})
+  with pytest.raises(errors.ConfigError, match=r"one of \['inception_score'\]"):
+    jaxgan.config.validate(config)
+
+
+class _Network:
+  """A feature network of one's own: counts the passes over each set."""
+
+  def __init__(self):
+    self.passes = []
+
+  def prepare(self):
+    pass
+
+  def statistics(self, sample, num_samples, what, *, keep_features=False, keep_logits=False):
+    self.passes.append(what)
+    return sample(num_samples).reshape(num_samples, -1).mean(axis=1)
+
+  def real_statistics(self, real, num_samples, dataset_key, *, need_features,
+                      reference_selection=None):
+    return self.statistics(real, num_samples, 'real')
+
+
+class _MeanOf(evaluators.FeatureEvaluator):
+  def __init__(self, features, metric):
+    super().__init__(features)
+    self.metric = metric
+    self.metrics = {metric: evaluators.LOWER}
+
+  def scores(self, fake, real):
+    yield self.metric, float(np.mean(fake) - np.mean(real))
+
+
+def test_evaluators_declaring_one_network_share_its_pass():
+  """Sharing follows what an evaluator declares (`features`), not its type: two evaluators of
+  one network cost one pass over each set."""
+  network = _Network()
+  images = np.linspace(-1, 1, 6 * 4 * 4 * 3, dtype=np.float32).reshape(6, 4, 4, 3)
+  values = evaluators.evaluate_all(
+      {'a': _MeanOf(network, 'a'), 'b': _MeanOf(network, 'b')},
+      generate=lambda: _stream(images), real=lambda: _stream(images[::-1]), num_samples=6,
+      dataset_key='x')
+  assert sorted(network.passes) == ['generate', 'real']
+  assert values == {'a': pytest.approx(0.0, abs=1e-6), 'b': pytest.approx(0.0, abs=1e-6)}
+
+
+# The eval section as jaxgan 0.2.0 (before per-evaluator settings) wrote it in config.json.
+_FLAT_EVAL = {'every_steps': 0, 'evaluators': ['fid'], 'num_samples': 10000,
+              'best_metric': 'fid', 'batch_size': 16, 'chunk_size': 500, 'kid': True,
+              'kid_subsets': 7, 'kid_subset_size': 1000, 'is_splits': 10, 'prdc_k_pr': 3,
+              'prdc_k_dc': 4, 'seed': 0, 'weights': '', 'cache_dir': '',
+              'reference_split': ''}
+
+
+def test_old_flat_eval_keys(tmp_path):
+  """A run whose config.json has the flat eval section loads and resumes with the settings at
+  their new places; a config that sets a flat key is refused, naming the new place."""
+  config = tiny_config('digits', **{'train.num_steps': 2, 'train.checkpoint_every': 2,
+                                    'log.samples_every': 0})
+  workdir = tmp_path / 'run'
+  jaxgan.train(config, str(workdir))
+  saved = json.loads((workdir / 'config.json').read_text())
+  saved['eval'] = dict(_FLAT_EVAL)
+  (workdir / 'config.json').write_text(json.dumps(saved))
+  run = jaxgan.load_run(str(workdir))
+  e = run.config.eval
+  assert (e.evaluators, e.inception.batch_size, e.kid.subsets, e.prdc.k_dc) == (
+      ('fid', 'kid'), 16, 7, 4)
+  config.train.num_steps = 4
+  config.eval.kid.subsets = 9
+  jaxgan.train(config, str(workdir))   # resumes, and writes config.json as it is now
+  run = jaxgan.load_run(str(workdir))
+  assert int(run.state.step) == 4
+  assert (run.config.eval.evaluators, run.config.eval.kid.subsets) == (('fid', 'kid'), 9)
+  for key, value, match in (
+      ('batch_size', 16, r'config\.eval\.batch_size moved to config\.eval\.inception\.batch_size'),
+      ('prdc_k_pr', 2, r'config\.eval\.prdc_k_pr moved to config\.eval\.prdc\.k_pr')):
+    config = tiny_config('digits')
+    config.eval[key] = value   # as a config file written for 0.2.0 does
+    with pytest.raises(errors.ConfigError, match=match):
+      jaxgan.config.validate(config)
+
+
+def test_launch_names_the_new_place_of_a_flat_eval_override(tmp_path):
+  for override, message in (
+      ('--config.eval.kid_subsets=5', 'error: config.eval.kid_subsets moved to '
+       'config.eval.kid.subsets (each evaluator has its own settings); pass '
+       '--config.eval.kid.subsets=... instead.'),
+      ('--config.eval.kid=False', "error: config.eval.kid is now the evaluator 'kid'; leave it "
+       'out of --config.eval.evaluators (e.g. --config.eval.evaluators=fid) to skip KID.')):
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'launch.py'),
+         f'--config={os.path.join(REPO, "configs", "dcgan_digits.py")}',
+         f'--workdir={tmp_path / "run"}', override],
+        capture_output=True, text=True, env=os.environ, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [message], proc.stderr

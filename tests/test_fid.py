@@ -17,12 +17,12 @@ import subprocess
 import sys
 import warnings
 
-import ml_collections
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
 
+from jaxgan import errors
 from jaxgan.tools import fid as fid_cli
 from jaxgan.metrics import evaluators
 from jaxgan.metrics import fid
@@ -335,8 +335,8 @@ def test_inception_score_says_it_needs_pytorch_fid_weights(weights_path):
   with pytest.raises(ValueError, match='pytorch-fid'):
     fid.compute_statistics(np.zeros((2, 8, 8, 3), np.uint8), extractor=extractor,
                            keep_logits=True)
-  evaluator = evaluators.make_evaluator('inception_score', ml_collections.ConfigDict(),
-                                       cache_dir='/tmp')   # nothing loads yet
+  evaluator = evaluators.make_evaluator(
+      'inception_score', context=evaluators.Context(cache_dir='/tmp'))   # nothing loads yet
   with pytest.raises(ValueError, match='pt_inception-2015-12-05-6726825d.pth'):
     evaluator.prepare()
 
@@ -713,14 +713,14 @@ def test_fid_evaluator_on_8x8_images_caches_real_statistics(tmp_path, weights_pa
       return images[start:start + n]
     return sample
 
-  cfg = ml_collections.ConfigDict({'batch_size': SMALL_BATCH, 'chunk_size': 5,
-                                   'kid_subsets': 10})
-  evaluator = evaluators.make_evaluator('fid', cfg, cache_dir=str(tmp_path))
+  context = evaluators.Context(cache_dir=str(tmp_path), chunk_size=5,
+                               inception_batch_size=SMALL_BATCH)
+  evaluator = evaluators.make_evaluator('fid', context=context)
   with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     values = dict(evaluator.evaluate(generate=sampler(fake_images), real=sampler(real_images),
                                      num_samples=7, dataset_key='noise/8x8'))
-    assert set(values) == {'fid', 'kid'} and values['fid'] > 0
+    assert set(values) == {'fid'} and values['fid'] > 0
     assert max(asked) <= 5 and sum(asked) == 14
 
     def no_real(n):
@@ -732,10 +732,16 @@ def test_fid_evaluator_on_8x8_images_caches_real_statistics(tmp_path, weights_pa
   assert len(list(tmp_path.glob('fid_stats_noise_8x8_n7_*.npz'))) == 1
 
 
-def test_make_evaluator_rejects_unknown_names():
-  assert {'fid', 'kid', 'inception_score'} <= set(evaluators.EVALUATORS)
-  with pytest.raises(ValueError, match="known evaluators: fid, inception_score, kid"):
-    evaluators.make_evaluator('fdi', ml_collections.ConfigDict(), cache_dir='/tmp')
+def test_make_evaluator_rejects_unknown_names_and_settings():
+  assert {'fid', 'kid', 'inception_score', 'prdc'} <= set(evaluators.registered())
+  context = evaluators.Context(cache_dir='/tmp')
+  with pytest.raises(ValueError, match="known evaluators: fid, inception_score, kid, prdc"):
+    evaluators.make_evaluator('fdi', context=context)
+  with pytest.raises(errors.ConfigError,
+                     match=r"config\.eval\.kid\.subset is not a setting of the evaluator 'kid'"):
+    evaluators.make_evaluator('kid', {'subset': 5}, context=context)
+  with pytest.raises(errors.ConfigError, match=r'config\.eval\.kid\.subsets=0 must be'):
+    evaluators.make_evaluator('kid', {'subsets': 0}, context=context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -766,8 +772,8 @@ def test_training_logs_fid_and_keeps_the_best_checkpoint(tmp_path, weights_path)
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   del weights_path
   config = tiny_config('digits', **{
-      'eval.every_steps': 2, 'eval.num_samples': 8, 'eval.batch_size': SMALL_BATCH,
-      'eval.chunk_size': 8, 'eval.kid_subsets': 5, 'eval.cache_dir': str(tmp_path / 'stats'),
+      'eval.every_steps': 2, 'eval.num_samples': 8, 'eval.inception.batch_size': SMALL_BATCH,
+      'eval.chunk_size': 8, 'eval.kid.subsets': 5, 'eval.cache_dir': str(tmp_path / 'stats'),
       'train.num_steps': 4, 'train.checkpoint_every': 4, 'log.samples_every': 4})
   workdir = tmp_path / 'run'
   with warnings.catch_warnings():
@@ -801,7 +807,6 @@ def test_training_logs_fid_and_keeps_the_best_checkpoint(tmp_path, weights_path)
 
 def test_fid_in_training_rejects_2d_data_and_unknown_names():
   import jaxgan  # pylint: disable=g-import-not-at-top
-  from jaxgan import errors  # pylint: disable=g-import-not-at-top
   from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
   config = tiny_config('ring', **{'eval.every_steps': 10})
   with pytest.raises(errors.ConfigError, match='need images'):

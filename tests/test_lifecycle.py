@@ -52,6 +52,7 @@ class _Evaluator:
   """An evaluator that records what it saw and, if asked, sends this process `signum` and
   then works for a long time (as a 10,000-image FID would), checking nothing."""
 
+  metrics = {'score': None}   # never picks the best checkpoint
   needs_real = False
 
   def __init__(self, checkpoints: str, signum=None, draw: int = 0):

@@ -32,9 +32,12 @@ def tiny_config(dataset: str = 'digits', **overrides) -> ml_collections.ConfigDi
   config.log.every_steps = 1
   config.log.samples_every = 2
   config.log.num_samples = 4
-  for key, value in overrides.items():
-    section, name = key.split('.')
-    config[section][name] = value
+  for key, value in overrides.items():   # 'section.name' or 'eval.<evaluator>.name'
+    *sections, name = key.split('.')
+    node = config
+    for section in sections:
+      node = node[section]
+    node[name] = value
   return config
 
 

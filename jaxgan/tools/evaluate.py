@@ -46,6 +46,7 @@ import warnings
 
 from absl import app
 from absl import flags
+import ml_collections
 
 from jaxgan import errors
 from jaxgan.metrics import evaluators
@@ -97,7 +98,12 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
                              'to use; with --against, every image of that source is used.')
 
   run = load_run(workdir, step=step, best=best)
-  cfg = evaluators.settings(run.config.eval)
+  e = run.config.eval   # the run's settings, flat as the command's flags are
+  cfg = ml_collections.ConfigDict({
+      'weights': e.inception.weights, 'batch_size': e.inception.batch_size,
+      'chunk_size': e.chunk_size, 'seed': e.seed, 'cache_dir': e.cache_dir,
+      'kid_subsets': e.kid.subsets, 'kid_subset_size': e.kid.subset_size,
+      'is_splits': e.inception_score.splits, 'prdc_k_pr': e.prdc.k_pr, 'prdc_k_dc': e.prdc.k_dc})
   for key, value in (('weights', weights), ('batch_size', inception_batch_size),
                      ('prdc_k_pr', k_pr), ('prdc_k_dc', k_dc), ('kid_subsets', kid_subsets),
                      ('kid_subset_size', kid_subset_size), ('seed', seed),
@@ -119,9 +125,10 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
         k_names=('--k_pr', '--k_dc'))
   weights_sha = protocol_lib.weights_sha256(cfg.weights or None)
   # Built before anything heavy runs, so that bad flags and missing weights fail first.
-  fid_evaluator = evaluators.make_evaluator(
-      'fid', cfg, cache_dir=torch_weights.cache_dir(cfg.cache_dir or None))
-  extractor = fid_evaluator.extractor
+  features = evaluators.InceptionFeatures(
+      weights=cfg.weights or None, batch_size=cfg.batch_size, chunk_size=cfg.chunk_size,
+      cache_dir=torch_weights.cache_dir(cfg.cache_dir or None))
+  extractor = features.extractor
   want_features = kid is not False or prdc is not False
 
   # --- the reference: a file or folder, or the run's own data --------------------------------
@@ -147,10 +154,12 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
     chunk = int(cfg.chunk_size)
     sampler = evaluation.Stream(data.reference_images(n_real, seed=int(cfg.seed), chunk=chunk))
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__
-    real = fid_evaluator.real_statistics(
+    real = features.real_statistics(
         sampler, n_real, key, need_features=want_features,
         reference_selection=evaluation.reference_selection(data, int(cfg.seed)))
-    ref = evaluation.reference(run.experiment, data, seed=int(cfg.seed))
+    split = evaluation.settings_from_config(
+        run.config, data_from_config='data' in run.experiment.from_config).split
+    ref = evaluation.reference(data, split=split, seed=int(cfg.seed))
     real.protocol = {**(real.protocol or protocol_lib.describe_set(
         source=key, num_samples=real.num_samples, weights_sha256=weights_sha)), **ref}
     real_name = f'the reference images ({key})'
@@ -232,16 +241,16 @@ def _define_flags() -> None:
   flags.DEFINE_integer('batch_size', None, 'Images generated per call; the latents depend on '
                        'it (default: config.eval.chunk_size).')
   flags.DEFINE_integer('inception_batch_size', None, 'Images per Inception pass (default: '
-                       'config.eval.batch_size).')
-  flags.DEFINE_string('weights', None, 'Inception weights (default: config.eval.weights, '
+                       'config.eval.inception.batch_size).')
+  flags.DEFINE_string('weights', None, 'Inception weights (default: config.eval.inception.weights, '
                       'else default_1.pt); pytorch-fid\'s .pth adds the Inception Score.')
   flags.DEFINE_boolean('kid', None, 'KID: --nokid skips it (and keeps no features for it).')
   flags.DEFINE_boolean('prdc', None, 'Precision/recall/density/coverage: --noprdc skips them.')
-  flags.DEFINE_integer('k_pr', None, 'k of precision/recall (default: config.eval.prdc_k_pr).')
-  flags.DEFINE_integer('k_dc', None, 'k of density/coverage (default: config.eval.prdc_k_dc).')
-  flags.DEFINE_integer('kid_subsets', None, 'KID subsets (default: config.eval.kid_subsets).')
+  flags.DEFINE_integer('k_pr', None, 'k of precision/recall (default: config.eval.prdc.k_pr).')
+  flags.DEFINE_integer('k_dc', None, 'k of density/coverage (default: config.eval.prdc.k_dc).')
+  flags.DEFINE_integer('kid_subsets', None, 'KID subsets (default: config.eval.kid.subsets).')
   flags.DEFINE_integer('kid_subset_size', None,
-                       'KID subset size (default: config.eval.kid_subset_size).')
+                       'KID subset size (default: config.eval.kid.subset_size).')
   flags.DEFINE_boolean('json', False, 'Print one JSON object (metrics, protocol, run).')
   flags.DEFINE_string('save_features', None, 'Write the generated images\' pool3 features '
                       'to this .npy (or .npz with mu, sigma and the protocol).')

@@ -15,6 +15,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from jaxgan import training
+from jaxgan.metrics import evaluators as evaluators_lib
 from jaxgan.tools import common
 
 def _define_flags() -> None:
@@ -61,6 +62,21 @@ def main(argv):
     training.train(config, f.workdir, allow_changes=f.allow_changes)
 
 
+def _refuse_moved_eval_keys(argv) -> None:
+  """SystemExit naming the new place of a flat eval key (jaxgan 0.2.0's) given as an override."""
+  for arg in argv:
+    key = arg.split('=', 1)[0][len('--config.eval.'):]
+    if not arg.startswith('--config.eval.') or key not in evaluators_lib.MOVED:
+      continue
+    if key == 'kid':
+      raise SystemExit('error: config.eval.kid is now the evaluator \'kid\'; leave it out of '
+                       '--config.eval.evaluators (e.g. --config.eval.evaluators=fid) to skip '
+                       'KID.')
+    raise SystemExit(f'error: config.eval.{key} moved to config.eval.'
+                     f'{evaluators_lib.MOVED[key]} (each evaluator has its own settings); pass '
+                     f'--config.eval.{evaluators_lib.MOVED[key]}=... instead.')
+
+
 def _parse_flags(argv):
   """absl's parser, with flag, config-file and config-override mistakes in one line."""
   try:
@@ -68,6 +84,7 @@ def _parse_flags(argv):
   except Exception as e:  # pylint: disable=broad-except
     if common.show_tracebacks():
       raise
+    _refuse_moved_eval_keys(argv)
     detail = str(e)
     if 'Error whilst parsing config file' in detail:   # config_flags appends a traceback
       detail = detail.strip().splitlines()[-1]
