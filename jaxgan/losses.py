@@ -60,6 +60,9 @@ class _PlainFunction:
   def __repr__(self):
     return f'losses.{self.__name__}'
 
+  def __reduce__(self):   # pickled by name, as the module-level function it stands for
+    return (_plain_function_named, (self.__name__,))
+
   def message(self) -> str:
     return (f'losses.{self.__name__} is a plain function, not a loss Term; compose '
             f'losses.{self.term_name} instead (or make a Term of your own function with '
@@ -69,6 +72,10 @@ class _PlainFunction:
     raise TypeError(self.message())
 
   __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+
+
+def _plain_function_named(name: str) -> _PlainFunction:
+  return globals()[name]
 
 
 def _plain(term_name: str) -> Callable[[Callable[..., Array]], _PlainFunction]:

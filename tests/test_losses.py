@@ -2,6 +2,7 @@
 finite differences; composition; weight clipping; critic updates per generator update."""
 
 import dataclasses
+import pickle
 
 import chex
 import jax
@@ -584,6 +585,8 @@ def test_a_plain_function_in_a_sum_says_which_term_to_use():
   assert float(losses.hinge_d(real_logits=REAL, fake_logits=FAKE)) == pytest.approx(
       (0 + 1.5 + 0.7) / 3 + (0 + 1.7 + 2.2) / 3)        # as in the seed-equation test above
   assert losses.non_saturating_d.__name__ == 'non_saturating_d'
+  # ... and objectives built from them pickle as before (by the functions' names).
+  assert pickle.loads(pickle.dumps(losses.non_saturating)).d_fn is losses.non_saturating_d
 
 
 def test_a_term_that_reads_the_critic_must_say_so():
