@@ -16,7 +16,9 @@ Gaps: those of biggan_cifar10.py, and in LeCam:
   cannot select it yet).
 * StudioGAN applies the penalty only after generator step 1,000 (lecam_ema_start_iter) and
   until then keeps the averages at the last batch's values; jaxgan's applies from the first
-  update, with zero-debiased averages updated after each critic update.
+  update, with zero-debiased averages updated after each critic update. In code, a schedule
+  weight delays the penalty (`losses.lecam_term.weighted(schedule)`, see `losses.Term`; the
+  averages still start at step 0); config weights are numbers.
 
 Expected: not measured by jaxgan; issue 21 quotes StudioGAN's benchmark table at FID 3.23 for
 this row (the table is an image in StudioGAN's README, not re-checked here).

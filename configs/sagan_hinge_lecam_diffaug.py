@@ -14,8 +14,9 @@ lambda 0.3 and decay 0.99), and the generator EMA (0.9999 from step 1,000, as bo
 
 Differences: the backbone is SAGAN (the papers use BigGAN), jaxgan's `lecam` is eq. 4 as
 written (the authors' code squares max(0, .) of each side and starts after 1,000
-iterations; `jaxgan.losses.LeCam(hinged=True)` has the former), 4 D steps per G step in
-their scripts against SAGAN's 1 here.
+iterations; `jaxgan.losses.LeCam(hinged=True)` has the former, and in code a schedule weight
+the latter: `losses.lecam_term.weighted(schedule)`, see `losses.Term`), 4 D steps per G step
+in their scripts against SAGAN's 1 here.
 
 Reported, for BigGAN on CIFAR-10 (FID of 10k samples): DiffAugment alone 8.70 / 14.04 /
 22.40 at 100% / 20% / 10% data (mit-han-lab/data-efficient-gans, DiffAugment-biggan-cifar);

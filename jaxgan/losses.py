@@ -6,12 +6,18 @@ Two layers:
   the classic objectives, whose generator side reads D(G(z)) only, and the relativistic ones
   `rpgan`, `ragan`, `rahinge`, whose generator side also reads D(x)), over a critic function
   (`gradient_penalty`, `r1_penalty`, `r2_penalty`, `consistency_penalty`) and over logits and
-  moving averages (`lecam_penalty`). Use them directly in your own training code.
+  moving averages (`lecam_penalty`). Use them directly in your own training code; they
+  are not Terms (`hinge + 10 * losses.gradient_penalty` raises a TypeError naming
+  `gradient_penalty_term`).
 * `Term` objects wrapping them, which the training step receives. Terms add and scale:
 
       loss = losses.hinge + 10.0 * losses.gradient_penalty_term
       loss = losses.get('wasserstein') + losses.get('gradient_penalty', weight=10.0)
       loss = losses.hinge + 0.1 * losses.term('my_reg', d=lambda i: jnp.mean(i.real_logits**2))
+      loss = losses.hinge + losses.lecam_term.weighted(optax.linear_schedule(0.0, 0.3, 1000))
+
+  A weight is a number or a schedule (a function of the step, as an optax schedule; see
+  `Term`).
 
   A term maps a `LossInputs` to named scalars for the discriminator update (`d_terms`) and
   for the generator update (`g_terms`); the update minimises their sum and logs each one.
@@ -23,7 +29,10 @@ Sign conventions: D outputs raw logits (no sigmoid); every function returns a qu
 """
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional
+import functools
+import inspect
+import numbers
+from typing import Any, Callable, Mapping, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -35,10 +44,50 @@ from jaxgan import checks, errors
 Array = jax.Array
 
 
+class _PlainFunction:
+  """A pure loss function, callable as the function it wraps, that refuses `+` and `*` with
+  a sentence naming the `Term` to compose instead (`hinge + 10 * losses.gradient_penalty`
+  would otherwise fail deep in Python with "unsupported operand type(s)")."""
+
+  def __init__(self, fn: Callable[..., Array], term_name: str):
+    functools.update_wrapper(self, fn)
+    self._fn = fn
+    self.term_name = term_name
+
+  def __call__(self, *args, **kwargs):
+    return self._fn(*args, **kwargs)
+
+  def __repr__(self):
+    return f'losses.{self.__name__}'
+
+  def __reduce__(self):   # pickled by name, as the module-level function it stands for
+    return (_plain_function_named, (self.__name__,))
+
+  def message(self) -> str:
+    return (f'losses.{self.__name__} is a plain function, not a loss Term; compose '
+            f'losses.{self.term_name} instead (or make a Term of your own function with '
+            f'losses.term(name, d=..., g=...)).')
+
+  def _refuse(self, other):
+    raise TypeError(self.message())
+
+  __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+
+
+def _plain_function_named(name: str) -> _PlainFunction:
+  return globals()[name]
+
+
+def _plain(term_name: str) -> Callable[[Callable[..., Array]], _PlainFunction]:
+  """Marks a pure loss function whose composable Term is `losses.<term_name>`."""
+  return lambda fn: _PlainFunction(fn, term_name)
+
+
 # ---------------------------------------------------------------------------------------------
 # Objectives over logits.
 # ---------------------------------------------------------------------------------------------
 
+@_plain('minimax')
 def minimax_d(*, real_logits: Array, fake_logits: Array) -> Array:
   """Discriminator side of the seed's eq. (J_D), negated to a loss (Goodfellow et al. 2014):
   L_D = -E[log D(x)] - E[log(1 - D(G(z)))], with D = sigmoid(logit)."""
@@ -46,30 +95,36 @@ def minimax_d(*, real_logits: Array, fake_logits: Array) -> Array:
           + optax.losses.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits)).mean())
 
 
+@_plain('minimax')
 def minimax_g(*, fake_logits: Array) -> Array:
   """The seed's J_G, minimised as written (saturating): L_G = E[log(1 - D(G(z)))]."""
   return -optax.losses.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits)).mean()
 
 
-non_saturating_d = minimax_d
+non_saturating_d = _plain('non_saturating')(minimax_d.__wrapped__)
+non_saturating_d.__name__ = non_saturating_d.__qualname__ = 'non_saturating_d'
 
 
+@_plain('non_saturating')
 def non_saturating_g(*, fake_logits: Array) -> Array:
   """The non-saturating generator loss of Goodfellow et al. 2014: L_G = -E[log D(G(z))]."""
   return optax.losses.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)).mean()
 
 
+@_plain('wasserstein')
 def wasserstein_d(*, real_logits: Array, fake_logits: Array) -> Array:
   """WGAN critic loss (Arjovsky et al. 2017, Algorithm 1 line 5, negated to a loss):
   L_D = E[f(G(z))] - E[f(x)]."""
   return fake_logits.mean() - real_logits.mean()
 
 
+@_plain('wasserstein')
 def wasserstein_g(*, fake_logits: Array) -> Array:
   """WGAN generator loss (Algorithm 1 line 10): L_G = -E[f(G(z))]."""
   return -fake_logits.mean()
 
 
+@_plain('hinge')
 def hinge_d(*, real_logits: Array, fake_logits: Array) -> Array:
   """SAGAN's hinge loss (the seed's L_D, section 4):
   L_D = -E[min(0, -1 + D(x))] - E[min(0, -1 - D(G(z)))]."""
@@ -77,16 +132,19 @@ def hinge_d(*, real_logits: Array, fake_logits: Array) -> Array:
           - jnp.minimum(0.0, -1.0 - fake_logits).mean())
 
 
+@_plain('hinge')
 def hinge_g(*, fake_logits: Array) -> Array:
   """SAGAN's generator loss (the seed's L_G, section 4): L_G = -E[D(G(z))]."""
   return -fake_logits.mean()
 
 
+@_plain('least_squares')
 def least_squares_d(*, real_logits: Array, fake_logits: Array) -> Array:
   """LSGAN (Mao et al. 2017, eq. 9 with a=0, b=c=1): L_D = 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2]."""
   return 0.5 * jnp.mean((real_logits - 1.0) ** 2) + 0.5 * jnp.mean(fake_logits ** 2)
 
 
+@_plain('least_squares')
 def least_squares_g(*, fake_logits: Array) -> Array:
   """LSGAN generator (Mao et al. 2017, eq. 9, c=1): L_G = 1/2 E[(D(G(z))-1)^2]."""
   return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
@@ -100,6 +158,7 @@ def _paired(real_logits: Array, fake_logits: Array) -> None:
                      f'{real_logits.shape} and {fake_logits.shape}.')
 
 
+@_plain('rpgan')
 def rpgan_d(*, real_logits: Array, fake_logits: Array) -> Array:
   """RpGAN's discriminator loss (R3GAN, Huang et al. 2024, eq. 2, with f = softplus(-t);
   the relativistic pairing of Jolicoeur-Martineau 2018): L_D = E[softplus(-(D(x_i) -
@@ -108,6 +167,7 @@ def rpgan_d(*, real_logits: Array, fake_logits: Array) -> Array:
   return jnp.mean(jax.nn.softplus(-(real_logits - fake_logits)))
 
 
+@_plain('rpgan')
 def rpgan_g(*, real_logits: Array, fake_logits: Array) -> Array:
   """RpGAN's generator loss (R3GAN eq. 2, the players' roles swapped): L_G =
   E[softplus(-(D(G(z_i)) - D(x_i)))], paired by position in the batch."""
@@ -115,6 +175,7 @@ def rpgan_g(*, real_logits: Array, fake_logits: Array) -> Array:
   return jnp.mean(jax.nn.softplus(-(fake_logits - real_logits)))
 
 
+@_plain('ragan')
 def ragan_d(*, real_logits: Array, fake_logits: Array) -> Array:
   """Relativistic average GAN, discriminator (Jolicoeur-Martineau 2018, section 4.2, RaSGAN;
   -log sigmoid(t) = softplus(-t)): L_D = E_x[softplus(-(D(x) - E_z D(G(z))))] +
@@ -123,6 +184,7 @@ def ragan_d(*, real_logits: Array, fake_logits: Array) -> Array:
           + jnp.mean(jax.nn.softplus(fake_logits - jnp.mean(real_logits))))
 
 
+@_plain('ragan')
 def ragan_g(*, real_logits: Array, fake_logits: Array) -> Array:
   """Relativistic average GAN, generator (Jolicoeur-Martineau 2018, section 4.2, RaSGAN):
   L_G = E_z[softplus(-(D(G(z)) - E_x D(x)))] + E_x[softplus(D(x) - E_z D(G(z)))]."""
@@ -130,6 +192,7 @@ def ragan_g(*, real_logits: Array, fake_logits: Array) -> Array:
           + jnp.mean(jax.nn.softplus(real_logits - jnp.mean(fake_logits))))
 
 
+@_plain('rahinge')
 def rahinge_d(*, real_logits: Array, fake_logits: Array) -> Array:
   """Relativistic average hinge loss, discriminator (Jolicoeur-Martineau 2018's RaHinge, as in
   ESRGAN and StudioGAN): L_D = E_x[max(0, 1 - (D(x) - E_z D(G(z))))] +
@@ -138,6 +201,7 @@ def rahinge_d(*, real_logits: Array, fake_logits: Array) -> Array:
           + jnp.mean(jax.nn.relu(1.0 + (fake_logits - jnp.mean(real_logits)))))
 
 
+@_plain('rahinge')
 def rahinge_g(*, real_logits: Array, fake_logits: Array) -> Array:
   """Relativistic average hinge loss, generator: L_G = E_z[max(0, 1 - (D(G(z)) - E_x D(x)))]
   + E_x[max(0, 1 + (D(x) - E_z D(G(z))))]."""
@@ -156,6 +220,7 @@ def _per_sample_grad_norm(critic: Callable[[Array], Array], x: Array) -> Array:
   return jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
 
 
+@_plain('gradient_penalty_term')
 def gradient_penalty(*, critic: Callable[[Array], Array], real: Array, fake: Array,
                      rng: Array, target: float = 1.0) -> Array:
   """WGAN-GP's penalty (Gulrajani et al. 2017, eq. 3, without its weight lambda):
@@ -165,11 +230,13 @@ def gradient_penalty(*, critic: Callable[[Array], Array], real: Array, fake: Arr
   return jnp.mean((_per_sample_grad_norm(critic, interpolates) - target) ** 2)
 
 
+@_plain('r1_term')
 def r1_penalty(*, critic: Callable[[Array], Array], real: Array) -> Array:
   """R1 (Mescheder et al. 2018, eq. 9, without gamma/2): E_x[||grad_x D(x)||^2] on real data."""
   return jnp.mean(_per_sample_grad_norm(critic, real) ** 2)
 
 
+@_plain('r2_term')
 def r2_penalty(*, critic: Callable[[Array], Array], fake: Array) -> Array:
   """R2 (Mescheder et al. 2018, eq. 10, without gamma/2; R3GAN's second zero-centred penalty):
   E_z[||grad_x D(x)|_{x = G(z)}||^2] on generated samples, held fixed (no gradient reaches G).
@@ -179,6 +246,7 @@ def r2_penalty(*, critic: Callable[[Array], Array], fake: Array) -> Array:
   return jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1))
 
 
+@_plain('consistency_term')
 def consistency_penalty(*, critic: Callable[[Array], Array], images: Array,
                         augment: Callable[[Array], Array]) -> Array:
   """Consistency regularisation (Zhang et al. 2020, CR-GAN): E||D(x) - D(T(x))||^2 over
@@ -188,6 +256,7 @@ def consistency_penalty(*, critic: Callable[[Array], Array], images: Array,
   return jnp.mean((critic(images) - critic(augment(images))) ** 2)
 
 
+@_plain('lecam_term')
 def lecam_penalty(*, real_logits: Array, fake_logits: Array, ema_real: Array, ema_fake: Array,
                   hinged: bool = False) -> Array:
   """LeCam regularisation (Tseng et al. 2021, eq. 4): R_LC = E_x[||D(x) - alpha_F||^2] +
@@ -242,7 +311,13 @@ class LossInputs:
   (relativistic losses); `critic`, `fake_critic`, `augment` and `rng` are None. `state`
   holds every stateful term's state ({name: pytree}, read-only here; see
   `Term.update_state`). Logits are those of the images as D saw them (augmented, if on);
-  `real` and `fake` are the images before augmentation.
+  `real` and `fake` are the images before augmentation. `step`: the number of GAN steps done
+  before this one (`GANState.step`, from 0), which scheduled weights read (see `Term`); None
+  in inputs built by hand without it.
+
+  A field a term reads without declaring it (`critic` or `fake_critic` without
+  `needs_critic`, `augment` without `needs_augment`) raises `errors.ConfigError` saying so
+  when a `term(...)`, `Regularizer` or built-in term calls it.
   """
   fake_logits: Array
   real_logits: Optional[Array] = None
@@ -253,14 +328,149 @@ class LossInputs:
   state: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   fake_critic: Optional[Callable[[Array], Array]] = None
   augment: Optional[Callable[[Array, int], Array]] = None
+  step: Optional[Array] = None
 
   def critic_of_fakes(self) -> Optional[Callable[[Array], Array]]:
     """`fake_critic`, or `critic` where none was given."""
     return self.critic if self.fake_critic is None else self.fake_critic
 
 
+# A weight: a number, or a schedule (a function of the step, as an optax schedule).
+Weight = Union[float, Callable[[Array], Array]]
+
+
+def _is_number(weight) -> bool:
+  return isinstance(weight, numbers.Real)
+
+
+def _checked_weight(weight) -> Weight:
+  """`weight` if it is a number or a schedule (a function of one argument, the step), else
+  TypeError saying what a weight is."""
+  if _is_number(weight):
+    return weight
+  if isinstance(weight, _PlainFunction):
+    raise TypeError(weight.message())
+  if isinstance(weight, Term):
+    raise TypeError(f'{weight!r} cannot weight a Term: add terms with + and scale them by a '
+                    f'number or a schedule (a function of the step).')
+  if callable(weight):
+    try:
+      inspect.signature(weight).bind(0)
+    except ValueError:          # no signature to read (a builtin): take it as a schedule
+      return weight
+    except TypeError:
+      raise TypeError(
+          f'{_weight_repr(weight)} cannot be a weight: a weight is a number or a schedule '
+          f'called with the step alone (e.g. optax.linear_schedule(0.0, 0.3, 1000)); to add a '
+          f'loss function, make it a Term with losses.term(name, d=..., g=...).') from None
+    return weight
+  raise TypeError(f'{weight!r} cannot be a weight: pass a Python number or a schedule (a '
+                  f'function of the step, e.g. optax.linear_schedule(0.0, 0.3, 1000)).')
+
+
+@dataclasses.dataclass(frozen=True)
+class _CombinedWeight:
+  """The product (`op` '*') or sum ('+') of two weights, at least one a schedule."""
+  op: str
+  a: Weight
+  b: Weight
+
+  def __call__(self, step):
+    a, b = _weight_at(self.a, step), _weight_at(self.b, step)
+    return a * b if self.op == '*' else a + b
+
+  def __repr__(self):
+    text = f'{_weight_repr(self.a)} {self.op} {_weight_repr(self.b)}'
+    return f'({text})' if self.op == '+' else text
+
+
+def _times(a: Weight, b: Weight) -> Weight:
+  if _is_number(a) and _is_number(b):
+    return a * b
+  if _is_number(a) and a == 1:
+    return b
+  if _is_number(b) and b == 1:
+    return a
+  return _CombinedWeight('*', a, b)
+
+
+def _plus(a: Weight, b: Weight) -> Weight:
+  if _is_number(a) and _is_number(b):
+    return a + b
+  return _CombinedWeight('+', a, b)
+
+
+def _weight_at(weight: Weight, step: Optional[Array]):
+  if _is_number(weight):
+    return weight
+  if step is None:
+    raise errors.ConfigError(
+        f'the weight {_weight_repr(weight)} is a schedule and needs the step: build the '
+        f'inputs with LossInputs(..., step=...) (the train step passes GANState.step).')
+  return weight(step)
+
+
+def _weight_repr(weight: Weight) -> str:
+  if _is_number(weight):
+    return f'{weight:g}'
+  if isinstance(weight, _CombinedWeight):
+    return repr(weight)
+  # An optax schedule's repr holds a memory address; its name reads better in run_info.json.
+  return f'{getattr(weight, "__name__", type(weight).__name__)}(step)'
+
+
+class _Undeclared:
+  """Stands for a `LossInputs` callable a term reads without declaring (or that the update
+  does not have); calling it raises a one-sentence `errors.ConfigError`."""
+
+  def __init__(self, message: str):
+    self.message = message
+
+  def __call__(self, *args, **kwargs):
+    raise errors.ConfigError(self.message)
+
+
+def _as_declared(inputs: LossInputs, name: str, needs_critic: bool,
+                 needs_augment: bool) -> LossInputs:
+  """`inputs` with the callables term `name` did not declare (or that are absent) replaced by
+  `_Undeclared` ones, so that a missing declaration is a sentence, not "'NoneType' object is
+  not callable" from inside the traced step."""
+  changes = {}
+  for field, flag, needed in (('critic', 'needs_critic', needs_critic),
+                              ('fake_critic', 'needs_critic', needs_critic),
+                              ('augment', 'needs_augment', needs_augment)):
+    value = getattr(inputs, field)
+    if not needed:
+      if value is not None or field != 'fake_critic':   # None: critic_of_fakes() -> critic
+        changes[field] = _Undeclared(
+            f'the loss term {name!r} calls LossInputs.{field} without declaring it; build it '
+            f'with {flag}=True (losses.term({name!r}, ..., {flag}=True), or {flag} = True '
+            f'on your Term subclass).')
+    elif value is None and field != 'fake_critic':
+      changes[field] = _Undeclared(
+          f'the loss term {name!r} calls LossInputs.{field}, which is None here: the generator '
+          f'update has none (read it in d=, not g=), and LossInputs built by hand need '
+          f'{field}=.')
+  return dataclasses.replace(inputs, **changes) if changes else inputs
+
+
 class Term:
-  """A weighted sum of named loss terms; `a + b`, `w * a` and `sum([...])` build new ones.
+  """A weighted sum of named loss terms; `a + b`, `w * a`, `a.weighted(w)` and `sum([...])`
+  build new ones.
+
+  A weight is a number or a schedule: a function of the step (`LossInputs.step`, the GAN
+  steps done before this one) returning the weight, as an optax schedule does. LeCam's
+  warm-up of the authors' code (no penalty for the first 1,000 steps, then 0.3):
+
+      warm_up = optax.join_schedules([optax.constant_schedule(0.0),
+                                      optax.constant_schedule(0.3)], [1000])
+      loss = losses.hinge + losses.lecam_term.weighted(warm_up)      # or warm_up * lecam_term
+
+  Weights multiply (`0.5 * (schedule * t)` weighs t by 0.5 * schedule(step)); the same term
+  added twice has the sum of its weights. Each term's value is logged under its name with its
+  weight applied (d/<name>, g/<name>); two different terms with one name are refused
+  (`errors.ConfigError`): name them apart (`losses.term('r1_fake', ...)`,
+  `losses.LeCam(name='lecam_hinged', hinged=True)`).
 
   Subclasses implement `d_terms` and `g_terms` and say what they read: `needs_critic` (the
   critic function, for penalties on D's input gradients), `g_needs_real` (D's real logits in
@@ -295,22 +505,31 @@ class Term:
     return sum(self.g_terms(inputs).values(), jnp.zeros(()))
 
   @property
-  def parts(self) -> tuple[tuple[float, 'Term'], ...]:
+  def parts(self) -> tuple[tuple[Weight, 'Term'], ...]:
     return ((1.0, self),)
 
   def __add__(self, other: 'Term') -> 'Term':
     if isinstance(other, (int, float)) and other == 0:   # lets sum([...]) start from 0
       return self
+    if isinstance(other, _PlainFunction):
+      raise TypeError(other.message())
+    if not isinstance(other, Term) and callable(other):
+      raise TypeError(f'{getattr(other, "__name__", repr(other))} is a function, not a loss '
+                      f'Term; make it one with '
+                      f'losses.term(name, d=..., g=...) and add that.')
     if not isinstance(other, Term):
       return NotImplemented
     return Sum(self.parts + other.parts)
 
   __radd__ = __add__
 
-  def __mul__(self, weight: float) -> 'Term':
-    if not isinstance(weight, (int, float)):
-      return NotImplemented
-    return Sum(tuple((weight * w, t) for w, t in self.parts))
+  def weighted(self, weight: Weight) -> 'Term':
+    """This term times `weight`: a number or a schedule (a function of the step)."""
+    weight = _checked_weight(weight)
+    return Sum(tuple((_times(weight, w), t) for w, t in self.parts))
+
+  def __mul__(self, weight: Weight) -> 'Term':
+    return self.weighted(weight)
 
   __rmul__ = __mul__
 
@@ -349,7 +568,8 @@ class Regularizer(Term):
   needs_augment: bool = False
 
   def d_terms(self, inputs):
-    return {self.name: self.fn(inputs)}
+    return {self.name: self.fn(_as_declared(inputs, self.name, self.needs_critic,
+                                            self.needs_augment))}
 
   def g_terms(self, inputs):
     return {}
@@ -370,10 +590,16 @@ class Custom(Term):
   needs_augment: bool = False
 
   def d_terms(self, inputs):
-    return {} if self.d is None else {self.name: self.d(inputs)}
+    if self.d is None:
+      return {}
+    return {self.name: self.d(_as_declared(inputs, self.name, self.needs_critic,
+                                           self.needs_augment))}
 
   def g_terms(self, inputs):
-    return {} if self.g is None else {self.name: self.g(inputs)}
+    if self.g is None:
+      return {}
+    return {self.name: self.g(_as_declared(inputs, self.name, self.needs_critic,
+                                           self.needs_augment))}
 
   def __repr__(self):
     return self.name
@@ -408,45 +634,66 @@ def term(name: str, *, d: Optional[Callable[[LossInputs], Array]] = None,
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Sum(Term):
-  """`sum_i w_i * term_i`; logged terms are named after their parts (weights applied)."""
-  weighted: tuple[tuple[float, Term], ...]
+  """`sum_i w_i * term_i`; logged terms are named after their parts (weights applied).
+
+  The same term given twice becomes one part with the sum of its weights; two different terms
+  with one name are refused (their logs and states would merge).
+  """
+  summands: tuple[tuple[Weight, Term], ...]
+
+  def __post_init__(self):
+    merged: list[list[Any]] = []
+    for weight, term_ in self.summands:
+      for entry in merged:
+        if entry[1] is term_:
+          entry[0] = _plus(entry[0], weight)
+          break
+      else:
+        merged.append([weight, term_])
+    _check_distinct([t for _, t in merged])
+    object.__setattr__(self, 'summands', tuple((w, t) for w, t in merged))
 
   @property
   def parts(self):
-    return self.weighted
+    return self.summands
 
   @property
   def needs_critic(self):
-    return any(t.needs_critic for _, t in self.weighted)
+    return any(t.needs_critic for _, t in self.summands)
 
   @property
   def g_needs_real(self):
-    return any(t.g_needs_real for _, t in self.weighted)
+    return any(t.g_needs_real for _, t in self.summands)
 
   @property
   def per_sample_gradients(self):
-    return any(t.per_sample_gradients for _, t in self.weighted)
+    return any(t.per_sample_gradients for _, t in self.summands)
 
   @property
   def needs_augment(self):
-    return any(t.needs_augment for _, t in self.weighted)
+    return any(t.needs_augment for _, t in self.summands)
 
   def init_state(self):
     state = {}
-    for _, t in self.weighted:
-      state.update(t.init_state())
+    for _, t in self.summands:
+      own = t.init_state()
+      _refuse_shared_names(set(state) & set(own), 'state')
+      state.update(own)
     return state
 
   def update_state(self, state, inputs):
-    for _, t in self.weighted:
+    for _, t in self.summands:
       state = t.update_state(state, inputs)
     return dict(state)
 
   def _combine(self, which: str, inputs: LossInputs) -> dict[str, Array]:
     out: dict[str, Array] = {}
-    for weight, term in self.weighted:
-      for name, value in getattr(term, which)(inputs).items():
-        out[name] = out.get(name, 0.0) + weight * value
+    for weight, term_ in self.summands:
+      own = getattr(term_, which)(inputs)
+      _refuse_shared_names(set(out) & set(own), which)
+      if own:
+        weight = _weight_at(weight, inputs.step)
+        out.update({name: weight * value for name, value in own.items()})
     return out
 
   def d_terms(self, inputs):
@@ -456,7 +703,31 @@ class Sum(Term):
     return self._combine('g_terms', inputs)
 
   def __repr__(self):
-    return ' + '.join(f'{w:g} * {t!r}' if w != 1 else repr(t) for w, t in self.weighted)
+    return ' + '.join(repr(t) if _is_number(w) and w == 1 else f'{_weight_repr(w)} * {t!r}'
+                      for w, t in self.summands)
+
+
+def _refuse_shared_names(shared, what: str) -> None:
+  if shared:
+    raise errors.ConfigError(
+        f'two different loss terms both produce {what} {", ".join(sorted(map(repr, shared)))}; '
+        f'give one of them another name (a Term subclass: other keys).')
+
+
+def _check_distinct(terms: list[Term]) -> None:
+  """Refuses two different terms with one `name` (terms without a name are checked when
+  their values or states meet, in `Sum`)."""
+  seen: dict[str, Term] = {}
+  for t in terms:
+    name = getattr(t, 'name', None)
+    if not isinstance(name, str):
+      continue
+    if name in seen:
+      raise errors.ConfigError(
+          f'two different loss terms are both named {name!r} (their logs and states would '
+          f'merge); give one another name, e.g. losses.term({name + "_2"!r}, ...) or '
+          f'losses.LeCam(name={name + "_2"!r}).')
+    seen[name] = t
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -469,7 +740,10 @@ class LeCam(Term):
   state after each critic update and averages it over devices, so every device holds the
   averages of the global batch means). `hinged`: the authors' code's variant (see
   `lecam_penalty`). The authors' code also updates the averages before the penalty and waits
-  1,000 iterations before applying it; here the penalty applies from the first update.
+  1,000 iterations before applying it. Here the penalty applies from the first update unless
+  its weight is a schedule: `losses.lecam_term.weighted(optax.join_schedules(
+  [optax.constant_schedule(0.0), optax.constant_schedule(0.3)], [1000]))` applies 0.3 from
+  step 1,000 on, the averages being updated from the first step (see `Term`).
   """
   name: str = 'lecam'
   decay: float = 0.99
@@ -530,8 +804,9 @@ REGULARIZERS: dict[str, Term] = {
     t.name: t for t in (gradient_penalty_term, r1_term, r2_term, lecam_term, consistency_term)}
 
 
-def get(name: str, weight: float = 1.0) -> Term:
-  """The objective or regulariser registered as `name`, times `weight`."""
+def get(name: str, weight: Weight = 1.0) -> Term:
+  """The objective or regulariser registered as `name`, times `weight` (a number or a
+  schedule)."""
   if name in OBJECTIVES:
     found: Term = OBJECTIVES[name]
   elif name in REGULARIZERS:
@@ -540,7 +815,7 @@ def get(name: str, weight: float = 1.0) -> Term:
     raise errors.ConfigError(
         f'unknown loss {name!r}; known objectives: {", ".join(sorted(OBJECTIVES))}; '
         f'known regularizers: {", ".join(sorted(REGULARIZERS))}.')
-  return found if weight == 1.0 else weight * found
+  return found if _is_number(weight) and weight == 1.0 else found.weighted(weight)
 
 
 def from_config(loss_config) -> Term:

@@ -160,7 +160,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       inputs = losses_lib.LossInputs(
           fake_logits=fake_logits, real_logits=real_logits, real=real, fake=fake,
           critic=critic, rng=k_reg, state=loss_state, fake_critic=fake_critic,
-          augment=augment_fn)
+          augment=augment_fn, step=state.step)
       terms = loss.d_terms(inputs)
       total = sum(terms.values(), jnp.zeros(()))
       return total, (terms, s, real_logits, fake_logits)
@@ -179,7 +179,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     # Stateful terms see this update's logits (outside the gradient), then agree across devices.
     loss_state = _sync_state(loss.update_state(loss_state, losses_lib.LossInputs(
         fake_logits=lax.stop_gradient(fake_logits), real_logits=lax.stop_gradient(real_logits),
-        real=real, fake=fake, rng=k_reg, state=loss_state)))
+        real=real, fake=fake, rng=k_reg, state=loss_state, step=state.step)))
     metrics = _mean_terms(terms, 'd')
     metrics.update({'d/real_logit': real_logits.mean(), 'd/fake_logit': fake_logits.mean()})
     if augmenting:   # ADA's overfitting heuristic r_t on this replica's (augmented) reals
@@ -229,7 +229,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
                                  train=True)
     terms = loss.g_terms(losses_lib.LossInputs(
         fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
-        state=loss_state))
+        state=loss_state, step=state.step))
     return sum(terms.values(), jnp.zeros(())), (terms, g_state)
 
   grads, (g_terms, g_state) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)

@@ -314,7 +314,7 @@ def test_ada_update_rule_against_a_loop():
   update = jax.jit(lambda s, rt: aug.update_state(s, rt=rt, num_real=48))
   state = aug.init_state()
   assert float(aug.probability_of(state)) == pytest.approx(0.1)
-  for rt, p in zip(rts, expected):
+  for rt, p in zip(rts, expected, strict=True):
     state = update(state, jnp.float32(rt))
     assert float(aug.probability_of(state)) == pytest.approx(p, abs=1e-6)
   assert max(expected) == pytest.approx(0.8) and min(expected) == 0.0   # both bounds hit

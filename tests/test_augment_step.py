@@ -7,6 +7,7 @@ the augmentation; a run with ADA and LeCam state resumes bit-exact; a checkpoint
 before `GANState.augment_state` existed still restores.
 """
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,9 +63,7 @@ def test_eight_devices_equal_one_and_the_state_follows_its_loops():
                                   g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1))
   one, _ = _run(experiment, 1, 3)
   eight, metrics = _run(experiment, 8, 3)
-  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(jax.device_get(one)),
-                          jax.tree.leaves(jax.device_get(eight)), strict=True):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=jax.tree_util.keystr(path))
+  chex.assert_trees_all_close(jax.device_get(one), jax.device_get(eight), rtol=1e-4, atol=1e-5)
   # The augmentation and loss states agree across devices, bit for bit.
   for leaf in jax.tree.leaves((eight.augment_state, eight.loss_state)):
     shards = [np.asarray(s.data) for s in leaf.addressable_shards]
@@ -113,7 +112,8 @@ def test_the_generator_gradient_flows_through_the_augmentation():
     before = jax.device_get(state.g_params)
     new_state, _ = ex.train_step(jax.devices()[:1])(state, host_batch(ex, 0, 1))
     return max(float(np.max(np.abs(a - b))) for a, b in
-               zip(jax.tree.leaves(before), jax.tree.leaves(jax.device_get(new_state.g_params))))
+               zip(jax.tree.leaves(before), jax.tree.leaves(jax.device_get(new_state.g_params)),
+                   strict=True))
 
   # G reaches D only through T(G(z)): with T's gradient cut, G gets none and does not move.
   assert g_change(experiment) > 1e-6
@@ -133,9 +133,7 @@ def test_ada_and_lecam_state_resume_bit_exact(tmp_path):
   half.augment.ada_interval = 3
   jaxgan.train(half, str(tmp_path / 'b'))
   resumed = jaxgan.train(config, str(tmp_path / 'b'))
-  for a, b in zip(jax.tree.leaves(jax.device_get(straight)), jax.tree.leaves(jax.device_get(resumed)),
-                  strict=True):
-    np.testing.assert_array_equal(a, b)
+  chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
   import json  # pylint: disable=g-import-not-at-top
   rows = [json.loads(line) for line in (tmp_path / 'a' / 'metrics.jsonl').read_text().splitlines()]
   assert all({'aug/p', 'aug/rt'} <= set(r) for r in rows)

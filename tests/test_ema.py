@@ -1,5 +1,6 @@
 """Generator EMA in the train state (decided once: `Experiment.ema`), and the sampling weights."""
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -45,12 +46,12 @@ def test_ema_update_is_the_textbook_formula_and_identical_across_devices():
   d = 0.9
   state, history = _step_twice(tiny_config('ring', **{'train.ema_decay': d, 'train.ema_start': 1}))
   # Step 0 is before ema_start: the EMA is a copy; step 1: ema = d * ema + (1 - d) * params.
-  for e1, p1 in zip(jax.tree.leaves(history[1].ema_params), jax.tree.leaves(history[1].g_params)):
-    np.testing.assert_array_equal(e1, p1)
-  for e1, e2, p2 in zip(jax.tree.leaves(history[1].ema_params),
-                        jax.tree.leaves(history[2].ema_params),
-                        jax.tree.leaves(history[2].g_params)):
-    np.testing.assert_allclose(e2, d * e1 + (1 - d) * p2, rtol=1e-6, atol=1e-7)
+  chex.assert_trees_all_equal(history[1].ema_params, history[1].g_params)
+  textbook = jax.tree.map(lambda e1, p2: d * e1 + (1 - d) * p2, history[1].ema_params,
+                          history[2].g_params)
+  chex.assert_trees_all_close(history[2].ema_params, textbook, rtol=1e-6, atol=1e-7)
+  for e2, p2 in zip(jax.tree.leaves(history[2].ema_params), jax.tree.leaves(history[2].g_params),
+                    strict=True):
     assert not np.allclose(e2, p2)
   for leaf in jax.tree.leaves(state.ema_params):
     shards = [np.asarray(s.data) for s in leaf.addressable_shards]

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 IN_CODE = r'''
 import sys, tempfile
-import jax, numpy as np
+import chex, jax, numpy as np
 import jaxgan
 assert jaxgan.__file__.startswith(sys.argv[1]), jaxgan.__file__   # the installed copy
 config = jaxgan.config.default()
@@ -31,8 +31,7 @@ config.train.num_steps = 2
 jaxgan.train(jaxgan.build(config), workdir)
 config.train.num_steps = 4
 resumed = jaxgan.train(jaxgan.build(config), workdir)
-for a, b in zip(jax.tree.leaves(jax.device_get(straight)), jax.tree.leaves(jax.device_get(resumed))):
-  np.testing.assert_array_equal(a, b)
+chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
 print('resumed bit-exact at step', int(resumed.step))
 '''
 

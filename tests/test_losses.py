@@ -1,9 +1,14 @@
 """Objectives and regularisers against hand-computed values, the seed's equations and
 finite differences; composition; weight clipping; critic updates per generator update."""
 
+import dataclasses
+import pickle
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxgan import errors, losses
@@ -245,16 +250,12 @@ def test_stateful_and_relativistic_terms_train_checkpoint_and_resume_exactly(tmp
   half = experiment.replace(loop=experiment.loop.replace(num_steps=2))
   jaxgan.train(half, str(tmp_path / 'b'))
   resumed = jaxgan.train(experiment, str(tmp_path / 'b'))
-  for a, b in zip(jax.tree.leaves(jax.device_get(straight)),
-                  jax.tree.leaves(jax.device_get(resumed)), strict=True):
-    np.testing.assert_array_equal(a, b)
+  chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
   # config.json describes the config's loss (no state): loading the run for sampling restores
   # the generator's part, which fits.
   run = jaxgan.load_run(str(tmp_path / 'a'))
   assert run.generator_only and run.state.d_params is None and run.step == 4
-  for a, b in zip(jax.tree.leaves(jax.device_get(straight.ema_params)),
-                  jax.tree.leaves(run.state.ema_params), strict=True):
-    np.testing.assert_array_equal(a, b)
+  chex.assert_trees_all_equal(jax.device_get(straight.ema_params), run.state.ema_params)
   assert not jaxgan.load_run(str(tmp_path / 'a'), experiment=experiment).generator_only
   # The terms are logged under their names.
   import json  # pylint: disable=g-import-not-at-top
@@ -500,8 +501,172 @@ def test_the_generator_update_reads_real_logits_for_rpgan(name, reads_real):
   step = experiment.train_step(jax.devices()[:1])
   state = jax.device_get(experiment.init_state())
   after = [jax.device_get(step(state, host_batch(experiment, s, 1))[0]) for s in (0, 1)]
-  for a, b in zip(jax.tree.leaves(after[0].d_params), jax.tree.leaves(after[1].d_params)):
-    np.testing.assert_array_equal(a, b)                  # the same D in both G updates
+  chex.assert_trees_all_equal(after[0].d_params, after[1].d_params)   # the same D in both
   same_g = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after[0].g_params),
-                                                     jax.tree.leaves(after[1].g_params)))
+                                                     jax.tree.leaves(after[1].g_params),
+                                                     strict=True))
   assert same_g != reads_real
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduled weights and the Term algebra's refusals.
+# ---------------------------------------------------------------------------------------------
+
+def _lecam_inputs(step):
+  rng = np.random.default_rng(7)
+  state = {'lecam': {'real': jnp.float32(0.4), 'fake': jnp.float32(-0.3),
+                     'count': jnp.int32(200)}}
+  return losses.LossInputs(real_logits=jnp.asarray(rng.normal(size=6), jnp.float32),
+                           fake_logits=jnp.asarray(rng.normal(size=6), jnp.float32),
+                           state=state, step=None if step is None else jnp.int32(step))
+
+
+@pytest.mark.parametrize('step', [0, 1, 250, 999, 1000, 4000])
+def test_a_scheduled_weight_is_the_float_weight_of_its_step(step):
+  schedule = optax.linear_schedule(0.0, 0.3, 1000)
+  inputs = _lecam_inputs(step)
+  by_hand = 0.3 * min(step, 1000) / 1000                  # linear_schedule, in float64
+  # LeCam by hand (eq. 4) with the zero-debiased anchors of the state (count 200, decay 0.99;
+  # a large count keeps 1 - 0.99^count from cancelling in float32).
+  r, f = np.asarray(inputs.real_logits, np.float64), np.asarray(inputs.fake_logits, np.float64)
+  alpha_r, alpha_f = 0.4 / (1 - 0.99 ** 200), -0.3 / (1 - 0.99 ** 200)
+  lecam = np.mean((r - alpha_f) ** 2) + np.mean((f - alpha_r) ** 2)
+  hinge = float(losses.hinge_d(real_logits=inputs.real_logits, fake_logits=inputs.fake_logits))
+  for scheduled in (losses.hinge + losses.lecam_term.weighted(schedule),
+                    losses.hinge + schedule * losses.lecam_term,
+                    losses.hinge + 2.0 * (schedule * (0.5 * losses.lecam_term))):
+    terms = scheduled.d_terms(inputs)
+    # The float-weighted term at the schedule's value of this step, exactly.
+    fixed = losses.hinge + float(schedule(step)) * losses.lecam_term
+    chex.assert_trees_all_equal(terms, fixed.d_terms(dataclasses.replace(inputs, step=None)))
+    # The hand computation, to float32 rounding of a few operations on values of order 10.
+    np.testing.assert_allclose(terms['lecam'], by_hand * lecam, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(terms['hinge'], hinge, rtol=1e-6)
+    np.testing.assert_allclose(scheduled.d_loss(inputs), hinge + by_hand * lecam, rtol=1e-5)
+    assert scheduled.g_terms(inputs).keys() == {'hinge'}
+
+
+def test_a_scheduled_weight_reads_and_needs_the_step():
+  warm_up = optax.join_schedules([optax.constant_schedule(0.0), optax.constant_schedule(0.3)],
+                                 [1000])
+  loss = losses.hinge + losses.get('lecam', weight=warm_up)
+  assert repr(loss) == 'hinge + schedule(step) * lecam'
+  assert float(loss.d_terms(_lecam_inputs(999))['lecam']) == 0.0
+  assert float(loss.d_terms(_lecam_inputs(1000))['lecam']) > 0.0
+  with pytest.raises(errors.ConfigError, match=r'is a schedule and needs the step.*step='):
+    loss.d_terms(_lecam_inputs(None))
+  # Inside jit the step is a tracer, as in the train step (XLA may fuse and reorder the
+  # penalty's dozen float32 operations: a few ulps).
+  traced = jax.jit(lambda s: loss.d_terms(dataclasses.replace(_lecam_inputs(0), step=s)))
+  chex.assert_trees_all_close(traced(jnp.int32(1000)), loss.d_terms(_lecam_inputs(1000)),
+                              rtol=1e-6)
+  with pytest.raises(TypeError, match='cannot be a weight.*schedule called with the step'):
+    losses.r1_term.weighted(lambda step, scale: scale * step)
+
+
+def test_a_plain_function_in_a_sum_says_which_term_to_use():
+  # Before: "unsupported operand type(s) for *: 'int' and 'function'".
+  with pytest.raises(TypeError, match=r'losses.gradient_penalty is a plain function.*'
+                                      r'losses.gradient_penalty_term.*losses.term'):
+    losses.hinge + 10 * losses.gradient_penalty  # pylint: disable=expression-not-assigned
+  with pytest.raises(TypeError, match=r'losses.r1_penalty is a plain function.*losses.r1_term'):
+    losses.hinge + losses.r1_penalty  # pylint: disable=expression-not-assigned
+  with pytest.raises(TypeError, match=r'losses.hinge_d is a plain function.*losses.hinge '):
+    losses.hinge_d * 2  # pylint: disable=expression-not-assigned
+  with pytest.raises(TypeError, match=r'losses.r2_penalty is a plain function.*losses.r2_term'):
+    losses.hinge * losses.r2_penalty  # pylint: disable=expression-not-assigned
+  with pytest.raises(TypeError, match=r'my_penalty is a function, not a loss Term.*losses.term'):
+    def my_penalty(i):
+      return jnp.mean(i.real_logits ** 2)
+    losses.hinge + my_penalty  # pylint: disable=expression-not-assigned
+  # The functions are still the functions.
+  assert float(losses.hinge_d(real_logits=REAL, fake_logits=FAKE)) == pytest.approx(
+      (0 + 1.5 + 0.7) / 3 + (0 + 1.7 + 2.2) / 3)        # as in the seed-equation test above
+  assert losses.non_saturating_d.__name__ == 'non_saturating_d'
+  # ... and objectives built from them pickle as before (by the functions' names).
+  assert pickle.loads(pickle.dumps(losses.non_saturating)).d_fn is losses.non_saturating_d
+
+
+def test_a_term_that_reads_the_critic_must_say_so():
+  inputs = _inputs()
+  undeclared = losses.term('mine', d=lambda i: losses.r1_penalty(critic=i.critic, real=i.real))
+  # Before: "TypeError: 'NoneType' object is not callable" in the step (no critic passed),
+  # or a silent use of another term's critic inside a sum.
+  for loss in (undeclared, losses.hinge + undeclared, losses.r1_term + undeclared):
+    with pytest.raises(errors.ConfigError, match=r"'mine' calls LossInputs.critic without "
+                                                 r"declaring it.*needs_critic=True"):
+      loss.d_terms(inputs)
+  declared = losses.term('mine', d=lambda i: losses.r1_penalty(critic=i.critic, real=i.real),
+                         needs_critic=True)
+  np.testing.assert_allclose(declared.d_terms(inputs)['mine'], losses.r1_term.d_loss(inputs),
+                             rtol=1e-6)
+  # The generator update has no critic; augment needs its own declaration.
+  in_g = losses.term('in_g', g=lambda i: i.critic(i.fake).mean(), needs_critic=True)
+  with pytest.raises(errors.ConfigError, match=r"'in_g' calls LossInputs.critic, which is None "
+                                               r"here: the generator update has none"):
+    in_g.g_terms(losses.LossInputs(fake_logits=inputs.fake_logits, fake=inputs.fake))
+  augmenting = losses.term('aug', d=lambda i: i.augment(i.real, 0).mean())
+  with pytest.raises(errors.ConfigError, match=r'LossInputs.augment without.*needs_augment=True'):
+    augmenting.d_terms(dataclasses.replace(inputs, augment=lambda x, k: x))
+
+
+def test_two_terms_with_one_name_are_refused_and_one_term_twice_adds_its_weights():
+  inputs = _inputs()
+  # Before: both were logged (and their states kept) under one name, silently.
+  with pytest.raises(errors.ConfigError, match="two different loss terms are both named 'reg'"):
+    (losses.hinge + losses.term('reg', d=lambda i: i.real_logits.mean())
+     + 0.5 * losses.term('reg', d=lambda i: i.fake_logits.mean()))
+  with pytest.raises(errors.ConfigError, match="both named 'lecam'.*LeCam.name='lecam_2'"):
+    losses.lecam_term + losses.LeCam(hinged=True)  # pylint: disable=expression-not-assigned
+  with pytest.raises(errors.ConfigError, match=r"both produce state 'avg'"):
+    (_RealLogitAverage() + _RealLogitAverage()).init_state()
+  with pytest.raises(errors.ConfigError, match=r"both produce d_terms 'avg'"):
+    (_RealLogitAverage() + _RealLogitAverage()).d_terms(
+        dataclasses.replace(inputs, state=_RealLogitAverage().init_state()))
+  # Named apart, both are kept, each with its own state.
+  both = losses.lecam_term + 0.5 * losses.LeCam(name='lecam_hinged', hinged=True)
+  assert set(both.init_state()) == {'lecam', 'lecam_hinged'}
+  assert set(both.d_terms(dataclasses.replace(inputs, state=both.init_state()))) == {
+      'lecam', 'lecam_hinged'}
+  # The same term twice is one term with the sum of its weights.
+  twice = losses.hinge + 0.5 * losses.r1_term + losses.hinge
+  assert repr(twice) == '2 * hinge + 0.5 * r1'
+  chex.assert_trees_all_close(twice.d_terms(inputs), {
+      'hinge': 2 * losses.hinge.d_loss(inputs), 'r1': 0.5 * losses.r1_term.d_loss(inputs)},
+      rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_scheduled_weight_trains_logs_and_resumes_exactly(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  # LeCam's weight 0 at step 0, then 0.1, 0.2, 0.3 (GANState.step reaches the loss).
+  loss = losses.hinge + losses.lecam_term.weighted(optax.linear_schedule(0.0, 0.3, 3))
+  overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2, 'train.d_steps': 2,
+               'log.samples_every': 0}
+  experiment = jaxgan.build(tiny_config('ring', **overrides)).replace(loss=loss)
+  straight = jaxgan.train(experiment, str(tmp_path / 'a'))
+  # Stop after 2 steps (as a preempted run would), then train the same experiment to 4.
+  half = jaxgan.build(tiny_config('ring', **{**overrides, 'train.num_steps': 2}))
+  jaxgan.train(half.replace(loss=loss), str(tmp_path / 'b'))
+  resumed = jaxgan.train(experiment, str(tmp_path / 'b'))
+  assert int(resumed.step) == 4
+  chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
+  rows = [json.loads(line) for line in (tmp_path / 'a' / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in rows] == [1, 2, 3, 4]
+  assert rows[0]['d/lecam'] == 0.0 and all(r['d/lecam'] > 0.0 for r in rows[1:])
+  for r in rows:   # the logged terms carry their weights and add up to the total
+    assert r['d/total'] == pytest.approx(r['d/hinge'] + r['d/lecam'], rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_the_train_step_says_which_term_forgot_needs_critic():
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  from tests.util import host_batch, step_on  # pylint: disable=g-import-not-at-top
+  undeclared = losses.term('mine', d=lambda i: losses.r1_penalty(critic=i.critic, real=i.real))
+  experiment = jaxgan.build(tiny_config('ring')).replace(loss=losses.hinge + undeclared)
+  step = step_on(experiment, jax.devices()[:1])
+  # Before: "TypeError: 'NoneType' object is not callable" from inside the traced step.
+  with pytest.raises(errors.ConfigError, match=r"'mine' calls LossInputs.critic without "
+                                               r"declaring it.*needs_critic=True"):
+    step(experiment.init_state(), host_batch(experiment, 0, 1))

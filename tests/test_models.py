@@ -1,5 +1,6 @@
 """Model shapes, output ranges, and the rewritten convolutions against flax's layers."""
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -27,8 +28,7 @@ def test_subpixel_equals_conv_transpose(kernel, stride, per_phase):
   loss = lambda m: lambda v, xx: jnp.sum(jnp.sin(m.apply(v, xx)))
   g_ref = jax.grad(loss(ref), argnums=(0, 1))(variables, x)
   g_mine = jax.grad(loss(mine), argnums=(0, 1))(variables, x)
-  for a, b in zip(jax.tree.leaves(g_mine), jax.tree.leaves(g_ref)):
-    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+  chex.assert_trees_all_close(g_mine, g_ref, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.slow
@@ -43,8 +43,7 @@ def test_space_to_depth_equals_strided_conv(kernel, stride, size):
   loss = lambda m: lambda v, xx: jnp.sum(jnp.sin(m.apply(v, xx)))
   g_ref = jax.grad(loss(ref), argnums=(0, 1))(variables, x)
   g_mine = jax.grad(loss(mine), argnums=(0, 1))(variables, x)
-  for a, b in zip(jax.tree.leaves(g_mine), jax.tree.leaves(g_ref)):
-    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+  chex.assert_trees_all_close(g_mine, g_ref, atol=1e-4, rtol=1e-4)
 
 
 def test_space_to_depth_rejects_odd_sizes():
@@ -198,8 +197,7 @@ def test_conv_with_im2col_weight_gradient_equals_flax_conv(kernel):
   loss = lambda m: lambda v, xx: jnp.sum(jnp.sin(m.apply(v, xx)))
   grad = jax.jit(jax.grad(loss(mine), argnums=(0, 1)))
   g_ref = jax.grad(loss(ref), argnums=(0, 1))(variables, x)
-  for a, b in zip(jax.tree.leaves(grad(variables, x)), jax.tree.leaves(g_ref)):
-    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+  chex.assert_trees_all_close(grad(variables, x), g_ref, atol=1e-4, rtol=1e-4)
   # The weight gradient is a matmul here, and a convolution below the size threshold.
   assert 'dot_general' in grad.lower(variables, x).as_text()
   stock = jax.jit(jax.grad(loss(layers.Conv(40, kernel)), argnums=(0, 1)))

@@ -43,7 +43,7 @@ def test_rmsprop_equals_pytorch_update_for_update(scale):
   grads = [scale * rng.standard_normal(6) for _ in range(20)]
   ours, _ = _run_jax(optim.optimizer('rmsprop', 5e-5, b1=0.5, b2=0.999), grads, init)
   ref = _run_torch(lambda p: torch.optim.RMSprop(p, lr=5e-5, alpha=0.99, eps=1e-8), grads, init)
-  for a, b in zip(ours, ref):
+  for a, b in zip(ours, ref, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
   # The first update is lr * g / (sqrt(0.01 g^2) + eps), about 10 lr in magnitude; eps inside
   # the square root would make it lr * g / sqrt(0.01 g^2 + eps), ~50x smaller at scale 1e-5.
@@ -60,7 +60,7 @@ def test_adam_equals_pytorch_update_for_update():
   ours, _ = _run_jax(optim.optimizer('adam', 1e-3, b1=0.5, b2=0.9), grads, init)
   ref = _run_torch(lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.5, 0.9), eps=1e-8), grads,
                    init)
-  for a, b in zip(ours, ref):
+  for a, b in zip(ours, ref, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
 
 

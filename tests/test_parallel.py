@@ -1,5 +1,6 @@
 """Data parallelism: a step on 8 devices equals a step on one device with the same batch."""
 
+import chex
 import jax
 import numpy as np
 import optax
@@ -34,9 +35,7 @@ def test_eight_devices_equal_one_device(d_steps):
   eight, metrics = _run(config, 8, 2, sgd=True)
   # Same new params and batch-norm statistics (to float tolerance: the global batch
   # statistics and gradient means are summed in a different order).
-  flat_one = jax.tree_util.tree_leaves_with_path(one)
-  for (path, a), b in zip(flat_one, jax.tree.leaves(eight), strict=True):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=jax.tree_util.keystr(path))
+  chex.assert_trees_all_close(one, eight, rtol=1e-4, atol=1e-5)
   assert int(eight.step) == 2
   # The loss terms differ per device: each device saw its own slice of the batch and noise.
   per_device = metrics[-1]['d/non_saturating']
@@ -54,7 +53,8 @@ def test_per_device_keys_and_synchronised_state():
   # every device's copy is the same buffer content).
   after = new_state.g_state
   moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before),
-                                                   jax.tree.leaves(jax.device_get(after)))]
+                                                   jax.tree.leaves(jax.device_get(after)),
+                                                   strict=True)]
   assert any(moved)
   for leaf in jax.tree.leaves(after):
     shards = [np.asarray(s.data) for s in leaf.addressable_shards]

@@ -9,6 +9,7 @@ shared by every test here.
 
 import re
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -93,8 +94,7 @@ def test_bfloat16_step_runs_end_to_end_and_starts_from_the_float32_state(runs):
   for leaf in jax.tree.leaves(out['state']):
     assert np.all(np.isfinite(np.asarray(leaf, np.float64)))
   # Same float32 initialisation whatever the compute dtype, so the comparison below is fair.
-  for a, b in zip(jax.tree.leaves(runs['float32']['initial']), jax.tree.leaves(out['initial'])):
-    np.testing.assert_array_equal(a, b)
+  chex.assert_trees_all_equal(runs['float32']['initial'], out['initial'])
 
 
 @pytest.mark.slow
@@ -132,7 +132,7 @@ def test_losses_follow_float32_within_tolerance(runs):
   # logits, and each step's update then differs slightly. Measured over 3 steps, as
   # max |bf16 - f32| / (1 + |f32|) over every logged loss term and mean logit: DCGAN 0.11%,
   # SAGAN 1.0% (its mean real logit), MLP 0.05%. Allowed: 3%, 3x the largest.
-  for m32, m16 in zip(runs['float32']['metrics'], runs['bfloat16']['metrics']):
+  for m32, m16 in zip(runs['float32']['metrics'], runs['bfloat16']['metrics'], strict=True):
     assert set(m32) == set(m16)
     for key in m32:   # every loss term and the mean logits
       assert abs(m16[key] - m32[key]) <= 0.03 * (1 + abs(m32[key])), (key, m32[key], m16[key])

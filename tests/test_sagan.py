@@ -282,7 +282,7 @@ def test_model_runs_with_expected_shapes_and_range(image_size, num_classes):
                           ('spectral_stats', d_vars)):
     new = out['g_state' if old is g_vars else 'd_state'][collection]
     assert not all(np.array_equal(a, b) for a, b in zip(
-        jax.tree_util.tree_leaves(old[collection]), jax.tree_util.tree_leaves(new)))
+        jax.tree_util.tree_leaves(old[collection]), jax.tree_util.tree_leaves(new), strict=True))
 
 
 @pytest.mark.slow

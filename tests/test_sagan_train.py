@@ -3,6 +3,7 @@ state across 8 devices, attention figures in the logs."""
 
 import os
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ def test_spectral_norm_vectors_train_and_stay_identical_across_devices():
   after = new_state.d_state['spectral_stats']
   # The power-iteration vectors moved in training ...
   assert any(not np.allclose(a, b) for a, b in
-             zip(jax.tree.leaves(before), jax.tree.leaves(jax.device_get(after))))
+             zip(jax.tree.leaves(before), jax.tree.leaves(jax.device_get(after)), strict=True))
   # ... and every device holds the same vectors.
   for leaf in jax.tree.leaves((after, new_state.g_state['spectral_stats'])):
     shards = [np.asarray(s.data) for s in leaf.addressable_shards]
@@ -64,5 +65,4 @@ def test_spectral_norm_vectors_train_and_stay_identical_across_devices():
   g_state = jax.device_get(new_state.g_state)
   experiment.sample_fn(new_state.g_params, new_state.g_state,
                        np.zeros((2, config.model.z_dim), np.float32))
-  for a, b in zip(jax.tree.leaves(g_state), jax.tree.leaves(jax.device_get(new_state.g_state))):
-    np.testing.assert_array_equal(a, b)
+  chex.assert_trees_all_equal(g_state, jax.device_get(new_state.g_state))

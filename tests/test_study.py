@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -140,9 +141,7 @@ def test_a_preempted_study_stops_unfinished_and_resumes_exactly(tmp_path):
       runner.Study('one', '', (study.runs[1],)), overrides, CONFIGS)['b']
   straight = jaxgan.train(straight_b, str(tmp_path / 'straight_b'))
   resumed = jaxgan.load_run(b).state
-  for x, y in zip(jax.tree.leaves(jax.device_get(straight)), jax.tree.leaves(resumed),
-                  strict=True):
-    np.testing.assert_array_equal(x, y)
+  chex.assert_trees_all_equal(jax.device_get(straight), resumed)
   assert open(os.path.join(a, 'metrics.jsonl')).read() == a_metrics
   assert os.stat(os.path.join(a, 'checkpoints', '4')).st_mtime_ns == a_mtime
   # b resumed from its checkpoint: each step was logged once, not retrained from step 0.

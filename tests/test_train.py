@@ -5,6 +5,7 @@ checkpoints, and the user-facing error paths of the loop."""
 import json
 import os
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -17,9 +18,7 @@ from tests.util import SigtermAt, tiny_config
 
 
 def _leaves_equal(a, b) -> None:
-  for x, y in zip(jax.tree.leaves(jax.device_get(a)), jax.tree.leaves(jax.device_get(b)),
-                  strict=True):
-    np.testing.assert_array_equal(x, y)
+  chex.assert_trees_all_equal(jax.device_get(a), jax.device_get(b))
 
 
 def _checkpoint_steps(workdir) -> list[int]:
