@@ -252,8 +252,9 @@ def test_stateful_and_relativistic_terms_train_checkpoint_and_resume_exactly(tmp
   # the generator's part, which fits.
   run = jaxgan.load_run(str(tmp_path / 'a'))
   assert run.generator_only and run.state.d_params is None and run.step == 4
-  for a, b in zip(jax.tree.leaves(jax.device_get(straight.ema_params)),
-                  jax.tree.leaves(run.state.ema_params), strict=True):
+  assert run.state.ema_params is None   # EMA off: the generator is what sampling uses
+  for a, b in zip(jax.tree.leaves(jax.device_get(straight.g_params)),
+                  jax.tree.leaves(run.state.g_params), strict=True):
     np.testing.assert_array_equal(a, b)
   assert not jaxgan.load_run(str(tmp_path / 'a'), experiment=experiment).generator_only
   # The terms are logged under their names.
