@@ -14,7 +14,7 @@ MLP), `optim` (optimisers and schedules), `data` (sources), `steps` (the pmapped
 `evaluation`, `checkpoint`, `workdir`, `errors`.
 """
 
-__version__ = '0.2.0'
+from jaxgan.version import __version__  # pylint: disable=g-bad-import-order
 
 # The jax releases jaxgan supports (pyproject.toml declares the same range; README's "Tested
 # versions" says what ran on which): the lowest has the public jax.shard_map(check_vma=) that

@@ -31,10 +31,12 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import config as config_lib
 from jaxgan import data as data_lib
 from jaxgan import augment, errors, losses, models, state as state_lib, steps, validation
 from jaxgan import evaluation as evaluation_lib
+from jaxgan import workdir as workdir_lib
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
          'evaluators', 'augmentation')
@@ -472,8 +474,6 @@ def load_run(workdir: str, *, step: Optional[int] = None, best: bool = False,
   the run's config.json; pass `experiment` when the run trained parts of your own (the
   checkpoint must fit its generator and discriminator). Nothing in the workdir is changed.
   """
-  from jaxgan import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
-  from jaxgan import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   paths = workdir_lib.Paths.of(workdir)
   if not os.path.isdir(paths.root):
     raise errors.CheckpointError(f'{paths.root} is not a folder; pass the --workdir of a '

@@ -38,6 +38,7 @@ from jaxgan import console, errors, evaluation, optim
 from jaxgan import experiment as experiment_lib
 from jaxgan import state as state_lib
 from jaxgan import workdir as workdir_lib
+from jaxgan.viz import attention as attention_viz
 from jaxgan.viz import images
 
 
@@ -291,7 +292,6 @@ class _Pictures:
 
   def attention(self, step: int, state) -> None:
     """The seed's attention figure: samples with query points and where each attends."""
-    from jaxgan.viz import attention as attention_viz  # pylint: disable=g-import-not-at-top
     if self._attention is None:
       self._attention = jax.jit(functools.partial(attention_viz.attention_for,
                                                   self.ex.generator))

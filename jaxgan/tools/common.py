@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from jaxgan import config as config_lib
 from jaxgan import console, errors
 
 TRACEBACK_ENV = 'JAXGAN_TRACEBACK'
@@ -35,7 +36,6 @@ def use_compilation_cache(path: str) -> None:
   if not path:
     return
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
   folder = os.path.abspath(os.path.expanduser(os.path.expandvars(path)))
   try:
     os.makedirs(folder, exist_ok=True)
@@ -55,7 +55,6 @@ def use_default_compilation_cache() -> None:
   """The cache `launch` uses by default, for the tools that train many runs in one process
   (the studies), unless JAX already has one (JAX_COMPILATION_CACHE_DIR)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
   if jax.config.jax_compilation_cache_dir is None:
     use_compilation_cache(config_lib.default().train.compilation_cache)
 

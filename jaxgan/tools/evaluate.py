@@ -48,7 +48,10 @@ from absl import app
 from absl import flags
 import ml_collections
 
+from jaxgan import data as data_lib
 from jaxgan import errors
+from jaxgan import evaluation
+from jaxgan.experiment import load_run
 from jaxgan.metrics import evaluators
 from jaxgan.metrics import fid as fid_lib
 from jaxgan.metrics import protocol as protocol_lib
@@ -82,8 +85,6 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
   precision, recall, density, coverage where computed; protocol) plus `run`: {workdir, step,
   checkpoint, ema}. `record`: append it to the workdir's evaluations.jsonl (`record_scores`).
   """
-  from jaxgan import evaluation  # pylint: disable=g-import-not-at-top
-  from jaxgan.experiment import load_run  # pylint: disable=g-import-not-at-top
   if isinstance(num, bool) or not isinstance(num, int) or num < 2:
     raise errors.ConfigError(f'--num={num!r} must be an integer >= 2 (FID needs a covariance; '
                              '50,000 for numbers comparable to published ones).')
@@ -138,9 +139,8 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
                              keep_features=want_features and source.has_features)
     real_name = against
   else:
-    from jaxgan import data as data_lib  # pylint: disable=g-import-not-at-top
     # The images training compared with (config.eval.reference_split's, when set).
-    data = data_lib.reference_source(run.experiment.data, run.config.eval.reference_split)
+    data = data_lib.reference_source(run.experiment.data, run.experiment.evaluation.reference_split)
     if data is not run.experiment.data:
       data.prepare()
     if not hasattr(data, 'reference_images'):
@@ -157,8 +157,8 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
     real = features.real_statistics(
         sampler, n_real, key, need_features=want_features,
         reference_selection=evaluation.reference_selection(data, int(cfg.seed)))
-    split = evaluation.settings_from_config(
-        run.config, data_from_config='data' in run.experiment.from_config).split
+    split = (run.experiment.evaluation.split if 'data' in run.experiment.from_config
+             else None)
     ref = evaluation.reference(data, split=split, seed=int(cfg.seed))
     real.protocol = {**(real.protocol or protocol_lib.describe_set(
         source=key, num_samples=real.num_samples, weights_sha256=weights_sha)), **ref}

@@ -50,7 +50,9 @@ import numpy as np
 
 from jaxgan import data as data_lib
 from jaxgan import errors
+from jaxgan.metrics import evaluators
 from jaxgan.metrics import fid as fid_lib
+from jaxgan.metrics import prdc as prdc_lib
 from jaxgan.metrics import protocol as protocol_lib
 from jaxgan.tools import common
 
@@ -231,8 +233,6 @@ def scores(fake: fid_lib.Statistics, real: fid_lib.Statistics, *, kid: bool | No
     {'fid', 'kid_mean', 'kid_std', 'is_mean', 'is_std', 'precision', 'recall', 'density',
     'coverage' (those computed), 'protocol': protocol.record(...)}.
   """
-  from jaxgan.metrics import evaluators  # pylint: disable=g-import-not-at-top
-  from jaxgan.metrics import prdc as prdc_lib  # pylint: disable=g-import-not-at-top
   if fake.mu.shape != real.mu.shape:
     raise fid_lib.FidInputError(
         f'{names[0]} has {fake.mu.shape[0]}-wide features and {names[1]} '
