@@ -545,13 +545,13 @@ def test_registry_refuses_what_it_cannot_use(tmp_path, scripted):
   config.eval.scripted.valuez = (1.0,)
   with pytest.raises(errors.ConfigError, match=r'config\.eval\.scripted\.valuez is not a '
                                                r"setting of the evaluator 'scripted'"):
-    jaxgan.config.validate(config)
+    jaxgan.validation.validate(config)
   # A metric without a direction (a std) cannot pick the best checkpoint.
   config = tiny_config('digits', **{'eval.every_steps': 1,
                                     'eval.evaluators': ('inception_score',),
                                     'eval.best_metric': 'inception_score_std'})
   with pytest.raises(errors.ConfigError, match=r"one of \['inception_score'\]"):
-    jaxgan.config.validate(config)
+    jaxgan.validation.validate(config)
 
 
 class _Network:
@@ -629,7 +629,7 @@ def test_old_flat_eval_keys(tmp_path):
     config = tiny_config('digits')
     config.eval[key] = value   # as a config file written for 0.2.0 does
     with pytest.raises(errors.ConfigError, match=match):
-      jaxgan.config.validate(config)
+      jaxgan.validation.validate(config)
 
 
 def test_launch_names_the_new_place_of_a_flat_eval_override(tmp_path):
