@@ -99,7 +99,8 @@ class Experiment:
       raise errors.ConfigError(
           'config.model.num_classes=-1 (the data\'s number of classes) is resolved by '
           'jaxgan.build; building an Experiment yourself, set it to data.num_classes.')
-    if self.loss.per_sample_gradients and models.mixes_samples(self.discriminator):
+    if (self.loss.per_sample_gradients and models.mixes_samples(self.discriminator)
+        and not models.summed_logit_penalty(self.discriminator)):
       raise errors.ConfigError(
           f'the loss {self.loss!r} penalises per-sample input gradients, but the '
           f'discriminator mixes samples through batch norm, so the penalty would be wrong; '
