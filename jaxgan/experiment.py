@@ -225,7 +225,8 @@ class Experiment:
           f'{self._where("num_classes")}=-1 (the data\'s number of classes) is resolved by '
           f'jaxgan.build; building an Experiment yourself, set it to data.num_classes.')
     _check_int('Experiment', 'num_classes', self.num_classes, 0)
-    if self.loss.per_sample_gradients and models.mixes_samples(self.discriminator):
+    if (self.loss.per_sample_gradients and models.mixes_samples(self.discriminator)
+        and not models.summed_logit_penalty(self.discriminator)):
       raise errors.ConfigError(
           f'the loss {self.loss!r} penalises per-sample input gradients, but the '
           f'discriminator mixes samples through batch norm, so the penalty would be wrong; '

@@ -11,7 +11,9 @@ labels) use fold_in(k, global example index), the index being axis_index * b + j
 i: each device derives its own keys, and the noise of example j of the global batch does not
 depend on how many devices share the batch, so a run on 8 devices follows the same
 trajectory as on 1 (to float rounding). Other per-replica randomness (a regulariser's
-interpolation weights) uses fold_in(k, axis_index).
+interpolation weights) uses fold_in(k, axis_index), as does the noise of a generator that
+draws it in its forward pass (its `rng_streams`, StyleGAN2's 'noise': a key split off each
+update's key only for such a generator, so other models draw what they drew before).
 
 Differentiable augmentation (an `augment.Augmentation`, optional): every image D sees goes
 through it, real and fake, in D's updates and in G's (G's gradient flows through it), and
@@ -41,17 +43,32 @@ from jaxgan.state import GANState
 AXIS = 'batch'
 
 
-def apply_model(module: nn.Module, params, state, *args, train: bool):
+def apply_model(module: nn.Module, params, state, *args, train: bool, rngs=None):
   """module(*args) with `state` collections; returns (output, new_state).
 
   In training every state collection is mutable and its update is returned; in evaluation
-  nothing is (batch norm uses running averages, spectral norm its frozen vectors).
+  nothing is (batch norm uses running averages, spectral norm its frozen vectors). `rngs`:
+  the module's RNG streams (`rng_streams`), e.g. {'noise': key}; None for most models.
   """
   variables = {'params': params, **state}
   if train and state:
-    out, new_state = module.apply(variables, *args, train=True, mutable=list(state))
+    out, new_state = module.apply(variables, *args, train=True, mutable=list(state), rngs=rngs)
     return out, dict(new_state)
-  return module.apply(variables, *args, train=train), state
+  return module.apply(variables, *args, train=train, rngs=rngs), state
+
+
+def rng_streams(module: nn.Module) -> tuple[str, ...]:
+  """The RNG streams a model draws from in its forward pass (its `rng_streams` attribute,
+  e.g. StyleGAN2's ('noise',) for its noise inputs); () for most models."""
+  return tuple(getattr(module, 'rng_streams', ()))
+
+
+def _rngs(module: nn.Module, key: Optional[jax.Array]):
+  """{stream: fold_in(key, i)} for the module's streams, None when it has none."""
+  streams = rng_streams(module)
+  if not streams:
+    return None
+  return {name: jax.random.fold_in(key, i) for i, name in enumerate(streams)}
 
 
 def example_keys(key: jax.Array, b: int) -> jax.Array:
@@ -109,6 +126,19 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       return x
     return augmentation(x, example_keys(k, x.shape[0]), probability=p)
 
+  # A generator that draws noise in its forward pass (rng_streams) gets a key split off each
+  # update's key; a model without streams splits nothing, so its draws are unchanged. The
+  # key is per device (fold_in(., axis_index)): the noise of an example depends on the device
+  # count, unlike z (the model draws its noise for its whole per-device batch at once).
+  g_draws_noise = bool(rng_streams(generator))
+
+  def noise_rngs(k):
+    """(key left for the update, the generator's rngs or None)."""
+    if not g_draws_noise:
+      return k, None
+    k, k_noise = jax.random.split(k)
+    return k, _rngs(generator, jax.random.fold_in(k_noise, device))
+
   def update_keys(k):
     """(fake, regulariser, real-augmentation, fake-augmentation, T-draws) keys of an update."""
     if not augmenting:
@@ -131,11 +161,13 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     d_params, d_opt_state, d_state, loss_state = carry
     real, real_y, k = xs
     real_y = real_y if conditional else None
+    k, g_rngs = noise_rngs(k)
     k_fake, k_reg, k_aug_real, k_aug_fake, k_aug_t = update_keys(k)
     k_reg = jax.random.fold_in(k_reg, device)
     z, fake_y = draw(k_fake)
     # G runs in training mode (batch statistics) but its state changes only in G's update.
-    fake, _ = apply_model(generator, state.g_params, state.g_state, z, fake_y, train=True)
+    fake, _ = apply_model(generator, state.g_params, state.g_state, z, fake_y, train=True,
+                          rngs=g_rngs)
     fake = lax.stop_gradient(fake)
     augment_fn = None
     if augmenting:
@@ -211,6 +243,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   k_aug_g = None
   if augmenting:
     g_key, k_aug_g = jax.random.split(g_key)
+  g_key, g_rngs = noise_rngs(g_key)
   z, fake_y = draw(g_key)
   real = real_logits = None
   if loss.g_needs_real:
@@ -219,12 +252,14 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     # seen as that update saw it (the same augmentation draw).
     real = images[d_steps - 1]
     real_y = labels[d_steps - 1] if conditional else None
+    last_key = noise_rngs(d_keys[d_steps - 1])[0]   # the key update_keys split in that update
     real_logits = _f32(apply_model(discriminator, d_params, d_state,
-                                   seen(real, update_keys(d_keys[d_steps - 1])[2]), real_y,
+                                   seen(real, update_keys(last_key)[2]), real_y,
                                    train=True)[0])
 
   def g_loss_fn(params):
-    fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True)
+    fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True,
+                                rngs=g_rngs)
     fake_logits, _ = apply_model(discriminator, d_params, d_state, seen(fake, k_aug_g), fake_y,
                                  train=True)
     terms = loss.g_terms(losses_lib.LossInputs(
@@ -362,11 +397,20 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
   return TrainStep(fn, devices)
 
 
+def _key_of(z: jax.Array) -> jax.Array:
+  """A key that is a function of z's bits: a generator's own noise in sampling (rng_streams)
+  is then fixed by z, as the image is, and differs between batches of z."""
+  bits = lax.bitcast_convert_type(z.astype(jnp.float32), jnp.uint32).reshape(-1)
+  odd = jnp.arange(bits.size, dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
+  return jax.random.fold_in(jax.random.key(0), jnp.sum(bits * odd, dtype=jnp.uint32))
+
+
 def make_sample_fn(generator: nn.Module) -> Callable:
   """jit(params, g_state, z, labels) -> samples, generator in evaluation mode."""
 
   @jax.jit
   def sample(params, g_state, z, labels: Optional[Any] = None):
-    return apply_model(generator, params, g_state, z, labels, train=False)[0]
+    rngs = _rngs(generator, _key_of(z)) if rng_streams(generator) else None
+    return apply_model(generator, params, g_state, z, labels, train=False, rngs=rngs)[0]
 
   return sample

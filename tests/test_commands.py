@@ -60,7 +60,7 @@ def test_every_shipped_config_loads_by_path_from_any_folder(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
   loaded = json.loads(proc.stdout.strip().splitlines()[-1])
   assert sorted(loaded) == CONFIGS
-  assert set(loaded.values()) == {'dcgan', 'sagan', 'mlp', 'biggan', 'r3gan'}
+  assert set(loaded.values()) == {'dcgan', 'sagan', 'mlp', 'biggan', 'r3gan', 'stylegan2'}
 
 
 @pytest.mark.parametrize('script, module', [

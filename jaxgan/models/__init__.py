@@ -16,7 +16,11 @@ updated in training steps (`train=True`, collection mutable) and frozen in evalu
 sampling (`train=False`). Values sown into 'intermediates' (e.g. attention maps) are never part
 of the state. Batch norm in a generator may average over the train step's device axis
 (`jaxgan.steps.AXIS`, 'batch'). A discriminator whose logits mix samples (batch norm in
-training) says so with `mixes_samples = True`; per-sample gradient penalties refuse it.
+training) says so with `mixes_samples = True`; per-sample gradient penalties refuse it, unless
+it also says `summed_logit_penalty = True` (its reference penalises the gradient of the summed
+logits, as jaxgan's R1 computes it: StyleGAN2). A model that draws random numbers in its
+forward pass names the RNG streams in `rng_streams` (StyleGAN2's ('noise',)); the train step
+and sampling pass it a key for each.
 
 Each model class defines its own defaults once; `build` passes a `config.model` key only when
 it is set (None means "the model's default"), renaming it to the constructor's argument
@@ -146,3 +150,10 @@ def build(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
 def mixes_samples(discriminator: nn.Module) -> bool:
   """Whether a discriminator's logit for one sample depends on others (see module doc)."""
   return bool(getattr(discriminator, 'mixes_samples', False))
+
+
+def summed_logit_penalty(discriminator: nn.Module) -> bool:
+  """Whether a sample-mixing discriminator is penalised, as its reference code does, on the
+  gradient of the batch's summed logits (what jaxgan's R1 computes; StyleGAN2's minibatch
+  std, `stylegan2` module doc), so per-sample penalties are allowed for it."""
+  return bool(getattr(discriminator, 'summed_logit_penalty', False))

@@ -50,13 +50,22 @@ Noise: `noise_mode='random'` (training) draws from the 'noise' RNG stream
 (`apply(..., rngs={'noise': key})`), 'const' uses each layer's fixed noise buffer (the
 'noise_const' collection), 'none' adds none. Initialisation draws no noise.
 
-In jaxgan's training loop (`MODELS['stylegan2']`) these networks cannot train yet: the train
-step passes the models no RNG stream, so the generator's random noise has no key (it says
-so), and the discriminator says `mixes_samples = True` (the minibatch standard deviation), so
-the experiment refuses per-sample gradient penalties such as R1 for it, although jaxgan's R1
-(the gradient of the summed logits) is what the official loss computes through the same
-layer. Lazy R1, path length regularisation, style mixing and the EMA ramp-up are not loop
-features either.
+In jaxgan's training loop (`MODELS['stylegan2']`): the generator names its RNG stream
+(`rng_streams = ('noise',)` with noise_mode='random'), and the train step passes it a key
+per update and device (`jaxgan.steps`); sampling keys the noise by z's bits. The
+discriminator mixes samples (`mixes_samples = True`: the minibatch standard deviation), yet
+R1 is allowed for it (`summed_logit_penalty = True`): the official loss (training/loss.py)
+takes r1_grads = grad(sum_j D(x_j), x_i), the gradient of the batch's summed logits, and
+penalises |r1_grads_i|^2 per sample, which is exactly what jaxgan's R1 computes
+(`losses.r1_penalty`). Through the minibatch std this gradient also holds the terms
+d D(x_j) / d x_i of the other samples j of x_i's group, so it is not the per-sample gradient
+d D(x_i) / d x_i of Mescheder et al. (2018): the penalty equals the official StyleGAN2
+penalty, not R1 of a per-sample critic (tests/test_stylegan2_train.py checks both facts in
+float64). The groups are formed within each device's batch, as on the official GPUs, and
+the noise is drawn per device, so a StyleGAN2 run on 8 devices does not follow the run on 1
+device (as the official runs depend on their GPU count). Lazy R1, path length
+regularisation, style mixing, the EMA ramp-up and the official ADA pipeline are not loop
+features yet (configs/stylegan2_ada_cifar10.py lists what its run lacks).
 """
 
 import dataclasses
@@ -620,6 +629,12 @@ class Generator(nn.Module):
     errors.check_arg('noise_mode', self.noise_mode, NOISE_MODES)
     super().__post_init__()
 
+  @property
+  def rng_streams(self) -> tuple[str, ...]:
+    """The RNG streams a call draws from: 'noise' for the random noise inputs (the train step
+    and sampling pass a key for each stream a model names here)."""
+    return ('noise',) if self.noise_mode == 'random' else ()
+
   def setup(self):
     spec = cfg_spec(self.cfg, self.image_size, self.gpus)
     self.synthesis = SynthesisNetwork(
@@ -731,6 +746,9 @@ class Discriminator(nn.Module):
 
   # The minibatch standard deviation mixes the samples of each group.
   mixes_samples = True
+  # ... and the official R1 is the gradient of the summed logits through it, which is what
+  # jaxgan's per-sample penalties compute: allowed, equal to the official penalty (module doc).
+  summed_logit_penalty = True
 
   def __post_init__(self):
     _check_common(self.image_size, self.num_classes, self.cfg, self.architecture,
