@@ -377,7 +377,9 @@ class Experiment:
         'augmentation': None if self.augmentation is None else repr(self.augmentation),
         'z_dim': int(self.z_dim), 'num_classes': int(self.num_classes),
         'loop': dataclasses.asdict(self.loop),
-        'ema': None if self.ema is None else dataclasses.asdict(self.ema),
+        # Only the EMA's fields that are set: a decay EMA's record is as before half-lives.
+        'ema': None if self.ema is None else {
+            k: v for k, v in dataclasses.asdict(self.ema).items() if v is not None},
         'd_clip': self.d_clip,
         'evaluation': dataclasses.asdict(self.evaluation),
         'config': self.config is not None,
