@@ -100,6 +100,8 @@ def default() -> ml_collections.ConfigDict:
   config.loss.name = 'non_saturating'
   # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}.
   config.loss.regularizers = ml_collections.ConfigDict()
+  # Lazy regularisation (StyleGAN2): the regularizers every this many steps, weight x it (1: off).
+  config.loss.regularizer_interval = 1
 
   # Differentiable augmentation of every image D sees (jaxgan/augment.py): real and fake, in
   # both players' updates and inside regularisers; also the T of the consistency regulariser.
@@ -119,6 +121,10 @@ def default() -> ml_collections.ConfigDict:
   config.optim.d_lr = 2e-4
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
+  # Lazy regularisation's optimiser compensation (StyleGAN2's G_reg_interval / D_reg_interval):
+  # k > 1 scales that player's lr by k / (k + 1) and its betas to the power k / (k + 1) (1: off).
+  config.optim.g_reg_interval = 1
+  config.optim.d_reg_interval = 1
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
   # 'cosine' or 'step'; warmup_steps; end_factor (linear/cosine); milestones, factor (step).
