@@ -100,6 +100,8 @@ def default() -> ml_collections.ConfigDict:
   config.loss.name = 'non_saturating'
   # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}.
   config.loss.regularizers = ml_collections.ConfigDict()
+  # Lazy regularisation (StyleGAN2): the regularizers every this many steps, weight x it (1: off).
+  config.loss.regularizer_interval = 1
 
   # Differentiable augmentation of every image D sees (jaxgan/augment.py): real and fake, in
   # both players' updates and inside regularisers; also the T of the consistency regulariser.
@@ -119,6 +121,10 @@ def default() -> ml_collections.ConfigDict:
   config.optim.d_lr = 2e-4
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
+  # Lazy regularisation's optimiser compensation (StyleGAN2's G_reg_interval / D_reg_interval):
+  # k > 1 scales that player's lr by k / (k + 1) and its betas to the power k / (k + 1) (1: off).
+  config.optim.g_reg_interval = 1
+  config.optim.d_reg_interval = 1
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
   # 'cosine' or 'step'; warmup_steps; end_factor (linear/cosine); milestones, factor (step).
@@ -134,6 +140,10 @@ def default() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.ema_decay = 0.0        # generator EMA decay (0: off; e.g. 0.9999)
   config.train.ema_start = 0          # step from which the EMA averages (before: a copy)
+  # Or StyleGAN2's EMA (instead of ema_decay): the half-life in thousands of images (the
+  # official ema_kimg; 0: off) and its ramp-up (ema_rampup, e.g. 0.05; 0: none).
+  config.train.ema_half_life_kimg = 0.0
+  config.train.ema_rampup = 0.0
   # Persistent XLA compilation cache of `launch` (a folder, ~ and $VARS expanded; '': off): a
   # restart or resume loads the compiled step instead of compiling it (BENCHMARKS.md).
   config.train.compilation_cache = '~/.cache/jaxgan/xla'
@@ -333,6 +343,17 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   for key in ('train.seed', 'eval.seed'):
     checks.number(key, get(config, key), integer=True, low=0, high=2**32 - 1)
   checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)
+  checks.number('train.ema_half_life_kimg', config.train.ema_half_life_kimg, low=0,
+                hint=' (thousands of images; 0: off)')
+  checks.number('train.ema_rampup', config.train.ema_rampup, low=0, hint=' (0: no ramp-up)')
+  if config.train.ema_decay > 0 and config.train.ema_half_life_kimg > 0:
+    raise errors.ConfigError(
+        f'config.train.ema_decay={config.train.ema_decay!r} and config.train.ema_half_life_kimg'
+        f'={config.train.ema_half_life_kimg!r} both set the EMA; set one of them to 0.')
+  if config.train.ema_rampup > 0 and not config.train.ema_half_life_kimg > 0:
+    raise errors.ConfigError(
+        f'config.train.ema_rampup={config.train.ema_rampup!r} ramps up StyleGAN2\'s EMA; set '
+        f'config.train.ema_half_life_kimg too (e.g. 500), or ema_rampup to 0.')
   if not isinstance(config.train.compilation_cache, str):
     raise errors.ConfigError(
         f'config.train.compilation_cache={config.train.compilation_cache!r} must be a folder '

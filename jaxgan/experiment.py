@@ -115,19 +115,46 @@ class Loop:
 class EMA:
   """An exponential moving average of the generator's weights, which samples and evaluations
   then use (Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training";
-  StudioGAN / compare_gan): ema <- decay * ema + (1 - decay) * params after every generator
+  StudioGAN / compare_gan): ema <- beta * ema + (1 - beta) * params after every generator
   update from step `start` on, a copy of the live weights before it. An experiment without
   one (`ema=None`) keeps no second copy of the generator in its state or checkpoints.
+
+  beta is given one of two ways:
+
+  * `decay`: a constant beta (StudioGAN, compare_gan), e.g. `EMA(decay=0.9999)`.
+  * `half_life_images`: StyleGAN2's half-life in images (Karras et al. 2020; the official
+    training_loop's `ema_kimg * 1000`): beta = 0.5 ** (batch / h) for the global batch, so
+    the weight of an update halves every h images whatever the batch. With `rampup` (r,
+    StyleGAN2-ADA's `ema_rampup`, 0.05 for `--cfg=cifar`) the half-life is min(h, r * n),
+    n = step * batch the images seen before the update, so the EMA follows the weights
+    closely early on (beta = 0 at step 0: a copy). The step computes beta from its step
+    count as the official loop does: `EMA(half_life_images=500_000, rampup=0.05)`.
   """
-  decay: float
+  decay: Optional[float] = None
   start: int = 0
+  half_life_images: Optional[float] = None
+  rampup: Optional[float] = None
 
   def __post_init__(self):
-    if (isinstance(self.decay, bool) or not isinstance(self.decay, (int, float))
-        or not 0.0 < self.decay < 1.0):
+    def number(value):
+      return not isinstance(value, bool) and isinstance(value, (int, float))
+    if (self.decay is None) == (self.half_life_images is None):
+      raise errors.ConfigError(
+          'EMA takes one of decay= (e.g. 0.9999) and half_life_images= (StyleGAN2\'s ema_kimg '
+          '* 1000, e.g. 10_000); pass ema=None for no EMA.')
+    if self.decay is not None and (not number(self.decay) or not 0.0 < self.decay < 1.0):
       raise errors.ConfigError(f'EMA.decay={self.decay!r} must be in (0, 1), e.g. 0.9999; '
                                f'pass ema=None for no EMA.')
+    if self.half_life_images is not None and (not number(self.half_life_images)
+                                              or not self.half_life_images > 0):
+      raise errors.ConfigError(f'EMA.half_life_images={self.half_life_images!r} must be a '
+                               f'number > 0 (images), e.g. 10_000.')
+    if self.rampup is not None and (self.half_life_images is None or not number(self.rampup)
+                                    or not self.rampup > 0):
+      raise errors.ConfigError(f'EMA.rampup={self.rampup!r} must be a number > 0 (e.g. 0.05) '
+                               f'with half_life_images=, or None (no ramp-up).')
     _check_int('EMA', 'start', self.start, 0)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Experiment:
@@ -276,6 +303,8 @@ class Experiment:
           z_dim=self.z_dim, num_classes=self.num_classes, d_clip=self.d_clip,
           ema_decay=None if self.ema is None else self.ema.decay,
           ema_start=0 if self.ema is None else self.ema.start,
+          ema_half_life=None if self.ema is None else self.ema.half_life_images,
+          ema_rampup=None if self.ema is None else self.ema.rampup,
           augmentation=self.augmentation, devices=list(key))
     return step
 
@@ -349,7 +378,9 @@ class Experiment:
         'augmentation': None if self.augmentation is None else repr(self.augmentation),
         'z_dim': int(self.z_dim), 'num_classes': int(self.num_classes),
         'loop': dataclasses.asdict(self.loop),
-        'ema': None if self.ema is None else dataclasses.asdict(self.ema),
+        # Only the EMA's fields that are set: a decay EMA's record is as before half-lives.
+        'ema': None if self.ema is None else {
+            k: v for k, v in dataclasses.asdict(self.ema).items() if v is not None},
         'd_clip': self.d_clip,
         'evaluation': dataclasses.asdict(self.evaluation),
         'config': self.config is not None,
@@ -367,8 +398,12 @@ class Experiment:
     config = config_lib.copy(self.config)
     self.loop.write_to(config)
     config.model.z_dim, config.model.num_classes = int(self.z_dim), int(self.num_classes)
-    config.train.ema_decay = 0.0 if self.ema is None else float(self.ema.decay)
-    config.train.ema_start = 0 if self.ema is None else int(self.ema.start)
+    ema = self.ema
+    config.train.ema_decay = float(ema.decay) if ema and ema.decay is not None else 0.0
+    config.train.ema_start = 0 if ema is None else int(ema.start)
+    config.train.ema_half_life_kimg = (float(ema.half_life_images) / 1000
+                                       if ema and ema.half_life_images is not None else 0.0)
+    config.train.ema_rampup = float(ema.rampup) if ema and ema.rampup is not None else 0.0
     config.optim.d_clip = 0.0 if self.d_clip is None else float(self.d_clip)
     e = self.evaluation
     (config.eval.num_samples, config.eval.chunk_size, config.eval.seed, config.eval.best_metric,
@@ -388,6 +423,16 @@ def data_record(source) -> dict[str, Any]:
 
 def _optimizer_name(tx) -> str:
   return getattr(tx, 'name', None) or type(tx).__name__
+
+
+def _ema_from_config(t: ml_collections.ConfigDict) -> Optional[EMA]:
+  """The EMA of `config.train` (ema_decay, or ema_half_life_kimg with ema_rampup; None: off)."""
+  if t.ema_half_life_kimg > 0:
+    return EMA(half_life_images=float(t.ema_half_life_kimg) * 1000, start=int(t.ema_start),
+               rampup=float(t.ema_rampup) if t.ema_rampup > 0 else None)
+  if t.ema_decay > 0:
+    return EMA(decay=float(t.ema_decay), start=int(t.ema_start))
+  return None
 
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
@@ -417,7 +462,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
       g_optimizer=checked.g_optimizer, d_optimizer=checked.d_optimizer, data=data,
       z_dim=int(config.model.z_dim), num_classes=int(config.model.num_classes),
       loop=Loop.from_config(config),
-      ema=EMA(decay=float(t.ema_decay), start=int(t.ema_start)) if t.ema_decay > 0 else None,
+      ema=_ema_from_config(t),
       d_clip=float(config.optim.d_clip) if config.optim.d_clip > 0 else None,
       evaluation=evaluation_lib.settings_from_config(config), evaluators=checked.evaluators, config=config,
       augmentation=checked.augmentation, from_config=frozenset(PARTS + VALUES))

@@ -770,6 +770,76 @@ class LeCam(Term):
     return self.name
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Lazy(Term):
+  """`term` computed only every `every` GAN steps, weighted by `every` (`lazy` builds one).
+
+  Lazy regularisation (Karras et al. 2020, "Analyzing and Improving the Image Quality of
+  StyleGAN", section 3.1; official stylegan2-ada-pytorch training_loop.py: a phase of
+  interval k runs when batch_idx % k == 0 with its loss multiplied by gain = k): on step s
+  with s % every == 0 the term's values are every x its own, on the other steps 0. The
+  choice is a `lax.cond` on `LossInputs.step`, so the skipped steps do not compute the term
+  (nor its gradient); all critic updates of a step (`train.d_steps`) share the step's
+  choice. The term's state (if any) is updated every update as without `Lazy`.
+
+  The official loop applies the regulariser in an optimiser step of its own after the main
+  one on the same minibatch; here its values join the update's sum (one optimiser step).
+  Pair it with `optim.lazy_ratio(every)` (config `optim.d_reg_interval`) to scale the
+  optimiser's rate and betas as the official code does.
+  """
+  term: Term
+  every: int
+
+  def __post_init__(self):
+    if not isinstance(self.term, Term):
+      raise TypeError(f'losses.lazy takes a Term, got {type(self.term).__name__}.')
+    if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+      raise errors.ConfigError(f'losses.lazy(..., every={self.every!r}): every must be an '
+                               f'integer >= 1 (the steps between computations of the term).')
+
+  needs_critic = property(lambda self: self.term.needs_critic)
+  g_needs_real = property(lambda self: self.term.g_needs_real)
+  per_sample_gradients = property(lambda self: self.term.per_sample_gradients)
+  needs_augment = property(lambda self: self.term.needs_augment)
+
+  def init_state(self):
+    return self.term.init_state()
+
+  def update_state(self, state, inputs):
+    return self.term.update_state(state, inputs)
+
+  def _lazily(self, which: str, inputs: LossInputs) -> dict[str, Array]:
+    def computed():
+      return {k: self.every * v for k, v in getattr(self.term, which)(inputs).items()}
+    if self.every == 1:
+      return computed()
+    if inputs.step is None:
+      raise errors.ConfigError(
+          f'{self!r} is computed every {self.every} steps and needs the step: build the '
+          f'inputs with LossInputs(..., step=...) (the train step passes GANState.step).')
+    shapes = jax.eval_shape(computed)   # traced once for the skipped branch's zeros
+    if not shapes:
+      return {}
+    return lax.cond(jnp.asarray(inputs.step) % self.every == 0, computed,
+                    lambda: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
+
+  def d_terms(self, inputs):
+    return self._lazily('d_terms', inputs)
+
+  def g_terms(self, inputs):
+    return self._lazily('g_terms', inputs)
+
+  def __repr__(self):
+    return f'lazy({self.term!r}, every={self.every})'
+
+
+def lazy(term_: Term, every: int) -> Term:
+  """`term_` computed every `every` steps with weight x `every`, as StyleGAN2's lazy R1
+  (`--cfg=cifar`: `losses.non_saturating + losses.lazy(0.005 * losses.r1_term, 16)`, gamma / 2
+  = 0.005); see `Lazy`. `every=1` is the term itself."""
+  return Lazy(term_, every)
+
+
 def _balanced_consistency(i: LossInputs) -> Array:
   """bCR: the consistency penalty on the real batch plus on the fake batch, each with its
   own critic view and its own draw of T."""
@@ -819,13 +889,17 @@ def get(name: str, weight: Weight = 1.0) -> Term:
 
 
 def from_config(loss_config) -> Term:
-  """`config.loss.name` plus `config.loss.regularizers` ({name: weight}) as one Term."""
+  """`config.loss.name` plus `config.loss.regularizers` ({name: weight}) as one Term, each
+  regulariser `lazy` every `config.loss.regularizer_interval` steps when that is > 1."""
   if loss_config.name not in OBJECTIVES:
     raise errors.ConfigError(
         f'config.loss.name={loss_config.name!r} is not a known objective; choose one of '
         f'{", ".join(sorted(OBJECTIVES))} (regularizers go in config.loss.regularizers).')
   result: Term = OBJECTIVES[loss_config.name]
   regs: Mapping[str, float] = dict(loss_config.regularizers or {})
+  every = checks.number('loss.regularizer_interval',
+                        loss_config.get('regularizer_interval', 1),
+                        integer=True, low=1, hint=' (1: every step; StyleGAN2: 16)')
   for name, weight in regs.items():
     if name not in REGULARIZERS:
       raise errors.ConfigError(
@@ -834,7 +908,8 @@ def from_config(loss_config) -> Term:
     checks.number(f'loss.regularizers.{name}', weight, low=0,
                   hint=' (the weight of the term; a negative one would reward what the term '
                        'penalises)')
-    result = result + float(weight) * REGULARIZERS[name]
+    weighted = float(weight) * REGULARIZERS[name]
+    result = result + (lazy(weighted, every) if every > 1 else weighted)
   return result
 
 

@@ -3,7 +3,9 @@
   tx_g, tx_d = optim.from_config(config)
 
 Each player's optimiser is `config.optim.{g,d}_optimizer` with base rate `config.optim.{g,d}_lr`
-and the schedule `config.optim.{g,d}_schedule`:
+and the schedule `config.optim.{g,d}_schedule`; `config.optim.{g,d}_reg_interval` k > 1 scales
+that player's rate by k / (k + 1) and its betas to the power k / (k + 1), StyleGAN2's
+compensation for lazy regularisation (`lazy_ratio`; the loss side is `losses.lazy`):
 
   name         'constant', 'linear', 'cosine' or 'step'
   warmup_steps linear warm-up from 0 over the first generator steps (every schedule)
@@ -87,6 +89,22 @@ def optimizer(name: str, learning_rate, *, b1: float, b2: float,
       f'{", ".join(repr(o) for o in OPTIMIZERS)}.')
 
 
+def lazy_ratio(every: int) -> float:
+  """StyleGAN2's mb_ratio = k / (k + 1) for regularisation every k minibatches (official
+  training_loop.py: lr * mb_ratio, betas ** mb_ratio; 1 for k = 1)."""
+  checks.number('optim.reg_interval', every, integer=True, low=1)
+  return 1.0 if every == 1 else every / (every + 1)
+
+
+def _lazy_scaled(lr: optax.ScalarOrSchedule, b1: float, b2: float, every: int):
+  """(lr, b1, b2) scaled for lazy regularisation every `every` steps (see `lazy_ratio`)."""
+  ratio = lazy_ratio(every)
+  if ratio == 1.0:
+    return lr, b1, b2
+  scaled = (lambda count: lr(count) * ratio) if callable(lr) else lr * ratio
+  return scaled, b1 ** ratio, b2 ** ratio
+
+
 def _per_generator_step(fn: optax.ScalarOrSchedule, d_steps: int) -> optax.ScalarOrSchedule:
   if d_steps == 1 or not callable(fn):
     return fn
@@ -112,8 +130,13 @@ def from_config(config: ml_collections.ConfigDict
   g_lr = schedule(o.g_lr, o.g_schedule, num_steps)
   d_lr = _per_generator_step(schedule(o.d_lr, o.d_schedule, num_steps),
                              int(config.train.d_steps))
-  return (optimizer(o.g_optimizer, g_lr, b1=o.b1, b2=o.b2, key='g_optimizer'),
-          optimizer(o.d_optimizer, d_lr, b1=o.b1, b2=o.b2, key='d_optimizer'))
+  g_every, d_every = (checks.number(f'optim.{key}', o.get(key, 1), integer=True, low=1,
+                                    hint=' (lazy regularisation\'s interval; 1: off)')
+                      for key in ('g_reg_interval', 'd_reg_interval'))
+  g_lr, g_b1, g_b2 = _lazy_scaled(g_lr, o.b1, o.b2, g_every)
+  d_lr, d_b1, d_b2 = _lazy_scaled(d_lr, o.b1, o.b2, d_every)
+  return (optimizer(o.g_optimizer, g_lr, b1=g_b1, b2=g_b2, key='g_optimizer'),
+          optimizer(o.d_optimizer, d_lr, b1=d_b1, b2=d_b2, key='d_optimizer'))
 
 
 # The names optax's optimisers give the rate (sgd, adam, ...: learning_rate) and common others.

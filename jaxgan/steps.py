@@ -93,17 +93,34 @@ def _mean_terms(terms: dict, prefix: str) -> dict:
   return out
 
 
+def _half_life_decay(step: jax.Array, batch_size, half_life: float,
+                     rampup: Optional[float]) -> jax.Array:
+  """StyleGAN2-ADA's EMA beta before update `step` (official training_loop.py, 'Update G_ema'):
+  h = ema_kimg * 1000, h = min(h, cur_nimg * ema_rampup) with cur_nimg = step * batch the
+  images seen before this update, beta = 0.5 ** (batch / max(h, 1e-8))."""
+  batch = jnp.asarray(batch_size, jnp.float32)
+  h = jnp.asarray(half_life, jnp.float32)
+  if rampup is not None:
+    # In float32: step * batch passes int32's range after ~2e9 images.
+    h = jnp.minimum(h, step.astype(jnp.float32) * batch * rampup)
+  return 0.5 ** (batch / jnp.maximum(h, 1e-8))
+
+
 def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: nn.Module,
                loss: losses_lib.Term, tx_g: optax.GradientTransformation,
                tx_d: optax.GradientTransformation, z_dim: int, num_classes: int,
                d_clip: Optional[float], ema_decay: Optional[float], ema_start: int,
-               augmentation: Optional[Any] = None):
+               augmentation: Optional[Any] = None, ema_half_life: Optional[float] = None,
+               ema_rampup: Optional[float] = None):
   """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice.
 
   `d_clip`: WGAN's clipping bound (None: off). `ema_decay`: the generator EMA's decay (None:
-  no EMA; the state then holds none), averaging from step `ema_start`.
+  no EMA; the state then holds none), averaging from step `ema_start`; or `ema_half_life`
+  (images) and `ema_rampup` (None: none), StyleGAN2's decay computed from the step (see
+  `jaxgan.EMA`).
   """
-  if (ema_decay is None) != (state.ema_params is None):
+  keeps_ema = ema_decay is not None or ema_half_life is not None
+  if keeps_ema != (state.ema_params is not None):
     raise errors.ConfigError(
         'the state holds ' + ('an EMA of the generator but the step keeps none'
                               if ema_decay is None else 'no EMA of the generator but the step '
@@ -274,8 +291,12 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
 
   # Generator EMA (StudioGAN / compare_gan); a copy of the live params before ema_start.
   ema_params = None
-  if ema_decay is not None:
-    decay = jnp.where(state.step >= ema_start, ema_decay, 0.0)
+  if keeps_ema:
+    if ema_decay is None:
+      decay = _half_life_decay(state.step, b * lax.psum(1, AXIS), ema_half_life, ema_rampup)
+    else:
+      decay = ema_decay
+    decay = jnp.where(state.step >= ema_start, decay, 0.0)
     ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
                               state.ema_params, g_params)
 
@@ -377,14 +398,16 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
                     tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation, *,
                     z_dim: int, num_classes: int = 0, d_clip: Optional[float] = None,
                     ema_decay: Optional[float] = None, ema_start: int = 0,
+                    ema_half_life: Optional[float] = None, ema_rampup: Optional[float] = None,
                     augmentation: Optional[Any] = None,
                     devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
   `augmentation`: an `augment.Augmentation` applied to every image D sees (None: off); the
   state must then hold its `init_state()` in `augment_state`. `d_clip` and `ema_decay`: None
-  (or 0) is off; with `ema_decay` the state must hold an EMA (`state.create(ema=True)`), without it
-  none. `jaxgan.Experiment.train_step(devices)`
+  (or 0) is off; with `ema_decay` (or StyleGAN2's `ema_half_life` in images, with
+  `ema_rampup`; see `jaxgan.EMA`) the state must hold an EMA (`state.create(ema=True)`),
+  without it none. `jaxgan.Experiment.train_step(devices)`
   builds the step from an experiment; build it yourself to train your own parts in your own
   loop.
   """
@@ -393,7 +416,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
       tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes),
       d_clip=float(d_clip) if d_clip else None,
       ema_decay=float(ema_decay) if ema_decay else None, ema_start=int(ema_start),
-      augmentation=augmentation)
+      ema_half_life=float(ema_half_life) if ema_half_life else None,
+      ema_rampup=float(ema_rampup) if ema_rampup else None, augmentation=augmentation)
   return TrainStep(fn, devices)
 
 

@@ -60,3 +60,68 @@ def test_ema_update_is_the_textbook_formula_and_identical_across_devices():
       np.testing.assert_array_equal(shards[0], shard)
   assert state.sampling_params() is state.ema_params
   assert state.sampling_params(ema=False) is state.g_params
+
+
+def _official_ema(history, *, batch_size, half_life_images, rampup):
+  """NVlabs/stylegan2-ada-pytorch training_loop.py's 'Update G_ema', in float64: before the
+  update of step s, cur_nimg = s * batch; ema_nimg = min(ema_kimg * 1000, cur_nimg * rampup);
+  beta = 0.5 ** (batch / max(ema_nimg, 1e-8)); G_ema = G.lerp(G_ema, beta)."""
+  ema = jax.tree.map(lambda x: np.asarray(x, np.float64), history[0].g_params)
+  for s, after in enumerate(history[1:]):
+    ema_nimg = half_life_images
+    if rampup is not None:
+      ema_nimg = min(ema_nimg, s * batch_size * rampup)
+    beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+    ema = jax.tree.map(lambda e, p: p + beta * (e - p), ema,
+                       jax.tree.map(lambda x: np.asarray(x, np.float64), after.g_params))
+  return ema
+
+
+@pytest.mark.parametrize('rampup', [0.5, None])
+def test_stylegan2_half_life_ema_is_the_official_update(rampup):
+  """`EMA(half_life_images=h, rampup=r)` (config.train.ema_half_life_kimg / ema_rampup) after
+  4 steps equals a float64 loop of the official formula over the live weights of each step.
+  h = 32 images, batch 16 and r = 0.5 make every step's beta differ (0, 0.25, 0.5, 0.63 with
+  the ramp; 0.71 each without), so a wrong image count or ramp shows."""
+  config = tiny_config('ring', **{'train.ema_half_life_kimg': 0.032,
+                                  'train.ema_rampup': rampup or 0.0})
+  experiment = jaxgan.build(config)
+  assert experiment.ema == jaxgan.EMA(half_life_images=32.0, rampup=rampup)
+  state = experiment.init_state()
+  history = [jax.device_get(state)]
+  for s in range(4):
+    state, _ = experiment.train_step()(state, host_batch(experiment, s, 8))
+    history.append(jax.device_get(state))
+  official = _official_ema(history, batch_size=16, half_life_images=32.0, rampup=rampup)
+  # float32 rounding of 4 lerps of O(1) weights: a few eps each.
+  chex.assert_trees_all_close(history[-1].ema_params, official, rtol=1e-5, atol=1e-6)
+  if rampup is not None:   # beta = 0 at step 0: the EMA is the live weights
+    chex.assert_trees_all_equal(history[1].ema_params, history[1].g_params)
+  assert not np.allclose(jax.tree.leaves(history[-1].ema_params)[0],
+                         jax.tree.leaves(history[-1].g_params)[0])
+
+
+def test_half_life_ema_resumes_bit_exact(tmp_path):
+  overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2,
+               'train.ema_half_life_kimg': 0.032, 'train.ema_rampup': 0.5}
+  straight = jaxgan.train(tiny_config('ring', **overrides), str(tmp_path / 'a'))
+  jaxgan.train(tiny_config('ring', **{**overrides, 'train.num_steps': 2}), str(tmp_path / 'b'))
+  resumed = jaxgan.train(tiny_config('ring', **overrides), str(tmp_path / 'b'))
+  assert int(resumed.step) == 4
+  chex.assert_trees_all_equal(jax.device_get(straight.ema_params),
+                              jax.device_get(resumed.ema_params))
+  chex.assert_trees_all_equal(jax.device_get(straight.g_params),
+                              jax.device_get(resumed.g_params))
+  recorded = jaxgan.load_run(str(tmp_path / 'b')).experiment.ema
+  assert recorded == jaxgan.EMA(half_life_images=32.0, rampup=0.5)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(), 'EMA takes one of decay='), (dict(decay=0.9, half_life_images=10.0), 'one of'),
+    (dict(half_life_images=0.0), r'EMA.half_life_images=0.0 must be a number > 0'),
+    (dict(decay=0.9, rampup=0.05), r'EMA.rampup=0.05 must be a number > 0 .* with '
+                                   r'half_life_images=')])
+def test_bad_emas_are_one_sentence(kwargs, message):
+  with pytest.raises(jaxgan.errors.ConfigError, match=message) as e:
+    jaxgan.EMA(**kwargs)
+  assert len(str(e.value).splitlines()) == 1

@@ -671,3 +671,113 @@ def test_the_train_step_says_which_term_forgot_needs_critic():
   with pytest.raises(errors.ConfigError, match=r"'mine' calls LossInputs.critic without "
                                                r"declaring it.*needs_critic=True"):
     step(experiment.init_state(), host_batch(experiment, 0, 1))
+
+
+def _tanh_critic(a):
+  return lambda x: jnp.tanh(x @ a)
+
+
+def _official_r1_np(a, x, gamma):
+  """stylegan2-ada-pytorch loss.py's Dr1, float64: D(x) = tanh(a . x), grad_x D = a (1 -
+  D^2), r1_penalty = sum over the input of grad^2, loss_Dr1 = r1_penalty * gamma / 2, mean
+  over the batch."""
+  t = np.tanh(x @ a)
+  grads = a[None, :] * (1.0 - t ** 2)[:, None]
+  return np.mean(np.sum(grads ** 2, axis=1) * gamma / 2)
+
+
+def test_lazy_r1_summed_over_an_interval_is_the_official_gain_times_r1():
+  """losses.lazy(gamma/2 * r1, every=k) over steps 0..2k-1, each on its own batch: the summed
+  gradient equals the official loop's, sum over batch_idx % k == 0 of gain (= k) x grad of
+  loss_Dr1 (float64, central finite differences); the logged value is 0 on the other steps."""
+  every, gamma = 4, 0.01
+  term = losses.lazy((gamma / 2) * losses.r1_term, every)
+  assert repr(term) == 'lazy(0.005 * r1, every=4)' and term.needs_critic
+  rng = np.random.default_rng(0)
+  a = rng.standard_normal(5)
+  batches = [rng.standard_normal((6, 5)) for _ in range(2 * every)]
+
+  def d_loss(a32, x, step):
+    return term.d_loss(losses.LossInputs(fake_logits=jnp.zeros(6), critic=_tanh_critic(a32),
+                                         real=x, step=step))
+  grad = jax.jit(jax.grad(d_loss))
+  ours = sum(np.asarray(grad(jnp.asarray(a, jnp.float32), jnp.asarray(x, jnp.float32), s),
+                        np.float64) for s, x in enumerate(batches))
+  official = np.zeros(5)
+  h = 1e-6
+  for batch_idx, x in enumerate(batches):
+    if batch_idx % every != 0:
+      continue
+    for j in range(5):
+      e = np.eye(5)[j] * h
+      official[j] += every * (_official_r1_np(a + e, x, gamma)
+                              - _official_r1_np(a - e, x, gamma)) / (2 * h)
+  # float32 gradients of O(1e-2) from 2 terms of 6 samples: ~1e-7 relative each.
+  np.testing.assert_allclose(ours, official, rtol=1e-4, atol=1e-6 * np.abs(official).max())
+  values = [float(jax.jit(d_loss)(jnp.asarray(a, jnp.float32), jnp.asarray(x, jnp.float32), s))
+            for s, x in enumerate(batches)]
+  for s, value in enumerate(values):
+    if s % every:
+      assert value == 0.0
+    else:
+      assert value == pytest.approx(every * _official_r1_np(a, batches[s], gamma), rel=1e-5)
+
+
+def test_lazy_skipped_steps_do_not_run_the_term():
+  """The skipped steps take lax.cond's other branch: a host callback inside the critic runs
+  on steps 0 and 3 only (every=3) of 6, in the loss and in its gradient."""
+  calls = []
+  def critic(a):
+    def f(x):
+      jax.debug.callback(lambda: calls.append(1))
+      return jnp.tanh(x @ a)
+    return f
+  term = losses.lazy(losses.r1_term, 3)
+  x = jnp.ones((2, 3))
+
+  @jax.jit
+  def loss_and_grad(a, step):
+    return jax.value_and_grad(lambda a: term.d_loss(losses.LossInputs(
+        fake_logits=jnp.zeros(2), critic=critic(a), real=x, step=step)))(a)
+  ran = []
+  for s in range(6):
+    calls.clear()
+    jax.block_until_ready(loss_and_grad(jnp.full(3, 0.3), s))
+    jax.effects_barrier()
+    ran.append(bool(calls))
+  assert ran == [True, False, False, True, False, False]
+  assert 'cond' in str(jax.make_jaxpr(loss_and_grad)(jnp.full(3, 0.3), 0))
+
+
+def test_lazy_refusals_and_every_one_is_the_term():
+  with pytest.raises(errors.ConfigError, match=r'losses.lazy\(..., every=0\): every must be'):
+    losses.lazy(losses.r1_term, 0)
+  with pytest.raises(errors.ConfigError, match='is computed every 2 steps and needs the step'):
+    losses.lazy(losses.r1_term, 2).d_loss(losses.LossInputs(
+        fake_logits=jnp.zeros(2), critic=lambda x: x.sum(-1), real=jnp.ones((2, 3))))
+  one = losses.lazy(losses.r1_term, 1).d_loss(losses.LossInputs(
+      fake_logits=jnp.zeros(2), critic=lambda x: (x ** 2).sum(-1), real=jnp.ones((2, 3))))
+  assert float(one) == pytest.approx(12.0)   # ||2x||^2 = 12 for x = ones(3)
+  config = tiny_config('ring', **{'loss.regularizers': {'r1': 0.5},
+                                  'loss.regularizer_interval': 16})
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  assert repr(jaxgan.build(config).loss) == 'non_saturating + lazy(0.5 * r1, every=16)'
+
+
+@pytest.mark.slow
+def test_lazy_r1_from_the_config_trains_logs_and_resumes_exactly(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2, 'train.d_steps': 2,
+               'log.samples_every': 0, 'loss.regularizers': {'r1': 0.5},
+               'loss.regularizer_interval': 2, 'optim.d_reg_interval': 2}
+  straight = jaxgan.train(tiny_config('ring', **overrides), str(tmp_path / 'a'))
+  jaxgan.train(tiny_config('ring', **{**overrides, 'train.num_steps': 2}), str(tmp_path / 'b'))
+  resumed = jaxgan.train(tiny_config('ring', **overrides), str(tmp_path / 'b'))
+  assert int(resumed.step) == 4
+  chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
+  rows = [json.loads(line) for line in (tmp_path / 'a' / 'metrics.jsonl').read_text().splitlines()]
+  # metrics of step s are logged at s + 1: r1 is computed on steps 0 and 2 only.
+  assert [r['d/r1'] > 0.0 for r in rows] == [True, False, True, False]
+  assert all(r['d/r1'] == 0.0 for r in rows[1::2])
+  assert all(r['d/lr'] == pytest.approx(2e-4 * 2 / 3) for r in rows)

@@ -124,3 +124,42 @@ def test_unknown_optimizer():
   with pytest.raises(errors.ConfigError, match="config.optim.g_optimizer='lamb' is not supported"):
     optim.optimizer('lamb', 0.1, b1=0.5, b2=0.9, key='g_optimizer')
 
+
+
+@pytest.mark.parametrize('interval', [1, 4, 16])
+def test_lazy_regularisation_scales_adam_as_the_official_code(interval):
+  """optim.{g,d}_reg_interval = k: the player's Adam is stylegan2-ada-pytorch's lazy one,
+  mb_ratio = k / (k + 1), torch.optim.Adam(lr=lr * mb_ratio, betas=[b ** mb_ratio]), update
+  for update (the --cfg=cifar values: lr 0.0025, betas (0, 0.99)); k = 1 is the official
+  reg_interval=None (no lazy regularisation: Adam unscaled)."""
+  from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
+  config = tiny_config('ring', **{'optim.g_lr': 0.0025, 'optim.d_lr': 0.0025, 'optim.b1': 0.0,
+                                  'optim.b2': 0.99, 'optim.d_reg_interval': interval,
+                                  'optim.g_reg_interval': 4})
+  tx_g, tx_d = optim.from_config(config)
+  rng = np.random.default_rng(2)
+  init = np.zeros(6)
+  grads = [rng.standard_normal(6) for _ in range(20)]
+  for tx, k in ((tx_d, interval), (tx_g, 4)):
+    mb_ratio = 1.0 if k == 1 else k / (k + 1)
+    ours, _ = _run_jax(tx, grads, init)
+    ref = _run_torch(lambda p: torch.optim.Adam(
+        p, lr=0.0025 * mb_ratio, betas=[b ** mb_ratio for b in (0.0, 0.99)], eps=1e-8),
+        grads, init)
+    for a, b in zip(ours, ref, strict=True):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+  assert optim.lazy_ratio(16) == 16 / 17 and optim.lazy_ratio(1) == 1.0
+
+
+def test_lazy_regularisation_scales_a_scheduled_rate():
+  from tests.util import tiny_config  # pylint: disable=g-import-not-at-top
+  config = tiny_config('ring', **{'optim.d_reg_interval': 16, 'train.num_steps': 100,
+                                  'optim.d_schedule': optim.schedule_config('linear',
+                                                                            end_factor=0.0)})
+  _, tx_d = optim.from_config(config)
+  state = tx_d.init({'w': jnp.zeros(2)})
+  _, state = tx_d.update({'w': jnp.ones(2)}, state, {'w': jnp.zeros(2)})
+  assert float(optim.learning_rate(state)) == pytest.approx(2e-4 * 16 / 17)
+  with pytest.raises(errors.ConfigError, match=r'config.optim.d_reg_interval=0 must be an '
+                     r'integer >= 1 \(lazy regularisation'):
+    optim.from_config(tiny_config('ring', **{'optim.d_reg_interval': 0}))
