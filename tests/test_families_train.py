@@ -22,7 +22,7 @@ import pytest
 
 import jaxgan
 from jaxgan.metrics import fid
-from tests.util import host_batch, step_on, tiny_config
+from tests.util import host_batch, tiny_config
 
 FAMILIES = ('r3gan', 'biggan')
 
@@ -62,7 +62,7 @@ def _run(config, num_devices: int, num_steps: int):
   # under another summation order (tests/test_parallel.py).
   experiment = experiment.replace(g_optimizer=optax.sgd(0.05), d_optimizer=optax.sgd(0.05))
   state = experiment.init_state()
-  step = step_on(experiment, jax.devices()[:num_devices])
+  step = experiment.train_step(devices=jax.devices()[:num_devices])
   for s in range(num_steps):
     state, metrics = step(state, host_batch(experiment, s, num_devices))
   return jax.device_get(state), jax.device_get(metrics)
@@ -129,7 +129,7 @@ def test_a_few_hundred_steps_on_the_digits_lower_the_pixel_frechet_distance(fami
                          for s in range(16)])          # 512 distinct digits
   real_stats = pixel_statistics(real)
   constant_image = np.trace(real_stats[1])
-  step = step_on(experiment, jax.devices()[:1])
+  step = experiment.train_step(devices=jax.devices()[:1])
   for seed in range(3):
     state = experiment.init_state(seed=seed)
     before = _pixel_fd(experiment, state, real_stats)

@@ -663,10 +663,10 @@ def test_a_scheduled_weight_trains_logs_and_resumes_exactly(tmp_path):
 @pytest.mark.slow
 def test_the_train_step_says_which_term_forgot_needs_critic():
   import jaxgan  # pylint: disable=g-import-not-at-top
-  from tests.util import host_batch, step_on  # pylint: disable=g-import-not-at-top
+  from tests.util import host_batch  # pylint: disable=g-import-not-at-top
   undeclared = losses.term('mine', d=lambda i: losses.r1_penalty(critic=i.critic, real=i.real))
   experiment = jaxgan.build(tiny_config('ring')).replace(loss=losses.hinge + undeclared)
-  step = step_on(experiment, jax.devices()[:1])
+  step = experiment.train_step(devices=jax.devices()[:1])
   # Before: "TypeError: 'NoneType' object is not callable" from inside the traced step.
   with pytest.raises(errors.ConfigError, match=r"'mine' calls LossInputs.critic without "
                                                r"declaring it.*needs_critic=True"):
