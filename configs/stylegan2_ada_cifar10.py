@@ -19,9 +19,15 @@ mixing, the 'orig' discriminator. Reproduced here:
 - Loss (training/loss.py's StyleGAN2Loss): the non-saturating loss (softplus) with R1 of
   weight gamma/2 = 0.005 on the reals, R1 being the gradient of the batch's summed logits as
   the official code takes it (through the minibatch std; jaxgan/models/stylegan2.py's doc).
-- Optimiser: Adam (betas 0 and 0.99, eps 1e-8) with learning rate 0.0025 for G and D;
-  batch 64; one D update per G update; 100,000 kimg = 1,562,500 steps of 64 images.
-- EMA: half-life 500 kimg, decay 0.5^(64 / 500,000) per step from step 0.
+- Lazy regularisation (Karras et al. 2020a, section 3.1): R1 every 16 D minibatches with its
+  weight multiplied by 16 (`loss.regularizer_interval`, `losses.lazy`).
+- Optimiser: Adam (betas 0 and 0.99, eps 1e-8) with learning rate 0.0025 for G and D, each
+  scaled for its lazy interval as the official loop does (lr x k/(k+1), betas^(k/(k+1)):
+  D's interval 16; G's 4, the official default, although cifar has no path length term:
+  `optim.{d,g}_reg_interval`); batch 64; one D update per G update; 100,000 kimg =
+  1,562,500 steps of 64 images.
+- EMA: half-life 500 kimg with the ramp-up 0.05 (the half-life is min(500 kimg, 0.05 x the
+  images seen); `train.ema_half_life_kimg`, `train.ema_rampup`).
 - Augmentation: ADA's adaptive p (target 0.6, adjusted every 4 steps, 500 kimg for p to
   move by 1, from p = 0), on jaxgan's DiffAugment 'color,translation' (below).
 - Evaluation: FID of 50,000 samples against the training set (the official `fid50k_full`)
@@ -29,25 +35,21 @@ mixing, the 'orig' discriminator. Reproduced here:
 
 Gaps (settings jaxgan's loop cannot express yet; none is faked):
 
-1. Lazy regularisation (Karras et al. 2020a, section 3.1): the official R1 runs every 16 D
-   minibatches with its weight multiplied by 16, and Adam's learning rate and betas of each
-   network are scaled by the ratio interval / (interval + 1) (D: lr 0.0025 x 16/17, betas
-   (0, 0.99^(16/17)); G, whose interval is 4 although cifar has no path length term: lr
-   0.002, betas (0, 0.99^0.8)). jaxgan applies R1 at every step with weight gamma/2 and the
-   unscaled Adam settings (the non-lazy equivalent the paper's ablations use).
+1. Lazy regularisation's separate step: on a regularisation step the official loop takes
+   a second Adam step for R1 alone (the 'Dreg' phase, which is why the optimiser scaling
+   counts k + 1 steps per k minibatches); jaxgan adds the lazy R1 to that step's main D
+   update (one Adam step), so trajectories differ slightly.
 2. Path length regularisation and style mixing: off in --cfg=cifar, so nothing is missing
    here; neither exists in jaxgan (the other cfgs would need them).
-3. EMA ramp-up: the official half-life is min(500 kimg, 0.05 x images seen), so early on
-   the EMA follows G closely; jaxgan's decay is constant from step 0.
-4. The ADA pipeline: the official 'bgc' pipeline (x-flip, 90-degree rotations, integer
+3. The ADA pipeline: the official 'bgc' pipeline (x-flip, 90-degree rotations, integer
    translation; isotropic and anisotropic scaling, rotation, fractional translation;
    brightness, contrast, luma flip, hue, saturation) is not in jaxgan; jaxgan's ADA adapts p
    of DiffAugment's color (brightness, saturation, contrast) and translation (integer
    shifts with zero padding), a different and smaller set of transformations.
-5. Mixed precision: the official networks run their 4 highest resolutions (all of a 32x32
+4. Mixed precision: the official networks run their 4 highest resolutions (all of a 32x32
    network's blocks from 8x8 up) in float16; this config runs float32 (the official --fp32
    behaviour); `--config.model.dtype=bfloat16` runs those blocks in bfloat16.
-6. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
+5. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
    of the batch, so on 8 devices a group has 8 images.
 
 Reported: StudioGAN's table lists StyleGAN2 + ADA at FID 2.31 on CIFAR-10 (issue 21).
@@ -82,7 +84,12 @@ def get_config():
   config.train.batch_size = BATCH
   config.train.d_steps = 1
   config.train.num_steps = KIMG * 1000 // BATCH
-  config.train.ema_decay = 0.5 ** (BATCH / (EMA_KIMG * 1000))
+  config.loss.regularizer_interval = 16   # lazy R1: every 16 minibatches, weight x 16
+  config.optim.d_reg_interval = 16        # Adam's lr and betas scaled by 16/17
+  config.optim.g_reg_interval = 4         # the official default G_reg_interval
+  config.train.ema_decay = 0.0            # the EMA is given by its half-life instead
+  config.train.ema_half_life_kimg = float(EMA_KIMG)
+  config.train.ema_rampup = 0.05
   config.train.checkpoint_every = 3_125
   config.eval.every_steps = 3_125
   config.eval.num_samples = 50_000

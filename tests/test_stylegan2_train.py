@@ -163,7 +163,14 @@ def test_cifar_config_is_the_official_cfg():
   assert dict(config.loss.regularizers) == {'r1': spec.gamma / 2}
   assert config.loss.name == 'non_saturating'
   assert config.train.num_steps == spec.kimg * 1000 // spec.mb
-  assert config.train.ema_decay == pytest.approx(0.5 ** (spec.mb / (spec.ema * 1000)))
+  # The official EMA: half-life `ema` kimg, ramp-up 0.05; lazy R1 every 16 minibatches with
+  # the optimisers scaled for D's interval 16 and G's default 4 (training_loop.py).
+  assert (config.train.ema_decay, config.train.ema_half_life_kimg, config.train.ema_rampup) == (
+      0.0, spec.ema, 0.05)
+  assert (config.loss.regularizer_interval, config.optim.d_reg_interval,
+          config.optim.g_reg_interval) == (16, 16, 4)
   experiment = jaxgan.build(config)
+  assert experiment.ema == jaxgan.EMA(half_life_images=spec.ema * 1000, rampup=0.05)
+  assert 'lazy' in repr(experiment.loss) and 'every=16' in repr(experiment.loss)
   assert isinstance(experiment.generator, sg.Generator) and experiment.generator.cfg == 'cifar'
   assert experiment.discriminator.cfg == 'cifar'
