@@ -98,7 +98,8 @@ def default() -> ml_collections.ConfigDict:
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = 'non_saturating'
-  # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}.
+  # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}; a
+  # weight may be a ramp block (jaxgan/schedules.py), e.g. R3GAN's falling gamma.
   config.loss.regularizers = ml_collections.ConfigDict()
 
   # Differentiable augmentation of every image D sees (jaxgan/augment.py): real and fake, in
@@ -121,9 +122,14 @@ def default() -> ml_collections.ConfigDict:
   config.optim.b2 = 0.999
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
-  # 'cosine' or 'step'; warmup_steps; end_factor (linear/cosine); milestones, factor (step).
+  # 'cosine' or 'step'; warmup_steps; end_factor, steps (linear/cosine); milestones, factor
+  # (step).
   config.optim.g_schedule = schedule_config()
   config.optim.d_schedule = schedule_config()
+  # Adam's beta2 along a ramp (jaxgan/schedules.py: name 'cosine' or 'linear', init_value,
+  # end_value, steps) for both players; name 'constant' (the default): optim.b2 throughout.
+  config.optim.b2_schedule = ml_collections.ConfigDict(
+      {'name': 'constant', 'init_value': 0.0, 'end_value': 0.0, 'steps': 1.0})
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 100_000    # generator updates
@@ -178,6 +184,7 @@ def schedule_config(name: str = 'constant', **fields) -> ml_collections.ConfigDi
   cfg.name = name
   cfg.warmup_steps = 0
   cfg.end_factor = 0.0
+  cfg.steps = 0.0    # linear/cosine: their length in generator steps after warm-up (0: to the end)
   cfg.milestones = ()
   cfg.factor = 0.1
   for k, v in fields.items():

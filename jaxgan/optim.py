@@ -8,12 +8,17 @@ and the schedule `config.optim.{g,d}_schedule`:
   name         'constant', 'linear', 'cosine' or 'step'
   warmup_steps linear warm-up from 0 over the first generator steps (every schedule)
   end_factor   'linear' / 'cosine': the rate at the last step is lr * end_factor
+  steps        'linear' / 'cosine': their length in generator steps after the warm-up (a float
+               allowed: a decay over N images at batch B is N / B steps); the rate stays at
+               lr * end_factor after it. 0 (the default): to train.num_steps
   milestones   'step': fractions of train.num_steps at which the rate is multiplied by `factor`
   factor       'step': the multiplier at each milestone
 
 Schedules are written in generator steps (train.num_steps units) for both players: the
 discriminator's optimiser counts `train.d_steps` updates per generator step, so its schedule is
-read at count // d_steps. Every optimiser is wrapped in `optax.inject_hyperparams`, so its
+read at count // d_steps. Adam's beta2 may follow a ramp (`config.optim.b2_schedule`, a
+`jaxgan.schedules` block; name 'constant', the default, keeps `optim.b2`), as R3GAN's rises from
+0.9 to 0.99. Every optimiser is wrapped in `optax.inject_hyperparams`, so its
 state holds the learning rate of its latest update: `learning_rate(opt_state)` reads it (the
 train step logs it as g/lr and d/lr; an optimiser of your own is logged when its state holds
 an injected rate, see `learning_rate`). Weight clipping (`optim.d_clip`) is a projection applied
@@ -27,7 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgan import checks, errors
+from jaxgan import checks, errors, schedules
 from jaxgan import config as config_lib
 
 OPTIMIZERS = ('adam', 'rmsprop', 'sgd')
@@ -43,14 +48,15 @@ def schedule(lr: float, cfg: ml_collections.ConfigDict, num_steps: int) -> optax
   """
   name = cfg.name
   warmup = int(cfg.warmup_steps)
+  length = float(cfg.get('steps', 0.0)) or max(num_steps - warmup, 1)
   if name == 'constant':
     if warmup <= 0:
       return float(lr)
     main = optax.constant_schedule(lr)
   elif name == 'linear':
-    main = optax.linear_schedule(lr, lr * cfg.end_factor, max(num_steps - warmup, 1))
+    main = optax.linear_schedule(lr, lr * cfg.end_factor, length)
   elif name == 'cosine':
-    main = optax.cosine_decay_schedule(lr, max(num_steps - warmup, 1), alpha=cfg.end_factor)
+    main = optax.cosine_decay_schedule(lr, length, alpha=cfg.end_factor)
   elif name == 'step':
     bounds = sorted(int(round(m * num_steps)) - warmup for m in cfg.milestones)
     scales: dict[int, float] = {}
@@ -65,9 +71,10 @@ def schedule(lr: float, cfg: ml_collections.ConfigDict, num_steps: int) -> optax
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
 
 
-def optimizer(name: str, learning_rate, *, b1: float, b2: float,
+def optimizer(name: str, learning_rate, *, b1: float, b2,
               key: str = 'optimizer') -> optax.GradientTransformation:
-  """optax's `name` with `learning_rate` (a float or a schedule), its rate injected.
+  """optax's `name` with `learning_rate` (a float or a schedule), its rate injected; `b2`
+  (Adam's beta2) a float or a schedule too.
 
   'adam': Adam(b1, b2, eps 1e-8) as PyTorch's. 'rmsprop': PyTorch's RMSprop (alpha 0.99,
   eps 1e-8 added to sqrt(v), not inside it: optax's default divides by sqrt(v + eps), which for
@@ -109,11 +116,20 @@ def from_config(config: ml_collections.ConfigDict
                        f'b1), e.g. 0.5 and 0.999')
   for key in ('g_schedule', 'd_schedule'):
     validate_schedule(o[key], key)
+  d_steps = int(config.train.d_steps)
   g_lr = schedule(o.g_lr, o.g_schedule, num_steps)
-  d_lr = _per_generator_step(schedule(o.d_lr, o.d_schedule, num_steps),
-                             int(config.train.d_steps))
-  return (optimizer(o.g_optimizer, g_lr, b1=o.b1, b2=o.b2, key='g_optimizer'),
-          optimizer(o.d_optimizer, d_lr, b1=o.b1, b2=o.b2, key='d_optimizer'))
+  d_lr = _per_generator_step(schedule(o.d_lr, o.d_schedule, num_steps), d_steps)
+  g_b2 = d_b2 = float(o.b2)
+  b2_schedule = o.get('b2_schedule')
+  if b2_schedule is not None:
+    errors.check_choice('optim.b2_schedule.name', b2_schedule.name,
+                        ('constant',) + schedules.RAMPS)
+  if b2_schedule is not None and b2_schedule.name != 'constant':
+    g_b2 = schedules.ramp('optim.b2_schedule', b2_schedule, low=0, high=1, high_open=True,
+                          hint=' (Adam\'s beta2 along the ramp)')
+    d_b2 = _per_generator_step(g_b2, d_steps)
+  return (optimizer(o.g_optimizer, g_lr, b1=o.b1, b2=g_b2, key='g_optimizer'),
+          optimizer(o.d_optimizer, d_lr, b1=o.b1, b2=d_b2, key='d_optimizer'))
 
 
 # The names optax's optimisers give the rate (sgd, adam, ...: learning_rate) and common others.
@@ -152,6 +168,8 @@ def validate_schedule(cfg: ml_collections.ConfigDict, key: str) -> None:
   errors.check_choice(f'optim.{key}.name', cfg.name, SCHEDULES)
   checks.number(f'optim.{key}.warmup_steps', cfg.warmup_steps, integer=True, low=0)
   checks.number(f'optim.{key}.end_factor', cfg.end_factor, low=0)
+  checks.number(f'optim.{key}.steps', cfg.get('steps', 0.0), low=0,
+                hint=' (the decay\'s length in generator steps; 0: to train.num_steps)')
   if cfg.name == 'step':
     milestones = tuple(cfg.milestones)
     if not milestones or not all(
