@@ -15,9 +15,9 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
   official networks), z 64, class embeddings of 64 (G) and 768 (D) dimensions, the official
   per-stage precision (G's last three stages and D's first three in bfloat16).
 - Loss (R3GAN/Trainer.py): RpGAN (`rpgan`, eq. 2) + gamma/2 (R1 + R2), R1/R2 the per-sample
-  squared input-gradient norms; gamma falls from 0.05 to 0.005 along the official half-cosine
-  over 20M images (brownvc/R3GAN train.py, line 195), so each weight is a ramp (jaxgan/schedules.py) of
-  gamma/2 from 0.025 to 0.0025 over 2e7 / 512 = 39062.5 steps.
+  squared input-gradient norms; gamma falls from 0.05 to 0.005 along the official
+  half-cosine over 20M images (brownvc/R3GAN train.py, line 195), so each weight is a ramp
+  (jaxgan/schedules.py) of gamma/2 from 0.025 to 0.0025 over 2e7 / 512 = 39062.5 steps.
 - Optimiser: Adam (beta1 0, eps 1e-8) for both players (train.py, lines 159-160); learning rate
   2e-4 decayed by the half-cosine to 5e-5 over 20M images (line 194: optax's cosine with
   end_factor 0.25 and steps 39062.5 is the same curve), beta2 rising from 0.9 to 0.99 along it

@@ -120,14 +120,16 @@ def default() -> ml_collections.ConfigDict:
   config.optim.d_lr = 2e-4
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
+  config.optim.eps = 1e-8             # Adam's and RMSprop's epsilon (StudioGAN's Adam: 1e-6)
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
   # 'cosine' or 'step'; warmup_steps; end_factor, steps (linear/cosine); milestones, factor
   # (step).
   config.optim.g_schedule = schedule_config()
   config.optim.d_schedule = schedule_config()
-  # Adam's beta2 along a ramp (jaxgan/schedules.py: name 'cosine' or 'linear', init_value,
-  # end_value, steps) for both players; name 'constant' (the default): optim.b2 throughout.
+  # Adam's beta2 along a ramp (jaxgan/schedules.py: name 'cosine', 'linear' or 'step',
+  # init_value, end_value, steps) for both players; name 'constant' (the default): optim.b2
+  # throughout.
   config.optim.b2_schedule = ml_collections.ConfigDict(
       {'name': 'constant', 'init_value': 0.0, 'end_value': 0.0, 'steps': 1.0})
 

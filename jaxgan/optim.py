@@ -71,21 +71,22 @@ def schedule(lr: float, cfg: ml_collections.ConfigDict, num_steps: int) -> optax
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
 
 
-def optimizer(name: str, learning_rate, *, b1: float, b2,
+def optimizer(name: str, learning_rate, *, b1: float, b2, eps: float = 1e-8,
               key: str = 'optimizer') -> optax.GradientTransformation:
   """optax's `name` with `learning_rate` (a float or a schedule), its rate injected; `b2`
   (Adam's beta2) a float or a schedule too.
 
-  'adam': Adam(b1, b2, eps 1e-8) as PyTorch's. 'rmsprop': PyTorch's RMSprop (alpha 0.99,
-  eps 1e-8 added to sqrt(v), not inside it: optax's default divides by sqrt(v + eps), which for
+  'adam': Adam(b1, b2, eps) as PyTorch's. 'rmsprop': PyTorch's RMSprop (alpha 0.99,
+  eps added to sqrt(v), not inside it: optax's default divides by sqrt(v + eps), which for
   a clipped critic's gradients of ~1e-5 gives updates ~100x smaller than the WGAN reference
   code's). 'sgd': momentum b1 (0: plain SGD).
   """
   if name == 'adam':
-    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate, b1=b1, b2=b2)
+    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate, b1=b1, b2=b2,
+                                                eps=eps)
   if name == 'rmsprop':
     return optax.inject_hyperparams(optax.rmsprop, static_args=('eps_in_sqrt',))(
-        learning_rate=learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+        learning_rate=learning_rate, decay=0.99, eps=eps, eps_in_sqrt=False)
   if name == 'sgd':
     return optax.inject_hyperparams(optax.sgd, static_args=('momentum',))(
         learning_rate=learning_rate, momentum=b1 or None)
@@ -114,6 +115,8 @@ def from_config(config: ml_collections.ConfigDict
     checks.number(f'optim.{key}', o[key], low=0, high=1, high_open=True,
                   hint=f' (a moment\'s decay rate: Adam\'s beta{key[1]}, SGD\'s momentum for '
                        f'b1), e.g. 0.5 and 0.999')
+  eps = float(checks.number('optim.eps', o.get('eps', 1e-8), low=0, low_open=True,
+                            hint=' (Adam\'s and RMSprop\'s epsilon), e.g. 1e-8'))
   for key in ('g_schedule', 'd_schedule'):
     validate_schedule(o[key], key)
   d_steps = int(config.train.d_steps)
@@ -128,8 +131,8 @@ def from_config(config: ml_collections.ConfigDict
     g_b2 = schedules.ramp('optim.b2_schedule', b2_schedule, low=0, high=1, high_open=True,
                           hint=' (Adam\'s beta2 along the ramp)')
     d_b2 = _per_generator_step(g_b2, d_steps)
-  return (optimizer(o.g_optimizer, g_lr, b1=o.b1, b2=g_b2, key='g_optimizer'),
-          optimizer(o.d_optimizer, d_lr, b1=o.b1, b2=d_b2, key='d_optimizer'))
+  return (optimizer(o.g_optimizer, g_lr, b1=o.b1, b2=g_b2, eps=eps, key='g_optimizer'),
+          optimizer(o.d_optimizer, d_lr, b1=o.b1, b2=d_b2, eps=eps, key='d_optimizer'))
 
 
 # The names optax's optimisers give the rate (sgd, adam, ...: learning_rate) and common others.

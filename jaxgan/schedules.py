@@ -5,7 +5,9 @@
 
 A ramp's config block (`ramp_config`) has
 
-  name        'cosine' (the half-cosine of R3GAN's `cosine_decay_with_warmup`) or 'linear'
+  name        'cosine' (the half-cosine of R3GAN's `cosine_decay_with_warmup`), 'linear', or
+              'step': init_value before step `steps`, end_value from it on (StudioGAN's LeCam,
+              0 until generator step 1,000 and 0.3 after it, is a step at 1001)
   init_value  the value at step 0
   end_value   the value at `steps` and after
   steps       the ramp's length in generator steps, > 0; a float is allowed, so that a ramp
@@ -25,7 +27,7 @@ import ml_collections
 
 from jaxgan import checks, errors
 
-RAMPS = ('cosine', 'linear')
+RAMPS = ('cosine', 'linear', 'step')
 
 
 def ramp_config(name: str = 'cosine', init_value: float = 0.0, end_value: float = 0.0,
@@ -58,13 +60,16 @@ def ramp(key: str, cfg, *, low=None, high=None, high_open: bool = False,
                 hint=' (the ramp\'s length in generator steps; images / batch size)')
   init, end, steps = (float(fields['init_value']), float(fields['end_value']),
                       float(fields['steps']))
-  cosine = fields['name'] == 'cosine'
+  name = fields['name']
 
   # Hand-written: optax's cosine_decay_schedule writes the end as a fraction of the start, so
   # it cannot start at 0 (R3GAN's augmentation p) nor rise (its beta2).
   def schedule(step):
-    u = jnp.minimum(jnp.asarray(step, jnp.float32), steps) / steps
-    s = (1.0 - jnp.cos(jnp.pi * u)) / 2.0 if cosine else u
+    t = jnp.asarray(step, jnp.float32)
+    if name == 'step':
+      return jnp.where(t >= steps, end, init)
+    u = jnp.minimum(t, steps) / steps
+    s = (1.0 - jnp.cos(jnp.pi * u)) / 2.0 if name == 'cosine' else u
     return init + (end - init) * s
 
   schedule.__name__ = f'{fields["name"]}_ramp({init:g}->{end:g} over {steps:g} steps)'

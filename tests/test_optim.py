@@ -65,6 +65,28 @@ def test_adam_equals_pytorch_update_for_update():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
 
 
+@pytest.mark.parametrize('eps', [1e-8, 1e-6])
+def test_adam_epsilon_from_config_equals_pytorchs(eps):
+  """Gradients of ~1e-6, where eps 1e-6 (StudioGAN's) and 1e-8 give different updates."""
+  rng = np.random.default_rng(2)
+  init = np.zeros(6)
+  grads = [1e-6 * rng.standard_normal(6) for _ in range(20)]
+  config = _r3gan_config(b2_schedule={'name': 'constant', 'init_value': 0.0, 'end_value': 0.0,
+                                      'steps': 1.0},
+                         g_schedule=optim.schedule_config().to_dict(), eps=eps)
+  tx_g, _ = optim.from_config(config)
+  ours, _ = _run_jax(tx_g, grads, init)
+  ref = _run_torch(lambda p: torch.optim.Adam(p, lr=2e-4, betas=(0.0, 0.99), eps=eps), grads,
+                   init)
+  for a, b in zip(ours, ref, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def test_a_nonpositive_epsilon_is_refused():
+  with pytest.raises(errors.ConfigError, match=r'config.optim.eps=0.0 must be a number > 0'):
+    optim.from_config(_r3gan_config(eps=0.0))
+
+
 def _sched(name, **fields):
   return optim.schedule(0.1, optim.schedule_config(name, **fields), num_steps=100)
 
@@ -227,3 +249,6 @@ def test_ramps_match_their_closed_forms_in_both_directions():
     for t in (0, 25, 100, 250):
       assert float(linear(t)) == pytest.approx(init + (end - init) * min(t, 100) / 100,
                                                rel=0, abs=_f32_tol(init, end))
+    step = schedules.ramp('x', schedules.ramp_config('step', init, end, 1001.0))
+    assert [float(step(t)) for t in (0, 1000, 1001, 5000)] == [
+        pytest.approx(init), pytest.approx(init), pytest.approx(end), pytest.approx(end)]
