@@ -9,12 +9,12 @@ fed by the shared embedding and z chunks, projection D), spectral norm in G and 
 at 16x16 in both (attn_g_loc [2], attn_d_loc [1]), z_dim 80 (four chunks of 20),
 g_shared_dim 128, g_conv_dim = d_conv_dim = 96 (9,416,196 G and 2,415,170 D parameters, as
 StudioGAN's log prints them), orthogonal init, hinge loss, Adam lr 2e-4 for both, betas
-(0.5, 0.999), 5 D updates per G update, batch 64, 100,000 generator steps, generator EMA 0.9999
-from step 1,000. Evaluation as StudioGAN's defaults: FID of 50,000 samples against the 50,000
+(0.5, 0.999), epsilon 1e-6 (StudioGAN src/config.py, line 552, for non-StyleGAN models), 5 D
+updates per G update, batch 64, 100,000 generator steps, generator EMA 0.9999 from step
+1,000. Evaluation as StudioGAN's defaults: FID of 50,000 samples against the 50,000
 training images (`-ref train`) every 2,000 steps (`--save_freq`).
 
 Gaps (StudioGAN settings jaxgan's loop cannot express yet; each changes the run slightly):
-* Adam's epsilon is 1e-6 in StudioGAN (non-StyleGAN models), 1e-8 in jaxgan's optimiser.
 * Random horizontal flips of the real images (StudioGAN's PRE.apply_rflip, on by default):
   jaxgan's data pipeline has no flip.
 * StudioGAN's EMA also averages G's buffers (batch-norm running statistics, spectral-norm
@@ -53,6 +53,7 @@ def get_config():
   config.optim.d_lr = 2e-4
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
+  config.optim.eps = 1e-6                 # StudioGAN src/config.py line 552 (not StyleGAN)
   config.train.batch_size = 64
   config.train.d_steps = 5
   config.train.num_steps = 100_000

@@ -15,35 +15,36 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
   official networks), z 64, class embeddings of 64 (G) and 768 (D) dimensions, the official
   per-stage precision (G's last three stages and D's first three in bfloat16).
 - Loss (R3GAN/Trainer.py): RpGAN (`rpgan`, eq. 2) + gamma/2 (R1 + R2), R1/R2 the per-sample
-  squared input-gradient norms, so each weight is gamma/2 = 0.025.
-- Optimiser: Adam (beta1 0, eps 1e-8) for both players, learning rate 2e-4 decayed by the
-  official half-cosine to 5e-5 over 20M images = 39,062.5 steps at batch 512 (here 39,063
-  steps, the run's length: optax's cosine with end_factor 0.25 is the same curve); batch 512;
-  one D update per G update.
+  squared input-gradient norms; gamma falls from 0.05 to 0.005 along the official
+  half-cosine over 20M images (brownvc/R3GAN train.py, line 195), so each weight is a ramp
+  (jaxgan/schedules.py) of gamma/2 from 0.025 to 0.0025 over 2e7 / 512 = 39062.5 steps.
+- Optimiser: Adam (beta1 0, eps 1e-8) for both players (train.py, lines 159-160); learning rate
+  2e-4 decayed by the half-cosine to 5e-5 over 20M images (line 194: optax's cosine with
+  end_factor 0.25 and steps 39062.5 is the same curve), beta2 rising from 0.9 to 0.99 along it
+  (line 196: config.optim.b2_schedule); batch 512; one D update per G update. Every schedule
+  is read at the images seen before the step, t * 512, and holds its end value past 20M images,
+  as the official `cosine_decay_with_warmup` (training/training_loop.py, line 29).
 - Evaluation: FID of 50,000 samples (the official `fid50k_full`; jaxgan's FID compares with
   the training split) every 400 steps, with a checkpoint: the official snapshot every 200
   ticks of 1 kimg, i.e. every 204,800 images at batch 512.
+- Length: 39,063 steps (the 20M images of the decay; the official `--kimg` default, 10M kimg,
+  runs on at the end values, as a larger train.num_steps does here).
 
-Gaps (settings jaxgan's loop cannot express yet; none is faked):
+Gaps (settings jaxgan's config cannot express yet; none is faked):
 
-1. gamma schedule: the official gamma falls from 0.05 to 0.005 along the same half-cosine;
-   loss weights are constant in jaxgan, so gamma stays at its starting value 0.05.
-2. Adam's beta2 schedule: 0.9 rising to 0.99 along the half-cosine; jaxgan's betas are
-   constant: beta2 0.99 here (the final value, as configs/r3gan_rpgan.py).
-3. EMA schedule: the official G_ema's half-life grows from 0 to 5M images along the
-   half-cosine (beta = 0.5^(512 / half-life) per step); jaxgan's EMA decay is constant:
-   0.5^(512 / 5e6) = 0.99993, the final one, from step 0.
-4. Augmentation: the official ADA pipeline (xflip, rotate90, integer translation, scale,
+1. EMA schedule: the official G_ema's half-life grows from 0 to 5M images along the
+   half-cosine (beta = 0.5^(512 / half-life) per step, train.py line 192); jaxgan's EMA decay
+   is constant here: 0.5^(512 / 5e6) = 0.99993, the final one, from step 0 (a scheduled EMA
+   is being added to jaxgan's EMA separately).
+2. Augmentation: the official ADA pipeline (xflip, rotate90, integer translation, scale,
    rotation, anisotropy, fractional translation, brightness, contrast, luma flip, hue,
-   saturation, cutout) with p scheduled (not adapted) from 0 to 0.55 along the half-cosine.
-   jaxgan has DiffAugment's policies and ADA's adaptive p, not this pipeline nor a p schedule,
-   so augmentation is off here.
-5. x-flips of the dataset (`--mirror=1`, the training set doubled with mirrored images):
+   saturation, cutout; train.py line 300) with p scheduled (not adapted) from 0 to 0.55 along
+   the half-cosine (line 193). jaxgan has DiffAugment's policies and ADA's adaptive p, not this
+   pipeline nor a p schedule, so augmentation is off here.
+3. x-flips of the dataset (`--mirror=1`, the training set doubled with mirrored images):
    jaxgan's data pipeline has no flips.
-6. The generator's update in the official loop draws its own real batch; jaxgan's RpGAN
+4. The generator's update in the official loop draws its own real batch; jaxgan's RpGAN
    generator loss reads D on the last critic update's real batch.
-7. Training past the 20M-image decay at the final values (the official `--kimg` default is
-   10M kimg): jaxgan's schedules span train.num_steps, so a longer run stretches the cosine.
 
 Reported: FID 1.96 on CIFAR-10 (class-conditional; 50k samples against the training set).
 Expected here: not measured by jaxgan (no GPU or CIFAR-10 on the development machines); the
@@ -51,6 +52,7 @@ gaps above change the training, so a run need not reach the published number.
 """
 
 from jaxgan import config as config_lib
+from jaxgan import schedules
 
 
 def get_config():
@@ -63,19 +65,25 @@ def get_config():
   config.model.num_classes = 10
   config.model.dtype = 'bfloat16'         # the preset's FP16Stages (bfloat16 in R3GAN's code)
   config.loss.name = 'rpgan'
-  gamma = 0.05
-  config.loss.regularizers = {'r1': gamma / 2, 'r2': gamma / 2}
-  config.optim.g_lr = 2e-4
+  # R3GAN train.py lines 190 and 195 (CIFAR10 preset): gamma 0.05 -> 0.005 over 2e7 images; the
+  # loss weighs R1 and R2 by gamma / 2 (R3GAN/Trainer.py).
+  # 39062.5 generator steps at batch 512: with another train.batch_size, set 2e7 / batch.
+  decay_steps = 2e7 / 512
+  gamma = schedules.ramp_config('cosine', 0.05 / 2, 0.005 / 2, decay_steps)
+  config.loss.regularizers = {'r1': gamma.to_dict(), 'r2': gamma.to_dict()}
+  config.optim.g_lr = 2e-4                # train.py line 194: 2e-4 -> 5e-5 over 2e7 images
   config.optim.d_lr = 2e-4
-  config.optim.b1 = 0.0
-  config.optim.b2 = 0.99
+  config.optim.b1 = 0.0                   # train.py lines 159-160: betas (0, *), eps 1e-8
+  config.optim.b2 = 0.9                   # the ramp's start; b2_schedule sets every step
+  config.optim.b2_schedule = schedules.ramp_config('cosine', 0.9, 0.99, decay_steps)  # line 196
   for schedule in (config.optim.g_schedule, config.optim.d_schedule):
     schedule.name = 'cosine'
     schedule.end_factor = 0.25            # 2e-4 -> 5e-5
+    schedule.steps = decay_steps
   config.train.batch_size = 512
   config.train.d_steps = 1
-  config.train.num_steps = 39_063         # 20M images: the schedules' horizon
-  config.train.ema_decay = 0.5 ** (512 / 5e6)
+  config.train.num_steps = 39_063         # 20M images: the decays' length
+  config.train.ema_decay = 0.5 ** (512 / 5e6)   # line 189's final half-life (gap 1)
   config.train.checkpoint_every = 400
   config.eval.every_steps = 400
   config.eval.num_samples = 50_000

@@ -98,7 +98,8 @@ def default() -> ml_collections.ConfigDict:
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = 'non_saturating'
-  # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}.
+  # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}; a
+  # weight may be a ramp block (jaxgan/schedules.py), e.g. R3GAN's falling gamma.
   config.loss.regularizers = ml_collections.ConfigDict()
   # Lazy regularisation (StyleGAN2): the regularizers every this many steps, weight x it (1: off).
   config.loss.regularizer_interval = 1
@@ -125,11 +126,18 @@ def default() -> ml_collections.ConfigDict:
   # k > 1 scales that player's lr by k / (k + 1) and its betas to the power k / (k + 1) (1: off).
   config.optim.g_reg_interval = 1
   config.optim.d_reg_interval = 1
+  config.optim.eps = 1e-8             # Adam's and RMSprop's epsilon (StudioGAN's Adam: 1e-6)
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
-  # 'cosine' or 'step'; warmup_steps; end_factor (linear/cosine); milestones, factor (step).
+  # 'cosine' or 'step'; warmup_steps; end_factor, steps (linear/cosine); milestones, factor
+  # (step).
   config.optim.g_schedule = schedule_config()
   config.optim.d_schedule = schedule_config()
+  # Adam's beta2 along a ramp (jaxgan/schedules.py: name 'cosine', 'linear' or 'step',
+  # init_value, end_value, steps) for both players; name 'constant' (the default): optim.b2
+  # throughout.
+  config.optim.b2_schedule = ml_collections.ConfigDict(
+      {'name': 'constant', 'init_value': 0.0, 'end_value': 0.0, 'steps': 1.0})
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 100_000    # generator updates
@@ -188,6 +196,7 @@ def schedule_config(name: str = 'constant', **fields) -> ml_collections.ConfigDi
   cfg.name = name
   cfg.warmup_steps = 0
   cfg.end_factor = 0.0
+  cfg.steps = 0.0    # linear/cosine: their length in generator steps after warm-up (0: to the end)
   cfg.milestones = ()
   cfg.factor = 0.1
   for k, v in fields.items():

@@ -10,12 +10,17 @@ compensation for lazy regularisation (`lazy_ratio`; the loss side is `losses.laz
   name         'constant', 'linear', 'cosine' or 'step'
   warmup_steps linear warm-up from 0 over the first generator steps (every schedule)
   end_factor   'linear' / 'cosine': the rate at the last step is lr * end_factor
+  steps        'linear' / 'cosine': their length in generator steps after the warm-up (a float
+               allowed: a decay over N images at batch B is N / B steps); the rate stays at
+               lr * end_factor after it. 0 (the default): to train.num_steps
   milestones   'step': fractions of train.num_steps at which the rate is multiplied by `factor`
   factor       'step': the multiplier at each milestone
 
 Schedules are written in generator steps (train.num_steps units) for both players: the
 discriminator's optimiser counts `train.d_steps` updates per generator step, so its schedule is
-read at count // d_steps. Every optimiser is wrapped in `optax.inject_hyperparams`, so its
+read at count // d_steps. Adam's beta2 may follow a ramp (`config.optim.b2_schedule`, a
+`jaxgan.schedules` block; name 'constant', the default, keeps `optim.b2`), as R3GAN's rises from
+0.9 to 0.99. Every optimiser is wrapped in `optax.inject_hyperparams`, so its
 state holds the learning rate of its latest update: `learning_rate(opt_state)` reads it (the
 train step logs it as g/lr and d/lr; an optimiser of your own is logged when its state holds
 an injected rate, see `learning_rate`). Weight clipping (`optim.d_clip`) is a projection applied
@@ -29,7 +34,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgan import checks, errors
+from jaxgan import checks, errors, schedules
 from jaxgan import config as config_lib
 
 OPTIMIZERS = ('adam', 'rmsprop', 'sgd')
@@ -45,14 +50,15 @@ def schedule(lr: float, cfg: ml_collections.ConfigDict, num_steps: int) -> optax
   """
   name = cfg.name
   warmup = int(cfg.warmup_steps)
+  length = float(cfg.get('steps', 0.0)) or max(num_steps - warmup, 1)
   if name == 'constant':
     if warmup <= 0:
       return float(lr)
     main = optax.constant_schedule(lr)
   elif name == 'linear':
-    main = optax.linear_schedule(lr, lr * cfg.end_factor, max(num_steps - warmup, 1))
+    main = optax.linear_schedule(lr, lr * cfg.end_factor, length)
   elif name == 'cosine':
-    main = optax.cosine_decay_schedule(lr, max(num_steps - warmup, 1), alpha=cfg.end_factor)
+    main = optax.cosine_decay_schedule(lr, length, alpha=cfg.end_factor)
   elif name == 'step':
     bounds = sorted(int(round(m * num_steps)) - warmup for m in cfg.milestones)
     scales: dict[int, float] = {}
@@ -67,20 +73,22 @@ def schedule(lr: float, cfg: ml_collections.ConfigDict, num_steps: int) -> optax
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
 
 
-def optimizer(name: str, learning_rate, *, b1: float, b2: float,
+def optimizer(name: str, learning_rate, *, b1: float, b2, eps: float = 1e-8,
               key: str = 'optimizer') -> optax.GradientTransformation:
-  """optax's `name` with `learning_rate` (a float or a schedule), its rate injected.
+  """optax's `name` with `learning_rate` (a float or a schedule), its rate injected; `b2`
+  (Adam's beta2) a float or a schedule too.
 
-  'adam': Adam(b1, b2, eps 1e-8) as PyTorch's. 'rmsprop': PyTorch's RMSprop (alpha 0.99,
-  eps 1e-8 added to sqrt(v), not inside it: optax's default divides by sqrt(v + eps), which for
+  'adam': Adam(b1, b2, eps) as PyTorch's. 'rmsprop': PyTorch's RMSprop (alpha 0.99,
+  eps added to sqrt(v), not inside it: optax's default divides by sqrt(v + eps), which for
   a clipped critic's gradients of ~1e-5 gives updates ~100x smaller than the WGAN reference
   code's). 'sgd': momentum b1 (0: plain SGD).
   """
   if name == 'adam':
-    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate, b1=b1, b2=b2)
+    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate, b1=b1, b2=b2,
+                                                eps=eps)
   if name == 'rmsprop':
     return optax.inject_hyperparams(optax.rmsprop, static_args=('eps_in_sqrt',))(
-        learning_rate=learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+        learning_rate=learning_rate, decay=0.99, eps=eps, eps_in_sqrt=False)
   if name == 'sgd':
     return optax.inject_hyperparams(optax.sgd, static_args=('momentum',))(
         learning_rate=learning_rate, momentum=b1 or None)
@@ -96,13 +104,16 @@ def lazy_ratio(every: int) -> float:
   return 1.0 if every == 1 else every / (every + 1)
 
 
-def _lazy_scaled(lr: optax.ScalarOrSchedule, b1: float, b2: float, every: int):
-  """(lr, b1, b2) scaled for lazy regularisation every `every` steps (see `lazy_ratio`)."""
+def _lazy_scaled(lr: optax.ScalarOrSchedule, b1: float, b2: optax.ScalarOrSchedule,
+                 every: int):
+  """(lr, b1, b2) scaled for lazy regularisation every `every` steps (see `lazy_ratio`);
+  lr and b2 may be schedules."""
   ratio = lazy_ratio(every)
   if ratio == 1.0:
     return lr, b1, b2
   scaled = (lambda count: lr(count) * ratio) if callable(lr) else lr * ratio
-  return scaled, b1 ** ratio, b2 ** ratio
+  b2_scaled = (lambda count: b2(count) ** ratio) if callable(b2) else b2 ** ratio
+  return scaled, b1 ** ratio, b2_scaled
 
 
 def _per_generator_step(fn: optax.ScalarOrSchedule, d_steps: int) -> optax.ScalarOrSchedule:
@@ -125,18 +136,29 @@ def from_config(config: ml_collections.ConfigDict
     checks.number(f'optim.{key}', o[key], low=0, high=1, high_open=True,
                   hint=f' (a moment\'s decay rate: Adam\'s beta{key[1]}, SGD\'s momentum for '
                        f'b1), e.g. 0.5 and 0.999')
+  eps = float(checks.number('optim.eps', o.get('eps', 1e-8), low=0, low_open=True,
+                            hint=' (Adam\'s and RMSprop\'s epsilon), e.g. 1e-8'))
   for key in ('g_schedule', 'd_schedule'):
     validate_schedule(o[key], key)
+  d_steps = int(config.train.d_steps)
   g_lr = schedule(o.g_lr, o.g_schedule, num_steps)
-  d_lr = _per_generator_step(schedule(o.d_lr, o.d_schedule, num_steps),
-                             int(config.train.d_steps))
+  d_lr = _per_generator_step(schedule(o.d_lr, o.d_schedule, num_steps), d_steps)
+  g_b2 = d_b2 = float(o.b2)
+  b2_schedule = o.get('b2_schedule')
+  if b2_schedule is not None:
+    errors.check_choice('optim.b2_schedule.name', b2_schedule.name,
+                        ('constant',) + schedules.RAMPS)
+  if b2_schedule is not None and b2_schedule.name != 'constant':
+    g_b2 = schedules.ramp('optim.b2_schedule', b2_schedule, low=0, high=1, high_open=True,
+                          hint=' (Adam\'s beta2 along the ramp)')
+    d_b2 = _per_generator_step(g_b2, d_steps)
   g_every, d_every = (checks.number(f'optim.{key}', o.get(key, 1), integer=True, low=1,
                                     hint=' (lazy regularisation\'s interval; 1: off)')
                       for key in ('g_reg_interval', 'd_reg_interval'))
-  g_lr, g_b1, g_b2 = _lazy_scaled(g_lr, o.b1, o.b2, g_every)
-  d_lr, d_b1, d_b2 = _lazy_scaled(d_lr, o.b1, o.b2, d_every)
-  return (optimizer(o.g_optimizer, g_lr, b1=g_b1, b2=g_b2, key='g_optimizer'),
-          optimizer(o.d_optimizer, d_lr, b1=d_b1, b2=d_b2, key='d_optimizer'))
+  g_lr, g_b1, g_b2 = _lazy_scaled(g_lr, o.b1, g_b2, g_every)
+  d_lr, d_b1, d_b2 = _lazy_scaled(d_lr, o.b1, d_b2, d_every)
+  return (optimizer(o.g_optimizer, g_lr, b1=g_b1, b2=g_b2, eps=eps, key='g_optimizer'),
+          optimizer(o.d_optimizer, d_lr, b1=d_b1, b2=d_b2, eps=eps, key='d_optimizer'))
 
 
 # The names optax's optimisers give the rate (sgd, adam, ...: learning_rate) and common others.
@@ -175,6 +197,8 @@ def validate_schedule(cfg: ml_collections.ConfigDict, key: str) -> None:
   errors.check_choice(f'optim.{key}.name', cfg.name, SCHEDULES)
   checks.number(f'optim.{key}.warmup_steps', cfg.warmup_steps, integer=True, low=0)
   checks.number(f'optim.{key}.end_factor', cfg.end_factor, low=0)
+  checks.number(f'optim.{key}.steps', cfg.get('steps', 0.0), low=0,
+                hint=' (the decay\'s length in generator steps; 0: to train.num_steps)')
   if cfg.name == 'step':
     milestones = tuple(cfg.milestones)
     if not milestones or not all(

@@ -5,6 +5,7 @@ import json
 import math
 import os
 
+import jax
 import pytest
 
 import jaxgan
@@ -17,6 +18,7 @@ _BIGGAN = {
     'model.attention_resolution': 16, 'model.g_spectral_norm': True,
     'model.d_spectral_norm': True, 'data.image_size': 32, 'loss.name': 'hinge',
     'optim.g_lr': 2e-4, 'optim.d_lr': 2e-4, 'optim.b1': 0.5, 'optim.b2': 0.999,
+    'optim.eps': 1e-6,
     'train.batch_size': 64, 'train.d_steps': 5, 'train.ema_decay': 0.9999,
     'train.ema_start': 1_000}
 
@@ -24,8 +26,9 @@ _BIGGAN = {
 @pytest.mark.parametrize('name, steps, policy, regularizers, loss', [
     ('biggan_cifar10', 100_000, '', {}, 'hinge'),
     ('biggan_diffaug_cifar10', 200_000, 'color,translation,cutout', {}, 'hinge'),
-    ('biggan_lecam_diffaug_cifar10', 200_000, 'color,translation,cutout', {'lecam': 0.3},
-     'hinge + 0.3 * lecam'),
+    ('biggan_lecam_diffaug_cifar10', 200_000, 'color,translation,cutout',
+     {'lecam': {'name': 'step', 'init_value': 0.0, 'end_value': 0.3, 'steps': 1001.0}},
+     'hinge + step_ramp(0->0.3 over 1001 steps)(step) * lecam'),
 ])
 @pytest.mark.slow
 def test_config_is_the_yaml_and_trains_two_steps(tmp_path, name, steps, policy, regularizers,
@@ -35,7 +38,7 @@ def test_config_is_the_yaml_and_trains_two_steps(tmp_path, name, steps, policy, 
     assert jaxgan.config.get(config, key) == value, key
   assert config.train.num_steps == steps
   assert config.augment.policy == policy
-  assert dict(config.loss.regularizers) == regularizers
+  assert config.loss.regularizers.to_dict() == regularizers
 
   config.data.dataset = 'digits'
   config.model.g_width = config.model.d_width = 2
@@ -57,3 +60,18 @@ def test_config_is_the_yaml_and_trains_two_steps(tmp_path, name, steps, policy, 
   for record in records:
     for key in ('d/hinge', 'g/hinge') + tuple(f'd/{r}' for r in regularizers):
       assert math.isfinite(record[key]), (key, record)
+
+
+def test_lecam_weighs_from_studiogans_start_step_and_adam_has_its_epsilon():
+  """BigGAN-DiffAug-LeCam.yaml: lecam_lambda 0.3 applied while current_step > 1000
+  (lecam_ema_start_iter; src/worker.py line 403, steps from 0); Adam's eps 1e-6
+  (src/config.py line 552)."""
+  from jaxgan import validation  # pylint: disable=g-import-not-at-top
+  config = jaxgan.config.from_file(os.path.join(CONFIGS, 'biggan_lecam_diffaug_cifar10.py'))
+  checked = validation.validate(config)
+  (weight,) = [w for w, t in checked.loss.parts if t.name == 'lecam']
+  assert [float(weight(t)) for t in (0, 999, 1000, 1001, 1002, 150_000)] == [
+      0.0, 0.0, 0.0, pytest.approx(0.3), pytest.approx(0.3), pytest.approx(0.3)]
+  params = {'w': jax.numpy.zeros(2)}
+  for tx in (checked.g_optimizer, checked.d_optimizer):
+    assert float(tx.init(params).hyperparams['eps']) == pytest.approx(1e-6)

@@ -149,6 +149,44 @@ def test_composed_loss_is_the_sum_of_its_parts():
   assert losses.needs_critic(composed) and not losses.needs_critic(losses.hinge)
 
 
+def test_regularizer_weights_from_config_may_follow_r3gans_gamma_cosine():
+  """R3GAN's CIFAR-10 gamma (train.py, line 195: 0.05 -> 0.005 over 2e7 images, training_loop.py
+  line 29's half-cosine, held after) as config ramps of gamma/2 on R1 and R2: the loss at step
+  t is rpgan + gamma(t)/2 (R1 + R2), gamma(t) the official formula in float64."""
+  from jaxgan import schedules  # pylint: disable=g-import-not-at-top
+  config = tiny_config('ring', **{'loss.name': 'rpgan'})
+  ramp = schedules.ramp_config('cosine', 0.025, 0.0025, 2e7 / 512).to_dict()
+  config.loss.regularizers = {'r1': ramp, 'r2': ramp}
+  loss = losses.from_config(config.loss)
+  base = _inputs()
+  penalties = (losses.r1_term + losses.r2_term).d_loss(base)
+  for t in (0, 1000, 19_531, 39_062, 39_063, 60_000):
+    inputs = dataclasses.replace(base, step=jnp.asarray(t))
+    decay = 0.5 * (1 + np.cos(np.pi * min(t * 512, 2e7) / 2e7))
+    gamma = 0.05 + (1 - decay) * (0.005 - 0.05)
+    expected = float(losses.rpgan.d_loss(inputs)) + gamma / 2 * float(penalties)
+    # float32: the weight to 8 eps of 0.025 (tests/test_optim.py's _f32_tol), the sum of three
+    # terms to a few eps of their magnitudes.
+    scale = abs(float(losses.rpgan.d_loss(inputs))) + 0.025 * float(penalties)
+    np.testing.assert_allclose(float(loss.d_loss(inputs)), expected, rtol=0,
+                               atol=16 * np.finfo(np.float32).eps * scale)
+
+
+@pytest.mark.parametrize('ramp, message', [
+    ({'init_value': -0.1}, r'config.loss.regularizers.r1.init_value=-0.1 must be a number >= 0'),
+    ({'name': 'exp'}, r"config.loss.regularizers.r1.name='exp'"),
+    ({'gamma': 1.0}, r'config.loss.regularizers.r1 has the unknown field\(s\) gamma'),
+])
+def test_bad_regularizer_ramps_are_one_sentence_errors(ramp, message):
+  from jaxgan import schedules  # pylint: disable=g-import-not-at-top
+  config = tiny_config('ring', **{'loss.name': 'rpgan'})
+  block = schedules.ramp_config('cosine', 0.025, 0.0025, 100.0).to_dict()
+  block.update(ramp)
+  config.loss.regularizers = {'r1': block}
+  with pytest.raises(errors.ConfigError, match=message):
+    losses.from_config(config.loss)
+
+
 def test_unknown_loss_names():
   with pytest.raises(errors.ConfigError, match="unknown loss 'hinj'.*hinge.*least_squares"):
     losses.get('hinj')

@@ -2,13 +2,14 @@
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 import torch
 
-from jaxgan import errors, optim
+from jaxgan import errors, optim, schedules
 
 
 def _run_jax(tx, grads_seq, init):
@@ -62,6 +63,28 @@ def test_adam_equals_pytorch_update_for_update():
                    init)
   for a, b in zip(ours, ref, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+@pytest.mark.parametrize('eps', [1e-8, 1e-6])
+def test_adam_epsilon_from_config_equals_pytorchs(eps):
+  """Gradients of ~1e-6, where eps 1e-6 (StudioGAN's) and 1e-8 give different updates."""
+  rng = np.random.default_rng(2)
+  init = np.zeros(6)
+  grads = [1e-6 * rng.standard_normal(6) for _ in range(20)]
+  config = _r3gan_config(b2_schedule={'name': 'constant', 'init_value': 0.0, 'end_value': 0.0,
+                                      'steps': 1.0},
+                         g_schedule=optim.schedule_config().to_dict(), eps=eps)
+  tx_g, _ = optim.from_config(config)
+  ours, _ = _run_jax(tx_g, grads, init)
+  ref = _run_torch(lambda p: torch.optim.Adam(p, lr=2e-4, betas=(0.0, 0.99), eps=eps), grads,
+                   init)
+  for a, b in zip(ours, ref, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def test_a_nonpositive_epsilon_is_refused():
+  with pytest.raises(errors.ConfigError, match=r'config.optim.eps=0.0 must be a number > 0'):
+    optim.from_config(_r3gan_config(eps=0.0))
 
 
 def _sched(name, **fields):
@@ -163,3 +186,108 @@ def test_lazy_regularisation_scales_a_scheduled_rate():
   with pytest.raises(errors.ConfigError, match=r'config.optim.d_reg_interval=0 must be an '
                      r'integer >= 1 \(lazy regularisation'):
     optim.from_config(tiny_config('ring', **{'optim.d_reg_interval': 0}))
+
+
+def _r3gan_cosine(cur_nimg, base_value, total_nimg, final_value):
+  """R3GAN's `cosine_decay_with_warmup` (training/training_loop.py, line 29; no warm-up or
+  hold, as every preset calls it) in float64."""
+  decay = 0.5 * (1 + np.cos(np.pi * np.float64(cur_nimg) / np.float64(total_nimg)))
+  value = base_value + (1 - decay) * (final_value - base_value)
+  return final_value if cur_nimg > total_nimg else value
+
+
+# R3GAN's CIFAR-10 preset (train.py, lines 189-196) at batch 512: image counts t * 512.
+_R3GAN_STEPS = (0, 1, 1000, 19_531, 30_000, 39_062, 39_063, 60_000)
+
+
+def _f32_tol(init, end):
+  """A float32 ramp's error: the rounding of u = t / steps (relative eps) moves cos(pi u) by
+  at most pi eps, times |end - init|, plus a few roundings of values below max(|init|, |end|):
+  8 eps max(|init|, |end|) bounds both."""
+  return 8 * float(np.finfo(np.float32).eps) * max(abs(init), abs(end))
+
+
+def _r3gan_config(**optim_fields):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  optim_cfg = {'g_optimizer': 'adam', 'd_optimizer': 'adam', 'g_lr': 2e-4, 'd_lr': 2e-4,
+               'b1': 0.0, 'b2': 0.99,
+               'g_schedule': optim.schedule_config('cosine', end_factor=0.25,
+                                                   steps=2e7 / 512).to_dict(),
+               'd_schedule': optim.schedule_config('cosine', end_factor=0.25,
+                                                   steps=2e7 / 512).to_dict(),
+               'b2_schedule': schedules.ramp_config('cosine', 0.9, 0.99, 2e7 / 512).to_dict()}
+  optim_cfg.update(optim_fields)
+  return ml_collections.ConfigDict({'optim': optim_cfg,
+                                    'train': {'num_steps': 100_000, 'd_steps': 1}})
+
+
+def test_r3gan_learning_rate_and_beta2_follow_the_official_cosine_over_images():
+  """R3GAN's lr (2e-4 -> 5e-5) and beta2 (0.9 -> 0.99) over 2e7 images at batch 512 (39062.5
+  steps, past which they hold), read from the optimiser's injected state at each step, equal
+  the official float64 formula to float32 rounding (`_f32_tol`)."""
+  config = _r3gan_config()
+  tx_g, tx_d = optim.from_config(config)
+  params = {'w': jnp.zeros(2)}
+  for tx in (tx_g, tx_d):
+    state = tx.init(params)
+    for t in _R3GAN_STEPS:
+      # The injected hyperparameters of update t are computed from the counts before it
+      # (the state's and each schedule's own): all set to t, as after t updates.
+      state = jax.tree.map(
+          lambda x: jnp.full_like(x, t) if jnp.issubdtype(x.dtype, jnp.integer) else x, state)
+      _, after = tx.update({'w': jnp.ones(2)}, state, params)
+      lr = _r3gan_cosine(t * 512, 2e-4, 2e7, 5e-5)
+      b2 = _r3gan_cosine(t * 512, 0.9, 2e7, 0.99)
+      assert float(after.hyperparams['learning_rate']) == pytest.approx(
+          lr, rel=0, abs=_f32_tol(2e-4, 5e-5))
+      assert float(after.hyperparams['b2']) == pytest.approx(b2, rel=0, abs=_f32_tol(0.9, 0.99))
+
+
+def test_beta2_ramp_of_the_discriminator_counts_generator_steps():
+  config = _r3gan_config(b2_schedule=schedules.ramp_config('linear', 0.5, 0.9, 4.0).to_dict())
+  config.train.d_steps = 5
+  _, tx_d = optim.from_config(config)
+  _, d_state = _run_jax(tx_d, [np.ones(2)] * 11, np.zeros(2))   # first update of step 2
+  assert float(d_state.hyperparams['b2']) == pytest.approx(0.7)
+
+
+def test_a_constant_beta2_schedule_keeps_b2():
+  config = _r3gan_config(b2_schedule={'name': 'constant', 'init_value': 0.0, 'end_value': 0.0,
+                                      'steps': 1.0})
+  tx_g, _ = optim.from_config(config)
+  _, g_state = _run_jax(tx_g, [np.ones(2)] * 3, np.zeros(2))
+  assert float(g_state.hyperparams['b2']) == pytest.approx(0.99)
+
+
+@pytest.mark.parametrize('ramp, message', [
+    ({'name': 'exp'}, r"config.optim.b2_schedule.name='exp'"),
+    ({'end_value': 1.0}, r'config.optim.b2_schedule.end_value=1.0 must be in \[0, 1\)'),
+    ({'steps': 0.0}, r'config.optim.b2_schedule.steps=0.0 must be a number > 0'),
+    ({'init_value': True}, r'config.optim.b2_schedule.init_value=True must be'),
+])
+def test_bad_beta2_ramps_are_one_sentence_errors(ramp, message):
+  block = schedules.ramp_config('cosine', 0.9, 0.99, 10.0).to_dict()
+  block.update(ramp)
+  with pytest.raises(errors.ConfigError, match=message):
+    optim.from_config(_r3gan_config(b2_schedule=block))
+
+
+def test_a_negative_learning_rate_decay_length_is_refused():
+  cfg = optim.schedule_config('cosine', steps=-1.0)
+  with pytest.raises(errors.ConfigError, match=r'config.optim.g_schedule.steps=-1.0 must be'):
+    optim.validate_schedule(cfg, 'g_schedule')
+
+
+def test_ramps_match_their_closed_forms_in_both_directions():
+  for init, end in ((0.0, 0.55), (0.025, 0.0025)):
+    cosine = schedules.ramp('x', schedules.ramp_config('cosine', init, end, 2e7 / 512))
+    linear = schedules.ramp('x', schedules.ramp_config('linear', init, end, 100.0))
+    for t in _R3GAN_STEPS:
+      assert float(cosine(t)) == pytest.approx(_r3gan_cosine(t * 512, init, 2e7, end),
+                                               rel=0, abs=_f32_tol(init, end))
+    for t in (0, 25, 100, 250):
+      assert float(linear(t)) == pytest.approx(init + (end - init) * min(t, 100) / 100,
+                                               rel=0, abs=_f32_tol(init, end))
+    step = schedules.ramp('x', schedules.ramp_config('step', init, end, 1001.0))
+    assert [float(step(t)) for t in (0, 1000, 1001, 5000)] == [
+        pytest.approx(init), pytest.approx(init), pytest.approx(end), pytest.approx(end)]

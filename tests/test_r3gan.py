@@ -305,7 +305,8 @@ def test_cifar10_config_trains_two_steps_on_the_digits(tmp_path):
   config.log.samples_every = 0
   config.eval.every_steps = 0
   experiment = jaxgan.build(config)
-  assert repr(experiment.loss) == 'rpgan + 0.025 * r1 + 0.025 * r2'
+  ramp = 'cosine_ramp(0.025->0.0025 over 39062.5 steps)(step)'
+  assert repr(experiment.loss) == f'rpgan + {ramp} * r1 + {ramp} * r2'
   state = jaxgan.train(experiment, str(tmp_path))
   assert int(state.step) == 2
   for leaf in jax.tree.leaves(state):
@@ -314,3 +315,36 @@ def test_cifar10_config_trains_two_steps_on_the_digits(tmp_path):
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
   assert all(r['d/r1'] > 0 and r['d/r2'] > 0 for r in records)
+
+
+def test_cifar10_config_schedules_are_the_official_preset():
+  """configs/r3gan_cifar10.py's lr, beta2 and gamma/2 (R1, R2 weights) at several steps equal
+  R3GAN's CIFAR10 preset (train.py, lines 194-196) through its `cosine_decay_with_warmup`
+  (training/training_loop.py, line 29) at cur_nimg = step * 512, in float64."""
+  from jaxgan import validation  # pylint: disable=g-import-not-at-top
+
+  def official(step, base, final):
+    nimg = step * 512
+    decay = 0.5 * (1 + np.cos(np.pi * nimg / 2e7))
+    return final if nimg > 2e7 else base + (1 - decay) * (final - base)
+
+  config = jaxgan.config.from_file(os.path.join(CONFIGS, 'r3gan_cifar10.py'))
+  checked = validation.validate(config)
+  weights = {t.name: w for w, t in checked.loss.parts if t.name in ('r1', 'r2')}
+  assert set(weights) == {'r1', 'r2'}
+  tol = 8 * float(np.finfo(np.float32).eps)    # tests/test_optim.py's _f32_tol, per unit value
+  params = {'w': jnp.zeros(2)}
+  for step in (0, 1, 5000, 19_531, 39_062, 39_063, 50_000):
+    for name, weight in weights.items():
+      assert float(weight(step)) == pytest.approx(official(step, 0.025, 0.0025), rel=0,
+                                                  abs=tol * 0.025), name
+    for tx in (checked.g_optimizer, checked.d_optimizer):
+      state = jax.tree.map(
+          lambda x: jnp.full_like(x, step) if jnp.issubdtype(x.dtype, jnp.integer) else x,
+          tx.init(params))
+      _, state = tx.update({'w': jnp.ones(2)}, state, params)
+      assert float(state.hyperparams['learning_rate']) == pytest.approx(
+          official(step, 2e-4, 5e-5), rel=0, abs=tol * 2e-4)
+      assert float(state.hyperparams['b2']) == pytest.approx(official(step, 0.9, 0.99), rel=0,
+                                                             abs=tol * 0.99)
+      assert float(state.hyperparams['b1']) == 0.0
