@@ -34,8 +34,9 @@ Gaps (settings jaxgan's config cannot express yet; none is faked):
 
 1. EMA schedule: the official G_ema's half-life grows from 0 to 5M images along the
    half-cosine (beta = 0.5^(512 / half-life) per step, train.py line 192); jaxgan's EMA decay
-   is constant here: 0.5^(512 / 5e6) = 0.99993, the final one, from step 0 (a scheduled EMA
-   is being added to jaxgan's EMA separately).
+   is constant here: 0.5^(512 / 5e6) = 0.99993, the final one, from step 0. jaxgan's EMA
+   takes a half-life in images with StyleGAN2's linear ramp-up (`train.ema_half_life_kimg`,
+   `train.ema_rampup`), not yet a half-life along a cosine ramp.
 2. Augmentation: the official ADA pipeline (xflip, rotate90, integer translation, scale,
    rotation, anisotropy, fractional translation, brightness, contrast, luma flip, hue,
    saturation, cutout; train.py line 300) with p scheduled (not adapted) from 0 to 0.55 along
