@@ -24,6 +24,9 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
   (line 196: config.optim.b2_schedule); batch 512; one D update per G update. Every schedule
   is read at the images seen before the step, t * 512, and holds its end value past 20M images,
   as the official `cosine_decay_with_warmup` (training/training_loop.py, line 29).
+- EMA: G_ema's half-life rises from 0 to 5M images along the same half-cosine (train.py
+  lines 189 and 192; beta = 0.5^(512 / half-life) per step, training_loop.py line 351):
+  config.train.ema_half_life_schedule, in thousands of images.
 - Evaluation: FID of 50,000 samples (the official `fid50k_full`; jaxgan's FID compares with
   the training split) every 400 steps, with a checkpoint: the official snapshot every 200
   ticks of 1 kimg, i.e. every 204,800 images at batch 512.
@@ -32,19 +35,14 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
 
 Gaps (settings jaxgan's config cannot express yet; none is faked):
 
-1. EMA schedule: the official G_ema's half-life grows from 0 to 5M images along the
-   half-cosine (beta = 0.5^(512 / half-life) per step, train.py line 192); jaxgan's EMA decay
-   is constant here: 0.5^(512 / 5e6) = 0.99993, the final one, from step 0. jaxgan's EMA
-   takes a half-life in images with StyleGAN2's linear ramp-up (`train.ema_half_life_kimg`,
-   `train.ema_rampup`), not yet a half-life along a cosine ramp.
-2. Augmentation: the official ADA pipeline (xflip, rotate90, integer translation, scale,
+1. Augmentation: the official ADA pipeline (xflip, rotate90, integer translation, scale,
    rotation, anisotropy, fractional translation, brightness, contrast, luma flip, hue,
    saturation, cutout; train.py line 300) with p scheduled (not adapted) from 0 to 0.55 along
    the half-cosine (line 193). jaxgan has DiffAugment's policies and ADA's adaptive p, not this
    pipeline nor a p schedule, so augmentation is off here.
-3. x-flips of the dataset (`--mirror=1`, the training set doubled with mirrored images):
+2. x-flips of the dataset (`--mirror=1`, the training set doubled with mirrored images):
    jaxgan's data pipeline has no flips.
-4. The generator's update in the official loop draws its own real batch; jaxgan's RpGAN
+3. The generator's update in the official loop draws its own real batch; jaxgan's RpGAN
    generator loss reads D on the last critic update's real batch.
 
 Reported: FID 1.96 on CIFAR-10 (class-conditional; 50k samples against the training set).
@@ -84,7 +82,11 @@ def get_config():
   config.train.batch_size = 512
   config.train.d_steps = 1
   config.train.num_steps = 39_063         # 20M images: the decays' length
-  config.train.ema_decay = 0.5 ** (512 / 5e6)   # line 189's final half-life (gap 1)
+  # Lines 189 and 192: G_ema's half-life rises from 0 to 5M images along the half-cosine of
+  # the decay (beta = 0.5^(512 / half-life) per step: 0 at step 0, a copy of G).
+  config.train.ema_decay = 0.0
+  config.train.ema_half_life_schedule = schedules.ramp_config('cosine', 0.0, 5_000.0,
+                                                              decay_steps)
   config.train.checkpoint_every = 400
   config.eval.every_steps = 400
   config.eval.num_samples = 50_000

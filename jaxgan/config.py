@@ -32,7 +32,7 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
-from jaxgan import checks, errors
+from jaxgan import checks, errors, schedules
 from jaxgan.metrics import evaluators as evaluators_lib
 
 # The sections of a config (`default()`).
@@ -152,6 +152,11 @@ def default() -> ml_collections.ConfigDict:
   # official ema_kimg; 0: off) and its ramp-up (ema_rampup, e.g. 0.05; 0: none).
   config.train.ema_half_life_kimg = 0.0
   config.train.ema_rampup = 0.0
+  # Or R3GAN's EMA: the half-life (thousands of images) along a ramp of generator steps
+  # (jaxgan/schedules.py: name 'cosine', 'linear' or 'step', init_value, end_value, steps);
+  # name 'constant' (the default): ema_half_life_kimg or ema_decay as above.
+  config.train.ema_half_life_schedule = ml_collections.ConfigDict(
+      {'name': 'constant', 'init_value': 0.0, 'end_value': 0.0, 'steps': 1.0})
   # Persistent XLA compilation cache of `launch` (a folder, ~ and $VARS expanded; '': off): a
   # restart or resume loads the compiled step instead of compiling it (BENCHMARKS.md).
   config.train.compilation_cache = '~/.cache/jaxgan/xla'
@@ -332,6 +337,21 @@ def get(config: ml_collections.ConfigDict, key: str) -> Any:
 # The loop's values (the parts' own keys are checked by the parts; see jaxgan.validation).
 # ---------------------------------------------------------------------------------------------
 
+def ema_half_life_ramp(config: ml_collections.ConfigDict):
+  """The EMA half-life's ramp of `config.train.ema_half_life_schedule` in thousands of images
+  (a function of the generator step), or None for 'constant' (or an older config without it);
+  ConfigError naming the key for a bad block."""
+  block = config.train.get('ema_half_life_schedule')
+  if block is None:
+    return None
+  errors.check_choice('train.ema_half_life_schedule.name', block.get('name'),
+                      ('constant',) + schedules.RAMPS)
+  if block.name == 'constant':
+    return None
+  return schedules.ramp('train.ema_half_life_schedule', block, low=0,
+                        hint=' (the EMA\'s half-life in thousands of images)')
+
+
 def validate_loop(config: ml_collections.ConfigDict) -> None:
   """ConfigError on a bad value of what the training loop and step read (the `train` and
   `log` sections, `eval.every_steps` and `eval.seed`, `model.z_dim`, `model.num_classes`,
@@ -355,11 +375,17 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   checks.number('train.ema_half_life_kimg', config.train.ema_half_life_kimg, low=0,
                 hint=' (thousands of images; 0: off)')
   checks.number('train.ema_rampup', config.train.ema_rampup, low=0, hint=' (0: no ramp-up)')
+  ramped = ema_half_life_ramp(config)
+  if ramped is not None and (config.train.ema_decay > 0 or config.train.ema_half_life_kimg > 0):
+    raise errors.ConfigError(
+        'config.train.ema_half_life_schedule sets the EMA\'s half-life; set '
+        'config.train.ema_decay and config.train.ema_half_life_kimg to 0.')
   if config.train.ema_decay > 0 and config.train.ema_half_life_kimg > 0:
     raise errors.ConfigError(
         f'config.train.ema_decay={config.train.ema_decay!r} and config.train.ema_half_life_kimg'
         f'={config.train.ema_half_life_kimg!r} both set the EMA; set one of them to 0.')
-  if config.train.ema_rampup > 0 and not config.train.ema_half_life_kimg > 0:
+  if (config.train.ema_rampup > 0 and not config.train.ema_half_life_kimg > 0
+      and ramped is None):
     raise errors.ConfigError(
         f'config.train.ema_rampup={config.train.ema_rampup!r} ramps up StyleGAN2\'s EMA; set '
         f'config.train.ema_half_life_kimg too (e.g. 500), or ema_rampup to 0.')

@@ -36,6 +36,7 @@ from jaxgan import config as config_lib
 from jaxgan import data as data_lib
 from jaxgan import augment, errors, losses, models, state as state_lib, steps, validation
 from jaxgan import evaluation as evaluation_lib
+from jaxgan import schedules
 from jaxgan import workdir as workdir_lib
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
@@ -129,6 +130,8 @@ class EMA:
     n = step * batch the images seen before the update, so the EMA follows the weights
     closely early on (beta = 0 at step 0: a copy). The step computes beta from its step
     count as the official loop does: `EMA(half_life_images=500_000, rampup=0.05)`.
+    `half_life_images` may also be a function of the generator step (R3GAN: a half-cosine
+    from 0 to 5M images, `jaxgan.schedules.ramp`), evaluated by the step.
   """
   decay: Optional[float] = None
   start: int = 0
@@ -145,8 +148,8 @@ class EMA:
     if self.decay is not None and (not number(self.decay) or not 0.0 < self.decay < 1.0):
       raise errors.ConfigError(f'EMA.decay={self.decay!r} must be in (0, 1), e.g. 0.9999; '
                                f'pass ema=None for no EMA.')
-    if self.half_life_images is not None and (not number(self.half_life_images)
-                                              or not self.half_life_images > 0):
+    if self.half_life_images is not None and not callable(self.half_life_images) and (
+        not number(self.half_life_images) or not self.half_life_images > 0):
       raise errors.ConfigError(f'EMA.half_life_images={self.half_life_images!r} must be a '
                                f'number > 0 (images), e.g. 10_000.')
     if self.rampup is not None and (self.half_life_images is None or not number(self.rampup)
@@ -380,7 +383,8 @@ class Experiment:
         'loop': dataclasses.asdict(self.loop),
         # Only the EMA's fields that are set: a decay EMA's record is as before half-lives.
         'ema': None if self.ema is None else {
-            k: v for k, v in dataclasses.asdict(self.ema).items() if v is not None},
+            k: (getattr(v, '__name__', repr(v)) if callable(v) else v)
+            for k, v in dataclasses.asdict(self.ema).items() if v is not None},
         'd_clip': self.d_clip,
         'evaluation': dataclasses.asdict(self.evaluation),
         'config': self.config is not None,
@@ -401,8 +405,15 @@ class Experiment:
     ema = self.ema
     config.train.ema_decay = float(ema.decay) if ema and ema.decay is not None else 0.0
     config.train.ema_start = 0 if ema is None else int(ema.start)
-    config.train.ema_half_life_kimg = (float(ema.half_life_images) / 1000
-                                       if ema and ema.half_life_images is not None else 0.0)
+    if ema and callable(ema.half_life_images):
+      # A ramped half-life: the config's ramp block, unless replaced in code (then none).
+      config.train.ema_half_life_kimg = 0.0
+      if 'ema' not in self.from_config:
+        config.train.ema_half_life_schedule = schedules.ramp_config('constant')
+    else:
+      config.train.ema_half_life_kimg = (float(ema.half_life_images) / 1000
+                                         if ema and ema.half_life_images is not None else 0.0)
+      config.train.ema_half_life_schedule = schedules.ramp_config('constant')
     config.train.ema_rampup = float(ema.rampup) if ema and ema.rampup is not None else 0.0
     config.optim.d_clip = 0.0 if self.d_clip is None else float(self.d_clip)
     e = self.evaluation
@@ -425,8 +436,26 @@ def _optimizer_name(tx) -> str:
   return getattr(tx, 'name', None) or type(tx).__name__
 
 
-def _ema_from_config(t: ml_collections.ConfigDict) -> Optional[EMA]:
-  """The EMA of `config.train` (ema_decay, or ema_half_life_kimg with ema_rampup; None: off)."""
+class _Kimg:
+  """A ramp of thousands of images as a function of the step giving images (a named,
+  picklable callable: its name is what run_info.json records)."""
+
+  def __init__(self, ramp):
+    self.ramp = ramp
+    self.__name__ = f'1000 x {ramp.__name__}'
+
+  def __call__(self, step):
+    return 1000.0 * self.ramp(step)
+
+
+def _ema_from_config(config: ml_collections.ConfigDict) -> Optional[EMA]:
+  """The EMA of `config.train` (ema_decay, or ema_half_life_kimg with ema_rampup, or the
+  half-life's ramp ema_half_life_schedule; None: off)."""
+  t = config.train
+  ramped = config_lib.ema_half_life_ramp(config)
+  if ramped is not None:
+    return EMA(half_life_images=_Kimg(ramped), start=int(t.ema_start),
+               rampup=float(t.ema_rampup) if t.ema_rampup > 0 else None)
   if t.ema_half_life_kimg > 0:
     return EMA(half_life_images=float(t.ema_half_life_kimg) * 1000, start=int(t.ema_start),
                rampup=float(t.ema_rampup) if t.ema_rampup > 0 else None)
@@ -462,7 +491,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
       g_optimizer=checked.g_optimizer, d_optimizer=checked.d_optimizer, data=data,
       z_dim=int(config.model.z_dim), num_classes=int(config.model.num_classes),
       loop=Loop.from_config(config),
-      ema=_ema_from_config(t),
+      ema=_ema_from_config(config),
       d_clip=float(config.optim.d_clip) if config.optim.d_clip > 0 else None,
       evaluation=evaluation_lib.settings_from_config(config), evaluators=checked.evaluators, config=config,
       augmentation=checked.augmentation, from_config=frozenset(PARTS + VALUES))

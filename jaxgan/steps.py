@@ -93,13 +93,14 @@ def _mean_terms(terms: dict, prefix: str) -> dict:
   return out
 
 
-def _half_life_decay(step: jax.Array, batch_size, half_life: float,
-                     rampup: Optional[float]) -> jax.Array:
+def _half_life_decay(step: jax.Array, batch_size, half_life, rampup: Optional[float]
+                     ) -> jax.Array:
   """StyleGAN2-ADA's EMA beta before update `step` (official training_loop.py, 'Update G_ema'):
   h = ema_kimg * 1000, h = min(h, cur_nimg * ema_rampup) with cur_nimg = step * batch the
-  images seen before this update, beta = 0.5 ** (batch / max(h, 1e-8))."""
+  images seen before this update, beta = 0.5 ** (batch / max(h, 1e-8)). `half_life` may be a
+  function of the step (R3GAN's cosine ramp of the half-life, training_loop.py line 351)."""
   batch = jnp.asarray(batch_size, jnp.float32)
-  h = jnp.asarray(half_life, jnp.float32)
+  h = jnp.asarray(half_life(step) if callable(half_life) else half_life, jnp.float32)
   if rampup is not None:
     # In float32: step * batch passes int32's range after ~2e9 images.
     h = jnp.minimum(h, step.astype(jnp.float32) * batch * rampup)
@@ -398,15 +399,15 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
                     tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation, *,
                     z_dim: int, num_classes: int = 0, d_clip: Optional[float] = None,
                     ema_decay: Optional[float] = None, ema_start: int = 0,
-                    ema_half_life: Optional[float] = None, ema_rampup: Optional[float] = None,
+                    ema_half_life=None, ema_rampup: Optional[float] = None,
                     augmentation: Optional[Any] = None,
                     devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
   `augmentation`: an `augment.Augmentation` applied to every image D sees (None: off); the
   state must then hold its `init_state()` in `augment_state`. `d_clip` and `ema_decay`: None
-  (or 0) is off; with `ema_decay` (or StyleGAN2's `ema_half_life` in images, with
-  `ema_rampup`; see `jaxgan.EMA`) the state must hold an EMA (`state.create(ema=True)`),
+  (or 0) is off; with `ema_decay` (or StyleGAN2's `ema_half_life` in images, a number or a
+  function of the step, with `ema_rampup`; see `jaxgan.EMA`) the state must hold an EMA (`state.create(ema=True)`),
   without it none. `jaxgan.Experiment.train_step(devices)`
   builds the step from an experiment; build it yourself to train your own parts in your own
   loop.
@@ -416,7 +417,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
       tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes),
       d_clip=float(d_clip) if d_clip else None,
       ema_decay=float(ema_decay) if ema_decay else None, ema_start=int(ema_start),
-      ema_half_life=float(ema_half_life) if ema_half_life else None,
+      ema_half_life=(ema_half_life if callable(ema_half_life) else
+                     float(ema_half_life) if ema_half_life else None),
       ema_rampup=float(ema_rampup) if ema_rampup else None, augmentation=augmentation)
   return TrainStep(fn, devices)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxgan
+from jaxgan import schedules
 from tests.util import host_batch, tiny_config
 
 
@@ -125,3 +126,45 @@ def test_bad_emas_are_one_sentence(kwargs, message):
   with pytest.raises(jaxgan.errors.ConfigError, match=message) as e:
     jaxgan.EMA(**kwargs)
   assert len(str(e.value).splitlines()) == 1
+
+
+def test_a_ramped_half_life_is_r3gans_update_and_resumes_bit_exact(tmp_path):
+  """config.train.ema_half_life_schedule (R3GAN's G_ema: the half-life along a ramp of
+  generator steps; training_loop.py line 351, beta = 0.5 ** (batch / max(h(t), 1e-8))): the EMA
+  after 4 steps equals a float64 loop of that update, and a run resumes bit-exact and reloads
+  with the same ramp from config.json."""
+  ramp = schedules.ramp_config('linear', 0.0, 0.064, 4.0)   # kimg: 0, 16, 32, 48 images
+  overrides = {'train.ema_half_life_schedule': ramp, 'train.num_steps': 4,
+               'train.checkpoint_every': 2}
+  experiment = jaxgan.build(tiny_config('ring', **overrides))
+  half_life = experiment.ema.half_life_images
+  assert [float(half_life(s)) for s in range(4)] == pytest.approx([0.0, 16.0, 32.0, 48.0])
+  state = experiment.init_state()
+  history = [jax.device_get(state)]
+  for s in range(4):
+    state, _ = experiment.train_step()(state, host_batch(experiment, s, 8))
+    history.append(jax.device_get(state))
+  ema = jax.tree.map(lambda x: np.asarray(x, np.float64), history[0].g_params)
+  for s, after in enumerate(history[1:]):
+    beta = 0.5 ** (16 / max(16.0 * s, 1e-8))   # batch 16; h(s) = 16 s images
+    ema = jax.tree.map(lambda e, p: p + beta * (e - p), ema,
+                       jax.tree.map(lambda x: np.asarray(x, np.float64), after.g_params))
+  chex.assert_trees_all_close(history[-1].ema_params, ema, rtol=1e-5, atol=1e-6)
+  straight = jaxgan.train(tiny_config('ring', **overrides), str(tmp_path / 'a'))
+  jaxgan.train(tiny_config('ring', **{**overrides, 'train.num_steps': 2}), str(tmp_path / 'b'))
+  resumed = jaxgan.train(tiny_config('ring', **overrides), str(tmp_path / 'b'))
+  chex.assert_trees_all_equal(jax.device_get(straight.ema_params),
+                              jax.device_get(resumed.ema_params))
+  reloaded = jaxgan.load_run(str(tmp_path / 'b')).experiment.ema.half_life_images
+  assert float(reloaded(3)) == pytest.approx(48.0)
+
+
+def test_a_ramped_half_life_with_another_ema_setting_is_one_sentence():
+  ramp = schedules.ramp_config('cosine', 0.0, 5.0, 10.0)
+  with pytest.raises(jaxgan.errors.ConfigError, match=r'config.train.ema_half_life_schedule '
+                     r'sets the EMA\'s half-life; set config.train.ema_decay'):
+    jaxgan.build(tiny_config('ring', **{'train.ema_half_life_schedule': ramp,
+                                        'train.ema_decay': 0.99}))
+  with pytest.raises(jaxgan.errors.ConfigError, match='ema_half_life_schedule.name'):
+    jaxgan.build(tiny_config('ring', **{'train.ema_half_life_schedule':
+                                        schedules.ramp_config('exponential', 0, 1, 2)}))

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import jaxgan
+from jaxgan import steps
 from jaxgan import errors, models
 from jaxgan.models import r3gan
 from tests import r3gan_torch
@@ -348,3 +349,12 @@ def test_cifar10_config_schedules_are_the_official_preset():
       assert float(state.hyperparams['b2']) == pytest.approx(official(step, 0.9, 0.99), rel=0,
                                                              abs=tol * 0.99)
       assert float(state.hyperparams['b1']) == 0.0
+  # G_ema's half-life (train.py lines 189 and 192) and the beta of each step (training_loop.py
+  # line 351: 0.5 ** (batch / max(half-life, 1e-8))), from the experiment's EMA.
+  ema = jaxgan.build(config).ema
+  assert ema.decay is None and ema.rampup is None and callable(ema.half_life_images)
+  for step in (0, 1, 5000, 19_531, 39_062, 39_063, 50_000):
+    half_life = official(step, 0.0, 5e6)
+    assert float(ema.half_life_images(step)) == pytest.approx(half_life, rel=0, abs=tol * 5e6)
+    beta = float(steps._half_life_decay(jnp.asarray(step), 512, ema.half_life_images, None))
+    assert beta == pytest.approx(0.5 ** (512 / max(half_life, 1e-8)), rel=0, abs=1e-6)
