@@ -32,6 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
+from jaxgan import schedules  # pylint: disable=wrong-import-position
+
 
 def param_count(module: torch.nn.Module) -> int:
   return sum(p.numel() for p in module.parameters())
@@ -104,7 +106,10 @@ def _setup(g, d, config, batch, image_size, device, threads, compile_models):
 
 
 def _weights(config) -> dict:
-  return dict(config.loss.regularizers or {})
+  """{regulariser: weight}; a ramp's weight (jaxgan/schedules.py, R3GAN's gamma) at step 0,
+  which is all a timing needs (the work per step does not depend on the value)."""
+  return {name: float(w['init_value']) if schedules.is_ramp(w) else float(w)
+          for name, w in dict(config.loss.regularizers or {}).items()}
 
 
 def r3gan_step(batch, *, config, networks, device='cpu', autocast=None, compile_models=False,

@@ -250,6 +250,7 @@ def test_studiogan_state_dict_loads_and_computes_the_same():
       np.testing.assert_array_equal(again[key], value.numpy(), err_msg=key)
 
 
+@pytest.mark.slow
 def test_without_spectral_norm_the_keys_are_plain_weights():
   g = biggan.Generator(**_SMALL, z_dim=_Z, shared_dim=_SHARED, num_classes=_CLASSES,
                        spectral_norm=False, bn_axis_name=None)
@@ -293,6 +294,7 @@ def test_bad_arguments_are_config_errors():
   assert (g.z_dim, g.width, g.shared_dim, d.width) == (120, 96, 128, 96)
 
 
+@pytest.mark.slow
 def test_labels_matter_and_chunks_feed_the_blocks():
   g = biggan.Generator(**_SMALL, z_dim=_Z, shared_dim=_SHARED, num_classes=_CLASSES,
                        bn_axis_name=None)

@@ -53,6 +53,7 @@ def _ring(tmp_path, **overrides):
   return jaxgan.build(tiny_config('ring', **{'log.samples_every': 0, **overrides}))
 
 
+@pytest.mark.slow
 def test_without_ema_a_checkpoint_holds_no_second_generator(tmp_path):
   import jaxgan  # pylint: disable=g-import-not-at-top
   experiment = _ring(tmp_path, **{'train.num_steps': 2})

@@ -102,6 +102,7 @@ def test_stylegan2_half_life_ema_is_the_official_update(rampup):
                          jax.tree.leaves(history[-1].g_params)[0])
 
 
+@pytest.mark.slow
 def test_half_life_ema_resumes_bit_exact(tmp_path):
   overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2,
                'train.ema_half_life_kimg': 0.032, 'train.ema_rampup': 0.5}
@@ -128,6 +129,7 @@ def test_bad_emas_are_one_sentence(kwargs, message):
   assert len(str(e.value).splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_ramped_half_life_is_r3gans_update_and_resumes_bit_exact(tmp_path):
   """config.train.ema_half_life_schedule (R3GAN's G_ema: the half-life along a ramp of
   generator steps; training_loop.py line 351, beta = 0.5 ** (batch / max(h(t), 1e-8))): the EMA

@@ -490,6 +490,7 @@ def scripted():
 
 @pytest.mark.parametrize('direction,best_step', [(evaluators.HIGHER, 2),
                                                  (evaluators.LOWER, 4)])
+@pytest.mark.slow
 def test_best_checkpoint_follows_the_declared_direction(tmp_path, scripted, direction,
                                                         best_step):
   """A user evaluator registered by name, configured under config.eval.<name>: the best
@@ -603,6 +604,7 @@ _FLAT_EVAL = {'every_steps': 0, 'evaluators': ['fid'], 'num_samples': 10000,
               'reference_split': ''}
 
 
+@pytest.mark.slow
 def test_old_flat_eval_keys(tmp_path):
   """A run whose config.json has the flat eval section loads and resumes with the settings at
   their new places; a config that sets a flat key is refused, naming the new place."""
@@ -632,6 +634,7 @@ def test_old_flat_eval_keys(tmp_path):
       jaxgan.validation.validate(config)
 
 
+@pytest.mark.slow
 def test_launch_names_the_new_place_of_a_flat_eval_override(tmp_path):
   for override, message in (
       ('--config.eval.kid_subsets=5', 'error: config.eval.kid_subsets moved to '

@@ -103,6 +103,7 @@ def test_the_last_checkpoint_comes_before_the_evaluation_and_a_signal_stops_it(
   assert jaxgan.load_run(str(workdir)).step == 4
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_saves_and_raises_preempted_with_exit_code_130(tmp_path):
   experiment = jaxgan.build(tiny_config('ring', **{'train.num_steps': 8,
                                                    'train.checkpoint_every': 100}))

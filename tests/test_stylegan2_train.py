@@ -52,6 +52,7 @@ def _torch_gradients(torch_d, x, onehot):
   return official.numpy(), own.numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('group', [1, 4])
 def test_r1_through_the_minibatch_std_is_the_official_penalty(group):
   disc, variables, x, labels, torch_d, onehot = _d_and_replica(group)
@@ -108,6 +109,7 @@ def test_r1_is_allowed_for_the_minibatch_std_and_refused_for_batch_norm():
     jaxgan.build(config)
 
 
+@pytest.mark.slow
 def test_the_generator_names_its_noise_stream_and_sampling_keys_it_by_z():
   gen = sg.Generator(image_size=8, w_dim=W, channel_base=BASE, mapping_layers=2)
   assert steps.rng_streams(gen) == ('noise',)

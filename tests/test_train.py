@@ -201,6 +201,7 @@ def test_nan_stops_the_run_and_keeps_a_finished_restorable_checkpoint(tmp_path):
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(run.state.g_params))
 
 
+@pytest.mark.slow
 def test_nan_before_any_checkpoint_says_nothing_is_kept(tmp_path):
   bad = tiny_config('ring', **{'train.num_steps': 50, 'train.checkpoint_every': 50,
                                'optim.d_lr': 1e30, 'optim.g_lr': 1e30})

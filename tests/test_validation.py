@@ -133,7 +133,8 @@ def _jaxgan_imports(path: str) -> set[str]:
 
 @pytest.mark.parametrize('module, allowed', [
     # config.eval holds the evaluator registry's defaults (each written once, by the registry).
-    ('config', {'jaxgan.errors', 'jaxgan.checks', 'jaxgan.metrics'}),
+    ('config', {'jaxgan.errors', 'jaxgan.checks', 'jaxgan.schedules', 'jaxgan.metrics'}),
+    ('schedules', {'jaxgan.errors', 'jaxgan.checks'}),
     ('checks', {'jaxgan.errors'}),
     ('errors', set()),
 ])
