@@ -133,7 +133,8 @@ def test_launcher_trains_r3gan_rpgan_with_r1_and_r2_on_digits(tmp_path):
   assert 'loss: rpgan + 0.025 * r1 + 0.025 * r2.' in proc.stderr, proc.stderr[-3000:]
   assert (tmp_path / 'checkpoints' / '2').is_dir()
   config = json.loads((tmp_path / 'config.json').read_text())
-  assert config['loss'] == {'name': 'rpgan', 'regularizers': {'r1': 0.025, 'r2': 0.025}}
+  assert config['loss'] == {'name': 'rpgan', 'regularizers': {'r1': 0.025, 'r2': 0.025},
+                            'regularizer_interval': 1}
   assert config['model']['num_classes'] == 10
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
