@@ -485,7 +485,6 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
           f'\'labels\', a folder\'s data.labels=folders).')
     config.model.num_classes = num_classes
   generator, discriminator = models.build(config)
-  t = config.train
   return Experiment(
       generator=generator, discriminator=discriminator, loss=checked.loss,
       g_optimizer=checked.g_optimizer, d_optimizer=checked.d_optimizer, data=data,
