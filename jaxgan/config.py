@@ -143,6 +143,10 @@ def default() -> ml_collections.ConfigDict:
   config.train.num_steps = 100_000    # generator updates
   config.train.batch_size = 64        # global, across all devices and hosts
   config.train.d_steps = 1            # discriminator updates per generator update
+  # The real images a relativistic generator loss (rpgan, ragan, ...) reads: 'shared', the last
+  # critic update's batch; 'own', one more real batch per step for the generator's update
+  # (R3GAN's official loop draws one for each phase).
+  config.train.g_real_batch = 'shared'
   config.train.seed = 0
   config.train.checkpoint_every = 5_000
   config.train.keep_checkpoints = 3
@@ -369,6 +373,7 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
               'train.ema_start'):
     checks.number(key, get(config, key), integer=True, low=0)
   checks.number('model.num_classes', config.model.num_classes, integer=True, low=-1)
+  errors.check_choice('train.g_real_batch', config.train.g_real_batch, ('shared', 'own'))
   for key in ('train.seed', 'eval.seed'):
     checks.number(key, get(config, key), integer=True, low=0, high=2**32 - 1)
   checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)

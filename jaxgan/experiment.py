@@ -65,7 +65,13 @@ class Loop:
   to TensorBoard, metrics.jsonl and the console. samples_every / num_samples: the sample
   grid of a fixed z (0: never). attention_every: SAGAN attention figures (0: never).
   eval_every: the evaluators' cadence (0: no evaluation). prefetch: batches staged on the
-  devices ahead of the step.
+  devices ahead of the step. g_real_batch: the real images a relativistic generator loss
+  (one that `g_needs_real`) reads: 'shared', the last critic update's batch (scored by the
+  updated critic, as that update augmented it); 'own', one more real batch per step for the
+  generator's update, scored by the updated critic and augmented with a fresh draw, as
+  R3GAN's official loop does (training_loop.py draws a real batch for the D phase and
+  another for the G phase). 'own' reads d_steps + 1 batches per step, and is refused for a
+  loss that reads no real images in the generator's update.
   """
   num_steps: int = _DEFAULT.train.num_steps
   batch_size: int = _DEFAULT.train.batch_size
@@ -79,6 +85,7 @@ class Loop:
   attention_every: int = _DEFAULT.log.attention_every
   eval_every: int = _DEFAULT.eval.every_steps
   prefetch: int = _DEFAULT.data.prefetch
+  g_real_batch: str = _DEFAULT.train.g_real_batch
 
   def __post_init__(self):
     for name in ('num_steps', 'batch_size', 'd_steps', 'checkpoint_every', 'keep_checkpoints',
@@ -87,6 +94,7 @@ class Loop:
     for name in ('samples_every', 'attention_every', 'eval_every'):
       _check_int('Loop', name, getattr(self, name), 0)
     _check_int('Loop', 'seed', self.seed, 0, 2**32 - 1)
+    errors.check_arg('Loop.g_real_batch', self.g_real_batch, steps.G_REAL_BATCHES)
 
   def replace(self, **values) -> 'Loop':
     """A copy with `values` changed (checked as a new Loop is)."""
@@ -99,7 +107,8 @@ class Loop:
                checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
                log_every=log.every_steps, samples_every=log.samples_every,
                num_samples=log.num_samples, attention_every=log.attention_every,
-               eval_every=config.eval.every_steps, prefetch=config.data.prefetch)
+               eval_every=config.eval.every_steps, prefetch=config.data.prefetch,
+               g_real_batch=t.g_real_batch)
 
   def write_to(self, config: ml_collections.ConfigDict) -> None:
     """Sets the config keys this Loop comes from to its values (config.json's record)."""
@@ -110,6 +119,7 @@ class Loop:
     (log.every_steps, log.samples_every, log.num_samples, log.attention_every) = (
         self.log_every, self.samples_every, self.num_samples, self.attention_every)
     config.eval.every_steps, config.data.prefetch = self.eval_every, self.prefetch
+    t.g_real_batch = self.g_real_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +255,9 @@ class Experiment:
             f'the augmentation {self.augmentation.policy!r} transforms images (H, W, C), but '
             f'the data\'s examples have shape {shape}; set config.augment.policy=\'\' (or '
             f'pass Experiment(augmentation=None), or an augmentation of your own for them).')
+    steps.check_g_real_batch(self.loop.g_real_batch, self.loss,
+                             'config.train.g_real_batch' if 'loop' in self.from_config
+                             else 'Experiment.loop.g_real_batch')
     if self.loss.needs_augment and self.augmentation is None:
       raise errors.ConfigError(
           f'the loss {self.loss!r} needs an augmentation T (consistency regularisation) but '
@@ -308,7 +321,8 @@ class Experiment:
           ema_start=0 if self.ema is None else self.ema.start,
           ema_half_life=None if self.ema is None else self.ema.half_life_images,
           ema_rampup=None if self.ema is None else self.ema.rampup,
-          augmentation=self.augmentation, devices=list(key))
+          augmentation=self.augmentation, g_real_batch=self.loop.g_real_batch,
+          devices=list(key))
     return step
 
   @functools.cached_property
@@ -341,7 +355,8 @@ class Experiment:
 
   def layout(self, devices: Optional[list] = None) -> data_lib.Layout:
     """How each step's examples are split over this process's devices."""
-    return data_lib.Layout.for_devices(self.loop.batch_size, self.loop.d_steps, devices)
+    return data_lib.Layout.for_devices(self.loop.batch_size, self.loop.d_steps, devices,
+                                       g_batch=self.loop.g_real_batch == 'own')
 
   def generate(self, state: state_lib.GANState, num: int, *, ema: bool = True, seed: int = 0,
                batch_size: int = 250) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:

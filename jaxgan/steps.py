@@ -112,8 +112,10 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
                tx_d: optax.GradientTransformation, z_dim: int, num_classes: int,
                d_clip: Optional[float], ema_decay: Optional[float], ema_start: int,
                augmentation: Optional[Any] = None, ema_half_life: Optional[float] = None,
-               ema_rampup: Optional[float] = None):
-  """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice.
+               ema_rampup: Optional[float] = None, g_real_batch: str = 'shared'):
+  """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice, or
+  with `g_real_batch='own'` (d_steps + 1, b, ...): the last batch is the generator update's
+  real images (see `jaxgan.Loop`).
 
   `d_clip`: WGAN's clipping bound (None: off). `ema_decay`: the generator EMA's decay (None:
   no EMA; the state then holds none), averaging from step `ema_start`; or `ema_half_life`
@@ -131,7 +133,12 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   step_key = jax.random.fold_in(state.key, state.step)
   d_key, g_key = jax.random.split(step_key)
   images, labels = batch['image'], batch['label']
-  d_steps, b = images.shape[0], images.shape[1]
+  own_real = g_real_batch == 'own'
+  d_steps, b = images.shape[0] - int(own_real), images.shape[1]
+  if d_steps < 1:
+    raise errors.ConfigError(f'the batch holds {images.shape[0]} global batches; with '
+                             f'g_real_batch={g_real_batch!r} the step takes d_steps + 1 '
+                             f'(data.Layout(g_batch=True)).')
   device = lax.axis_index(AXIS)
   conditional = num_classes > 0
   augmenting = augmentation is not None
@@ -265,15 +272,19 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   z, fake_y = draw(g_key)
   real = real_logits = None
   if loss.g_needs_real:
-    # Relativistic losses compare with D(x): the last critic update's real batch, scored by
-    # the updated critic (in training mode; its state changes are discarded, as for fakes),
-    # seen as that update saw it (the same augmentation draw).
-    real = images[d_steps - 1]
-    real_y = labels[d_steps - 1] if conditional else None
-    last_key = noise_rngs(d_keys[d_steps - 1])[0]   # the key update_keys split in that update
-    real_logits = _f32(apply_model(discriminator, d_params, d_state,
-                                   seen(real, update_keys(last_key)[2]), real_y,
-                                   train=True)[0])
+    # Relativistic losses compare with D(x), scored by the updated critic (in training mode;
+    # its state changes are discarded, as for fakes). 'shared': the last critic update's real
+    # batch, seen as that update saw it (the same augmentation draw); 'own': the step's last
+    # batch, drawn for this update alone, with a fresh draw (R3GAN's official G phase).
+    last = d_steps if own_real else d_steps - 1
+    real, real_y = images[last], (labels[last] if conditional else None)
+    if own_real:   # the key of one more batch than the critic updates' (d_keys: the first ones)
+      k_aug_real = jax.random.split(d_key, d_steps + 1)[d_steps] if augmenting else None
+    else:
+      last_key = noise_rngs(d_keys[d_steps - 1])[0]   # the key update_keys split in that update
+      k_aug_real = update_keys(last_key)[2]
+    real_logits = _f32(apply_model(discriminator, d_params, d_state, seen(real, k_aug_real),
+                                   real_y, train=True)[0])
 
   def g_loss_fn(params):
     fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True,
@@ -395,12 +406,27 @@ class TrainStep:
     return self._jitted.lower(state, batch)
 
 
+G_REAL_BATCHES = ('shared', 'own')
+
+
+def check_g_real_batch(g_real_batch, loss: losses_lib.Term, where: str = 'g_real_batch'
+                       ) -> None:
+  """ConfigError unless `g_real_batch` is 'shared' or 'own', and 'own' only with a loss whose
+  generator update reads real images (`g_needs_real`); `where` names the setting."""
+  errors.check_arg(where, g_real_batch, G_REAL_BATCHES)
+  if g_real_batch == 'own' and not loss.g_needs_real:
+    raise errors.ConfigError(
+        f'{where}=\'own\' draws a real batch for the generator\'s update, but the loss '
+        f'{loss!r} reads no real images there (only relativistic losses such as rpgan do); '
+        f'set it to \'shared\'.')
+
+
 def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses_lib.Term,
                     tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation, *,
                     z_dim: int, num_classes: int = 0, d_clip: Optional[float] = None,
                     ema_decay: Optional[float] = None, ema_start: int = 0,
                     ema_half_life=None, ema_rampup: Optional[float] = None,
-                    augmentation: Optional[Any] = None,
+                    augmentation: Optional[Any] = None, g_real_batch: str = 'shared',
                     devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
@@ -410,8 +436,10 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
   function of the step, with `ema_rampup`; see `jaxgan.EMA`) the state must hold an EMA (`state.create(ema=True)`),
   without it none. `jaxgan.Experiment.train_step(devices)`
   builds the step from an experiment; build it yourself to train your own parts in your own
-  loop.
+  loop. `g_real_batch`: 'shared' or 'own' (see `jaxgan.Loop`; 'own' takes batches of
+  d_steps + 1 global batches, `Layout(g_batch=True)`).
   """
+  check_g_real_batch(g_real_batch, loss)
   fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator, loss=loss, tx_g=tx_g,
       tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes),
@@ -419,7 +447,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
       ema_decay=float(ema_decay) if ema_decay else None, ema_start=int(ema_start),
       ema_half_life=(ema_half_life if callable(ema_half_life) else
                      float(ema_half_life) if ema_half_life else None),
-      ema_rampup=float(ema_rampup) if ema_rampup else None, augmentation=augmentation)
+      ema_rampup=float(ema_rampup) if ema_rampup else None, augmentation=augmentation,
+      g_real_batch=g_real_batch)
   return TrainStep(fn, devices)
 
 

@@ -46,7 +46,7 @@ def host_batch(experiment: jaxgan.Experiment, step: int, local_devices: int) -> 
   experiment.data.prepare()
   loop = experiment.loop
   layout = data.Layout(batch_size=loop.batch_size, d_steps=loop.d_steps,
-                       local_devices=local_devices)
+                       local_devices=local_devices, g_batch=loop.g_real_batch == 'own')
   return experiment.data.batch(step, layout)
 
 

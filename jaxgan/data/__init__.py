@@ -2,12 +2,14 @@
 handwritten digits, 2-D Gaussian mixtures, arrays in memory, and any iterator of batches.
 
 A source yields, for training step `s` and a batch `Layout`, this process's batch
-  {'image': float32 (local_devices, d_steps, per_device_batch, H, W, C) in [-1, 1],
-   'label': int32   (local_devices, d_steps, per_device_batch)}
-(`image` is (..., 2) points for the mixtures). For the built-in sources step s's batch is a
-pure function of (seed, s): each epoch is a fresh permutation of the example indices drawn
-from (seed, epoch), so a run resumed at step k reads exactly what the uninterrupted run read,
-without replaying the stream, and a run on 8 devices reads what a run on 1 device reads.
+  {'image': float32 (local_devices, num_batches, per_device_batch, H, W, C) in [-1, 1],
+   'label': int32   (local_devices, num_batches, per_device_batch)}
+(`image` is (..., 2) points for the mixtures), num_batches = d_steps, or d_steps + 1 when the
+generator's update reads a real batch of its own (`Layout.g_batch`, `Loop.g_real_batch`).
+For the built-in sources step s's batch is a pure function of (seed, s): each epoch is a
+fresh permutation of the example indices drawn from (seed, epoch), so a run resumed at step k
+reads exactly what the uninterrupted run read, without replaying the stream, and a run on 8
+devices reads what a run on 1 device reads.
 Several processes compute the same global batch indices and each reads only its own slice.
 
 Image datasets (`config.data.dataset`):

@@ -85,7 +85,7 @@ class IndexedSource:
           f'global batch (config.train.batch_size={layout.batch_size}); add examples, raise '
           f'data.fraction or lower the batch size.')
     idx = self.global_indices(step, layout.examples_per_step)
-    idx = layout.split(idx.reshape(layout.d_steps, layout.batch_size))
+    idx = layout.split(idx.reshape(layout.num_batches, layout.batch_size))
     images, labels = self.read(idx.reshape(-1))
     # uint8 images to [-1, 1]; float examples (ArraySource's points, embeddings) as they are.
     examples = to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
@@ -190,7 +190,8 @@ class IterableSource:
   """Adapts an iterator of global batches to a source.
 
   Each item is a dict {'image': (batch_size, ...), 'label': (batch_size,)} (or just the image
-  array), float in [-1, 1]; a step takes `d_steps` items, and each process keeps its slice.
+  array), float in [-1, 1]; a step takes `layout.num_batches` items (`d_steps`, and one more
+  for a generator that reads its own real batch), and each process keeps its slice.
   The iterator cannot rewind: steps must be read in order, and a resumed run in another
   process continues from the iterator's current position (not bit-exact; use an
   `ArraySource` or your own step-indexed `Source` for exact resume). The loader reads a few
@@ -216,8 +217,9 @@ class IterableSource:
     try:
       item = next(self._iterator)
     except StopIteration:
-      raise errors.DatasetError('the batch iterator is exhausted; pass one that yields at least '
-                                'd_steps * num_steps batches (e.g. itertools.cycle).') from None
+      raise errors.DatasetError(
+          'the batch iterator is exhausted; pass one that yields at least num_batches * '
+          'num_steps batches (e.g. itertools.cycle).') from None
     image = item['image'] if isinstance(item, dict) else item
     label = item.get('label') if isinstance(item, dict) else None
     image = np.asarray(image, np.float32)
@@ -237,7 +239,7 @@ class IterableSource:
       if self._next_step is not None and step != self._next_step:
         raise errors.DatasetError(f'an IterableSource reads steps in order; step {step} was '
                                   f'asked after step {self._next_step - 1}.')
-      items = [self._item(layout) for _ in range(layout.d_steps)]
+      items = [self._item(layout) for _ in range(layout.num_batches)]
       self._next_step = step + 1
       batch = {'image': layout.split(np.stack([i for i, _ in items])),
                'label': layout.split(np.stack([l for _, l in items]))}

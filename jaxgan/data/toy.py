@@ -96,5 +96,5 @@ class MixtureSource:
   def batch(self, step: int, layout: pipeline.Layout) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([self.seed, step, 0x6d6978])
     points = sample_mixture(self.name, layout.examples_per_step, rng)
-    points = layout.split(points.reshape(layout.d_steps, layout.batch_size, 2))
+    points = layout.split(points.reshape(layout.num_batches, layout.batch_size, 2))
     return {'image': points, 'label': np.zeros(points.shape[:3], np.int32)}
