@@ -56,6 +56,9 @@ def default() -> ml_collections.ConfigDict:
   # Image datasets: train on this fraction of the split, a subset drawn from train.seed (FID
   # still compares with the whole split), e.g. 0.1 for DiffAugment's 10%-data experiments.
   config.data.fraction = 1.0
+  # Image datasets: train on the images and their horizontal mirror images (the official
+  # StyleGAN2-ADA / R3GAN `--mirror=1`: the index space doubled, the second copy flipped).
+  config.data.mirror = False
   config.data.image_key = ''          # TFDS image feature ('': the builder's image feature)
   config.data.label_key = ''          # TFDS class-label feature ('': 'label' or the only one)
   config.data.cache = 'auto'          # 'memory', 'none' (stream by index) or 'auto' (by size)

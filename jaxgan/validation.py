@@ -94,7 +94,7 @@ _SET_KEYS = tuple(f'{section}.{name}' for section in ('model', 'data')
 # What each kind of dataset never reads (the mixtures draw 2-D points: no image key at all).
 _DATA_UNREAD = {
     'mixture': ('image_size', 'channels', 'path', 'labels', 'data_dir', 'split', 'image_key',
-                'label_key', 'cache', 'cache_max_gb', 'workers'),
+                'label_key', 'cache', 'cache_max_gb', 'workers', 'mirror'),
     'digits': ('data_dir', 'split', 'cache', 'cache_max_gb', 'workers'),
     'file': ('data_dir', 'split'),
 }
@@ -128,6 +128,7 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
     raise errors.ConfigError('config.data.dataset is empty; name a TFDS dataset, \'folder\', '
                              '\'npz\', \'digits\', \'ring\' or \'grid\'.')
   checks.number('data.workers', d.workers, integer=True, low=0)
+  errors.check_choice('data.mirror', d.mirror, (False, True))
   if d.dataset in data.MIXTURES:
     return
   if d.image_size not in data.IMAGE_SIZES:

@@ -25,6 +25,11 @@ Image datasets (`config.data.dataset`):
                       (`data.image_key`, `data.label_key` override), the number of classes is
                       the label feature's.
 
+`data.mirror` (image sources): the trained-on images doubled with their horizontal mirror
+images, as the official StyleGAN2-ADA and R3GAN datasets' `--mirror=1` (`xflip`): the
+epoch's permutation runs over twice the examples, the second copy flipped, so every epoch
+shows each image once as stored and once mirrored (see `IndexedSource`).
+
 Every image goes through `convert_image`: 16-bit scaled to 8 bits, palettes expanded, alpha
 composited over black, grey repeated to RGB (or colour turned grey with `data.channels=1`),
 centre-cropped to a square and resized to `data.image_size` (a power of two, 32 to 256)

@@ -41,12 +41,13 @@ def from_config(config: ml_collections.ConfigDict) -> Any:
     return sources.ArraySource(loader=lambda: toy.load_digits(size, channels), seed=seed,
                                num_classes=10,
                                name=f'digits-{size}px' + ('-grey' if channels == 1 else ''),
-                               example_shape=(size, size, channels), fraction=d.fraction)
+                               example_shape=(size, size, channels), fraction=d.fraction,
+                               mirror=d.mirror)
   storage = _storage(d.dataset, path=d.path, labels=d.labels, split=d.split,
                      data_dir=d.data_dir, image_key=d.image_key, label_key=d.label_key)
   return streaming.DatasetSource(storage, image_size=size, channels=channels, cache=d.cache,
                                  cache_max_gb=d.cache_max_gb, seed=seed, workers=d.workers,
-                                 fraction=d.fraction)
+                                 fraction=d.fraction, mirror=d.mirror)
 
 
 def reference_source(source: Any, split: str) -> Any:

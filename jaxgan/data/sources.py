@@ -30,11 +30,23 @@ class IndexedSource:
   `fraction` < 1 trains on a subset of max(1, round(fraction * N)) examples drawn from `seed`
   (the same subset on every process and at every resume; DiffAugment's low-data setting);
   `reference_images` still reads all N (FID against the whole set).
+
+  `mirror` (config.data.mirror; StyleGAN2-ADA's and R3GAN's `--mirror=1`): the trained-on
+  examples are doubled with their horizontal mirror images, as the official
+  training/dataset.py does (`xflip`: the index space tiled twice, the second copy flipped).
+  The epoch-wise permutations then run over the 2n entries, entry k < n the example
+  unflipped and entry n + k the same example flipped, so each epoch shows every image once
+  each way; which entries a step reads stays a pure function of (seed, step), so resume and
+  any device count read the same images, flips included. Doubling the index space rather
+  than flipping each draw with probability 1/2 keeps the official's exact distribution (per
+  epoch, not only in expectation). `reference_images` is not mirrored (FID against the
+  stored images; the official FID reads the doubled set, the same up to CIFAR-10's symmetry).
   """
   name: str
   seed: int
   example_shape: tuple[int, ...]
   fraction: float = 1.0
+  mirror: bool = False
 
   @property
   def num_examples(self) -> int:
@@ -56,37 +68,52 @@ class IndexedSource:
       cached = self.__dict__['_subset'] = (n, np.sort(order[:count]))
     return cached[1]
 
+  def _epoch_size(self) -> int:
+    """Entries of one epoch: the trained-on examples, twice with `mirror`."""
+    return len(self.training_indices()) * (2 if self.mirror else 1)
+
   def _permutation(self, epoch: int) -> np.ndarray:
     # The last two epochs' permutations: a step needs one, or two where it straddles epochs.
     cache = self.__dict__.setdefault('_permutations', {})
     if epoch not in cache:
       if len(cache) >= 2:
         cache.pop(min(cache))
-      cache[epoch] = self.training_indices()[
-          np.random.default_rng([self.seed, epoch, 0x5eed]).permutation(
-              len(self.training_indices()))]
+      cache[epoch] = np.random.default_rng([self.seed, epoch, 0x5eed]).permutation(
+          self._epoch_size())
     return cache[epoch]
 
-  def global_indices(self, step: int, count: int) -> np.ndarray:
-    """Indices of examples [step * count, (step + 1) * count) of the epoch-wise order (each
-    epoch a permutation of the training examples)."""
-    n = len(self.training_indices())
+  def global_entries(self, step: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(example indices, flipped) of entries [step * count, (step + 1) * count) of the
+    epoch-wise order (each epoch a permutation of the training examples, or with `mirror` of
+    the examples and their mirror images); `flipped` is all False without `mirror`."""
+    size = self._epoch_size()
     start, stop = step * count, (step + 1) * count
     out = []
-    for epoch in range(start // n, (stop - 1) // n + 1):
-      lo, hi = max(start - epoch * n, 0), min(stop - epoch * n, n)
+    for epoch in range(start // size, (stop - 1) // size + 1):
+      lo, hi = max(start - epoch * size, 0), min(stop - epoch * size, size)
       out.append(self._permutation(epoch)[lo:hi])
-    return np.concatenate(out)
+    entries = np.concatenate(out)
+    n = len(self.training_indices())
+    return self.training_indices()[entries % n], entries >= n
+
+  def global_indices(self, step: int, count: int) -> np.ndarray:
+    """Example indices of entries [step * count, (step + 1) * count) (`global_entries`)."""
+    return self.global_entries(step, count)[0]
 
   def batch(self, step: int, layout: pipeline.Layout) -> dict[str, np.ndarray]:
-    if len(self.training_indices()) < layout.batch_size:
+    if self._epoch_size() < layout.batch_size:
       raise errors.DatasetError(
           f'{self.name} has {len(self.training_indices())} training examples, fewer than one '
           f'global batch (config.train.batch_size={layout.batch_size}); add examples, raise '
           f'data.fraction or lower the batch size.')
-    idx = self.global_indices(step, layout.examples_per_step)
-    idx = layout.split(idx.reshape(layout.num_batches, layout.batch_size))
+    idx, flipped = self.global_entries(step, layout.examples_per_step)
+    shape = (layout.num_batches, layout.batch_size)
+    idx, flipped = layout.split(idx.reshape(shape)), layout.split(flipped.reshape(shape))
     images, labels = self.read(idx.reshape(-1))
+    if self.mirror:
+      images = np.array(images)   # a copy we may write (a memory map's read is read-only)
+      flipped = flipped.reshape(-1)
+      images[flipped] = images[flipped, :, ::-1]   # (n, H, W, C): W reversed
     # uint8 images to [-1, 1]; float examples (ArraySource's points, embeddings) as they are.
     examples = to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
     return {'image': examples.reshape(idx.shape + images.shape[1:]),
@@ -106,8 +133,23 @@ class IndexedSource:
 
   def describe(self) -> dict[str, Any]:
     """What run_info.json records of the data."""
-    return {'name': self.name, 'identity': self.identity(), 'num_examples': self.num_examples,
-            'example_shape': list(self.example_shape), 'num_classes': self.num_classes}
+    record = {'name': self.name, 'identity': self.identity(),
+              'num_examples': self.num_examples, 'example_shape': list(self.example_shape),
+              'num_classes': self.num_classes}
+    if self.mirror:
+      record['mirror'] = True
+    return record
+
+
+def check_mirror(mirror, name: str, example_shape) -> bool:
+  """`mirror` as a bool; ConfigError for a non-bool, or for examples that are not images."""
+  if not isinstance(mirror, (bool, np.bool_)):
+    raise errors.ConfigError(f'{name}: mirror={mirror!r} must be True (train on the images and '
+                             f'their mirror images) or False.')
+  if mirror and example_shape is not None and len(example_shape) != 3:
+    raise errors.ConfigError(f'{name}: mirror=True flips images (H, W, C), but the examples have '
+                             f'shape {tuple(example_shape)}; set mirror=False.')
+  return bool(mirror)
 
 
 def check_fraction(fraction, name: str) -> float:
@@ -125,13 +167,15 @@ class ArraySource(IndexedSource):
   (N, D) such as points or embeddings, trained on as they are (as float32), e.g. with
   `models.MLPGenerator(out_dim=D)` and `models.MLPDiscriminator()`. `loader` (instead of
   `images`) loads them on `prepare()`, so building a source is cheap and a missing dataset
-  fails when the run starts, before anything compiles. `fraction`: see `IndexedSource`.
+  fails when the run starts, before anything compiles. `fraction`, `mirror` (images only):
+  see `IndexedSource`.
   """
 
   def __init__(self, images: Optional[np.ndarray] = None, labels: Optional[np.ndarray] = None,
                *, seed: int = 0, num_classes: int = 0, name: str = 'arrays',
                loader: Optional[Callable[[], tuple[np.ndarray, np.ndarray]]] = None,
-               example_shape: Optional[tuple[int, ...]] = None, fraction: float = 1.0):
+               example_shape: Optional[tuple[int, ...]] = None, fraction: float = 1.0,
+               mirror: bool = False):
     if images is None and loader is None:
       raise ValueError('pass images or a loader')
     self.name = name
@@ -144,6 +188,7 @@ class ArraySource(IndexedSource):
     if images is not None:
       self._set(images, labels)
     self.example_shape = tuple(example_shape or self.images.shape[1:])
+    self.mirror = check_mirror(mirror, name, self.example_shape)
 
   def _set(self, images, labels) -> None:
     images = np.asarray(images)

@@ -81,10 +81,11 @@ class DatasetSource(sources.IndexedSource):
 
   def __init__(self, storage: Storage, *, image_size: int, channels: int = 3,
                cache: str = 'auto', cache_max_gb: float = 4.0, seed: int = 0,
-               workers: int = 0, fraction: float = 1.0):
+               workers: int = 0, fraction: float = 1.0, mirror: bool = False):
     errors.check_arg('cache', cache, CACHES)
     errors.check_arg('channels', channels, images_lib.CHANNELS)
     self.fraction = sources.check_fraction(fraction, storage.label())
+    self.mirror = sources.check_mirror(mirror, storage.label(), None)
     self.storage = storage
     self.image_size, self.channels = int(image_size), int(channels)
     self.example_shape = (self.image_size, self.image_size, self.channels)
