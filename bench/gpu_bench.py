@@ -188,7 +188,8 @@ class JaxSide:
     self.images_per_step = batch * (config.train.d_steps + 1)
     step = experiment.train_step(devices=jax.devices()[:1])
     experiment.data.prepare()
-    layout = data.Layout(batch_size=batch, d_steps=config.train.d_steps, local_devices=1)
+    layout = data.Layout(batch_size=batch, d_steps=config.train.d_steps, local_devices=1,
+                         g_batch=config.train.g_real_batch == 'own')
     self.state, self.batch = step.place(experiment.init_state(),
                                         experiment.data.batch(0, layout))
     t0 = time.perf_counter()

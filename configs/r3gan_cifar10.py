@@ -30,6 +30,12 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
 - Evaluation: FID of 50,000 samples (the official `fid50k_full`; jaxgan's FID compares with
   the training split) every 400 steps, with a checkpoint: the official snapshot every 200
   ticks of 1 kimg, i.e. every 204,800 images at batch 512.
+- Data: the training set doubled with its mirror images (`--mirror=1`; config.data.mirror,
+  each epoch every image once as stored and once x-flipped, as the official dataset's
+  xflip; FID reads the images as stored, as the official `fid50k_full`, which sets
+  xflip=False), and two real batches a step, one for D's update and one for G's (training_loop.py
+  lines 287-290 and 325: RpGAN's generator loss reads D, after its update, on the G phase's
+  own real batch; config.train.g_real_batch='own').
 - Length: 39,063 steps (the 20M images of the decay; the official `--kimg` default, 10M kimg,
   runs on at the end values, as a larger train.num_steps does here).
 
@@ -40,10 +46,10 @@ Gaps (settings jaxgan's config cannot express yet; none is faked):
    saturation, cutout; train.py line 300) with p scheduled (not adapted) from 0 to 0.55 along
    the half-cosine (line 193). jaxgan has DiffAugment's policies and ADA's adaptive p, not this
    pipeline nor a p schedule, so augmentation is off here.
-2. x-flips of the dataset (`--mirror=1`, the training set doubled with mirrored images):
-   jaxgan's data pipeline has no flips.
-3. The generator's update in the official loop draws its own real batch; jaxgan's RpGAN
-   generator loss reads D on the last critic update's real batch.
+2. Labels of the fakes: the official phases condition G and D on the labels of the phase's
+   real batch (R3GAN/Trainer.py: G(z, c), D(fake, c) and D(real, c) with c the reals'
+   labels, so RpGAN pairs a real and a fake of one class); jaxgan draws the fakes' labels
+   uniformly, independent of the reals'.
 
 Reported: FID 1.96 on CIFAR-10 (class-conditional; 50k samples against the training set).
 Expected here: not measured by jaxgan (no GPU or CIFAR-10 on the development machines); the
@@ -81,6 +87,8 @@ def get_config():
     schedule.steps = decay_steps
   config.train.batch_size = 512
   config.train.d_steps = 1
+  config.train.g_real_batch = 'own'       # training_loop.py: a real batch for each phase
+  config.data.mirror = True               # --mirror=1: the dataset doubled with x-flips
   config.train.num_steps = 39_063         # 20M images: the decays' length
   # Lines 189 and 192: G_ema's half-life rises from 0 to 5M images along the half-cosine of
   # the decay (beta = 0.5^(512 / half-life) per step: 0 at step 0, a copy of G).
