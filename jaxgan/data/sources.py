@@ -39,8 +39,8 @@ class IndexedSource:
   each way; which entries a step reads stays a pure function of (seed, step), so resume and
   any device count read the same images, flips included. Doubling the index space rather
   than flipping each draw with probability 1/2 keeps the official's exact distribution (per
-  epoch, not only in expectation). `reference_images` is not mirrored (FID against the
-  stored images; the official FID reads the doubled set, the same up to CIFAR-10's symmetry).
+  epoch, not only in expectation). `reference_images` is not mirrored: FID compares with
+  the images as stored, as the official `fid50k_full` does (it sets xflip=False).
   """
   name: str
   seed: int
