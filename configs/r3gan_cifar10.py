@@ -36,6 +36,9 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
   xflip=False), and two real batches a step, one for D's update and one for G's (training_loop.py
   lines 287-290 and 325: RpGAN's generator loss reads D, after its update, on the G phase's
   own real batch; config.train.g_real_batch='own').
+- Conditioning: each phase's fakes take the labels of that phase's real batch (R3GAN/Trainer.py:
+  G(z, c), D(fake, c) and D(real, c) with c the reals' labels, so RpGAN pairs a real and a
+  fake of one class; config.train.fake_labels='real').
 - Length: 39,063 steps (the 20M images of the decay; the official `--kimg` default, 10M kimg,
   runs on at the end values, as a larger train.num_steps does here).
 
@@ -46,10 +49,6 @@ Gaps (settings jaxgan's config cannot express yet; none is faked):
    saturation, cutout; train.py line 300) with p scheduled (not adapted) from 0 to 0.55 along
    the half-cosine (line 193). jaxgan has DiffAugment's policies and ADA's adaptive p, not this
    pipeline nor a p schedule, so augmentation is off here.
-2. Labels of the fakes: the official phases condition G and D on the labels of the phase's
-   real batch (R3GAN/Trainer.py: G(z, c), D(fake, c) and D(real, c) with c the reals'
-   labels, so RpGAN pairs a real and a fake of one class); jaxgan draws the fakes' labels
-   uniformly, independent of the reals'.
 
 Reported: FID 1.96 on CIFAR-10 (class-conditional; 50k samples against the training set).
 Expected here: not measured by jaxgan (no GPU or CIFAR-10 on the development machines); the
@@ -88,6 +87,7 @@ def get_config():
   config.train.batch_size = 512
   config.train.d_steps = 1
   config.train.g_real_batch = 'own'       # training_loop.py: a real batch for each phase
+  config.train.fake_labels = 'real'       # Trainer.py: the fakes take the phase's real labels
   config.data.mirror = True               # --mirror=1: the dataset doubled with x-flips
   config.train.num_steps = 39_063         # 20M images: the decays' length
   # Lines 189 and 192: G_ema's half-life rises from 0 to 5M images along the half-cosine of

@@ -19,6 +19,7 @@ mixing, the 'orig' discriminator. Reproduced here:
 - Loss (training/loss.py's StyleGAN2Loss): the non-saturating loss (softplus) with R1 of
   weight gamma/2 = 0.005 on the reals, R1 being the gradient of the batch's summed logits as
   the official code takes it (through the minibatch std; jaxgan/models/stylegan2.py's doc).
+- Fakes' labels: uniform draws, as the labels of the official random items of balanced CIFAR-10.
 - Lazy regularisation (Karras et al. 2020a, section 3.1): R1 every 16 D minibatches with its
   weight multiplied by 16 (`loss.regularizer_interval`, `losses.lazy`).
 - Optimiser: Adam (betas 0 and 0.99, eps 1e-8) with learning rate 0.0025 for G and D, each

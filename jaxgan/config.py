@@ -150,6 +150,9 @@ def default() -> ml_collections.ConfigDict:
   # critic update's batch; 'own', one more real batch per step for the generator's update
   # (R3GAN's official loop draws one for each phase).
   config.train.g_real_batch = 'shared'
+  # The labels of a conditional run's fakes: 'uniform' draws; 'real', those of each update's
+  # real batch (R3GAN's official loop: a real and a fake of one class in each pair).
+  config.train.fake_labels = 'uniform'
   config.train.seed = 0
   config.train.checkpoint_every = 5_000
   config.train.keep_checkpoints = 3
@@ -377,6 +380,7 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
     checks.number(key, get(config, key), integer=True, low=0)
   checks.number('model.num_classes', config.model.num_classes, integer=True, low=-1)
   errors.check_choice('train.g_real_batch', config.train.g_real_batch, ('shared', 'own'))
+  errors.check_choice('train.fake_labels', config.train.fake_labels, ('uniform', 'real'))
   for key in ('train.seed', 'eval.seed'):
     checks.number(key, get(config, key), integer=True, low=0, high=2**32 - 1)
   checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)

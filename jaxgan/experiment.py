@@ -71,7 +71,12 @@ class Loop:
   generator's update, scored by the updated critic and augmented with a fresh draw, as
   R3GAN's official loop does (training_loop.py draws a real batch for the D phase and
   another for the G phase). 'own' reads d_steps + 1 batches per step, and is refused for a
-  loss that reads no real images in the generator's update.
+  loss that reads no real images in the generator's update. fake_labels: the labels a
+  conditional experiment's fakes are made and scored with: 'uniform', drawn uniformly per
+  example; 'real', those of the update's real batch (each critic update its own batch's,
+  the generator update the batch `g_real_batch` gives it), so a relativistic loss pairs a
+  real and a fake of one class, as R3GAN's official loop does (R3GAN/Trainer.py conditions
+  G(z, c) and D on the phase's real labels c). 'real' is refused for unconditional ones.
   """
   num_steps: int = _DEFAULT.train.num_steps
   batch_size: int = _DEFAULT.train.batch_size
@@ -86,6 +91,7 @@ class Loop:
   eval_every: int = _DEFAULT.eval.every_steps
   prefetch: int = _DEFAULT.data.prefetch
   g_real_batch: str = _DEFAULT.train.g_real_batch
+  fake_labels: str = _DEFAULT.train.fake_labels
 
   def __post_init__(self):
     for name in ('num_steps', 'batch_size', 'd_steps', 'checkpoint_every', 'keep_checkpoints',
@@ -95,6 +101,7 @@ class Loop:
       _check_int('Loop', name, getattr(self, name), 0)
     _check_int('Loop', 'seed', self.seed, 0, 2**32 - 1)
     errors.check_arg('Loop.g_real_batch', self.g_real_batch, steps.G_REAL_BATCHES)
+    errors.check_arg('Loop.fake_labels', self.fake_labels, steps.FAKE_LABELS)
 
   def replace(self, **values) -> 'Loop':
     """A copy with `values` changed (checked as a new Loop is)."""
@@ -108,7 +115,7 @@ class Loop:
                log_every=log.every_steps, samples_every=log.samples_every,
                num_samples=log.num_samples, attention_every=log.attention_every,
                eval_every=config.eval.every_steps, prefetch=config.data.prefetch,
-               g_real_batch=t.g_real_batch)
+               g_real_batch=t.g_real_batch, fake_labels=t.fake_labels)
 
   def write_to(self, config: ml_collections.ConfigDict) -> None:
     """Sets the config keys this Loop comes from to its values (config.json's record)."""
@@ -119,7 +126,7 @@ class Loop:
     (log.every_steps, log.samples_every, log.num_samples, log.attention_every) = (
         self.log_every, self.samples_every, self.num_samples, self.attention_every)
     config.eval.every_steps, config.data.prefetch = self.eval_every, self.prefetch
-    t.g_real_batch = self.g_real_batch
+    t.g_real_batch, t.fake_labels = self.g_real_batch, self.fake_labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,6 +275,9 @@ class Experiment:
           f'{self._where("num_classes")}=-1 (the data\'s number of classes) is resolved by '
           f'jaxgan.build; building an Experiment yourself, set it to data.num_classes.')
     _check_int('Experiment', 'num_classes', self.num_classes, 0)
+    steps.check_fake_labels(self.loop.fake_labels, self.num_classes,
+                            'config.train.fake_labels' if 'loop' in self.from_config
+                            else 'Experiment.loop.fake_labels')
     if (self.loss.per_sample_gradients and models.mixes_samples(self.discriminator)
         and not models.summed_logit_penalty(self.discriminator)):
       raise errors.ConfigError(
@@ -322,7 +332,7 @@ class Experiment:
           ema_half_life=None if self.ema is None else self.ema.half_life_images,
           ema_rampup=None if self.ema is None else self.ema.rampup,
           augmentation=self.augmentation, g_real_batch=self.loop.g_real_batch,
-          devices=list(key))
+          fake_labels=self.loop.fake_labels, devices=list(key))
     return step
 
   @functools.cached_property

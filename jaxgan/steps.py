@@ -112,10 +112,12 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
                tx_d: optax.GradientTransformation, z_dim: int, num_classes: int,
                d_clip: Optional[float], ema_decay: Optional[float], ema_start: int,
                augmentation: Optional[Any] = None, ema_half_life: Optional[float] = None,
-               ema_rampup: Optional[float] = None, g_real_batch: str = 'shared'):
+               ema_rampup: Optional[float] = None, g_real_batch: str = 'shared',
+               fake_labels: str = 'uniform'):
   """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice, or
   with `g_real_batch='own'` (d_steps + 1, b, ...): the last batch is the generator update's
-  real images (see `jaxgan.Loop`).
+  real images (see `jaxgan.Loop`). `fake_labels`: the fakes' labels in a conditional step,
+  'uniform' draws or 'real', those of the update's real batch (see `jaxgan.Loop`).
 
   `d_clip`: WGAN's clipping bound (None: off). `ema_decay`: the generator EMA's decay (None:
   no EMA; the state then holds none), averaging from step `ema_start`; or `ema_half_life`
@@ -172,13 +174,16 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     k_fake, k_reg, k_aug = jax.random.split(k, 3)
     return (k_fake, k_reg) + tuple(jax.random.split(k_aug, 3))
 
-  def draw(k):
-    """z (and fake labels) for this device's b examples, keyed by global example index."""
+  def draw(k, real_y):
+    """z and the fakes' labels (None when unconditional) for this device's b examples: z
+    keyed by global example index; the labels `real_y`, those of the update's real batch
+    (fake_labels='real'), or uniform draws keyed alike."""
     keys = jax.vmap(jax.random.split)(example_keys(k, b))
     z = jax.vmap(lambda kk: jax.random.normal(kk, (z_dim,)))(keys[:, 0])
     y = None
     if conditional:
-      y = jax.vmap(lambda kk: jax.random.randint(kk, (), 0, num_classes))(keys[:, 1])
+      y = (real_y if fake_labels == 'real' else
+           jax.vmap(lambda kk: jax.random.randint(kk, (), 0, num_classes))(keys[:, 1]))
     return z, y
 
   # --- discriminator updates ------------------------------------------------------------------
@@ -189,7 +194,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     k, g_rngs = noise_rngs(k)
     k_fake, k_reg, k_aug_real, k_aug_fake, k_aug_t = update_keys(k)
     k_reg = jax.random.fold_in(k_reg, device)
-    z, fake_y = draw(k_fake)
+    z, fake_y = draw(k_fake, real_y)
     # G runs in training mode (batch statistics) but its state changes only in G's update.
     fake, _ = apply_model(generator, state.g_params, state.g_state, z, fake_y, train=True,
                           rngs=g_rngs)
@@ -269,14 +274,14 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   if augmenting:
     g_key, k_aug_g = jax.random.split(g_key)
   g_key, g_rngs = noise_rngs(g_key)
-  z, fake_y = draw(g_key)
+  last = d_steps if own_real else d_steps - 1   # the real batch of G's update (g_real_batch)
+  z, fake_y = draw(g_key, labels[last])
   real = real_logits = None
   if loss.g_needs_real:
     # Relativistic losses compare with D(x), scored by the updated critic (in training mode;
     # its state changes are discarded, as for fakes). 'shared': the last critic update's real
     # batch, seen as that update saw it (the same augmentation draw); 'own': the step's last
     # batch, drawn for this update alone, with a fresh draw (R3GAN's official G phase).
-    last = d_steps if own_real else d_steps - 1
     real, real_y = images[last], (labels[last] if conditional else None)
     if own_real:   # the key of one more batch than the critic updates' (d_keys: the first ones)
       k_aug_real = jax.random.split(d_key, d_steps + 1)[d_steps] if augmenting else None
@@ -407,6 +412,7 @@ class TrainStep:
 
 
 G_REAL_BATCHES = ('shared', 'own')
+FAKE_LABELS = ('uniform', 'real')
 
 
 def check_g_real_batch(g_real_batch, loss: losses_lib.Term, where: str = 'g_real_batch'
@@ -421,13 +427,24 @@ def check_g_real_batch(g_real_batch, loss: losses_lib.Term, where: str = 'g_real
         f'set it to \'shared\'.')
 
 
+def check_fake_labels(fake_labels, num_classes: int, where: str = 'fake_labels') -> None:
+  """ConfigError unless `fake_labels` is 'uniform' or 'real', and 'real' only for a
+  conditional step (num_classes > 0); `where` names the setting."""
+  errors.check_arg(where, fake_labels, FAKE_LABELS)
+  if fake_labels == 'real' and not num_classes > 0:
+    raise errors.ConfigError(
+        f'{where}=\'real\' gives the fakes the labels of the real batch, but the model is '
+        f'unconditional (num_classes 0); set it to \'uniform\', or give the model the data\'s '
+        f'classes (config.model.num_classes=-1).')
+
+
 def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses_lib.Term,
                     tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation, *,
                     z_dim: int, num_classes: int = 0, d_clip: Optional[float] = None,
                     ema_decay: Optional[float] = None, ema_start: int = 0,
                     ema_half_life=None, ema_rampup: Optional[float] = None,
                     augmentation: Optional[Any] = None, g_real_batch: str = 'shared',
-                    devices: Optional[list] = None) -> TrainStep:
+                    fake_labels: str = 'uniform', devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
   `augmentation`: an `augment.Augmentation` applied to every image D sees (None: off); the
@@ -437,9 +454,11 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
   without it none. `jaxgan.Experiment.train_step(devices)`
   builds the step from an experiment; build it yourself to train your own parts in your own
   loop. `g_real_batch`: 'shared' or 'own' (see `jaxgan.Loop`; 'own' takes batches of
-  d_steps + 1 global batches, `Layout(g_batch=True)`).
+  d_steps + 1 global batches, `Layout(g_batch=True)`). `fake_labels`: 'uniform' or 'real'
+  (see `jaxgan.Loop`; 'real' only with num_classes > 0).
   """
   check_g_real_batch(g_real_batch, loss)
+  check_fake_labels(fake_labels, num_classes)
   fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator, loss=loss, tx_g=tx_g,
       tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes),
@@ -448,7 +467,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
       ema_half_life=(ema_half_life if callable(ema_half_life) else
                      float(ema_half_life) if ema_half_life else None),
       ema_rampup=float(ema_rampup) if ema_rampup else None, augmentation=augmentation,
-      g_real_batch=g_real_batch)
+      g_real_batch=g_real_batch, fake_labels=fake_labels)
   return TrainStep(fn, devices)
 
 
