@@ -1124,7 +1124,24 @@ def from_config(loss_config) -> Term:
     weighted = float(pl_weight) * PathLength(decay=float(decay), batch_shrink=int(shrink))
     result = result + (lazy(weighted, int(g_every), separate=separate) if g_every > 1
                        else weighted)
+  else:
+    for key, default in (('g_regularizer_interval', 1), ('pl_decay', 0.01),
+                         ('pl_batch_shrink', 2)):
+      if loss_config.get(key, default) != default:
+        raise errors.ConfigError(
+            f'config.loss.{key}={loss_config.get(key)!r} sets path length regularisation, '
+            f'which is off; set config.loss.path_length (StyleGAN2: 2) or remove it.')
+  if separate and not _has_separate(result):
+    raise errors.ConfigError(
+        'config.loss.reg_phases=\'separate\' gives lazy regularisers optimiser steps of '
+        'their own, but none is lazy; set config.loss.regularizer_interval or '
+        'g_regularizer_interval above 1, or reg_phases=\'joined\'.')
   return result
+
+
+def _has_separate(loss: Term) -> bool:
+  """Whether `loss` has a part in an optimiser step of its own (`separate_phases`)."""
+  return bool(separate_phases(loss)[1])
 
 
 def needs_critic(loss: Term) -> bool:

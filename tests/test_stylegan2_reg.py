@@ -251,6 +251,13 @@ def test_path_length_refusals():
     bad = tiny_config('digits', **{'loss.path_length': 2.0, key: value})
     with pytest.raises(errors.ConfigError, match=match):
       jaxgan.build(bad)
+  # Path length keys without path length, separate phases without a lazy term.
+  with pytest.raises(errors.ConfigError, match='path length regularisation, which is off'):
+    jaxgan.build(tiny_config('digits', **{'loss.g_regularizer_interval': 4}))
+  with pytest.raises(errors.ConfigError, match='none is lazy'):
+    jaxgan.build(tiny_config('digits', **{'loss.reg_phases': 'separate',
+                                          'loss.regularizers': {'r1': 1.0},
+                                          'model.d_norm': 'layer'}))
 
 
 def test_path_length_from_config():
