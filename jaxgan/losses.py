@@ -928,7 +928,8 @@ class Lazy(Term):
   step does the same (see `separate_phases`), otherwise (the default) its values join the
   update's sum (one optimiser step). Pair it with `optim.lazy_ratio(every)` (config
   `optim.{d,g}_reg_interval`) to scale the optimiser's rate and betas as the official code
-  does.
+  does. A separate phase is an optimiser update like any other: an optax schedule's count
+  (learning rate, beta2) advances on it too, as torch's Adam step count does.
   """
   term: Term
   every: int
