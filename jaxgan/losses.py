@@ -675,8 +675,9 @@ def term(name: str, *, d: Optional[Callable[[LossInputs], Array]] = None,
   the value is logged as d/<name> and g/<name>. Say what the functions read: `needs_critic`
   (inputs.critic, inputs.fake_critic), `g_needs_real` (inputs.real_logits and inputs.real in
   `g`), `per_sample_gradients` (a penalty on per-sample input gradients), `needs_augment`
-  (inputs.augment), `needs_generator` (inputs.generator in `g`). Example, the relativistic average hinge loss (Jolicoeur-Martineau 2018;
-  registered as `losses.rahinge`, written here as research code would):
+  (inputs.augment), `needs_generator` (inputs.generator in `g`). Example, the relativistic
+  average hinge loss (Jolicoeur-Martineau 2018; registered as `losses.rahinge`, written here
+  as research code would):
 
       relu = jax.nn.relu
       rahinge = losses.term(

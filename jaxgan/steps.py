@@ -124,7 +124,10 @@ def _separate_phase(parts, loss_fn, params, opt_state, tx, step, loss_state, pla
   `params`, under a `lax.cond` on the step (skipped steps leave the parameters, the optimiser
   state and the term states alone). `loss_fn(params, term) -> (total, (terms, state
   updates))`. Returns (params, opt_state, terms (zeros when skipped), state updates)."""
-  own = [p for p in parts if jax.eval_shape(lambda q, p=p: loss_fn(q, p.ungated()), params)[1][0]]
+  def gives_terms(part):   # traced only for the structure: does the part give terms here?
+    return bool(jax.eval_shape(lambda q: loss_fn(q, part.ungated()), params)[1][0])
+
+  own = [part for part in parts if gives_terms(part)]
   if not own:
     return params, opt_state, {}, {}
   everies = sorted({p.every for p in own})
@@ -278,9 +281,13 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     d_params = clip(optax.apply_updates(d_params, updates))
     if separate:
       # The official 'Dreg' phase: the same minibatch, the updated critic, a step of its own.
+      def d_phase_loss(params, term):
+        total, (phase_terms, *_) = d_loss_fn(params, term)
+        return total, (phase_terms, {})
+
       d_params, d_opt_state, reg_terms, _ = _separate_phase(
-          separate, lambda p, t: (lambda o: (o[0], (o[1][0], {})))(d_loss_fn(p, t)),
-          d_params, d_opt_state, tx_d, state.step, loss_state, 'critic', clip)
+          separate, d_phase_loss, d_params, d_opt_state, tx_d, state.step, loss_state,
+          'critic', clip)
       terms = {**terms, **reg_terms}
     # Stateful terms see this update's logits (outside the gradient), then agree across devices.
     loss_state = _sync_state(loss.update_state(loss_state, losses_lib.LossInputs(
@@ -374,9 +381,13 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   g_params = optax.apply_updates(state.g_params, updates)
   if separate:
     # The official 'Greg' phase: fresh latents, the updated generator, a step of its own.
+    def g_phase_loss(params, term):
+      total, (phase_terms, _, phase_updates) = g_loss_fn(params, term)
+      return total, (phase_terms, phase_updates)
+
     g_params, g_opt_state, reg_terms, reg_updates = _separate_phase(
-        separate, lambda p, t: (lambda o: (o[0], (o[1][0], o[1][2])))(g_loss_fn(p, t)),
-        g_params, g_opt_state, tx_g, state.step, {**loss_state, **g_updates}, 'generator')
+        separate, g_phase_loss, g_params, g_opt_state, tx_g, state.step,
+        {**loss_state, **g_updates}, 'generator')
     g_terms, g_updates = {**g_terms, **reg_terms}, {**g_updates, **reg_updates}
   if g_updates:   # generator-side term states (path length's mean), agreed across devices
     loss_state = {**loss_state, **_sync_state(g_updates)}

@@ -97,6 +97,7 @@ def test_evaluation_and_sampling_do_not_mix():
                               rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_style_mixing_refusals():
   with pytest.raises(errors.ConfigError, match='probability in'):
     _generator(style_mixing_prob=1.5)
@@ -148,6 +149,7 @@ def _reference(p, z, y_key, pl_mean, decay):
   return jnp.mean((lengths - new_mean) ** 2), new_mean
 
 
+@pytest.mark.slow
 def test_path_length_penalty_and_gradient_against_float64():
   p = _toy_params(jax.random.key(0))
   z = jax.random.normal(jax.random.key(1), (4, Z))
@@ -277,7 +279,7 @@ def test_path_length_from_config():
   assert losses.separate_phases(joined)[0] is joined
 
 
-# --- the separate regularisation phases -----------------------------------------------------------
+# --- the separate regularisation phases ----------------------------------------------------------
 
 def _mlp_parts(loss, every_g=2):
   gen, disc = models.MLPGenerator(hidden=8, depth=1), models.MLPDiscriminator(hidden=8, depth=1)
@@ -334,11 +336,9 @@ def test_separate_phases_equal_hand_written_adam_steps(step_index):
     g_params = optax.apply_updates(g_params, deltas)
   chex.assert_trees_all_close(got.g_params, g_params, rtol=1e-6, atol=1e-7)
   chex.assert_trees_all_close(got.g_opt_state, g_opt, rtol=1e-6, atol=1e-7)
-  expected_r1 = 0.0 if step_index % 2 else None
-  if expected_r1 is not None:
-    assert float(metrics['d/r1'][0]) == 0.0 and float(metrics['g/g_reg'][0]) == 0.0
-  else:
-    assert float(metrics['d/r1'][0]) > 0 and float(metrics['g/g_reg'][0]) > 0
+  regularised = step_index % 2 == 0   # logged with their gain on the phases' steps, else 0
+  assert (float(metrics['d/r1'][0]) > 0) == regularised
+  assert (float(metrics['g/g_reg'][0]) > 0) == regularised
 
 
 def test_separate_phases_refuse_two_intervals_for_one_player():
@@ -351,7 +351,7 @@ def test_separate_phases_refuse_two_intervals_for_one_player():
     step(state, batch)
 
 
-# --- a tiny StyleGAN2 with both, through jaxgan.train ---------------------------------------------
+# --- a tiny StyleGAN2 with both, through jaxgan.train --------------------------------------------
 
 def _tiny_config(**overrides):
   config = tiny_config('digits', **{'train.batch_size': 16, 'model.num_classes': 10,
@@ -409,7 +409,7 @@ def test_stylegan2_config_keys_reach_the_networks():
     jaxgan.build(_tiny_config(**{'model.stylegan2_cfg': 'paper257'}))
 
 
-# --- configs ---------------------------------------------------------------------------------------
+# --- configs -------------------------------------------------------------------------------------
 
 def test_paper256_config_is_the_official_cfg(tmp_path):
   for i in range(3):
