@@ -5,8 +5,9 @@ Limited Data"): the official `--cfg=paper256` setting, the one of the paper's FF
   python launch.py --config=configs/stylegan2_paper256.py --workdir=runs/stylegan2_ffhq256 \
       --config.data.path=DIR_OF_256PX_IMAGES
 
-The official command: `python train.py --outdir=~/training-runs --data=~/datasets/ffhq256.zip
---gpus=8 --cfg=paper256` (NVlabs/stylegan2-ada-pytorch). Its train.py's cfg_specs row
+The official command: `python train.py --outdir=~/training-runs
+--data=~/datasets/ffhq256x256.zip --gpus=8 --cfg=paper256` (NVlabs/stylegan2-ada-pytorch; its
+README: paper256 "reproduce[s] results for FFHQ and LSUN Cat at 256x256"). Its train.py's cfg_specs row
 'paper256': ref_gpus 8, kimg 25000, mb 64, mbstd 8, fmaps 0.5, lrate 0.0025, gamma 1, ema 20
 kimg, no ramp, map 8; and the defaults every cfg but cifar keeps: path length weight 2 every
 4 G minibatches, style mixing 0.9, R1 every 16 D minibatches, the 'resnet' discriminator.
@@ -35,8 +36,8 @@ updated by the main generator update alone, where the official mapping network a
 it in the Greg and Dmain phases; path length's running mean is averaged over devices after
 each update (the official code keeps one per GPU); the optional --mirror x-flips are not set.
 
-Reported: the paper's FFHQ 256x256 (70k images) FID is 3.88 with ADA (Table 2 of Karras et
-al. 2020b, "Training GANs with limited data", 8 V100s). Expected here: not measured by jaxgan
+Reported: the paper's FFHQ and LSUN Cat 256x256 results (Karras et al. 2020b; not copied
+here, no number of theirs was checked for this config). Expected here: not measured by jaxgan
 (no GPU or FFHQ on the development machines).
 """
 
