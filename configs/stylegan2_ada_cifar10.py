@@ -21,7 +21,9 @@ mixing, the 'orig' discriminator. Reproduced here:
   the official code takes it (through the minibatch std; jaxgan/models/stylegan2.py's doc).
 - Fakes' labels: uniform draws, as the labels of the official random items of balanced CIFAR-10.
 - Lazy regularisation (Karras et al. 2020a, section 3.1): R1 every 16 D minibatches with its
-  weight multiplied by 16 (`loss.regularizer_interval`, `losses.lazy`).
+  weight multiplied by 16 (`loss.regularizer_interval`, `losses.lazy`), in an Adam step of
+  its own after the main D step on the same minibatch, as the official 'Dreg' phase
+  (`loss.reg_phases='separate'`).
 - Optimiser: Adam (betas 0 and 0.99, eps 1e-8) with learning rate 0.0025 for G and D, each
   scaled for its lazy interval as the official loop does (lr x k/(k+1), betas^(k/(k+1)):
   D's interval 16; G's 4, the official default, although cifar has no path length term:
@@ -36,12 +38,10 @@ mixing, the 'orig' discriminator. Reproduced here:
 
 Gaps (settings jaxgan's loop cannot express yet; none is faked):
 
-1. Lazy regularisation's separate step: on a regularisation step the official loop takes
-   a second Adam step for R1 alone (the 'Dreg' phase, which is why the optimiser scaling
-   counts k + 1 steps per k minibatches); jaxgan adds the lazy R1 to that step's main D
-   update (one Adam step), so trajectories differ slightly.
+1. The order of the phases: the official loop runs Gmain (and Greg) before Dmain and
+   Dreg in each iteration; jaxgan's step updates D first, then G (with D's new weights).
 2. Path length regularisation and style mixing: off in --cfg=cifar, so nothing is missing
-   here; neither exists in jaxgan (the other cfgs would need them).
+   here (both exist: configs/stylegan2_paper256.py turns them on).
 3. The ADA pipeline: the official 'bgc' pipeline (x-flip, 90-degree rotations, integer
    translation; isotropic and anisotropic scaling, rotation, fractional translation;
    brightness, contrast, luma flip, hue, saturation) is not in jaxgan; jaxgan's ADA adapts p
@@ -86,6 +86,7 @@ def get_config():
   config.train.d_steps = 1
   config.train.num_steps = KIMG * 1000 // BATCH
   config.loss.regularizer_interval = 16   # lazy R1: every 16 minibatches, weight x 16
+  config.loss.reg_phases = 'separate'     # ... in its own Adam step (the official Dreg)
   config.optim.d_reg_interval = 16        # Adam's lr and betas scaled by 16/17
   config.optim.g_reg_interval = 4         # the official default G_reg_interval
   config.train.ema_decay = 0.0            # the EMA is given by its half-life instead

@@ -98,6 +98,10 @@ def default() -> ml_collections.ConfigDict:
   config.model.r3gan_widths = config_dict.placeholder(tuple)
   config.model.r3gan_cardinalities = config_dict.placeholder(tuple)
   config.model.r3gan_blocks = config_dict.placeholder(tuple)
+  # StyleGAN2 (jaxgan/models/stylegan2.py): the official train.py --cfg ('cifar', 'paper256',
+  # 'stylegan2', ...; None: 'cifar') and style mixing's probability in training (None: 0).
+  config.model.stylegan2_cfg = config_dict.placeholder(str)
+  config.model.style_mixing_prob = config_dict.placeholder(float)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.name = 'non_saturating'
@@ -106,6 +110,16 @@ def default() -> ml_collections.ConfigDict:
   config.loss.regularizers = ml_collections.ConfigDict()
   # Lazy regularisation (StyleGAN2): the regularizers every this many steps, weight x it (1: off).
   config.loss.regularizer_interval = 1
+  # Path length regularisation (StyleGAN2, losses.PathLength): its weight (0: off; official
+  # pl_weight 2), the running mean's decay, the batch divisor, and its own lazy interval (the
+  # official G_reg_interval 4; 1: every step).
+  config.loss.path_length = 0.0
+  config.loss.pl_decay = 0.01
+  config.loss.pl_batch_shrink = 2
+  config.loss.g_regularizer_interval = 1
+  # Lazy regularisers' optimiser steps: 'joined' (added to the main update) or 'separate' (an
+  # optimiser step of their own after it, the official Dreg / Greg phases).
+  config.loss.reg_phases = 'joined'
 
   # Differentiable augmentation of every image D sees (jaxgan/augment.py): real and fake, in
   # both players' updates and inside regularisers; also the T of the consistency regulariser.

@@ -288,9 +288,44 @@ def lecam_anchors(ema: Mapping[str, Array], *, decay: float) -> tuple[Array, Arr
   return ema['real'] * scale, ema['fake'] * scale
 
 
+def path_lengths(grads: Array) -> Array:
+  """Per-sample path lengths from J^T y, the gradients of sum(G(w) * y) with respect to ws
+  (B, num_ws, w_dim): sqrt(mean over the ws of the squared norm over w_dim), as the
+  official loss.py (`pl_grads.square().sum(2).mean(1).sqrt()`)."""
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+@_plain('path_length_term')
+def path_length_penalty(*, lengths: Array, pl_mean: Array, decay: float
+                        ) -> tuple[Array, Array]:
+  """Path length regularisation (Karras et al. 2020, "Analyzing and Improving the Image
+  Quality of StyleGAN", eq. 4, without its weight): E_w[(||J_w^T y||_2 - a)^2], a the running
+  mean of the lengths. Returns (penalty, the updated mean a' = a + decay * (mean(lengths) -
+  a)); the penalty is taken around a', which is not stopped, as the official loss.py's
+  `pl_mean.lerp(pl_lengths.mean(), pl_decay)` (the caller stores a' without its gradient)."""
+  new_mean = pl_mean + decay * (jnp.mean(lengths) - pl_mean)
+  return jnp.mean(jnp.square(lengths - new_mean)), new_mean
+
+
 # ---------------------------------------------------------------------------------------------
 # Composable terms.
 # ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorAccess:
+  """The generator as a generator-side term may run it (`LossInputs.generator`), with the
+  parameters being differentiated and the generator's state as the step found it (state
+  changes, e.g. StyleGAN2's w_avg, are discarded), in training mode:
+
+  `draw(n)`: fresh (z, labels) for n examples of this device (labels None unconditionally);
+  `styles(z, labels)`: the ws the synthesis network receives (StyleGAN2's mapping and, when
+  on, style mixing); `synthesize(ws)`: the images, with the generator's own noise drawn
+  from keys of their own; `batch`: this device's batch in the generator update.
+  """
+  draw: Callable[[int], tuple[Array, Optional[Array]]]
+  styles: Callable[[Array, Optional[Array]], Array]
+  synthesize: Callable[[Array], Array]
+  batch: int
 
 @dataclasses.dataclass(frozen=True)
 class LossInputs:
@@ -315,9 +350,14 @@ class LossInputs:
   before this one (`GANState.step`, from 0), which scheduled weights read (see `Term`); None
   in inputs built by hand without it.
 
+  `generator` (generator update only, when the loss `needs_generator`: path length) runs the
+  generator with the parameters being differentiated (`GeneratorAccess`), and `rng` is then
+  a per-device key for the term's own draws.
+
   A field a term reads without declaring it (`critic` or `fake_critic` without
-  `needs_critic`, `augment` without `needs_augment`) raises `errors.ConfigError` saying so
-  when a `term(...)`, `Regularizer` or built-in term calls it.
+  `needs_critic`, `augment` without `needs_augment`, `generator` without `needs_generator`)
+  raises `errors.ConfigError` saying so when a `term(...)`, `Regularizer` or built-in term
+  calls it.
   """
   fake_logits: Array
   real_logits: Optional[Array] = None
@@ -329,6 +369,7 @@ class LossInputs:
   fake_critic: Optional[Callable[[Array], Array]] = None
   augment: Optional[Callable[[Array, int], Array]] = None
   step: Optional[Array] = None
+  generator: Optional['GeneratorAccess'] = None
 
   def critic_of_fakes(self) -> Optional[Callable[[Array], Array]]:
     """`fake_critic`, or `critic` where none was given."""
@@ -421,7 +462,8 @@ def _weight_repr(weight: Weight) -> str:
 
 class _Undeclared:
   """Stands for a `LossInputs` callable a term reads without declaring (or that the update
-  does not have); calling it raises a one-sentence `errors.ConfigError`."""
+  does not have); calling it, or reading an attribute of it, raises a one-sentence
+  `errors.ConfigError`."""
 
   def __init__(self, message: str):
     self.message = message
@@ -429,16 +471,22 @@ class _Undeclared:
   def __call__(self, *args, **kwargs):
     raise errors.ConfigError(self.message)
 
+  def __getattr__(self, name):
+    if name.startswith('__'):
+      raise AttributeError(name)
+    raise errors.ConfigError(self.message)
+
 
 def _as_declared(inputs: LossInputs, name: str, needs_critic: bool,
-                 needs_augment: bool) -> LossInputs:
+                 needs_augment: bool, needs_generator: bool = False) -> LossInputs:
   """`inputs` with the callables term `name` did not declare (or that are absent) replaced by
   `_Undeclared` ones, so that a missing declaration is a sentence, not "'NoneType' object is
   not callable" from inside the traced step."""
   changes = {}
   for field, flag, needed in (('critic', 'needs_critic', needs_critic),
                               ('fake_critic', 'needs_critic', needs_critic),
-                              ('augment', 'needs_augment', needs_augment)):
+                              ('augment', 'needs_augment', needs_augment),
+                              ('generator', 'needs_generator', needs_generator)):
     value = getattr(inputs, field)
     if not needed:
       if value is not None or field != 'fake_critic':   # None: critic_of_fakes() -> critic
@@ -447,10 +495,12 @@ def _as_declared(inputs: LossInputs, name: str, needs_critic: bool,
             f'with {flag}=True (losses.term({name!r}, ..., {flag}=True), or {flag} = True '
             f'on your Term subclass).')
     elif value is None and field != 'fake_critic':
+      where = ('the discriminator update has none (read it in g=, not d=)'
+               if field == 'generator' else 'the generator update has none (read it in d=, '
+               'not g=)')
       changes[field] = _Undeclared(
-          f'the loss term {name!r} calls LossInputs.{field}, which is None here: the generator '
-          f'update has none (read it in d=, not g=), and LossInputs built by hand need '
-          f'{field}=.')
+          f'the loss term {name!r} calls LossInputs.{field}, which is None here: {where}, '
+          f'and LossInputs built by hand need {field}=.')
   return dataclasses.replace(inputs, **changes) if changes else inputs
 
 
@@ -476,15 +526,19 @@ class Term:
   critic function, for penalties on D's input gradients), `g_needs_real` (D's real logits in
   the generator update), `per_sample_gradients` (a penalty on per-sample input gradients,
   wrong for a critic that mixes samples through batch norm), `needs_augment` (the
-  experiment's augmentation, `LossInputs.augment`). A stateful term returns its
+  experiment's augmentation, `LossInputs.augment`), `needs_generator` (the generator
+  itself in its update, `LossInputs.generator`: path length). A stateful term returns its
   initial state from `init_state` ({its name: pytree of arrays}) and its next state from
   `update_state`, which the step calls after each critic update with that update's inputs
-  (outside the gradient); the step then averages the state over devices.
+  (outside the gradient); the step then averages the state over devices. A term whose state
+  follows the generator update (path length's running mean) returns its new entries from
+  `g_terms_and_state` instead, which the step calls for the generator's terms.
   """
   needs_critic: bool = False
   g_needs_real: bool = False
   per_sample_gradients: bool = False
   needs_augment: bool = False
+  needs_generator: bool = False
 
   def d_terms(self, inputs: LossInputs) -> dict[str, Array]:
     raise NotImplementedError
@@ -497,6 +551,11 @@ class Term:
 
   def update_state(self, state: Mapping[str, Any], inputs: LossInputs) -> dict[str, Any]:
     return dict(state)
+
+  def g_terms_and_state(self, inputs: LossInputs) -> tuple[dict[str, Array], dict[str, Any]]:
+    """(`g_terms(inputs)`, the state entries this generator update sets: {name: pytree},
+    computed in the gradient's forward pass, taken outside it by the step; {} by default)."""
+    return self.g_terms(inputs), {}
 
   def d_loss(self, inputs: LossInputs) -> Array:
     return sum(self.d_terms(inputs).values(), jnp.zeros(()))
@@ -588,18 +647,19 @@ class Custom(Term):
   g_needs_real: bool = False
   per_sample_gradients: bool = False
   needs_augment: bool = False
+  needs_generator: bool = False
 
   def d_terms(self, inputs):
     if self.d is None:
       return {}
     return {self.name: self.d(_as_declared(inputs, self.name, self.needs_critic,
-                                           self.needs_augment))}
+                                           self.needs_augment, self.needs_generator))}
 
   def g_terms(self, inputs):
     if self.g is None:
       return {}
     return {self.name: self.g(_as_declared(inputs, self.name, self.needs_critic,
-                                           self.needs_augment))}
+                                           self.needs_augment, self.needs_generator))}
 
   def __repr__(self):
     return self.name
@@ -608,15 +668,16 @@ class Custom(Term):
 def term(name: str, *, d: Optional[Callable[[LossInputs], Array]] = None,
          g: Optional[Callable[[LossInputs], Array]] = None, needs_critic: bool = False,
          g_needs_real: bool = False, per_sample_gradients: bool = False,
-         needs_augment: bool = False) -> Term:
+         needs_augment: bool = False, needs_generator: bool = False) -> Term:
   """A loss term from plain Python functions of `LossInputs`, each returning a scalar.
 
   `d` is added to the discriminator's loss, `g` to the generator's (either may be None);
   the value is logged as d/<name> and g/<name>. Say what the functions read: `needs_critic`
   (inputs.critic, inputs.fake_critic), `g_needs_real` (inputs.real_logits and inputs.real in
   `g`), `per_sample_gradients` (a penalty on per-sample input gradients), `needs_augment`
-  (inputs.augment). Example, the relativistic average hinge loss (Jolicoeur-Martineau 2018;
-  registered as `losses.rahinge`, written here as research code would):
+  (inputs.augment), `needs_generator` (inputs.generator in `g`). Example, the relativistic
+  average hinge loss (Jolicoeur-Martineau 2018; registered as `losses.rahinge`, written here
+  as research code would):
 
       relu = jax.nn.relu
       rahinge = losses.term(
@@ -629,7 +690,8 @@ def term(name: str, *, d: Optional[Callable[[LossInputs], Array]] = None,
   """
   if d is None and g is None:
     raise ValueError('pass d= or g= (a function of LossInputs returning a scalar)')
-  return Custom(name, d, g, needs_critic, g_needs_real, per_sample_gradients, needs_augment)
+  return Custom(name, d, g, needs_critic, g_needs_real, per_sample_gradients, needs_augment,
+                needs_generator)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -673,6 +735,10 @@ class Sum(Term):
   def needs_augment(self):
     return any(t.needs_augment for _, t in self.summands)
 
+  @property
+  def needs_generator(self):
+    return any(t.needs_generator for _, t in self.summands)
+
   def init_state(self):
     state = {}
     for _, t in self.summands:
@@ -701,6 +767,19 @@ class Sum(Term):
 
   def g_terms(self, inputs):
     return self._combine('g_terms', inputs)
+
+  def g_terms_and_state(self, inputs):
+    out: dict[str, Array] = {}
+    updates: dict[str, Any] = {}
+    for weight, term_ in self.summands:
+      own, own_updates = term_.g_terms_and_state(inputs)
+      _refuse_shared_names(set(out) & set(own), 'g_terms')
+      _refuse_shared_names(set(updates) & set(own_updates), 'state')
+      updates.update(own_updates)
+      if own:
+        weight = _weight_at(weight, inputs.step)
+        out.update({name: weight * value for name, value in own.items()})
+    return out, updates
 
   def __repr__(self):
     return ' + '.join(repr(t) if _is_number(w) and w == 1 else f'{_weight_repr(w)} * {t!r}'
@@ -771,6 +850,69 @@ class LeCam(Term):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class PathLength(Term):
+  """Path length regularisation (Karras et al. 2020, eq. 4; official loss.py, the Greg
+  phase), a generator-side stateful term (`path_length_penalty`).
+
+  In the generator update, on `batch // batch_shrink` fresh latents of each device: ws =
+  styles(z, c) (with style mixing when the generator mixes), images = synthesize(ws), y ~
+  N(0, I) / sqrt(H W) (key `LossInputs.rng`), J^T y = d sum(images * y) / d ws, lengths =
+  `path_lengths(J^T y)`; the penalty (lengths - a')^2 around the running mean a' =
+  lerp(a, mean(lengths), decay), a' becoming the state {name: {'mean'}} (averaged over
+  devices by the step; the official code keeps one per GPU). Weight it by pl_weight (2) and
+  make it lazy every G_reg_interval (4) steps: `losses.lazy(2.0 * losses.path_length_term,
+  4)`; a lazy step that skips it leaves the mean as it is. It reads `LossInputs.generator`
+  (`needs_generator`), so the generator must expose `styles` and `synthesize` (StyleGAN2's).
+  """
+  name: str = 'path_length'
+  decay: float = 0.01
+  batch_shrink: int = 2
+  needs_generator = True
+
+  def __post_init__(self):
+    if not 0 < self.decay <= 1:
+      raise errors.ConfigError(f'PathLength(decay={self.decay!r}): the running mean\'s decay '
+                               f'must be in (0, 1] (the official pl_decay is 0.01).')
+    if (isinstance(self.batch_shrink, bool) or not isinstance(self.batch_shrink, int)
+        or self.batch_shrink < 1):
+      raise errors.ConfigError(f'PathLength(batch_shrink={self.batch_shrink!r}) must be an '
+                               f'integer >= 1 (the official pl_batch_shrink is 2).')
+
+  def init_state(self):
+    return {self.name: {'mean': jnp.zeros((), jnp.float32)}}
+
+  def d_terms(self, inputs):
+    return {}
+
+  def g_terms(self, inputs):
+    return self.g_terms_and_state(inputs)[0]
+
+  def g_terms_and_state(self, inputs):
+    gen = _as_declared(inputs, self.name, False, False, True).generator
+    if inputs.rng is None:
+      raise errors.ConfigError(f'the loss term {self.name!r} draws its projections y from '
+                               f'LossInputs.rng, which is None here; pass rng=.')
+    n = gen.batch // self.batch_shrink
+    if n < 1:
+      raise errors.ConfigError(
+          f'path length on {gen.batch} // {self.batch_shrink} = 0 examples per device: use a '
+          f'per-device batch of at least {self.batch_shrink} or a smaller batch_shrink.')
+    z, labels = gen.draw(n)
+    ws = gen.styles(z, labels)
+    images, pullback = jax.vjp(gen.synthesize, ws)
+    y = jax.random.normal(inputs.rng, images.shape, images.dtype) / jnp.sqrt(
+        float(images.shape[1] * images.shape[2]))
+    (grads,) = pullback(y)
+    penalty, new_mean = path_length_penalty(
+        lengths=path_lengths(grads), pl_mean=inputs.state[self.name]['mean'],
+        decay=self.decay)
+    return {self.name: penalty}, {self.name: {'mean': lax.stop_gradient(new_mean)}}
+
+  def __repr__(self):
+    return self.name
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Lazy(Term):
   """`term` computed only every `every` GAN steps, weighted by `every` (`lazy` builds one).
 
@@ -783,12 +925,16 @@ class Lazy(Term):
   choice. The term's state (if any) is updated every update as without `Lazy`.
 
   The official loop applies the regulariser in an optimiser step of its own after the main
-  one on the same minibatch; here its values join the update's sum (one optimiser step).
-  Pair it with `optim.lazy_ratio(every)` (config `optim.d_reg_interval`) to scale the
-  optimiser's rate and betas as the official code does.
+  one on the same minibatch (its 'Dreg' / 'Greg' phases); with `separate=True` the train
+  step does the same (see `separate_phases`), otherwise (the default) its values join the
+  update's sum (one optimiser step). Pair it with `optim.lazy_ratio(every)` (config
+  `optim.{d,g}_reg_interval`) to scale the optimiser's rate and betas as the official code
+  does. A separate phase is an optimiser update like any other: an optax schedule's count
+  (learning rate, beta2) advances on it too, as torch's Adam step count does.
   """
   term: Term
   every: int
+  separate: bool = False
 
   def __post_init__(self):
     if not isinstance(self.term, Term):
@@ -801,6 +947,7 @@ class Lazy(Term):
   g_needs_real = property(lambda self: self.term.g_needs_real)
   per_sample_gradients = property(lambda self: self.term.per_sample_gradients)
   needs_augment = property(lambda self: self.term.needs_augment)
+  needs_generator = property(lambda self: self.term.needs_generator)
 
   def init_state(self):
     return self.term.init_state()
@@ -808,15 +955,18 @@ class Lazy(Term):
   def update_state(self, state, inputs):
     return self.term.update_state(state, inputs)
 
+  def _check_step(self, inputs: LossInputs) -> None:
+    if inputs.step is None:
+      raise errors.ConfigError(
+          f'{self!r} is computed every {self.every} steps and needs the step: build the '
+          f'inputs with LossInputs(..., step=...) (the train step passes GANState.step).')
+
   def _lazily(self, which: str, inputs: LossInputs) -> dict[str, Array]:
     def computed():
       return {k: self.every * v for k, v in getattr(self.term, which)(inputs).items()}
     if self.every == 1:
       return computed()
-    if inputs.step is None:
-      raise errors.ConfigError(
-          f'{self!r} is computed every {self.every} steps and needs the step: build the '
-          f'inputs with LossInputs(..., step=...) (the train step passes GANState.step).')
+    self._check_step(inputs)
     shapes = jax.eval_shape(computed)   # traced once for the skipped branch's zeros
     if not shapes:
       return {}
@@ -829,15 +979,51 @@ class Lazy(Term):
   def g_terms(self, inputs):
     return self._lazily('g_terms', inputs)
 
+  def g_terms_and_state(self, inputs):
+    def computed():
+      terms, updates = self.term.g_terms_and_state(inputs)
+      return {k: self.every * v for k, v in terms.items()}, updates
+    if self.every == 1:
+      return computed()
+    self._check_step(inputs)
+    shapes = jax.eval_shape(computed)
+    if not shapes[0] and not shapes[1]:
+      return {}, {}
+    # Skipped steps leave the state as it is (the official pl_mean moves on Greg steps only).
+    skipped = lambda: ({k: jnp.zeros(x.shape, x.dtype) for k, x in shapes[0].items()},
+                       {k: inputs.state[k] for k in shapes[1]})
+    return lax.cond(jnp.asarray(inputs.step) % self.every == 0, computed, skipped)
+
+  def ungated(self) -> Term:
+    """The term with its gain `every` and no gating (the train step gates a separate phase
+    as a whole)."""
+    return self.term.weighted(self.every)
+
   def __repr__(self):
-    return f'lazy({self.term!r}, every={self.every})'
+    separate = ', separate=True' if self.separate else ''
+    return f'lazy({self.term!r}, every={self.every}{separate})'
 
 
-def lazy(term_: Term, every: int) -> Term:
+def lazy(term_: Term, every: int, *, separate: bool = False) -> Term:
   """`term_` computed every `every` steps with weight x `every`, as StyleGAN2's lazy R1
   (`--cfg=cifar`: `losses.non_saturating + losses.lazy(0.005 * losses.r1_term, 16)`, gamma / 2
-  = 0.005); see `Lazy`. `every=1` is the term itself."""
-  return Lazy(term_, every)
+  = 0.005); see `Lazy`. `separate`: in an optimiser step of its own after the main one, as
+  the official loop's 'Dreg' / 'Greg' phases. `every=1` is the term itself."""
+  return Lazy(term_, every, bool(separate))
+
+
+def separate_phases(loss: Term) -> tuple[Term, tuple[Lazy, ...]]:
+  """(the main phase's term, the `Lazy(separate=True)` parts) of `loss`, each part's outer
+  weight moved inside it; the main term is `loss` itself when it has no such part."""
+  main, separate = [], []
+  for weight, part in loss.parts:
+    if isinstance(part, Lazy) and part.separate and part.every > 1:
+      separate.append(Lazy(part.term.weighted(weight), part.every, True))
+    else:
+      main.append((weight, part))
+  if not separate:
+    return loss, ()
+  return Sum(tuple(main)), tuple(separate)
 
 
 def _balanced_consistency(i: LossInputs) -> Array:
@@ -864,6 +1050,7 @@ gradient_penalty_term = Regularizer(
 r1_term = Regularizer('r1', lambda i: r1_penalty(critic=i.critic, real=i.real))
 r2_term = Regularizer('r2', lambda i: r2_penalty(critic=i.critic_of_fakes(), fake=i.fake))
 lecam_term = LeCam()
+path_length_term = PathLength()
 consistency_term = Regularizer('consistency', _balanced_consistency,
                                per_sample_gradients=False, needs_augment=True)
 
@@ -890,7 +1077,11 @@ def get(name: str, weight: Weight = 1.0) -> Term:
 
 def from_config(loss_config) -> Term:
   """`config.loss.name` plus `config.loss.regularizers` ({name: weight}) as one Term, each
-  regulariser `lazy` every `config.loss.regularizer_interval` steps when that is > 1.
+  regulariser `lazy` every `config.loss.regularizer_interval` steps when that is > 1; plus
+  path length (`PathLength`) of weight `config.loss.path_length` when > 0 (`pl_decay`,
+  `pl_batch_shrink`), lazy every `config.loss.g_regularizer_interval` steps when > 1. With
+  `config.loss.reg_phases='separate'` the lazy terms take optimiser steps of their own (the
+  official Dreg / Greg phases; see `Lazy`).
 
   A weight is a number or a ramp's config block (`jaxgan.schedules`), e.g. R3GAN's gamma/2
   falling from 0.025 to 0.0025 along a half-cosine over 39062.5 generator steps:
@@ -905,6 +1096,9 @@ def from_config(loss_config) -> Term:
   every = checks.number('loss.regularizer_interval',
                         loss_config.get('regularizer_interval', 1),
                         integer=True, low=1, hint=' (1: every step; StyleGAN2: 16)')
+  phases = loss_config.get('reg_phases', 'joined')
+  errors.check_choice('loss.reg_phases', phases, ('joined', 'separate'))
+  separate = phases == 'separate'
   for name, weight in regs.items():
     if name not in REGULARIZERS:
       raise errors.ConfigError(
@@ -918,8 +1112,38 @@ def from_config(loss_config) -> Term:
     else:
       checks.number(f'loss.regularizers.{name}', weight, low=0, hint=hint)
       weighted = float(weight) * REGULARIZERS[name]
-    result = result + (lazy(weighted, every) if every > 1 else weighted)
+    result = result + (lazy(weighted, every, separate=separate) if every > 1 else weighted)
+  pl_weight = checks.number('loss.path_length', loss_config.get('path_length', 0.0), low=0,
+                            hint=' (the path length weight; 0: off, StyleGAN2: 2)')
+  if pl_weight > 0:
+    g_every = checks.number('loss.g_regularizer_interval',
+                            loss_config.get('g_regularizer_interval', 1), integer=True, low=1,
+                            hint=' (1: every step; StyleGAN2: 4)')
+    decay = checks.number('loss.pl_decay', loss_config.get('pl_decay', 0.01), low=0, high=1,
+                          low_open=True, hint=' (the official pl_decay is 0.01)')
+    shrink = checks.number('loss.pl_batch_shrink', loss_config.get('pl_batch_shrink', 2),
+                           integer=True, low=1, hint=' (the official pl_batch_shrink is 2)')
+    weighted = float(pl_weight) * PathLength(decay=float(decay), batch_shrink=int(shrink))
+    result = result + (lazy(weighted, int(g_every), separate=separate) if g_every > 1
+                       else weighted)
+  else:
+    for key, default in (('g_regularizer_interval', 1), ('pl_decay', 0.01),
+                         ('pl_batch_shrink', 2)):
+      if loss_config.get(key, default) != default:
+        raise errors.ConfigError(
+            f'config.loss.{key}={loss_config.get(key)!r} sets path length regularisation, '
+            f'which is off; set config.loss.path_length (StyleGAN2: 2) or remove it.')
+  if separate and not _has_separate(result):
+    raise errors.ConfigError(
+        'config.loss.reg_phases=\'separate\' gives lazy regularisers optimiser steps of '
+        'their own, but none is lazy; set config.loss.regularizer_interval or '
+        'g_regularizer_interval above 1, or reg_phases=\'joined\'.')
   return result
+
+
+def _has_separate(loss: Term) -> bool:
+  """Whether `loss` has a part in an optimiser step of its own (`separate_phases`)."""
+  return bool(separate_phases(loss)[1])
 
 
 def needs_critic(loss: Term) -> bool:

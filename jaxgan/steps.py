@@ -13,7 +13,16 @@ depend on how many devices share the batch, so a run on 8 devices follows the sa
 trajectory as on 1 (to float rounding). Other per-replica randomness (a regulariser's
 interpolation weights) uses fold_in(k, axis_index), as does the noise of a generator that
 draws it in its forward pass (its `rng_streams`, StyleGAN2's 'noise': a key split off each
-update's key only for such a generator, so other models draw what they drew before).
+update's key only for such a generator, so other models draw what they drew before;
+StyleGAN2's style mixing draws from its 'mixing' stream alike). A loss that
+`needs_generator` (path length) gets, in G's update only, keys split off G's key: fresh
+latents per global example index, the generator's streams per device, and `LossInputs.rng`
+per device for its own draws.
+
+Lazy regularisers marked `separate` (`losses.lazy(..., separate=True)`) are left out of the
+main updates; on the steps of their interval each player takes a second optimiser step on
+them alone, from its just-updated parameters (critic: the same real batch and draws; the
+official 'Dreg' / 'Greg' phases), under a `lax.cond` on the step.
 
 Differentiable augmentation (an `augment.Augmentation`, optional): every image D sees goes
 through it, real and fake, in D's updates and in G's (G's gradient flows through it), and
@@ -107,6 +116,43 @@ def _half_life_decay(step: jax.Array, batch_size, half_life, rampup: Optional[fl
   return 0.5 ** (batch / jnp.maximum(h, 1e-8))
 
 
+def _separate_phase(parts, loss_fn, params, opt_state, tx, step, loss_state, player: str,
+                    project=lambda p: p):
+  """The official loop's 'Dreg' / 'Greg' phase (training_loop.py: a phase of interval k runs
+  when batch_idx % k == 0, its loss times gain = k, then `opt.step()`): the `parts` (lazy,
+  separate) that give this player terms, ungated, in an optimiser step of their own from
+  `params`, under a `lax.cond` on the step (skipped steps leave the parameters, the optimiser
+  state and the term states alone). `loss_fn(params, term) -> (total, (terms, state
+  updates))`. Returns (params, opt_state, terms (zeros when skipped), state updates)."""
+  def gives_terms(part):   # traced only for the structure: does the part give terms here?
+    return bool(jax.eval_shape(lambda q: loss_fn(q, part.ungated()), params)[1][0])
+
+  own = [part for part in parts if gives_terms(part)]
+  if not own:
+    return params, opt_state, {}, {}
+  everies = sorted({p.every for p in own})
+  if len(everies) > 1:
+    raise errors.ConfigError(
+        f'the {player}\'s separate lazy regularisers have intervals {everies}, but one '
+        f'regularisation phase runs at one interval; give them one interval (as the official '
+        f'G_reg_interval / D_reg_interval).')
+  term = sum(p.ungated() for p in own)
+
+  def run():
+    grads, (terms, updates) = jax.grad(loss_fn, has_aux=True)(params, term)
+    grads = lax.pmean(grads, AXIS)
+    deltas, new_opt_state = tx.update(grads, opt_state, params)
+    return project(optax.apply_updates(params, deltas)), new_opt_state, terms, updates
+
+  shapes = jax.eval_shape(run)
+
+  def skip():
+    return (params, opt_state, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes[2]),
+            {k: loss_state[k] for k in shapes[3]})
+
+  return lax.cond(step % everies[0] == 0, run, skip)
+
+
 def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: nn.Module,
                loss: losses_lib.Term, tx_g: optax.GradientTransformation,
                tx_d: optax.GradientTransformation, z_dim: int, num_classes: int,
@@ -174,17 +220,30 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     k_fake, k_reg, k_aug = jax.random.split(k, 3)
     return (k_fake, k_reg) + tuple(jax.random.split(k_aug, 3))
 
-  def draw(k, real_y):
-    """z and the fakes' labels (None when unconditional) for this device's b examples: z
-    keyed by global example index; the labels `real_y`, those of the update's real batch
-    (fake_labels='real'), or uniform draws keyed alike."""
-    keys = jax.vmap(jax.random.split)(example_keys(k, b))
+  def draw(k, real_y=None, n=b):
+    """z and the fakes' labels (None when unconditional) for this device's n examples: z
+    keyed by global example index; the labels those of the update's real batch `real_y` (its
+    first n; fake_labels='real'), or uniform draws keyed alike."""
+    keys = jax.vmap(jax.random.split)(example_keys(k, n))
     z = jax.vmap(lambda kk: jax.random.normal(kk, (z_dim,)))(keys[:, 0])
     y = None
     if conditional:
-      y = (real_y if fake_labels == 'real' else
+      y = (real_y[:n] if fake_labels == 'real' else
            jax.vmap(lambda kk: jax.random.randint(kk, (), 0, num_classes))(keys[:, 1]))
     return z, y
+
+  def clip(d_params):
+    if d_clip is None:
+      return d_params
+    # WGAN's Algorithm 1, line 7: w <- clip(w, -c, c) after every critic update.
+    # (projection_box's scalar bounds fail in optax 0.2.8's tree.map: pass bound trees.)
+    return optax.projections.projection_box(
+        d_params, jax.tree.map(lambda _: -d_clip, d_params),
+        jax.tree.map(lambda _: d_clip, d_params))
+
+  # Lazy regularisers in optimiser steps of their own (losses.lazy(..., separate=True)): the
+  # main updates minimise `main_loss`, each player's separate phase the rest.
+  main_loss, separate = losses_lib.separate_phases(loss)
 
   # --- discriminator updates ------------------------------------------------------------------
   def d_update(carry, xs):
@@ -205,14 +264,14 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
         keys = example_keys(jax.random.fold_in(k_aug_t, draw_index), x.shape[0])
         return augmentation(x, keys, probability=1.0)
 
-    def d_loss_fn(params):
+    def d_loss_fn(params, term):
       real_logits, s = apply_model(discriminator, params, d_state, seen(real, k_aug_real),
                                    real_y, train=True)
       fake_logits, s = apply_model(discriminator, params, s, seen(fake, k_aug_fake), fake_y,
                                    train=True)
       real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
       critic = fake_critic = None
-      if loss.needs_critic:
+      if term.needs_critic:
         # The regulariser's forward passes leave the state alone. `critic` sees inputs as the
         # real batch was seen (its labels and augmentation draw), `fake_critic` as the fakes.
         critic = lambda x: _f32(apply_model(discriminator, params, s, seen(x, k_aug_real),
@@ -223,21 +282,25 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
           fake_logits=fake_logits, real_logits=real_logits, real=real, fake=fake,
           critic=critic, rng=k_reg, state=loss_state, fake_critic=fake_critic,
           augment=augment_fn, step=state.step)
-      terms = loss.d_terms(inputs)
+      terms = term.d_terms(inputs)
       total = sum(terms.values(), jnp.zeros(()))
       return total, (terms, s, real_logits, fake_logits)
 
     grads, (terms, new_d_state, real_logits, fake_logits) = jax.grad(
-        d_loss_fn, has_aux=True)(d_params)
+        d_loss_fn, has_aux=True)(d_params, main_loss)
     grads = lax.pmean(grads, AXIS)
     updates, d_opt_state = tx_d.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
-    if d_clip is not None:
-      # WGAN's Algorithm 1, line 7: w <- clip(w, -c, c) after every critic update.
-      # (projection_box's scalar bounds fail in optax 0.2.8's tree.map: pass bound trees.)
-      d_params = optax.projections.projection_box(
-          d_params, jax.tree.map(lambda _: -d_clip, d_params),
-          jax.tree.map(lambda _: d_clip, d_params))
+    d_params = clip(optax.apply_updates(d_params, updates))
+    if separate:
+      # The official 'Dreg' phase: the same minibatch, the updated critic, a step of its own.
+      def d_phase_loss(params, term):
+        total, (phase_terms, *_) = d_loss_fn(params, term)
+        return total, (phase_terms, {})
+
+      d_params, d_opt_state, reg_terms, _ = _separate_phase(
+          separate, d_phase_loss, d_params, d_opt_state, tx_d, state.step, loss_state,
+          'critic', clip)
+      terms = {**terms, **reg_terms}
     # Stateful terms see this update's logits (outside the gradient), then agree across devices.
     loss_state = _sync_state(loss.update_state(loss_state, losses_lib.LossInputs(
         fake_logits=lax.stop_gradient(fake_logits), real_logits=lax.stop_gradient(real_logits),
@@ -273,6 +336,9 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   k_aug_g = None
   if augmenting:
     g_key, k_aug_g = jax.random.split(g_key)
+  k_gen = None
+  if loss.needs_generator:   # keys of a generator-side term's own draws (path length)
+    g_key, k_gen = jax.random.split(g_key)
   g_key, g_rngs = noise_rngs(g_key)
   last = d_steps if own_real else d_steps - 1   # the real batch of G's update (g_real_batch)
   z, fake_y = draw(g_key, labels[last])
@@ -291,20 +357,56 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     real_logits = _f32(apply_model(discriminator, d_params, d_state, seen(real, k_aug_real),
                                    real_y, train=True)[0])
 
-  def g_loss_fn(params):
+  def generator_access(params):
+    """The generator as a generator-side term runs it (`losses.GeneratorAccess`)."""
+    k_draw, k_noise, _ = jax.random.split(k_gen, 3)
+    rngs = _rngs(generator, jax.random.fold_in(k_noise, device)) if g_draws_noise else None
+    variables = {'params': params, **state.g_state}
+    mutable = list(state.g_state) or False   # state changes (w_avg) are discarded
+
+    def styles(z, labels):
+      out = generator.apply(variables, z, labels, train=True, rngs=rngs, method='styles',
+                            mutable=mutable)
+      return out[0] if mutable else out
+
+    def synthesize(ws):
+      out = generator.apply(variables, ws, rngs=rngs, method='synthesize', mutable=mutable)
+      return out[0] if mutable else out
+
+    return losses_lib.GeneratorAccess(draw=lambda n: draw(k_draw, labels[last], n),
+                                      styles=styles, synthesize=synthesize, batch=b)
+
+  def g_loss_fn(params, term):
     fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True,
                                 rngs=g_rngs)
     fake_logits, _ = apply_model(discriminator, d_params, d_state, seen(fake, k_aug_g), fake_y,
                                  train=True)
-    terms = loss.g_terms(losses_lib.LossInputs(
+    access = rng = None
+    if term.needs_generator:
+      access = generator_access(params)
+      rng = jax.random.fold_in(jax.random.split(k_gen, 3)[2], device)
+    terms, updates = term.g_terms_and_state(losses_lib.LossInputs(
         fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
-        state=loss_state, step=state.step))
-    return sum(terms.values(), jnp.zeros(())), (terms, g_state)
+        state=loss_state, step=state.step, generator=access, rng=rng))
+    return sum(terms.values(), jnp.zeros(())), (terms, g_state, updates)
 
-  grads, (g_terms, g_state) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
+  grads, (g_terms, g_state, g_updates) = jax.grad(g_loss_fn, has_aux=True)(
+      state.g_params, main_loss)
   grads = lax.pmean(grads, AXIS)
   updates, g_opt_state = tx_g.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
+  if separate:
+    # The official 'Greg' phase: fresh latents, the updated generator, a step of its own.
+    def g_phase_loss(params, term):
+      total, (phase_terms, _, phase_updates) = g_loss_fn(params, term)
+      return total, (phase_terms, phase_updates)
+
+    g_params, g_opt_state, reg_terms, reg_updates = _separate_phase(
+        separate, g_phase_loss, g_params, g_opt_state, tx_g, state.step,
+        {**loss_state, **g_updates}, 'generator')
+    g_terms, g_updates = {**g_terms, **reg_terms}, {**g_updates, **reg_updates}
+  if g_updates:   # generator-side term states (path length's mean), agreed across devices
+    loss_state = {**loss_state, **_sync_state(g_updates)}
 
   # Generator EMA (StudioGAN / compare_gan); a copy of the live params before ema_start.
   ema_params = None
@@ -459,6 +561,11 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
   """
   check_g_real_batch(g_real_batch, loss)
   check_fake_labels(fake_labels, num_classes)
+  if loss.needs_generator and not all(hasattr(generator, m) for m in ('styles', 'synthesize')):
+    raise errors.ConfigError(
+        f'the loss {loss!r} runs the generator\'s mapping and synthesis (path length), but '
+        f'{type(generator).__name__} has no `styles` and `synthesize` methods; use the '
+        f'\'stylegan2\' model or set config.loss.path_length=0.')
   fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator, loss=loss, tx_g=tx_g,
       tx_d=tx_d, z_dim=int(z_dim), num_classes=int(num_classes),

@@ -106,8 +106,9 @@ MODELS: dict[str, Family] = {
     # float16 ones. Its images are not clipped to [-1, 1] (nor are the official ones).
     'stylegan2': Family(
         stylegan2.Generator, stylegan2.Discriminator,
-        {**_IMAGE, 'data.channels': 'channels', 'model.num_classes': 'num_classes'},
-        {**_IMAGE, 'model.num_classes': 'num_classes'}),
+        {**_IMAGE, 'data.channels': 'channels', 'model.num_classes': 'num_classes',
+         'model.stylegan2_cfg': 'cfg', 'model.style_mixing_prob': 'style_mixing_prob'},
+        {**_IMAGE, 'model.num_classes': 'num_classes', 'model.stylegan2_cfg': 'cfg'}),
 }
 
 

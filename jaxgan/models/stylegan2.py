@@ -50,8 +50,9 @@ Noise: `noise_mode='random'` (training) draws from the 'noise' RNG stream
 (`apply(..., rngs={'noise': key})`), 'const' uses each layer's fixed noise buffer (the
 'noise_const' collection), 'none' adds none. Initialisation draws no noise.
 
-In jaxgan's training loop (`MODELS['stylegan2']`): the generator names its RNG stream
-(`rng_streams = ('noise',)` with noise_mode='random'), and the train step passes it a key
+In jaxgan's training loop (`MODELS['stylegan2']`): the generator names its RNG streams
+(`rng_streams`: 'noise' with noise_mode='random', 'mixing' with style mixing on), and the
+train step passes it a key
 per update and device (`jaxgan.steps`); sampling keys the noise by z's bits. The
 discriminator mixes samples (`mixes_samples = True`: the minibatch standard deviation), yet
 R1 is allowed for it (`summed_logit_penalty = True`): the official loss (training/loss.py)
@@ -63,9 +64,21 @@ d D(x_i) / d x_i of Mescheder et al. (2018): the penalty equals the official Sty
 penalty, not R1 of a per-sample critic (tests/test_stylegan2_train.py checks both facts in
 float64). The groups are formed within each device's batch, as on the official GPUs, and
 the noise is drawn per device, so a StyleGAN2 run on 8 devices does not follow the run on 1
-device (as the official runs depend on their GPU count). Lazy R1, path length
-regularisation, style mixing, the EMA ramp-up and the official ADA pipeline are not loop
-features yet (configs/stylegan2_ada_cifar10.py lists what its run lacks).
+device (as the official runs depend on their GPU count).
+
+Training features of the official StyleGAN2Loss (training/loss.py), each in jaxgan's design:
+lazy R1 (`losses.lazy`, `config.loss.regularizer_interval`), path length regularisation
+(`losses.PathLength`, a generator-side term that runs `Generator.styles` and `synthesize`
+through `LossInputs.generator`; `config.loss.path_length`), the official separate
+regularisation phases (`losses.lazy(..., separate=True)`, `config.loss.reg_phases`), the
+EMA with its ramp-up (`jaxgan.EMA`), and style mixing (`style_mixing_prob`: in training the
+generator draws a second z and a cutoff per device batch from its 'mixing' RNG stream, which
+the train step keys per update and device; evaluation and sampling never mix). w_avg
+follows the generator's main update only (the discriminator's updates and path length's
+forward pass discard their changes; the official mapping network also moves it in those
+phases); truncation reads it as before. configs/stylegan2_ada_cifar10.py (cfg cifar) and
+configs/stylegan2_paper256.py list what their runs still lack (the official ADA pipeline
+among them).
 """
 
 import dataclasses
@@ -370,7 +383,8 @@ class MappingNetwork(nn.Module):
 
   Labels are integer classes, embedded as the official code embeds their one-hot vector.
   With `w_avg_beta`, training-mode calls update the 'w_avg' collection to
-  mean(w) + beta * (w_avg - mean(w)) (the training step averages it over devices).
+  mean(w) + beta * (w_avg - mean(w)) (the training step averages it over devices), unless
+  `update_w_avg=False` (the official `skip_w_avg_update`, for style mixing's second call).
   """
   w_dim: int = W_DIM
   num_classes: int = 0
@@ -383,7 +397,7 @@ class MappingNetwork(nn.Module):
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool = False, truncation_psi: float = 1.0,
-               truncation_cutoff: Optional[int] = None):
+               truncation_cutoff: Optional[int] = None, update_w_avg: bool = True):
     parts = []
     if z is not None:
       parts.append(normalize_2nd_moment(z.astype(jnp.float32)))
@@ -400,7 +414,7 @@ class MappingNetwork(nn.Module):
     if self.num_ws is None or self.w_avg_beta is None:
       return x if self.num_ws is None else jnp.repeat(x[:, None], self.num_ws, axis=1)
     w_avg = self.variable('w_avg', 'w_avg', jnp.zeros, (self.w_dim,), jnp.float32)
-    if train and not self.is_initializing():
+    if train and update_w_avg and not self.is_initializing():
       mean = jnp.mean(lax.stop_gradient(x), axis=0)
       w_avg.value = mean + self.w_avg_beta * (w_avg.value - mean)
     ws = jnp.repeat(x[:, None], self.num_ws, axis=1)
@@ -620,6 +634,7 @@ class Generator(nn.Module):
   mapping_lr_multiplier: float = 0.01
   w_avg_beta: Optional[float] = 0.995
   noise_mode: str = 'random'
+  style_mixing_prob: float = 0.0            # training only; the official default is 0.9
   gpus: int = 1                             # only for cfg='auto'
   dtype: Any = jnp.float32
 
@@ -627,13 +642,20 @@ class Generator(nn.Module):
     _check_common(self.image_size, self.num_classes, self.cfg, self.architecture,
                   ('orig', 'skip', 'resnet'), self.dtype)
     errors.check_arg('noise_mode', self.noise_mode, NOISE_MODES)
+    if (isinstance(self.style_mixing_prob, bool)
+        or not isinstance(self.style_mixing_prob, (int, float))
+        or not 0 <= self.style_mixing_prob <= 1):
+      raise errors.ConfigError(f'style_mixing_prob={self.style_mixing_prob!r} must be a '
+                               f'probability in [0, 1] (0: no style mixing; the official 0.9).')
     super().__post_init__()
 
   @property
   def rng_streams(self) -> tuple[str, ...]:
-    """The RNG streams a call draws from: 'noise' for the random noise inputs (the train step
-    and sampling pass a key for each stream a model names here)."""
-    return ('noise',) if self.noise_mode == 'random' else ()
+    """The RNG streams a call draws from: 'noise' for the random noise inputs, 'mixing' for
+    style mixing's draws (the train step and sampling pass a key for each stream a model
+    names here, in this order; evaluation-mode calls do not mix)."""
+    streams = ('noise',) if self.noise_mode == 'random' else ()
+    return streams + (('mixing',) if self.style_mixing_prob > 0 else ())
 
   def setup(self):
     spec = cfg_spec(self.cfg, self.image_size, self.gpus)
@@ -657,11 +679,50 @@ class Generator(nn.Module):
     """ws (B, num_ws, w_dim) -> images (`method='synthesize'`)."""
     return self.synthesis(ws, noise_mode=noise_mode or self.noise_mode)
 
-  def __call__(self, z, labels=None, *, train: bool, truncation_psi: float = 1.0,
-               truncation_cutoff: Optional[int] = None, noise_mode: Optional[str] = None):
+  def styles(self, z, labels=None, *, train: bool, truncation_psi: float = 1.0,
+             truncation_cutoff: Optional[int] = None):
+    """The ws the synthesis network receives (`method='styles'`): `map`, then in training
+    with `style_mixing_prob` > 0 style mixing (Karras et al. 2019, section 3.1; official
+    loss.py StyleGAN2Loss.run_G): from the 'mixing' RNG stream, `style_mixing_draws` gives a
+    second z (same labels) and one cutoff for the whole (per-device) batch; ws[:, cutoff:]
+    become the second z's, mapped without updating w_avg. Evaluation mode never mixes."""
     ws = self.map(z, labels, train=train, truncation_psi=truncation_psi,
                   truncation_cutoff=truncation_cutoff)
+    if not train or self.style_mixing_prob == 0 or self.is_initializing():
+      return ws
+    if not self.has_rng('mixing'):
+      raise ValueError("style mixing in training draws from the 'mixing' RNG stream: pass "
+                       "rngs={'mixing': key} to apply (the train step does), or "
+                       "style_mixing_prob=0.")
+    z2, cutoff = style_mixing_draws(self.make_rng('mixing'), z.shape, ws.shape[1],
+                                    self.style_mixing_prob)
+    ws2 = self.mapping(z2, _check_labels(labels, self.num_classes, z.shape[0], 'generator'),
+                       train=train, truncation_psi=truncation_psi,
+                       truncation_cutoff=truncation_cutoff, update_w_avg=False)
+    return mix_styles(ws, ws2, cutoff)
+
+  def __call__(self, z, labels=None, *, train: bool, truncation_psi: float = 1.0,
+               truncation_cutoff: Optional[int] = None, noise_mode: Optional[str] = None):
+    ws = self.styles(z, labels, train=train, truncation_psi=truncation_psi,
+                     truncation_cutoff=truncation_cutoff)
     return self.synthesize(ws, noise_mode=noise_mode)
+
+
+def style_mixing_draws(key: jax.Array, z_shape, num_ws: int, prob: float):
+  """(z2, cutoff) of one style-mixing draw from `key`, as the official run_G draws them:
+  z2 ~ N(0, 1) of z's shape; cutoff uniform in [1, num_ws) with probability `prob`, else
+  num_ws (no mixing). Keys: split(key, 3) -> (z2's, the cutoff's, the coin's)."""
+  k_z, k_cut, k_coin = jax.random.split(key, 3)
+  z2 = jax.random.normal(k_z, z_shape, jnp.float32)
+  cutoff = jax.random.randint(k_cut, (), 1, num_ws)
+  cutoff = jnp.where(jax.random.uniform(k_coin, ()) < prob, cutoff, num_ws)
+  return z2, cutoff
+
+
+def mix_styles(ws, ws2, cutoff):
+  """ws with ws[:, cutoff:] replaced by ws2[:, cutoff:] (the official in-place assignment)."""
+  take_second = (jnp.arange(ws.shape[1]) >= cutoff)[None, :, None]
+  return jnp.where(take_second, ws2, ws)
 
 
 class DiscriminatorBlock(nn.Module):
