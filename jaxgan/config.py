@@ -27,6 +27,8 @@ import copy as copy_lib
 import importlib.util
 import json
 import os
+import re
+import traceback
 from typing import Any
 
 import ml_collections
@@ -242,6 +244,88 @@ def _move_flat_eval_keys(values: dict, origin: str) -> dict:
 # Reading configs.
 # ---------------------------------------------------------------------------------------------
 
+# ml_collections' TypeError when a config file sets a key to a value of another type.
+_TYPE_ERROR = re.compile(r"Could not override field '(\w+)' \(reference\)\. (.*) is of "
+                         r"original type <class '([\w.]+)'> and cannot be casted to type "
+                         r"<class '([\w.]+)'>", re.S)
+# The key an assignment line of a config file sets: `c.eval.kid = ...`, `c['eval']['kid'] = ...`.
+_ASSIGNED = re.compile(r"^\s*\w+((?:\.\w+|\[\s*['\"]\w+['\"]\s*\])+)\s*=[^=]")
+
+
+def type_mistake(key: str, value: Any, *, command_line: bool) -> str:
+  """The one sentence for setting config key `key` ('eval.kid') to a value of the wrong type:
+  a section (a ConfigDict: an evaluator's settings, config.eval.inception, ...) given a plain
+  value, or a plain key given a value its type does not take. `command_line`: the mistake is
+  an override `--config.<key>=<value>` (the sentence says what to pass), else a config file."""
+  try:
+    current = get(default(), key)
+  except (KeyError, AttributeError):
+    current = None
+  where = '--config.' if command_line else 'config.'
+  if key == 'eval.kid':   # jaxgan 0.2.0's switch, now the evaluator 'kid'
+    only_fid = ('--config.eval.evaluators=fid' if command_line
+                else "config.eval.evaluators = ('fid',)")
+    return (f"config.eval.kid is now the evaluator 'kid' (a section of its settings), not a "
+            f"switch; leave 'kid' out of config.eval.evaluators (e.g. {only_fid}) to skip KID.")
+  if isinstance(current, ml_collections.ConfigDict):
+    keys = ', '.join(sorted(current)) or 'none by default'
+    name = key.split('.')[-1]
+    if key.startswith('eval.') and name in evaluators_lib.registered():
+      names = ('fid',) if name == 'fid' else ('fid', name)
+      evaluators = (f'--config.eval.evaluators={",".join(names)}' if command_line
+                    else f'config.eval.evaluators = {names!r}')
+      return (f"config.eval.{name} holds the settings of the evaluator {name!r} ({keys}), not "
+              f"a value like {value}; name it in config.eval.evaluators to run it (e.g. "
+              f"{evaluators}) and leave it out to skip it.")
+    return (f'config.{key} is a section (its keys: {keys}), not a value like {value}; set '
+            f'one of its keys instead ({where}{key}.<key>=...).')
+  if current is not None:
+    fix = (f'pass --config.{key}=<{type(current).__name__}>' if command_line
+           else 'fix the config file')
+    return (f'config.{key}={value} does not fit the key\'s type ({type(current).__name__}, '
+            f'default {current!r}); {fix}.')
+  return (f'config.{key}={value} does not fit the key\'s type; '
+          f'{"pass another value" if command_line else "fix the config file"}.')
+
+
+def config_file_type_mistake(message: str, line: str) -> str | None:
+  """`type_mistake`'s sentence for ml_collections' TypeError `message` raised by the config
+  file's assignment `line`, None when `message` is another error. The key is read from the
+  line (`config.eval.kid = False` sets 'eval.kid'); where the line does not name it, from the
+  default config where one key has the field's name."""
+  found = _TYPE_ERROR.search(message)
+  if found is None:
+    return None
+  field, value = found.group(1), found.group(2)
+  key = None
+  assigned = _ASSIGNED.match(line or '')
+  if assigned is not None:
+    parts = re.findall(r"\w+", assigned.group(1))
+    if parts and parts[-1] == field:
+      key = '.'.join(parts)
+  if key is None or not _has(key):
+    paths = [p for p in _keys(default()) if p.split('.')[-1] == field]
+    key = paths[0] if len(paths) == 1 else (key or field)
+  return type_mistake(key, value, command_line=False)
+
+
+def _has(key: str) -> bool:
+  try:
+    get(default(), key)
+    return True
+  except (KeyError, AttributeError):
+    return False
+
+
+def _keys(node: ml_collections.ConfigDict, prefix: str = '') -> list[str]:
+  out = []
+  for name, value in node.items():
+    out.append(prefix + name)
+    if isinstance(value, ml_collections.ConfigDict):
+      out += _keys(value, f'{prefix}{name}.')
+  return out
+
+
 def from_file(path: str) -> ml_collections.ConfigDict:
   """The ConfigDict that the config file at `path` returns from `get_config()`.
 
@@ -265,6 +349,11 @@ def from_file(path: str) -> ml_collections.ConfigDict:
     raise errors.ConfigError(f'config file {path} has a syntax error at line {e.lineno} '
                              f'({e.msg}); fix it.') from e
   except Exception as e:  # pylint: disable=broad-except
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
+    mistake = (config_file_type_mistake(str(e), frames[-1].line)
+               if isinstance(e, TypeError) and frames else None)
+    if mistake is not None:
+      raise errors.ConfigError(f'{path}: {mistake}') from e
     raise errors.ConfigError(f'config file {path} failed to load ({type(e).__name__}: {e}); '
                              f'fix it, or start from configs/default.py.') from e
   if not isinstance(config, ml_collections.ConfigDict):

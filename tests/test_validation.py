@@ -142,3 +142,29 @@ def test_the_config_module_is_a_leaf(module, allowed):
   """config imports no part of jaxgan (it imported optim, and evaluation inside validate,
   which imported metrics.evaluators, which imported config: a cycle)."""
   assert _jaxgan_imports(os.path.join(PACKAGE, f'{module}.py')) <= allowed
+
+
+@pytest.mark.parametrize('lines, message', [
+    (['config.eval.kid = False'],
+     "config.eval.kid is now the evaluator 'kid' (a section of its settings), not a switch; "
+     "leave 'kid' out of config.eval.evaluators (e.g. config.eval.evaluators = ('fid',)) to "
+     'skip KID.'),
+    (["config['eval']['prdc'] = 3"],
+     "config.eval.prdc holds the settings of the evaluator 'prdc' (k_dc, k_pr), not a value "
+     "like 3; name it in config.eval.evaluators to run it (e.g. config.eval.evaluators = "
+     "('fid', 'prdc')) and leave it out to skip it."),
+    # A line that does not name the section: the one default key of that name.
+    (['e = config.eval', "e.inception = 'x'"],
+     'config.eval.inception is a section (its keys: batch_size, weights), not a value like x; '
+     'set one of its keys instead (config.eval.inception.<key>=...).'),
+    (["config.eval.kid.subsets = 'abc'"],
+     "config.eval.kid.subsets=abc does not fit the key's type (int, default 100); fix the "
+     'config file.'),
+])
+def test_a_config_file_s_type_mistake_is_one_sentence_naming_the_key(tmp_path, lines, message):
+  path = tmp_path / 'mistake.py'
+  path.write_text('import jaxgan\n\ndef get_config():\n  config = jaxgan.config.default()\n'
+                  + ''.join(f'  {line}\n' for line in lines) + '  return config\n')
+  with pytest.raises(errors.ConfigError) as raised:
+    config_lib.from_file(str(path))
+  assert str(raised.value) == f'{path}: {message}'
