@@ -103,6 +103,13 @@ def default() -> ml_collections.ConfigDict:
   # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}; a
   # weight may be a ramp block (jaxgan/schedules.py), e.g. R3GAN's falling gamma.
   config.loss.regularizers = ml_collections.ConfigDict()
+  # LeCam's form and moving averages (jaxgan.losses.LeCam): the authors' / StudioGAN's hinged
+  # penalty (False: the paper's eq. 4), the averages' decay, and the GAN step from which they
+  # decay (None: jaxgan's zero-debiased averages of the earlier updates; an integer: the
+  # authors' averages, decay 0 before that step, each update's own logits folded in first).
+  config.loss.lecam_hinged = False
+  config.loss.lecam_decay = 0.99
+  config.loss.lecam_ema_start = config_dict.placeholder(int)
   # Lazy regularisation (StyleGAN2): the regularizers every this many steps, weight x it (1: off).
   config.loss.regularizer_interval = 1
 

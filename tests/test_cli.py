@@ -134,7 +134,8 @@ def test_launcher_trains_r3gan_rpgan_with_r1_and_r2_on_digits(tmp_path):
   assert (tmp_path / 'checkpoints' / '2').is_dir()
   config = json.loads((tmp_path / 'config.json').read_text())
   assert config['loss'] == {'name': 'rpgan', 'regularizers': {'r1': 0.025, 'r2': 0.025},
-                            'regularizer_interval': 1}
+                            'regularizer_interval': 1, 'lecam_hinged': False,
+                            'lecam_decay': 0.99, 'lecam_ema_start': None}
   assert config['model']['num_classes'] == 10
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
