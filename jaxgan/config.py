@@ -448,6 +448,33 @@ def ema_half_life_ramp(config: ml_collections.ConfigDict):
                         hint=' (the EMA\'s half-life in thousands of images)')
 
 
+# The training loop's values (`jaxgan.Loop`'s fields): {field: (config key, low, high)}, the
+# one statement of their ranges (`check_loop_value`), for a config and for a Loop in code.
+LOOP = {
+    'num_steps': ('train.num_steps', 1, None),
+    'batch_size': ('train.batch_size', 1, None),
+    'd_steps': ('train.d_steps', 1, None),
+    'seed': ('train.seed', 0, 2**32 - 1),
+    'checkpoint_every': ('train.checkpoint_every', 1, None),
+    'keep_checkpoints': ('train.keep_checkpoints', 1, None),
+    'log_every': ('log.every_steps', 1, None),
+    'samples_every': ('log.samples_every', 0, None),
+    'num_samples': ('log.num_samples', 1, None),
+    'attention_every': ('log.attention_every', 0, None),
+    'eval_every': ('eval.every_steps', 0, None),
+    'prefetch': ('data.prefetch', 1, None),
+}
+
+
+def check_loop_value(field: str, value: Any, *, config: bool) -> None:
+  """ConfigError unless `value` is in the range of the loop value `field` (`LOOP`), naming
+  what the user wrote: the config key (`config`: config.train.num_steps) or the Loop field
+  (Loop.num_steps)."""
+  key, low, high = LOOP[field]
+  checks.number(key if config else f'Loop.{field}', value, integer=True, low=low, high=high,
+                prefix='config.' if config else '')
+
+
 def validate_loop(config: ml_collections.ConfigDict) -> None:
   """ConfigError on a bad value of what the training loop and step read (the `train` and
   `log` sections, `eval.every_steps` and `eval.seed`, `model.z_dim`, `model.num_classes`,
@@ -457,16 +484,13 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   if missing:
     raise errors.ConfigError(f'the config lacks the sections {", ".join(missing)}; start from '
                              f'jaxgan.config.default().')
-  for key in ('train.num_steps', 'train.batch_size', 'train.d_steps', 'train.checkpoint_every',
-              'train.keep_checkpoints', 'log.every_steps', 'log.num_samples', 'model.z_dim',
-              'data.prefetch', 'eval.chunk_size'):
+  for field, (key, _, _) in LOOP.items():
+    check_loop_value(field, get(config, key), config=True)
+  for key in ('model.z_dim', 'eval.chunk_size'):
     checks.number(key, get(config, key), integer=True, low=1)
-  for key in ('log.samples_every', 'log.attention_every', 'eval.every_steps',
-              'train.ema_start'):
-    checks.number(key, get(config, key), integer=True, low=0)
+  checks.number('train.ema_start', config.train.ema_start, integer=True, low=0)
   checks.number('model.num_classes', config.model.num_classes, integer=True, low=-1)
-  for key in ('train.seed', 'eval.seed'):
-    checks.number(key, get(config, key), integer=True, low=0, high=2**32 - 1)
+  checks.number('eval.seed', config.eval.seed, integer=True, low=0, high=2**32 - 1)
   checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)
   checks.number('train.ema_half_life_kimg', config.train.ema_half_life_kimg, low=0,
                 hint=' (thousands of images; 0: off)')

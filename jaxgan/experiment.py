@@ -81,12 +81,13 @@ class Loop:
   prefetch: int = _DEFAULT.data.prefetch
 
   def __post_init__(self):
-    for name in ('num_steps', 'batch_size', 'd_steps', 'checkpoint_every', 'keep_checkpoints',
-                 'log_every', 'num_samples', 'prefetch'):
-      _check_int('Loop', name, getattr(self, name), 1)
-    for name in ('samples_every', 'attention_every', 'eval_every'):
-      _check_int('Loop', name, getattr(self, name), 0)
-    _check_int('Loop', 'seed', self.seed, 0, 2**32 - 1)
+    # The ranges are config.LOOP's (validate_loop checks a config's keys by the same table);
+    # numpy integers from research code count as integers.
+    for name in config_lib.LOOP:
+      value = getattr(self, name)
+      if isinstance(value, np.integer):
+        object.__setattr__(self, name, int(value))
+      config_lib.check_loop_value(name, getattr(self, name), config=False)
 
   def replace(self, **values) -> 'Loop':
     """A copy with `values` changed (checked as a new Loop is)."""

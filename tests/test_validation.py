@@ -168,3 +168,23 @@ def test_a_config_file_s_type_mistake_is_one_sentence_naming_the_key(tmp_path, l
   with pytest.raises(errors.ConfigError) as raised:
     config_lib.from_file(str(path))
   assert str(raised.value) == f'{path}: {message}'
+
+
+@pytest.mark.parametrize('field', sorted(config_lib.LOOP))
+def test_each_loop_range_is_stated_once_and_names_what_the_user_wrote(field):
+  """config.LOOP holds each loop value's range: a config's bad value names its config key, a
+  Loop's the Loop field, with the same bound."""
+  key, low, _ = config_lib.LOOP[field]
+  config = tiny_config()
+  section, name = key.split('.')
+  config[section][name] = low - 1
+  with pytest.raises(errors.ConfigError) as from_config:
+    jaxgan.build(config)
+  with pytest.raises(errors.ConfigError) as in_code:
+    jaxgan.Loop(**{field: low - 1})
+  assert str(from_config.value).startswith(f'config.{key}={low - 1} must be an integer ')
+  assert str(in_code.value).startswith(f'Loop.{field}={low - 1} must be an integer ')
+  assert (str(from_config.value).split(' must be ')[1]
+          == str(in_code.value).split(' must be ')[1])
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  assert jaxgan.Loop(**{field: np.int64(low + 1)}) == jaxgan.Loop(**{field: low + 1})
