@@ -6,19 +6,19 @@ Adversarial Networks under Limited Data").
       --workdir=runs/biggan_lecam_diffaug_cifar10
 
 As biggan_diffaug_cifar10.py (DiffAugment 'color,translation,cutout', 200,000 steps), plus
-LeCam with weight 0.3 (lecam_lambda) and moving averages of D's mean real and fake logits with
-decay 0.99 (lecam_ema_decay).
+LeCam as StudioGAN computes it (commit 947b35e9):
+* the hinged penalty, `src/utils/losses.py` line 262 `lecam_reg`: E[relu(D(x) - alpha_F)^2] +
+  E[relu(alpha_R - D(G(z)))^2] (config.loss.lecam_hinged);
+* weight 0.3 (BigGAN-DiffAug-LeCam.yaml line 24, lecam_lambda), applied while current_step >
+  1000 (`src/worker.py` line 403; current_step counts generator steps from 0): a step ramp,
+  0 before GAN step 1001 and 0.3 from it on;
+* the moving averages of D's mean real and fake logits of `src/utils/ops.py` lines 106-132
+  (`LeCamEMA`, start value 7777): updated at every critic update with that update's mean
+  logits before the penalty reads them (`src/worker.py` lines 401-404), decay 0.99
+  (lecam_ema_decay, yaml line 26) from generator step 1,000 on (lecam_ema_start_iter, yaml
+  line 25) and 0 before it, not debiased (config.loss.lecam_decay, config.loss.lecam_ema_start).
 
-Gaps: those of biggan_cifar10.py, and in LeCam:
-* StudioGAN squares only the side that crosses the anchor (`losses.lecam_reg`: E[relu(D(x) -
-  alpha_F)^2] + E[relu(alpha_R - D(G(z)))^2]); jaxgan's 'lecam' regulariser is the paper's
-  eq. 4 (`jaxgan.losses.LeCam(hinged=True)` has StudioGAN's form, but config.loss.regularizers
-  cannot select it yet).
-* StudioGAN applies the penalty only after generator step 1,000 (lecam_ema_start_iter;
-  src/worker.py line 403: `current_step > 1000`, steps counted from 0), as here (the weight
-  is a step ramp, jaxgan/schedules.py: 0 before step 1001, 0.3 from it on), but until then it
-  keeps the averages at the last batch's values (src/utils/ema.py: decay 0 before the start);
-  jaxgan's averages are zero-debiased from step 0, updated after each critic update.
+Gaps: those of biggan_cifar10.py.
 
 Expected: not measured by jaxgan; issue 21 quotes StudioGAN's benchmark table at FID 3.23 for
 this row (the table is an image in StudioGAN's README, not re-checked here).
@@ -33,8 +33,12 @@ from jaxgan import schedules
 def get_config():
   base = os.path.join(os.path.dirname(__file__), 'biggan_diffaug_cifar10.py')
   config = config_lib.from_file(base)
-  # StudioGAN BigGAN-DiffAug-LeCam.yaml lines 24-25: lecam_lambda 0.3 from lecam_ema_start_iter
-  # 1000 on (applied while current_step > 1000, src/worker.py line 403).
+  # StudioGAN BigGAN-DiffAug-LeCam.yaml lines 24-26 and src/worker.py lines 401-404 (see the
+  # docstring): 0.3 x the hinged penalty while current_step > 1000, averages decaying 0.99
+  # from step 1000 on.
   config.loss.regularizers = {
       'lecam': schedules.ramp_config('step', 0.0, 0.3, 1001.0).to_dict()}
+  config.loss.lecam_hinged = True
+  config.loss.lecam_decay = 0.99
+  config.loss.lecam_ema_start = 1000
   return config

@@ -11,16 +11,22 @@ that fails to restore while an older one restores is damaged (a crash or a full
 disk mid-write, a bad copy): it is moved to `damaged_checkpoints/` beside the checkpoint
 folder (never deleted) and the run resumes from the older one, saying so in one line. When no
 checkpoint restores, the checkpoints were most likely written by a different config, and the
-error says what to do.
+error says what to do. An optimiser hyperparameter that became a schedule since the checkpoint
+(a constant learning rate or Adam beta2 given a schedule, `config.optim.b2_schedule` turned on)
+or stopped being one is not a different tree: the schedule's state (optax's count of the
+optimiser's updates) is filled from the optimiser's own count, or dropped (`_across_schedules`).
 """
 
 import logging as std_logging
 import os
+import re
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from absl import logging
 import jax
+import jax.numpy as jnp
+import optax
 import orbax.checkpoint as ocp
 
 from jaxgan import errors
@@ -61,6 +67,87 @@ def _not_orbax_thread_error(record: std_logging.LogRecord) -> bool:
 
 
 logging.get_absl_logger().addFilter(_not_orbax_thread_error)
+
+
+# A hyperparameter schedule's state in an `optax.inject_hyperparams` optimiser's state.
+_SCHEDULE_COUNT = re.compile(r'^(.*)\.hyperparams_states\.([^.]+)\.count$')
+
+
+def _is_injected(node) -> bool:
+  return isinstance(node, optax.InjectStatefulHyperparamsState)
+
+
+def _is_count(state) -> bool:
+  """A schedule state that is only a count of updates (optax's `WrappedScheduleState`, which
+  optax does not export, of a plain schedule)."""
+  return getattr(state, '_fields', None) == ('count',)
+
+
+class _SavedCount(NamedTuple):
+  """The layout of a schedule state the checkpoint holds and `target` lacks (read, dropped)."""
+  count: Any
+
+
+def _dotted(path) -> str:
+  """A tree path as the checkpoint's metadata names it ('g_opt_state.inner_state.0')."""
+  return '.'.join(str(getattr(k, 'name', getattr(k, 'key', getattr(k, 'idx', k))))
+                  for k in path)
+
+
+def _across_schedules(saved: Optional[dict], target):
+  """(target in the checkpoint's layout, function from that layout's restored state to
+  `target`'s) when the checkpoint's tree differs from `target`'s only in the schedule states
+  of injected optimiser hyperparameters (optax's `hyperparams_states`: a hyperparameter that
+  became a schedule, e.g. `config.optim.b2_schedule` or a learning-rate schedule turned on at
+  a resume, or stopped being one); else None.
+
+  Exact: optax's schedule state (`WrappedScheduleState`) counts the optimiser's updates from 0,
+  as the optimiser's own `count` does, so a schedule turned on reads its value at the updates
+  already made; a schedule turned off leaves a constant that needs no state. A schedule with
+  state of its own (an `optax` stateful schedule) cannot be filled in: the tree differs."""
+  if saved is None:
+    return None
+  wanted = ocp.tree.to_flat_dict(ocp.tree.serialize_tree(target, keep_empty_nodes=False),
+                                 sep='.')
+  differ = set(saved) ^ set(wanted)
+  if not differ or not all(_SCHEDULE_COUNT.match(n) for n in differ):
+    return None
+  schedules: dict[str, set] = {}
+  for name in saved:
+    found = _SCHEDULE_COUNT.match(name)
+    if found:
+      schedules.setdefault(found.group(1), set()).add(found.group(2))
+
+  unfillable = []
+
+  def to_saved(path, node):
+    if not _is_injected(node):
+      return node
+    held = schedules.get(_dotted(path), set())
+    states = {k: v for k, v in node.hyperparams_states.items() if k in held}
+    for name in held - set(states):
+      states[name] = _SavedCount(count=jnp.zeros([], jnp.int32))
+    unfillable.extend(k for k, v in node.hyperparams_states.items()
+                      if k not in held and not _is_count(v))
+    return node._replace(hyperparams_states=states)
+
+  layout = jax.tree_util.tree_map_with_path(to_saved, target, is_leaf=_is_injected)
+  if unfillable:
+    return None
+
+  def to_target(restored):
+    def back(node, got):
+      if not _is_injected(node):
+        return got
+      states = {k: (got.hyperparams_states[k] if k in got.hyperparams_states
+                    else v._replace(count=got.count.copy()))
+                for k, v in node.hyperparams_states.items()}
+      return got._replace(hyperparams_states=states)
+    logging.info('The optimiser hyperparameter schedules differ from the checkpoint\'s; each '
+                 'new schedule starts at the updates already made.')
+    return jax.tree.map(back, target, restored, is_leaf=_is_injected)
+
+  return layout, to_target
 
 
 def _shape(leaf) -> Optional[tuple[int, ...]]:
@@ -248,7 +335,12 @@ class Checkpointer:
 
     A generator EMA the checkpoint holds but `target` does not keep is left out (checkpoints
     of jaxgan <= 0.2.0 hold one in every run); one `target` keeps but the checkpoint lacks
-    starts as a copy of the restored generator."""
+    starts as a copy of the restored generator. Optimiser hyperparameters that became or
+    stopped being schedules are restored as `_across_schedules` says."""
+    across = _across_schedules(self._saved(step), target)
+    if across is not None:
+      to_saved, to_target = across
+      return to_target(self.restore(to_saved, step))
     mismatch = self._ema_mismatch(target, step)
     if mismatch is not None:
       values, difference = self._restore_without_ema(

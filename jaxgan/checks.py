@@ -36,13 +36,14 @@ def describe(*, integer: bool = False, low: Optional[Number] = None,
 
 def number(key: str, value, *, integer: bool = False, low: Optional[Number] = None,
            high: Optional[Number] = None, low_open: bool = False, high_open: bool = False,
-           hint: str = '') -> Number:
+           hint: str = '', prefix: str = 'config.') -> Number:
   """`value` of the config key `key` ('train.batch_size'), checked; ConfigError otherwise.
 
   integer: an int is required (a float is refused); otherwise an int or a float. A bool is
   never a number here (True would pass as 1). low / high: the bounds, inclusive unless
   low_open / high_open. hint: text added to the sentence before its full stop, e.g.
-  ' (ADA: 0.6)'. Returns the value unchanged.
+  ' (ADA: 0.6)'. prefix: what the sentence puts before `key` (the value of a field set in
+  code, e.g. `Loop.num_steps`: ''). Returns the value unchanged.
   """
   kinds = (int,) if integer else (int, float)
   ok = isinstance(value, kinds) and not isinstance(value, bool)
@@ -53,5 +54,5 @@ def number(key: str, value, *, integer: bool = False, low: Optional[Number] = No
   if not ok:   # NaN fails every comparison above, so it lands here too
     what = describe(integer=integer, low=low, high=high, low_open=low_open,
                     high_open=high_open)
-    raise errors.ConfigError(f'config.{key}={value!r} must be {what}{hint}.')
+    raise errors.ConfigError(f'{prefix}{key}={value!r} must be {what}{hint}.')
   return value

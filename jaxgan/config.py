@@ -27,6 +27,8 @@ import copy as copy_lib
 import importlib.util
 import json
 import os
+import re
+import traceback
 from typing import Any
 
 import ml_collections
@@ -108,6 +110,13 @@ def default() -> ml_collections.ConfigDict:
   # Extra terms added to the objective, name -> weight, e.g. {'gradient_penalty': 10.0}; a
   # weight may be a ramp block (jaxgan/schedules.py), e.g. R3GAN's falling gamma.
   config.loss.regularizers = ml_collections.ConfigDict()
+  # LeCam's form and moving averages (jaxgan.losses.LeCam): the authors' / StudioGAN's hinged
+  # penalty (False: the paper's eq. 4), the averages' decay, and the GAN step from which they
+  # decay (None: jaxgan's zero-debiased averages of the earlier updates; an integer: the
+  # authors' averages, decay 0 before that step, each update's own logits folded in first).
+  config.loss.lecam_hinged = False
+  config.loss.lecam_decay = 0.99
+  config.loss.lecam_ema_start = config_dict.placeholder(int)
   # Lazy regularisation (StyleGAN2): the regularizers every this many steps, weight x it (1: off).
   config.loss.regularizer_interval = 1
   # Path length regularisation (StyleGAN2, losses.PathLength): its weight (0: off; official
@@ -266,6 +275,88 @@ def _move_flat_eval_keys(values: dict, origin: str) -> dict:
 # Reading configs.
 # ---------------------------------------------------------------------------------------------
 
+# ml_collections' TypeError when a config file sets a key to a value of another type.
+_TYPE_ERROR = re.compile(r"Could not override field '(\w+)' \(reference\)\. (.*) is of "
+                         r"original type <class '([\w.]+)'> and cannot be casted to type "
+                         r"<class '([\w.]+)'>", re.S)
+# The key an assignment line of a config file sets: `c.eval.kid = ...`, `c['eval']['kid'] = ...`.
+_ASSIGNED = re.compile(r"^\s*\w+((?:\.\w+|\[\s*['\"]\w+['\"]\s*\])+)\s*=[^=]")
+
+
+def type_mistake(key: str, value: Any, *, command_line: bool) -> str:
+  """The one sentence for setting config key `key` ('eval.kid') to a value of the wrong type:
+  a section (a ConfigDict: an evaluator's settings, config.eval.inception, ...) given a plain
+  value, or a plain key given a value its type does not take. `command_line`: the mistake is
+  an override `--config.<key>=<value>` (the sentence says what to pass), else a config file."""
+  try:
+    current = get(default(), key)
+  except (KeyError, AttributeError):
+    current = None
+  where = '--config.' if command_line else 'config.'
+  if key == 'eval.kid':   # jaxgan 0.2.0's switch, now the evaluator 'kid'
+    only_fid = ('--config.eval.evaluators=fid' if command_line
+                else "config.eval.evaluators = ('fid',)")
+    return (f"config.eval.kid is now the evaluator 'kid' (a section of its settings), not a "
+            f"switch; leave 'kid' out of config.eval.evaluators (e.g. {only_fid}) to skip KID.")
+  if isinstance(current, ml_collections.ConfigDict):
+    keys = ', '.join(sorted(current)) or 'none by default'
+    name = key.split('.')[-1]
+    if key.startswith('eval.') and name in evaluators_lib.registered():
+      names = ('fid',) if name == 'fid' else ('fid', name)
+      evaluators = (f'--config.eval.evaluators={",".join(names)}' if command_line
+                    else f'config.eval.evaluators = {names!r}')
+      return (f"config.eval.{name} holds the settings of the evaluator {name!r} ({keys}), not "
+              f"a value like {value}; name it in config.eval.evaluators to run it (e.g. "
+              f"{evaluators}) and leave it out to skip it.")
+    return (f'config.{key} is a section (its keys: {keys}), not a value like {value}; set '
+            f'one of its keys instead ({where}{key}.<key>=...).')
+  if current is not None:
+    fix = (f'pass --config.{key}=<{type(current).__name__}>' if command_line
+           else 'fix the config file')
+    return (f'config.{key}={value} does not fit the key\'s type ({type(current).__name__}, '
+            f'default {current!r}); {fix}.')
+  return (f'config.{key}={value} does not fit the key\'s type; '
+          f'{"pass another value" if command_line else "fix the config file"}.')
+
+
+def config_file_type_mistake(message: str, line: str) -> str | None:
+  """`type_mistake`'s sentence for ml_collections' TypeError `message` raised by the config
+  file's assignment `line`, None when `message` is another error. The key is read from the
+  line (`config.eval.kid = False` sets 'eval.kid'); where the line does not name it, from the
+  default config where one key has the field's name."""
+  found = _TYPE_ERROR.search(message)
+  if found is None:
+    return None
+  field, value = found.group(1), found.group(2)
+  key = None
+  assigned = _ASSIGNED.match(line or '')
+  if assigned is not None:
+    parts = re.findall(r"\w+", assigned.group(1))
+    if parts and parts[-1] == field:
+      key = '.'.join(parts)
+  if key is None or not _has(key):
+    paths = [p for p in _keys(default()) if p.split('.')[-1] == field]
+    key = paths[0] if len(paths) == 1 else (key or field)
+  return type_mistake(key, value, command_line=False)
+
+
+def _has(key: str) -> bool:
+  try:
+    get(default(), key)
+    return True
+  except (KeyError, AttributeError):
+    return False
+
+
+def _keys(node: ml_collections.ConfigDict, prefix: str = '') -> list[str]:
+  out = []
+  for name, value in node.items():
+    out.append(prefix + name)
+    if isinstance(value, ml_collections.ConfigDict):
+      out += _keys(value, f'{prefix}{name}.')
+  return out
+
+
 def from_file(path: str) -> ml_collections.ConfigDict:
   """The ConfigDict that the config file at `path` returns from `get_config()`.
 
@@ -289,6 +380,11 @@ def from_file(path: str) -> ml_collections.ConfigDict:
     raise errors.ConfigError(f'config file {path} has a syntax error at line {e.lineno} '
                              f'({e.msg}); fix it.') from e
   except Exception as e:  # pylint: disable=broad-except
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
+    mistake = (config_file_type_mistake(str(e), frames[-1].line)
+               if isinstance(e, TypeError) and frames else None)
+    if mistake is not None:
+      raise errors.ConfigError(f'{path}: {mistake}') from e
     raise errors.ConfigError(f'config file {path} failed to load ({type(e).__name__}: {e}); '
                              f'fix it, or start from configs/default.py.') from e
   if not isinstance(config, ml_collections.ConfigDict):
@@ -376,6 +472,33 @@ def ema_half_life_ramp(config: ml_collections.ConfigDict):
                         hint=' (the EMA\'s half-life in thousands of images)')
 
 
+# The training loop's values (`jaxgan.Loop`'s fields): {field: (config key, low, high)}, the
+# one statement of their ranges (`check_loop_value`), for a config and for a Loop in code.
+LOOP = {
+    'num_steps': ('train.num_steps', 1, None),
+    'batch_size': ('train.batch_size', 1, None),
+    'd_steps': ('train.d_steps', 1, None),
+    'seed': ('train.seed', 0, 2**32 - 1),
+    'checkpoint_every': ('train.checkpoint_every', 1, None),
+    'keep_checkpoints': ('train.keep_checkpoints', 1, None),
+    'log_every': ('log.every_steps', 1, None),
+    'samples_every': ('log.samples_every', 0, None),
+    'num_samples': ('log.num_samples', 1, None),
+    'attention_every': ('log.attention_every', 0, None),
+    'eval_every': ('eval.every_steps', 0, None),
+    'prefetch': ('data.prefetch', 1, None),
+}
+
+
+def check_loop_value(field: str, value: Any, *, config: bool) -> None:
+  """ConfigError unless `value` is in the range of the loop value `field` (`LOOP`), naming
+  what the user wrote: the config key (`config`: config.train.num_steps) or the Loop field
+  (Loop.num_steps)."""
+  key, low, high = LOOP[field]
+  checks.number(key if config else f'Loop.{field}', value, integer=True, low=low, high=high,
+                prefix='config.' if config else '')
+
+
 def validate_loop(config: ml_collections.ConfigDict) -> None:
   """ConfigError on a bad value of what the training loop and step read (the `train` and
   `log` sections, `eval.every_steps` and `eval.seed`, `model.z_dim`, `model.num_classes`,
@@ -385,18 +508,15 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   if missing:
     raise errors.ConfigError(f'the config lacks the sections {", ".join(missing)}; start from '
                              f'jaxgan.config.default().')
-  for key in ('train.num_steps', 'train.batch_size', 'train.d_steps', 'train.checkpoint_every',
-              'train.keep_checkpoints', 'log.every_steps', 'log.num_samples', 'model.z_dim',
-              'data.prefetch', 'eval.chunk_size'):
+  for field, (key, _, _) in LOOP.items():
+    check_loop_value(field, get(config, key), config=True)
+  for key in ('model.z_dim', 'eval.chunk_size'):
     checks.number(key, get(config, key), integer=True, low=1)
-  for key in ('log.samples_every', 'log.attention_every', 'eval.every_steps',
-              'train.ema_start'):
-    checks.number(key, get(config, key), integer=True, low=0)
+  checks.number('train.ema_start', config.train.ema_start, integer=True, low=0)
   checks.number('model.num_classes', config.model.num_classes, integer=True, low=-1)
   errors.check_choice('train.g_real_batch', config.train.g_real_batch, ('shared', 'own'))
   errors.check_choice('train.fake_labels', config.train.fake_labels, ('uniform', 'real'))
-  for key in ('train.seed', 'eval.seed'):
-    checks.number(key, get(config, key), integer=True, low=0, high=2**32 - 1)
+  checks.number('eval.seed', config.eval.seed, integer=True, low=0, high=2**32 - 1)
   checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)
   checks.number('train.ema_half_life_kimg', config.train.ema_half_life_kimg, low=0,
                 hint=' (thousands of images; 0: off)')

@@ -94,12 +94,13 @@ class Loop:
   fake_labels: str = _DEFAULT.train.fake_labels
 
   def __post_init__(self):
-    for name in ('num_steps', 'batch_size', 'd_steps', 'checkpoint_every', 'keep_checkpoints',
-                 'log_every', 'num_samples', 'prefetch'):
-      _check_int('Loop', name, getattr(self, name), 1)
-    for name in ('samples_every', 'attention_every', 'eval_every'):
-      _check_int('Loop', name, getattr(self, name), 0)
-    _check_int('Loop', 'seed', self.seed, 0, 2**32 - 1)
+    # The ranges are config.LOOP's (validate_loop checks a config's keys by the same table);
+    # numpy integers from research code count as integers.
+    for name in config_lib.LOOP:
+      value = getattr(self, name)
+      if isinstance(value, np.integer):
+        object.__setattr__(self, name, int(value))
+      config_lib.check_loop_value(name, getattr(self, name), config=False)
     errors.check_arg('Loop.g_real_batch', self.g_real_batch, steps.G_REAL_BATCHES)
     errors.check_arg('Loop.fake_labels', self.fake_labels, steps.FAKE_LABELS)
 
@@ -373,13 +374,18 @@ class Experiment:
     """Yields (float images in [-1, 1], labels or None) in chunks, `num` images in all.
 
     The generator runs in evaluation mode on `state.sampling_params(ema)`; latents come from
-    `seed` (the same images every call); labels are uniform for conditional models.
+    `seed` (the same images every call); labels are uniform for conditional models. Images
+    are clipped to [-1, 1]: R3GAN's and StyleGAN2's generators end without a tanh (their
+    outputs only learn to lie in [-1, 1]) and the official code clamps when it converts to
+    uint8, which this clip followed by FID's quantisation reproduces level for level. Samples
+    that are not images (2-D points, vectors: `data.sample_view`) are yielded as they are.
     """
     if not isinstance(num, int) or num < 1:
       raise errors.ConfigError(f'the number of images to generate ({num!r}) must be >= 1.')
     if not isinstance(batch_size, int) or batch_size < 1:
       raise errors.ConfigError(f'the generation batch size ({batch_size!r}) must be >= 1.')
     params = state.sampling_params(ema)
+    images = data_lib.sample_view(self.data).shows_images
     key = jax.random.key(seed)
     done = 0
     while done < num:
@@ -390,6 +396,8 @@ class Experiment:
       labels = (jax.random.randint(ky, (batch_size,), 0, self.num_classes)
                 if self.num_classes else None)
       x = np.asarray(self.sample_fn(params, state.g_state, z, labels))[:n]
+      if images:
+        x = np.clip(x, -1.0, 1.0)
       yield x, (None if labels is None else np.asarray(labels)[:n])
       done += n
 

@@ -348,7 +348,8 @@ class LossInputs:
   `Term.update_state`). Logits are those of the images as D saw them (augmented, if on);
   `real` and `fake` are the images before augmentation. `step`: the number of GAN steps done
   before this one (`GANState.step`, from 0), which scheduled weights read (see `Term`); None
-  in inputs built by hand without it.
+  in inputs built by hand without it. `device_mean(x)`: the mean of a per-device value over
+  the devices of the step (their batches together are the global batch); None: one device.
 
   `generator` (generator update only, when the loss `needs_generator`: path length) runs the
   generator with the parameters being differentiated (`GeneratorAccess`), and `rng` is then
@@ -370,6 +371,7 @@ class LossInputs:
   augment: Optional[Callable[[Array, int], Array]] = None
   step: Optional[Array] = None
   generator: Optional['GeneratorAccess'] = None
+  device_mean: Optional[Callable[[Array], Array]] = None
 
   def critic_of_fakes(self) -> Optional[Callable[[Array], Array]]:
     """`fake_critic`, or `critic` where none was given."""
@@ -809,35 +811,67 @@ def _check_distinct(terms: list[Term]) -> None:
     seen[name] = t
 
 
+# The authors' moving averages start at this value (google/lecam-gan third_party/utils.py
+# `ema_losses(init=7777)`, StudioGAN src/utils/ops.py `LeCamEMA(init=7777)`).
+LECAM_AUTHORS_INIT = 7777.0
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class LeCam(Term):
   """LeCam regularisation (Tseng et al. 2021, eq. 4; `lecam_penalty`), a stateful term.
 
   Its state ({name: {'real', 'fake', 'count'}}) holds moving averages (decay `decay`) of D's
-  mean real and fake logits over critic updates; the penalty of an update uses the
-  zero-debiased averages of the updates before it (`lecam_anchors`; the step updates the
-  state after each critic update and averages it over devices, so every device holds the
-  averages of the global batch means). `hinged`: the authors' code's variant (see
-  `lecam_penalty`). The authors' code also updates the averages before the penalty and waits
-  1,000 iterations before applying it. Here the penalty applies from the first update unless
-  its weight is a schedule: `losses.lecam_term.weighted(optax.join_schedules(
-  [optax.constant_schedule(0.0), optax.constant_schedule(0.3)], [1000]))` applies 0.3 from
-  step 1,000 on, the averages being updated from the first step (see `Term`).
+  mean real and fake logits over critic updates (the step updates the state after each critic
+  update and averages it over devices, so every device holds the averages of the global batch
+  means). `hinged`: the authors' code's variant (see `lecam_penalty`).
+
+  `ema_start` None: the penalty of an update uses the zero-debiased averages of the updates
+  before it (`lecam_anchors`). `ema_start` an integer: the authors' averages (google/lecam-gan,
+  PyTorch-StudioGAN src/utils/ops.py `LeCamEMA.update` and src/worker.py lines 401-404): they
+  start at 7777, each critic update first folds its own global mean logits in (detached),
+  with decay 0 while the GAN step (`LossInputs.step`) is below `ema_start` and `decay` from
+  it on, no debiasing, and the penalty reads the averages with that update in.
+
+  The authors' code applies the penalty only after iteration 1,000; here it applies from the
+  first update unless its weight is a schedule: `losses.lecam_term.weighted(
+  optax.join_schedules([optax.constant_schedule(0.0), optax.constant_schedule(0.3)], [1001]))`
+  applies 0.3 from step 1,001 on (StudioGAN's `current_step > 1000`), the averages being
+  updated from the first step (see `Term`).
   """
   name: str = 'lecam'
   decay: float = 0.99
   hinged: bool = False
+  ema_start: Optional[int] = None
 
   def init_state(self):
-    return {self.name: {'real': jnp.zeros((), jnp.float32), 'fake': jnp.zeros((), jnp.float32),
+    start = 0.0 if self.ema_start is None else LECAM_AUTHORS_INIT
+    return {self.name: {'real': jnp.full((), start, jnp.float32),
+                        'fake': jnp.full((), start, jnp.float32),
                         'count': jnp.zeros((), jnp.int32)}}
 
+  def _decay(self, inputs) -> Array:
+    if inputs.step is None:
+      raise errors.ConfigError(
+          f'the loss term {self.name!r} (LeCam with ema_start={self.ema_start}) needs the step: '
+          f'build the inputs with LossInputs(..., step=...) (the train step passes '
+          f'GANState.step).')
+    return jnp.where(inputs.step < self.ema_start, 0.0, self.decay)
+
   def update_state(self, state, inputs):
+    decay = self.decay if self.ema_start is None else self._decay(inputs)
     return {**state, self.name: lecam_update(state[self.name], real_logits=inputs.real_logits,
-                                             fake_logits=inputs.fake_logits, decay=self.decay)}
+                                             fake_logits=inputs.fake_logits, decay=decay)}
 
   def d_terms(self, inputs):
-    alpha_r, alpha_f = lecam_anchors(inputs.state[self.name], decay=self.decay)
+    if self.ema_start is None:
+      alpha_r, alpha_f = lecam_anchors(inputs.state[self.name], decay=self.decay)
+    else:   # the authors': this update's global mean logits folded in first, detached
+      mean = inputs.device_mean or (lambda x: x)
+      ema = lecam_update(
+          inputs.state[self.name], decay=self._decay(inputs),
+          real_logits=mean(jnp.mean(lax.stop_gradient(inputs.real_logits))),
+          fake_logits=mean(jnp.mean(lax.stop_gradient(inputs.fake_logits))))
+      alpha_r, alpha_f = ema['real'], ema['fake']
     return {self.name: lecam_penalty(real_logits=inputs.real_logits,
                                      fake_logits=inputs.fake_logits, ema_real=alpha_r,
                                      ema_fake=alpha_f, hinged=self.hinged)}
@@ -1099,6 +1133,7 @@ def from_config(loss_config) -> Term:
   phases = loss_config.get('reg_phases', 'joined')
   errors.check_choice('loss.reg_phases', phases, ('joined', 'separate'))
   separate = phases == 'separate'
+  known = {**REGULARIZERS, 'lecam': _lecam_from_config(loss_config)}
   for name, weight in regs.items():
     if name not in REGULARIZERS:
       raise errors.ConfigError(
@@ -1107,11 +1142,11 @@ def from_config(loss_config) -> Term:
     hint = (' (the weight of the term; a negative one would reward what the term '
             'penalises)')
     if schedules.is_ramp(weight):
-      weighted = REGULARIZERS[name].weighted(
+      weighted = known[name].weighted(
           schedules.ramp(f'loss.regularizers.{name}', weight, low=0, hint=hint))
     else:
       checks.number(f'loss.regularizers.{name}', weight, low=0, hint=hint)
-      weighted = float(weight) * REGULARIZERS[name]
+      weighted = float(weight) * known[name]
     result = result + (lazy(weighted, every, separate=separate) if every > 1 else weighted)
   pl_weight = checks.number('loss.path_length', loss_config.get('path_length', 0.0), low=0,
                             hint=' (the path length weight; 0: off, StyleGAN2: 2)')
@@ -1144,6 +1179,23 @@ def from_config(loss_config) -> Term:
 def _has_separate(loss: Term) -> bool:
   """Whether `loss` has a part in an optimiser step of its own (`separate_phases`)."""
   return bool(separate_phases(loss)[1])
+
+
+def _lecam_from_config(loss_config) -> LeCam:
+  """The 'lecam' regulariser of config.loss.lecam_hinged, lecam_decay and lecam_ema_start
+  (see `LeCam`; the defaults give `lecam_term`)."""
+  hinged = loss_config.get('lecam_hinged', False)
+  if not isinstance(hinged, bool):
+    raise errors.ConfigError(f'config.loss.lecam_hinged={hinged!r} must be True (the authors\' '
+                             f'and StudioGAN\'s hinged penalty) or False (the paper\'s eq. 4).')
+  decay = float(checks.number('loss.lecam_decay', loss_config.get('lecam_decay', 0.99), low=0,
+                              high=1, high_open=True, hint=' (the moving averages\' decay)'))
+  start = loss_config.get('lecam_ema_start', None)
+  if start is not None:
+    start = int(checks.number('loss.lecam_ema_start', start, integer=True, low=0,
+                              hint=' (the step from which the averages decay; None: '
+                                   'jaxgan\'s zero-debiased averages)'))
+  return LeCam(decay=decay, hinged=hinged, ema_start=start)
 
 
 def needs_critic(loss: Term) -> bool:

@@ -281,7 +281,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       inputs = losses_lib.LossInputs(
           fake_logits=fake_logits, real_logits=real_logits, real=real, fake=fake,
           critic=critic, rng=k_reg, state=loss_state, fake_critic=fake_critic,
-          augment=augment_fn, step=state.step)
+          augment=augment_fn, step=state.step, device_mean=lambda x: lax.pmean(x, AXIS))
       terms = term.d_terms(inputs)
       total = sum(terms.values(), jnp.zeros(()))
       return total, (terms, s, real_logits, fake_logits)

@@ -6,6 +6,8 @@ import math
 import os
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import jaxgan
@@ -75,3 +77,81 @@ def test_lecam_weighs_from_studiogans_start_step_and_adam_has_its_epsilon():
   params = {'w': jax.numpy.zeros(2)}
   for tx in (checked.g_optimizer, checked.d_optimizer):
     assert float(tx.init(params).hyperparams['eps']) == pytest.approx(1e-6)
+
+
+class _StudioGANLeCamEMA:
+  """StudioGAN src/utils/ops.py lines 106-132 (LeCamEMA), the two means LeCam reads, float64."""
+
+  def __init__(self, decay, start_itr, init=7777.0):
+    self.d_real = self.d_fake = init
+    self.decay, self.start_itr = decay, start_itr
+
+  def update(self, real, fake, itr):
+    decay = 0.0 if itr < self.start_itr else self.decay
+    self.d_real = self.d_real * decay + real * (1 - decay)
+    self.d_fake = self.d_fake * decay + fake * (1 - decay)
+
+
+def _studiogan_lecam(real, fake, ema):
+  """StudioGAN src/utils/losses.py line 262 (lecam_reg), float64."""
+  return (np.mean(np.maximum(real - ema.d_fake, 0.0) ** 2)
+          + np.mean(np.maximum(ema.d_real - fake, 0.0) ** 2))
+
+
+def test_lecam_is_studiogans_hinged_penalty_with_its_moving_averages():
+  """The config's LeCam against StudioGAN's code in float64 (src/worker.py lines 401-407: the
+  averages take each critic update's mean logits first, then 0.3 x lecam_reg while
+  current_step > 1000), over critic updates (2 per step) on both sides of steps 1000 and 1001."""
+  from jaxgan import losses, validation  # pylint: disable=g-import-not-at-top
+  config = jaxgan.config.from_file(os.path.join(CONFIGS, 'biggan_lecam_diffaug_cifar10.py'))
+  assert (config.loss.lecam_hinged, config.loss.lecam_decay, config.loss.lecam_ema_start) == (
+      True, 0.99, 1000)
+  loss = validation.validate(config).loss
+  (lecam,) = [t for _, t in loss.parts if t.name == 'lecam']
+  assert isinstance(lecam, losses.LeCam)
+  ema = _StudioGANLeCamEMA(decay=0.99, start_itr=1000)
+  state = loss.init_state()
+  rng = np.random.default_rng(0)
+  for step in (0, 0, 1, 998, 999, 999, 1000, 1000, 1001, 1001, 1002, 1005, 1005):
+    real = rng.normal(0.5, 1.0, 16).astype(np.float32)
+    fake = rng.normal(-0.5, 1.0, 16).astype(np.float32)
+    inputs = losses.LossInputs(real_logits=jnp.asarray(real), fake_logits=jnp.asarray(fake),
+                               state=state, step=jnp.asarray(step))
+    got = float(loss.d_terms(inputs)['lecam'])
+    real64, fake64 = real.astype(np.float64), fake.astype(np.float64)
+    ema.update(real64.mean(), fake64.mean(), step)
+    want = 0.3 * _studiogan_lecam(real64, fake64, ema) if step > 1000 else 0.0
+    # float32: means and squares of 16 logits of size ~1 (and the 7777 start, gone once decay
+    # 0 overwrites it): a few float32 ulps of the penalty's terms.
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5)
+    state = loss.update_state(state, inputs)
+  # The paper's eq. 4 when not hinged: the config key selects the form.
+  config.loss.lecam_hinged = False
+  (plain,) = [t for _, t in validation.validate(config).loss.parts if t.name == 'lecam']
+  assert not plain.hinged and lecam.hinged
+
+
+def test_lecam_s_own_batch_means_are_the_global_batch_s_on_8_devices():
+  """With the authors' averages the penalty reads this update's mean logits: over devices,
+  those of the global batch (`LossInputs.device_mean`), so 8 devices give 1 device's value
+  (before ema_start, decay 0: the anchors are this update's means alone)."""
+  from jaxgan import losses  # pylint: disable=g-import-not-at-top
+  lecam = losses.LeCam(hinged=True, ema_start=3)
+  rng = np.random.default_rng(1)
+  n = jax.device_count()
+  shift = np.repeat(np.linspace(-2.0, 2.0, n), 64 // n)   # each device's batch its own mean
+  real = jnp.asarray(rng.normal(0.5, 1.0, 64) + shift, jnp.float32)
+  fake = jnp.asarray(rng.normal(-0.5, 1.0, 64) - shift, jnp.float32)
+  state = {'lecam': {'real': jnp.float32(0.2), 'fake': jnp.float32(-0.1),
+                     'count': jnp.int32(7)}}
+
+  def penalty(r, f, device_mean=None):
+    return lecam.d_terms(losses.LossInputs(real_logits=r, fake_logits=f, state=state,
+                                           step=jnp.int32(2), device_mean=device_mean))['lecam']
+
+  one = penalty(real, fake)
+  per_device = jax.pmap(lambda r, f: penalty(r, f, lambda x: jax.lax.pmean(x, 'b')),
+                        axis_name='b')(real.reshape(n, -1), fake.reshape(n, -1))
+  np.testing.assert_allclose(np.mean(per_device), one, rtol=1e-5)
+  alone = jax.pmap(penalty)(real.reshape(n, -1), fake.reshape(n, -1))   # no device mean
+  assert abs(float(np.mean(alone)) - float(one)) > 0.1 * float(one)

@@ -108,3 +108,47 @@ def test_turning_the_ema_on_at_resume_starts_it_from_the_generator(tmp_path):
   ckpt.close()
   chex.assert_trees_all_equal(restored.ema_params, state.g_params)
   chex.assert_trees_all_equal(restored.replace(ema_params=None), state)
+
+
+# --- an optimiser hyperparameter turned into a schedule (or back) at a resume -------------------
+
+def _no_schedule_states(state):
+  return state.replace(**{k: getattr(state, k)._replace(hyperparams_states={})
+                          for k in ('g_opt_state', 'd_opt_state')})
+
+
+@pytest.mark.slow
+def test_turning_the_b2_schedule_on_or_off_at_resume_restores_exactly(tmp_path):
+  """config.optim.b2_schedule on at a resume: optax's schedule state (a count of updates,
+  equal to the optimiser's own count in a run that had it from the start) is the optimiser's
+  count, so the ramp reads its value at the updates already made; off: it is dropped."""
+  import chex  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  ramp = {'optim.b2_schedule.name': 'linear', 'optim.b2_schedule.init_value': 0.9,
+          'optim.b2_schedule.end_value': 0.99, 'optim.b2_schedule.steps': 4}
+  plain = _ring(tmp_path, **{'train.num_steps': 2, 'train.d_steps': 2})
+  ramped = _ring(tmp_path, **{'train.num_steps': 2, 'train.d_steps': 2, **ramp})
+  off = jax.device_get(jaxgan.train(plain, str(tmp_path / 'off')))
+  on = jax.device_get(jaxgan.train(ramped, str(tmp_path / 'on')))
+  # The invariant the restore relies on: a schedule's count is the optimiser's count.
+  for opt_state, count in ((on.g_opt_state, 2), (on.d_opt_state, 4)):
+    assert int(opt_state.count) == int(opt_state.hyperparams_states['b2'].count) == count
+  for folder, target, saved in (('off', ramped, off), ('on', plain, on)):
+    ckpt = checkpoint.Checkpointer(str(tmp_path / folder / 'checkpoints'), read_only=True)
+    restored = jax.device_get(ckpt.restore(target.init_state(), 2))
+    ckpt.close()
+    chex.assert_trees_all_equal(_no_schedule_states(restored), _no_schedule_states(saved))
+    if folder == 'off':   # turned on: the count of updates made
+      for opt_state in (restored.g_opt_state, restored.d_opt_state):
+        assert int(opt_state.hyperparams_states['b2'].count) == int(opt_state.count)
+    else:                 # turned off: nothing left of the schedule
+      assert not restored.g_opt_state.hyperparams_states
+  # The resumed run's last updates read the ramp at step 3: 0.9 + 0.09 * 3 / 4 (0.9225, step
+  # 1, had the ramp restarted), the discriminator's at its update 7 // d_steps = 3.
+  resumed = jax.device_get(jaxgan.train(
+      ramped.replace(loop=ramped.loop.replace(num_steps=4)), str(tmp_path / 'off')))
+  assert int(resumed.step) == 4
+  for opt_state in (resumed.g_opt_state, resumed.d_opt_state):
+    np.testing.assert_allclose(opt_state.hyperparams['b2'], 0.9 + 0.09 * 3 / 4, rtol=1e-6)

@@ -134,7 +134,8 @@ def test_launcher_trains_r3gan_rpgan_with_r1_and_r2_on_digits(tmp_path):
   assert (tmp_path / 'checkpoints' / '2').is_dir()
   config = json.loads((tmp_path / 'config.json').read_text())
   assert config['loss'] == {'name': 'rpgan', 'regularizers': {'r1': 0.025, 'r2': 0.025},
-                            'regularizer_interval': 1}
+                            'regularizer_interval': 1, 'lecam_hinged': False,
+                            'lecam_decay': 0.99, 'lecam_ema_start': None}
   assert config['model']['num_classes'] == 10
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
@@ -231,3 +232,34 @@ def test_an_unusable_default_compilation_cache_is_a_warning_not_an_error(tmp_pat
   assert err.startswith('warning: no persistent compilation cache') and err.count('\n') == 1
   with pytest.raises(errors.ConfigError, match='cannot be used'):
     common.use_compilation_cache(str(blocker / 'xla'))   # a folder the user chose
+
+
+@pytest.mark.slow
+def test_launcher_type_mistakes_on_section_keys_are_one_sentence(tmp_path):
+  """A section (config.eval.kid, an evaluator's settings) or a typed key given a value it
+  cannot take, in a config file or on the command line: one sentence saying what to do."""
+  mistake = tmp_path / 'kid_off.py'
+  mistake.write_text('import jaxgan\n\ndef get_config():\n  config = jaxgan.config.default()\n'
+                     '  config.eval.kid = False\n  return config\n')
+  cases = [
+      ([f'--config={mistake}'],
+       f"error: {mistake}, line 5: config.eval.kid is now the evaluator 'kid' (a section of its "
+       "settings), not a switch; leave 'kid' out of config.eval.evaluators (e.g. "
+       "config.eval.evaluators = ('fid',)) to skip KID."),
+      (['--config=configs/dcgan.py', '--config.eval.kid=False'],
+       "error: config.eval.kid is now the evaluator 'kid' (a section of its settings), not a "
+       "switch; leave 'kid' out of config.eval.evaluators (e.g. --config.eval.evaluators=fid) "
+       'to skip KID.'),
+      (['--config=configs/dcgan.py', '--config.eval.prdc=3'],
+       "error: config.eval.prdc holds the settings of the evaluator 'prdc' (k_dc, k_pr), not a "
+       'value like 3; name it in config.eval.evaluators to run it (e.g. '
+       '--config.eval.evaluators=fid,prdc) and leave it out to skip it.'),
+      (['--config=configs/dcgan.py', '--config.eval.kid.subsets=abc'],
+       "error: config.eval.kid.subsets=abc does not fit the key's type (int, default 100); "
+       'pass --config.eval.kid.subsets=<int>.'),
+  ]
+  for args, message in cases:
+    proc = _run(['launch.py', f'--workdir={tmp_path / "run"}'] + args)
+    _one_error_line(proc, message)
+    assert proc.stderr.strip().splitlines()[-1] == message
+  assert not (tmp_path / 'run').exists()

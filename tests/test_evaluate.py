@@ -640,8 +640,9 @@ def test_launch_names_the_new_place_of_a_flat_eval_override(tmp_path):
       ('--config.eval.kid_subsets=5', 'error: config.eval.kid_subsets moved to '
        'config.eval.kid.subsets (each evaluator has its own settings); pass '
        '--config.eval.kid.subsets=... instead.'),
-      ('--config.eval.kid=False', "error: config.eval.kid is now the evaluator 'kid'; leave it "
-       'out of --config.eval.evaluators (e.g. --config.eval.evaluators=fid) to skip KID.')):
+      ('--config.eval.kid=False', "error: config.eval.kid is now the evaluator 'kid' (a "
+       "section of its settings), not a switch; leave 'kid' out of config.eval.evaluators "
+       '(e.g. --config.eval.evaluators=fid) to skip KID.')):
     proc = subprocess.run(
         [sys.executable, os.path.join(REPO, 'launch.py'),
          f'--config={os.path.join(REPO, "configs", "dcgan_digits.py")}',

@@ -7,11 +7,14 @@ import json
 import os
 import weakref
 
+import flax.linen as nn
 import jax
+import numpy as np
 import pytest
 
 import jaxgan
 from jaxgan import errors
+from jaxgan.metrics import fid
 from tests.util import tiny_config
 
 
@@ -121,3 +124,31 @@ def test_config_json_holds_the_run_s_values_and_a_run_made_in_code_writes_none(t
   with pytest.raises(errors.CheckpointError, match=r'has no config\.json .* pass experiment='):
     jaxgan.load_run(str(tmp_path / 'code'))
   assert jaxgan.load_run(str(tmp_path / 'code'), experiment=made).step == 2
+
+
+class _Unsquashed(nn.Module):
+  """A generator without a final tanh (as R3GAN's and StyleGAN2's): images well past [-1, 1]."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    del labels, train
+    x = nn.Dense(32 * 32 * 3, kernel_init=nn.initializers.normal(10.0))(z)
+    return x.reshape(z.shape[0], 32, 32, 3)
+
+
+def test_generate_clips_images_to_minus_one_one_and_leaves_points_as_they_are():
+  experiment = jaxgan.build(tiny_config()).replace(generator=_Unsquashed())
+  state = experiment.init_state()
+  images, _ = next(experiment.generate(state, 8, batch_size=8))
+  z = jax.random.normal(jax.random.split(jax.random.fold_in(jax.random.key(0), 0))[0], (8, 8))
+  raw = np.asarray(experiment.sample_fn(state.sampling_params(True), state.g_state, z, None))
+  assert raw.min() < -1.5 and raw.max() > 1.5   # the test's generator leaves the range
+  np.testing.assert_array_equal(images, np.clip(raw, -1.0, 1.0))
+  # Clipping first changes no uint8 level of FID's quantisation (which clamps as NVlabs does).
+  np.testing.assert_array_equal(fid.to_uint8(images), fid.to_uint8(raw))
+  # 2-D points are samples, not images: never clipped.
+  ring = jaxgan.build(tiny_config('ring'))
+  ring_state = ring.init_state()
+  ring_state = ring_state.replace(g_params=jax.tree.map(lambda p: p * 50.0, ring_state.g_params))
+  points, _ = next(ring.generate(ring_state, 64, ema=False, batch_size=64))
+  assert np.abs(points).max() > 1.0

@@ -489,3 +489,30 @@ def test_learning_rates_get_their_own_panel_only_when_logged(tmp_path):
   assert ('<figcaption>with_lr: every logged loss term (smoothed; faint: raw); the learning '
           'rates on their own panel.</figcaption>') in page
   assert '<figcaption>no_lr: every logged loss term (smoothed; faint: raw).</figcaption>' in page
+
+
+@pytest.mark.parametrize('metric, best', [
+    ('fid', (30, 20.0)),              # lower is better (FidEvaluator.metrics)
+    ('precision', (20, 60.0)),        # higher is better (PrdcEvaluator.metrics)
+    ('inception_score_std', None),    # no direction: no best is picked
+])
+def test_best_from_the_logged_rows_follows_the_metric_s_declared_direction(tmp_path, metric,
+                                                                          best):
+  """Without best_fid.json the report picks the best logged value in the direction the
+  metric's evaluator declares, as training does, and none for a metric without one."""
+  wd = str(tmp_path / 'run')
+  os.makedirs(wd)
+  with open(os.path.join(wd, 'config.json'), 'w') as f:
+    json.dump({'data': {'dataset': 'digits', 'image_size': 32},
+               'eval': {'best_metric': metric}}, f)
+  with open(os.path.join(wd, 'metrics.jsonl'), 'w') as f:
+    for step, value in ((10, 40.0), (20, 60.0), (30, 20.0), (40, 60.0)):
+      f.write(json.dumps({'step': step, f'eval/{metric}': value}) + '\n')
+  run = report.runs.load_run(wd)
+  found = report.runs.best_eval(run)
+  if best is None:
+    assert found is None
+    assert report.runs.summary(run)['best'].startswith('no best: no evaluator says whether')
+  else:
+    assert (found.metric, found.step, found.value) == (metric, *best)
+    assert report.runs.summary(run)['best'] == f'{best[1]:g} (step {best[0]})'

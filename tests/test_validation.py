@@ -142,3 +142,49 @@ def test_the_config_module_is_a_leaf(module, allowed):
   """config imports no part of jaxgan (it imported optim, and evaluation inside validate,
   which imported metrics.evaluators, which imported config: a cycle)."""
   assert _jaxgan_imports(os.path.join(PACKAGE, f'{module}.py')) <= allowed
+
+
+@pytest.mark.parametrize('lines, message', [
+    (['config.eval.kid = False'],
+     "config.eval.kid is now the evaluator 'kid' (a section of its settings), not a switch; "
+     "leave 'kid' out of config.eval.evaluators (e.g. config.eval.evaluators = ('fid',)) to "
+     'skip KID.'),
+    (["config['eval']['prdc'] = 3"],
+     "config.eval.prdc holds the settings of the evaluator 'prdc' (k_dc, k_pr), not a value "
+     "like 3; name it in config.eval.evaluators to run it (e.g. config.eval.evaluators = "
+     "('fid', 'prdc')) and leave it out to skip it."),
+    # A line that does not name the section: the one default key of that name.
+    (['e = config.eval', "e.inception = 'x'"],
+     'config.eval.inception is a section (its keys: batch_size, weights), not a value like x; '
+     'set one of its keys instead (config.eval.inception.<key>=...).'),
+    (["config.eval.kid.subsets = 'abc'"],
+     "config.eval.kid.subsets=abc does not fit the key's type (int, default 100); fix the "
+     'config file.'),
+])
+def test_a_config_file_s_type_mistake_is_one_sentence_naming_the_key(tmp_path, lines, message):
+  path = tmp_path / 'mistake.py'
+  path.write_text('import jaxgan\n\ndef get_config():\n  config = jaxgan.config.default()\n'
+                  + ''.join(f'  {line}\n' for line in lines) + '  return config\n')
+  with pytest.raises(errors.ConfigError) as raised:
+    config_lib.from_file(str(path))
+  assert str(raised.value) == f'{path}: {message}'
+
+
+@pytest.mark.parametrize('field', sorted(config_lib.LOOP))
+def test_each_loop_range_is_stated_once_and_names_what_the_user_wrote(field):
+  """config.LOOP holds each loop value's range: a config's bad value names its config key, a
+  Loop's the Loop field, with the same bound."""
+  key, low, _ = config_lib.LOOP[field]
+  config = tiny_config()
+  section, name = key.split('.')
+  config[section][name] = low - 1
+  with pytest.raises(errors.ConfigError) as from_config:
+    jaxgan.build(config)
+  with pytest.raises(errors.ConfigError) as in_code:
+    jaxgan.Loop(**{field: low - 1})
+  assert str(from_config.value).startswith(f'config.{key}={low - 1} must be an integer ')
+  assert str(in_code.value).startswith(f'Loop.{field}={low - 1} must be an integer ')
+  assert (str(from_config.value).split(' must be ')[1]
+          == str(in_code.value).split(' must be ')[1])
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  assert jaxgan.Loop(**{field: np.int64(low + 1)}) == jaxgan.Loop(**{field: low + 1})

@@ -465,6 +465,21 @@ def check_metrics(name: str, evaluator: Any) -> Mapping[str, Optional[str]]:
   return metrics
 
 
+def declared_direction(metric: str) -> Optional[str]:
+  """LOWER or HIGHER as the registered evaluator yielding `metric` declares it (each built
+  with its default settings; nothing loads), None when no registered evaluator declares a
+  direction for it. For readers of a finished run (the report), which have no evaluators."""
+  context = Context(cache_dir=os.devnull)   # never read: building an evaluator loads nothing
+  for name in sorted(_REGISTRY):
+    try:
+      direction = make_evaluator(name, context=context).metrics.get(metric)
+    except errors.ConfigError:   # an evaluator of one's own that cannot build without settings
+      continue
+    if direction is not None:
+      return direction
+  return None
+
+
 register('fid', lambda s, c: FidEvaluator(c.inception()))
 register('kid', lambda s, c: KidEvaluator(c.inception(), seed=c.seed, **s),
          settings={'subsets': 100, 'subset_size': 1000})

@@ -10,7 +10,8 @@ accelerator. The page holds, for every run: loss curves (the learning rates on a
 own when logged), the seed's Figure 3 comparison (generator loss against step, all runs on one
 axis, EMA-smoothed), FID and KID against step and against wall-clock time, the scores
 `jaxgan.tools.evaluate` recorded, the final and best sample grids side by side
-(best by the run's `config.eval.best_metric`, as best_fid.json names it), SAGAN attention maps,
+(best by the run's `config.eval.best_metric`, as best_fid.json names it; without that file,
+the best logged value in the direction the metric's evaluator declares), SAGAN attention maps,
 the 2-D mixtures' scatter plots and modes-covered table, a results table and each run's exact
 config and reproducibility record. Images are embedded as base64 PNGs, so the page can be
 mailed or archived on its own; the figures are also written to OUT/figures/.

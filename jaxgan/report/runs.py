@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from jaxgan import errors
+from jaxgan.metrics import evaluators as evaluators_lib
 
 _STEP_PNG = re.compile(r'^step_(\d+)\.png$')
 _WORKDIR_FILES = ('config.json', 'metrics.jsonl', 'run_info.json')
@@ -413,14 +414,22 @@ def best_metric(run: Run) -> str:
 
 
 def best_eval(run: Run) -> Optional[Best]:
-  """best_fid.json's step and value, else the lowest logged value of the run's best metric."""
+  """best_fid.json's step and value, else the best logged value of the run's best metric in
+  the direction its evaluator declares (`metrics = {name: 'lower' | 'higher'}`), as training
+  keeps its best; None when nothing is logged or no registered evaluator gives the metric a
+  direction (a best cannot be picked then)."""
   if run.best_saved is not None:
     return run.best_saved
   metric = best_metric(run)
   logged = run.metrics.get(f'eval/{metric}')
   if logged is None:
     return None
-  i = int(np.argmin(logged.values))        # as training keeps its best: the lowest value
+  direction = evaluators_lib.declared_direction(metric)
+  if direction is None:
+    return None
+  # As training keeps its best: the first of equal values (`series` holds finite ones only).
+  pick = np.argmax if direction == evaluators_lib.HIGHER else np.argmin
+  i = int(pick(logged.values))
   step = int(logged.steps[i])
   return Best(metric, step, float(logged.values[i]), run.eval_protocols.get(step))
 
@@ -511,8 +520,14 @@ def summary(run: Run) -> dict[str, str]:
   kid = run.metrics.get('eval/kid')
   ips = run.metrics.get('images_per_sec')
   if best is None:
-    best_text = ('n/a (2-D data)' if run.is_2d else
-                 f'no {metric_label(best_metric(run))} logged')
+    metric = best_metric(run)
+    if run.is_2d:
+      best_text = 'n/a (2-D data)'
+    elif f'eval/{metric}' in run.metrics:   # logged, but no evaluator gives it a direction
+      best_text = (f'no best: no evaluator says whether higher or lower '
+                   f'{metric_label(metric)} is better')
+    else:
+      best_text = f'no {metric_label(metric)} logged'
   else:
     best_text = f'{fmt(best.value)} (step {best.step})'
   return {

@@ -7,6 +7,9 @@ after a Ctrl-C one (rerun to resume), 1 with one `error:` line for anything to f
 """
 
 
+import os
+import re
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -14,6 +17,7 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 
+from jaxgan import config as config_lib
 from jaxgan import training
 from jaxgan.metrics import evaluators as evaluators_lib
 from jaxgan.tools import common
@@ -68,13 +72,42 @@ def _refuse_moved_eval_keys(argv) -> None:
     key = arg.split('=', 1)[0][len('--config.eval.'):]
     if not arg.startswith('--config.eval.') or key not in evaluators_lib.MOVED:
       continue
-    if key == 'kid':
-      raise SystemExit('error: config.eval.kid is now the evaluator \'kid\'; leave it out of '
-                       '--config.eval.evaluators (e.g. --config.eval.evaluators=fid) to skip '
-                       'KID.')
+    if key == 'kid':   # now a section: a plain value is a type mistake
+      value = arg.split('=', 1)[-1]
+      raise SystemExit(f'error: {config_lib.type_mistake("eval.kid", value, command_line=True)}')
     raise SystemExit(f'error: config.eval.{key} moved to config.eval.'
                      f'{evaluators_lib.MOVED[key]} (each evaluator has its own settings); pass '
                      f'--config.eval.{evaluators_lib.MOVED[key]}=... instead.')
+
+
+# A frame of the traceback text config_flags puts in its error: file, line, source line.
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in [^\n]*\n[ \t]+([^\n]*)')
+
+
+def _refuse_type_mistakes(argv, message: str) -> None:
+  """SystemExit with `config.type_mistake`'s sentence when a config file (ml_collections'
+  TypeError, read from the traceback text config_flags gives) or an override
+  `--config.<key>=<value>` of a known key sets a value of the wrong type, e.g. a section such
+  as config.eval.kid to False."""
+  if 'Error whilst parsing config file' in message:
+    frames = [f for f in _FRAME.findall(message)
+              if f'{os.sep}ml_collections{os.sep}' not in f[0]]
+    lines = message.strip().splitlines()
+    mistake = (config_lib.config_file_type_mistake(lines[-1], frames[-1][2])
+               if frames and lines else None)
+    if mistake is not None:
+      raise SystemExit(f'error: {frames[-1][0]}, line {frames[-1][1]}: {mistake}')
+    return
+  override = re.match(r'flag --config\.([\w.]+)=', message)
+  if override is None:
+    return
+  key = override.group(1)
+  try:
+    config_lib.get(config_lib.default(), key)
+  except (KeyError, AttributeError):
+    return   # an unknown key: the caller's message says so
+  value = next((a.split('=', 1)[1] for a in argv if a.startswith(f'--config.{key}=')), '?')
+  raise SystemExit(f'error: {config_lib.type_mistake(key, value, command_line=True)}')
 
 
 def _parse_flags(argv):
@@ -85,6 +118,7 @@ def _parse_flags(argv):
     if common.show_tracebacks():
       raise
     _refuse_moved_eval_keys(argv)
+    _refuse_type_mistakes(argv, str(e))
     detail = str(e)
     if 'Error whilst parsing config file' in detail:   # config_flags appends a traceback
       detail = detail.strip().splitlines()[-1]
