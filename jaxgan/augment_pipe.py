@@ -32,11 +32,13 @@ image, upsample 2x with the sym6 wavelet low-pass filter, sample the transformed
 bilinearly (zero outside the padded image), low-pass with the same filter and downsample 2x.
 The official code pads by a margin computed from the whole batch's corners (clamped to the
 image size less one) and skips the geometric stage when no geometric multiplier is set; XLA
-needs static shapes, so here the margin is always that clamp, size - 1 on every side: the
-sampled points (and the filters' support) lie inside the official margin, where both paddings
-hold the same reflected pixels, so the result is the official one (`tests/test_augment_pipe.py`
-checks it against a PyTorch replica with the data-dependent margin) and image j's result
-depends on image j's draws alone.
+needs static shapes, so here the margin is always that clamp, size - 1 on every side. The
+official margin is made to cover the sampled points and the filters' support, where both
+paddings hold the same reflected pixels, and where it is clamped both end at the same place,
+so the results agree to float32 rounding (`tests/test_augment_pipe.py` checks them against a
+PyTorch replica with the data-dependent margin, also with zooms and shifts that clamp it), and
+image j's result depends on image j's draws alone (in the official code, on the batch's
+margin too).
 
 Conventions (as jaxgan/augment.py's DiffAugment): NHWC images (any range; jaxgan's are in
 [-1, 1], as the official code's), one PRNG key per image; `draw` turns each image's key into
