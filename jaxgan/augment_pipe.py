@@ -20,11 +20,13 @@ probability p * multiplier, an independent Bernoulli draw per image and transfor
   uniform angle in [-hue_max pi, hue_max pi]), 'saturation' (scale the part orthogonal to v
   by 2^N(0, saturation_std^2)). Hue and saturation skip one-channel images; a one-channel
   image takes the mean of the matrix's RGB rows.
+* Image-space filtering: 'imgfilter' (each of 4 frequency bands, a filter bank built from the
+  sym2 wavelet, amplified with probability p * imgfilter by 2^N(0, imgfilter_std^2), the
+  gains normalised to the expected power spectrum (10, 1, 1, 1) / 13; every band at
+  multiplier 1, the official imgfilter_bands default; images of at least 22 pixels a side,
+  as the official reflect padding of 21 needs).
 * Corruptions: 'noise' (add N(0, sigma^2) per pixel, sigma = |N(0, noise_std^2)|) and 'cutout'
   (zero a rectangle of cutout_size of the image size centred uniformly in the image).
-
-Not ported: the official image-space filtering ('imgfilter', the 'filter' and 'bgcf*'
-presets), so `PRESETS` leaves those out.
 
 The geometric transformations compose one inverse 3x3 matrix G_inv (output pixel -> input
 pixel, about the image centre) and execute it as the official code does: reflect-pad the
@@ -60,6 +62,8 @@ Array = jax.Array
 
 # The sym6 wavelet's low-pass decomposition filter (the official `wavelets['sym6']`): the
 # geometric stage's up- and downsampling filter.
+# The sym2 wavelet's low-pass filter (`wavelets['sym2']`): the image-space filter bank's base.
+SYM2 = (-0.12940952255092145, 0.22414386804185735, 0.836516303737469, 0.48296291314469025)
 SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
         0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
         -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036,
@@ -68,7 +72,8 @@ SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.04
 GEOMETRIC = ('xflip', 'rotate90', 'xint', 'scale', 'rotate', 'aniso', 'xfrac')
 COLOR = ('brightness', 'contrast', 'lumaflip', 'hue', 'saturation')
 CORRUPTIONS = ('noise', 'cutout')
-TRANSFORMS = GEOMETRIC + COLOR + CORRUPTIONS
+TRANSFORMS = GEOMETRIC + COLOR + ('imgfilter',) + CORRUPTIONS
+EXPECTED_POWER = (10 / 13, 1 / 13, 1 / 13, 1 / 13)   # the bands' expected power spectrum (1/f)
 
 _BLIT = dict(xflip=1, rotate90=1, xint=1)
 _GEOM = dict(scale=1, rotate=1, aniso=1, xfrac=1)
@@ -83,16 +88,21 @@ PRESETS = {
     'cutout': dict(cutout=1),
     'bg': {**_BLIT, **_GEOM},
     'bgc': {**_BLIT, **_GEOM, **_COLOR},
+    'filter': dict(imgfilter=1),
+    'bgcf': {**_BLIT, **_GEOM, **_COLOR, 'imgfilter': 1},
+    'bgcfn': {**_BLIT, **_GEOM, **_COLOR, 'imgfilter': 1, 'noise': 1},
+    'bgcfnc': {**_BLIT, **_GEOM, **_COLOR, 'imgfilter': 1, 'noise': 1, 'cutout': 1},
     'r3gan': {**_BLIT, **_GEOM, **{k: 0.5 for k in _COLOR}, 'cutout': 1},
 }
 
 # Each image's random numbers: name -> (uniforms, normals) it takes. Column 0 of every entry
-# is the uniform Bernoulli gate (u < p * multiplier); the rest are the values.
+# is the uniform Bernoulli gate (u < p * multiplier); the rest are the values ('imgfilter':
+# the 4 bands' gates, then their 4 normals).
 _DRAWS = {
     'xflip': (2, 0), 'rotate90': (2, 0), 'xint': (3, 0), 'scale': (1, 1),
     'rotate_pre': (2, 0), 'aniso': (1, 1), 'rotate_post': (2, 0), 'xfrac': (1, 2),
     'brightness': (1, 1), 'contrast': (1, 1), 'lumaflip': (2, 0), 'hue': (2, 0),
-    'saturation': (1, 1), 'noise': (1, 1), 'cutout': (3, 0),
+    'saturation': (1, 1), 'imgfilter': (4, 4), 'noise': (1, 1), 'cutout': (3, 0),
 }
 _NUM_UNIFORM = sum(u for u, _ in _DRAWS.values())
 _NUM_NORMAL = sum(n for _, n in _DRAWS.values())
@@ -114,6 +124,7 @@ class AugmentPipe:
   lumaflip: float = 0.0
   hue: float = 0.0
   saturation: float = 0.0
+  imgfilter: float = 0.0
   noise: float = 0.0
   cutout: float = 0.0
   xint_max: float = 0.125         # integer translation's range, a fraction of the image size
@@ -125,6 +136,7 @@ class AugmentPipe:
   contrast_std: float = 0.5       # log2
   hue_max: float = 1.0            # 1 = the full circle
   saturation_std: float = 1.0     # log2
+  imgfilter_std: float = 1.0      # log2 standard deviation of a band's amplification
   noise_std: float = 0.1
   cutout_size: float = 0.5        # a fraction of the image size
 
@@ -179,6 +191,8 @@ class AugmentPipe:
       x = _geometric(x, self.geometric_matrix(params, p, x.shape[1:3]))
     if any(getattr(self, name) > 0 for name in COLOR):
       x = _color(x, self.color_matrix(params, p, x.shape[-1]))
+    if self.imgfilter > 0:
+      x = _filter(x, self.filter_taps(params, p))
     if self.noise > 0:
       gate, n = params['noise'][:, 0], params['noise'][:, 1]
       sigma = jnp.where(gate < self.noise * p, jnp.abs(n) * self.noise_std, 0.0)
@@ -232,6 +246,21 @@ class AugmentPipe:
       t = jnp.where((params['xfrac'][:, 0] < self.xfrac * p)[:, None], t, 0.0)
       g = g @ _translate2d(-t[:, 0] * w, -t[:, 1] * h)
     return g
+
+  def filter_taps(self, params, p) -> Array:
+    """Each image's separable filter (B, 43): the bands' gains g (the official loop's
+    power-normalised products) times the filter bank."""
+    draws = params['imgfilter']
+    b = draws.shape[0]
+    power = jnp.asarray(EXPECTED_POWER, jnp.float32)
+    g = jnp.ones((b, 4), jnp.float32)
+    for i in range(4):
+      t_i = jnp.where(draws[:, i] < self.imgfilter * p,
+                      jnp.exp2(draws[:, 4 + i] * self.imgfilter_std), 1.0)
+      t = jnp.ones((b, 4), jnp.float32).at[:, i].set(t_i)
+      t = t / jnp.sqrt(jnp.sum(power * t ** 2, axis=-1, keepdims=True))
+      g = g * t
+    return g @ jnp.asarray(filter_bank(), jnp.float32)
 
   def color_matrix(self, params, p, channels: int) -> Array:
     """C (B, 4, 4): colour_out = C colour_in in homogeneous RGB, composed in the official order
@@ -378,6 +407,42 @@ def _geometric(images: Array, g_inv: Array) -> Array:
                in_axes=(2, None, None), out_axes=2))
   x = sample(x, yi, xi)
   return _downsample2x(x, f, crop=hz_pad * 2)
+
+
+def filter_bank() -> np.ndarray:
+  """The official 4-band filter bank (4, 43) from sym2: band 0 the low-pass H(z) H(z^-1) / 2
+  iterated, bands 1-3 the high-pass H(-z) H(-z^-1) / 2 at successive octaves."""
+  lo = np.asarray(SYM2)
+  hi = lo * (-1.0) ** np.arange(lo.size)
+  lo2 = np.convolve(lo, lo[::-1]) / 2
+  hi2 = np.convolve(hi, hi[::-1]) / 2
+  bank = np.eye(4, 1)
+  for i in range(1, 4):
+    up = np.zeros((4, 2 * bank.shape[1] - 1))
+    up[:, ::2] = bank                                   # insert zeros between the taps
+    bank = np.stack([np.convolve(row, lo2) for row in up])
+    lo_end = (bank.shape[1] - hi2.size) // 2
+    bank[i, lo_end:lo_end + hi2.size] += hi2
+  return bank
+
+
+def _filter(images: Array, taps: Array) -> Array:
+  """Each image's separable filter `taps` (B, T): reflect padding of T // 2, correlation along
+  the width, then along the height (the official grouped conv2d pair)."""
+  _, h, w, _ = images.shape
+  pad = taps.shape[1] // 2
+  if min(h, w) <= pad:
+    raise ValueError(f'image-space filtering pads by {pad} pixels, reflecting; images of '
+                     f'{h}x{w} are too small (at least {pad + 1} pixels a side, as officially).')
+  x = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode='reflect')
+  taps = taps.astype(x.dtype)
+  for axis in (2, 1):
+    n = x.shape[axis] - taps.shape[1] + 1
+    out = 0.0
+    for t in range(taps.shape[1]):
+      out = out + jax.lax.slice_in_dim(x, t, t + n, axis=axis) * taps[:, t, None, None, None]
+    x = out
+  return x
 
 
 def _const2d(rows) -> Array:

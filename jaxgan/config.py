@@ -116,7 +116,8 @@ def default() -> ml_collections.ConfigDict:
   config.augment.ada_max_p = 1.0      # ADA: upper bound of p
   # 'diffaugment' (DiffAugment's `policy`) or 'ada': ADA's official pipeline
   # (jaxgan/augment_pipe.py), its transformations the preset `ada_preset` ('bgc', StyleGAN2-ADA's
-  # default; 'r3gan'; 'blit', 'geom', 'color', 'bg', 'noise', 'cutout') with the probability
+  # default; 'r3gan'; 'blit', 'geom', 'color', 'filter', 'noise', 'cutout', 'bg', 'bgcf',
+  # 'bgcfn', 'bgcfnc') with the probability
   # multipliers in `ada_multipliers` (name -> multiplier, e.g. {'cutout': 1.0}) overriding it.
   config.augment.pipeline = 'diffaugment'
   config.augment.ada_preset = 'bgc'

@@ -10,9 +10,11 @@ augmentation. NCHW float64 or float32 tensors.
 """
 
 import numpy as np
+import scipy.signal
 import torch
 import torch.nn.functional as F
 
+SYM2 = [-0.12940952255092145, 0.22414386804185735, 0.836516303737469, 0.48296291314469025]
 SYM6 = [0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
         0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
         -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036,
@@ -63,7 +65,7 @@ def augment(images, params, p, mult, std=None):
   AugmentPipe.draw; 'noise_field' NHWC) at probability p; `mult` the nonzero multipliers."""
   s = dict(xint_max=0.125, scale_std=0.2, rotate_max=1, aniso_std=0.2, xfrac_std=0.125,
            brightness_std=0.2, contrast_std=0.5, hue_max=1, saturation_std=1, noise_std=0.1,
-           cutout_size=0.5)
+           cutout_size=0.5, imgfilter_std=1)
   s.update(std or {})
   dt = images.dtype
   P = {k: torch.as_tensor(np.asarray(v), dtype=dt) for k, v in params.items()}
@@ -174,6 +176,33 @@ def augment(images, params, p, mult, std=None):
       images = images * c[:, :, :3].sum(dim=2, keepdims=True) + c[:, :, 3:]
     images = images.reshape([b, nc, height, width])
 
+  if m('imgfilter') > 0:
+    hz_lo = np.asarray(SYM2)
+    hz_hi = hz_lo * ((-1) ** np.arange(hz_lo.size))
+    hz_lo2 = np.convolve(hz_lo, hz_lo[::-1]) / 2
+    hz_hi2 = np.convolve(hz_hi, hz_hi[::-1]) / 2
+    fbank = np.eye(4, 1)
+    for i in range(1, fbank.shape[0]):
+      fbank = np.dstack([fbank, np.zeros_like(fbank)]).reshape(fbank.shape[0], -1)[:, :-1]
+      fbank = scipy.signal.convolve(fbank, [hz_lo2])
+      fbank[i, (fbank.shape[1] - hz_hi2.size) // 2:(fbank.shape[1] + hz_hi2.size) // 2] += hz_hi2
+    fbank = torch.as_tensor(fbank, dtype=dt)
+    expected_power = torch.as_tensor(np.array([10, 1, 1, 1]) / 13, dtype=dt)
+    gain = torch.ones([b, 4], dtype=dt)
+    for i in range(4):
+      t_i = torch.exp2(P['imgfilter'][:, 4 + i] * s['imgfilter_std'])
+      t_i = torch.where(P['imgfilter'][:, i] < m('imgfilter') * p, t_i, torch.ones_like(t_i))
+      t = torch.ones([b, 4], dtype=dt)
+      t[:, i] = t_i
+      t = t / (expected_power * t.square()).sum(dim=-1, keepdims=True).sqrt()
+      gain = gain * t
+    hz = (gain @ fbank).unsqueeze(1).repeat([1, nc, 1]).reshape([b * nc, 1, -1])
+    pad = fbank.shape[1] // 2
+    images = images.reshape([1, b * nc, height, width])
+    images = F.pad(images, [pad, pad, pad, pad], mode='reflect')
+    images = F.conv2d(images, hz.unsqueeze(2), groups=b * nc)
+    images = F.conv2d(images, hz.unsqueeze(3), groups=b * nc)
+    images = images.reshape([b, nc, height, width])
   if m('noise') > 0:
     sigma = P['noise'][:, 1].abs()[:, None, None, None] * s['noise_std']
     sigma = torch.where(P['noise'][:, 0, None, None, None] < m('noise') * p, sigma,
