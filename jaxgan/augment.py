@@ -42,14 +42,16 @@ Conventions:
   be a traced scalar (from the training state); p <= 0 augments nothing and p >= 1 all.
 
 In training (the end of this module): an `Augmentation` is a part of the experiment
-(`Experiment.augmentation`; `DiffAugment` is the built-in one, built from `config.augment`
-by `from_config`, or None when `config.augment.policy` is ''). Why a part of the experiment
-rather than settings of the step: the experiment is the one value that says what a run
-trains, and every part of it can be replaced by research code (`experiment.replace(
-augmentation=MyAugmentation())`) without the step or the config knowing; the step only
-calls the object's methods. The step applies it to every image D sees (real and fake, in
+(`Experiment.augmentation`; the built-in ones are `DiffAugment` and `ADAPipeline`, ADA's
+official pipeline of jaxgan/augment_pipe.py, built from `config.augment` by `from_config`, or
+None when config.augment.pipeline is 'diffaugment' and its policy ''; p is a constant, ADA's
+adaptive p, or a `ProbabilityRamp` of the training steps, as R3GAN schedules it). Why a part
+of the experiment rather than settings of the step: the experiment is the one value that says
+what a run trains, and every part of it can be replaced by research code (`experiment.replace(
+augmentation=MyAugmentation())`) without the step or the config knowing; the step only calls
+the object's methods. The step applies it to every image D sees (real and fake, in
 both players' updates, and inside the regularisers' critic calls), with per-example keys
-from `steps.example_keys`, and keeps its state (ADA's adaptive p) in
+from `steps.example_keys`, and keeps its state (ADA's adaptive p, a schedule's step count) in
 `GANState.augment_state`.
 """
 
