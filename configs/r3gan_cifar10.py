@@ -27,6 +27,12 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
 - EMA: G_ema's half-life rises from 0 to 5M images along the same half-cosine (train.py
   lines 189 and 192; beta = 0.5^(512 / half-life) per step, training_loop.py line 351):
   config.train.ema_half_life_schedule, in thousands of images.
+- Augmentation (train.py line 300, --aug=1): the official ADA pipeline
+  (jaxgan/augment_pipe.py, preset 'r3gan': x-flip, 90-degree rotations, integer translation,
+  isotropic and anisotropic scaling, rotation and fractional translation at multiplier 1;
+  brightness, contrast, luma flip, hue and saturation at 0.5; cutout at 1) on every image D
+  sees, with p not adapted but scheduled from 0 to 0.55 along the same half-cosine over 20M
+  images (line 193: config.augment.probability_schedule).
 - Evaluation: FID of 50,000 samples (the official `fid50k_full`; jaxgan's FID compares with
   the training split) every 400 steps, with a checkpoint: the official snapshot every 200
   ticks of 1 kimg, i.e. every 204,800 images at batch 512.
@@ -42,13 +48,8 @@ The official command (brownvc/R3GAN README): `python train.py --outdir=./trainin
 - Length: 39,063 steps (the 20M images of the decay; the official `--kimg` default, 10M kimg,
   runs on at the end values, as a larger train.num_steps does here).
 
-Gaps (settings jaxgan's config cannot express yet; none is faked):
-
-1. Augmentation: the official ADA pipeline (xflip, rotate90, integer translation, scale,
-   rotation, anisotropy, fractional translation, brightness, contrast, luma flip, hue,
-   saturation, cutout; train.py line 300) with p scheduled (not adapted) from 0 to 0.55 along
-   the half-cosine (line 193). jaxgan has DiffAugment's policies and ADA's adaptive p, not this
-   pipeline nor a p schedule, so augmentation is off here.
+Gaps: none of the official command's settings is left out (its augmentation, x-flips, each
+phase's own real batch and labels are above).
 
 Reported: FID 1.96 on CIFAR-10 (class-conditional; 50k samples against the training set).
 Expected here: not measured by jaxgan (no GPU or CIFAR-10 on the development machines); the
@@ -84,6 +85,12 @@ def get_config():
     schedule.name = 'cosine'
     schedule.end_factor = 0.25            # 2e-4 -> 5e-5
     schedule.steps = decay_steps
+  # Line 300 (--aug=1): the official ADA pipeline with geometric multipliers 1, colour 0.5 and
+  # cutout 1 (jaxgan/augment_pipe.py's 'r3gan' preset); line 193: p is not adapted but
+  # scheduled, 0 -> 0.55 along the half-cosine over 2e7 images.
+  config.augment.pipeline = 'ada'
+  config.augment.ada_preset = 'r3gan'
+  config.augment.probability_schedule = schedules.ramp_config('cosine', 0.0, 0.55, decay_steps)
   config.train.batch_size = 512
   config.train.d_steps = 1
   config.train.g_real_batch = 'own'       # training_loop.py: a real batch for each phase

@@ -31,8 +31,11 @@ mixing, the 'orig' discriminator. Reproduced here:
   1,562,500 steps of 64 images.
 - EMA: half-life 500 kimg with the ramp-up 0.05 (the half-life is min(500 kimg, 0.05 x the
   images seen); `train.ema_half_life_kimg`, `train.ema_rampup`).
-- Augmentation: ADA's adaptive p (target 0.6, adjusted every 4 steps, 500 kimg for p to
-  move by 1, from p = 0), on jaxgan's DiffAugment 'color,translation' (below).
+- Augmentation: the official ADA pipeline 'bgc' (jaxgan/augment_pipe.py: x-flip, 90-degree
+  rotations, integer translation; isotropic and anisotropic scaling, rotation, fractional
+  translation; brightness, contrast, luma flip, hue, saturation; each with probability p) with
+  ADA's adaptive p (target 0.6, adjusted every 4 steps, 500 kimg for p to move by 1, from
+  p = 0).
 - Evaluation: FID of 50,000 samples against the training set (the official `fid50k_full`)
   with a checkpoint at every official snapshot: 50 ticks of 4 kimg = 200 kimg = 3,125 steps.
 
@@ -40,17 +43,10 @@ Gaps (settings jaxgan's loop cannot express yet; none is faked):
 
 1. The order of the phases: the official loop runs Gmain (and Greg) before Dmain and
    Dreg in each iteration; jaxgan's step updates D first, then G (with D's new weights).
-2. Path length regularisation and style mixing: off in --cfg=cifar, so nothing is missing
-   here (both exist: configs/stylegan2_paper256.py turns them on).
-3. The ADA pipeline: the official 'bgc' pipeline (x-flip, 90-degree rotations, integer
-   translation; isotropic and anisotropic scaling, rotation, fractional translation;
-   brightness, contrast, luma flip, hue, saturation) is not in jaxgan; jaxgan's ADA adapts p
-   of DiffAugment's color (brightness, saturation, contrast) and translation (integer
-   shifts with zero padding), a different and smaller set of transformations.
-4. Mixed precision: the official networks run their 4 highest resolutions (all of a 32x32
+2. Mixed precision: the official networks run their 4 highest resolutions (all of a 32x32
    network's blocks from 8x8 up) in float16; this config runs float32 (the official --fp32
    behaviour); `--config.model.dtype=bfloat16` runs those blocks in bfloat16.
-5. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
+3. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
    of the batch, so on 8 devices a group has 8 images.
 
 Reported: StudioGAN's table lists StyleGAN2 + ADA at FID 2.31 on CIFAR-10 (issue 21).
@@ -76,7 +72,8 @@ def get_config():
   config.optim.d_lr = 0.0025
   config.optim.b1 = 0.0
   config.optim.b2 = 0.99
-  config.augment.policy = 'color,translation'
+  config.augment.pipeline = 'ada'           # the official AugmentPipe, --augpipe=bgc
+  config.augment.ada_preset = 'bgc'
   config.augment.probability = 0.0
   config.augment.ada = True
   config.augment.ada_target = 0.6

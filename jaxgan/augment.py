@@ -42,14 +42,16 @@ Conventions:
   be a traced scalar (from the training state); p <= 0 augments nothing and p >= 1 all.
 
 In training (the end of this module): an `Augmentation` is a part of the experiment
-(`Experiment.augmentation`; `DiffAugment` is the built-in one, built from `config.augment`
-by `from_config`, or None when `config.augment.policy` is ''). Why a part of the experiment
-rather than settings of the step: the experiment is the one value that says what a run
-trains, and every part of it can be replaced by research code (`experiment.replace(
-augmentation=MyAugmentation())`) without the step or the config knowing; the step only
-calls the object's methods. The step applies it to every image D sees (real and fake, in
+(`Experiment.augmentation`; the built-in ones are `DiffAugment` and `ADAPipeline`, ADA's
+official pipeline of jaxgan/augment_pipe.py, built from `config.augment` by `from_config`, or
+None when config.augment.pipeline is 'diffaugment' and its policy ''; p is a constant, ADA's
+adaptive p, or a `ProbabilityRamp` of the training steps, as R3GAN schedules it). Why a part
+of the experiment rather than settings of the step: the experiment is the one value that says
+what a run trains, and every part of it can be replaced by research code (`experiment.replace(
+augmentation=MyAugmentation())`) without the step or the config knowing; the step only calls
+the object's methods. The step applies it to every image D sees (real and fake, in
 both players' updates, and inside the regularisers' critic calls), with per-example keys
-from `steps.example_keys`, and keeps its state (ADA's adaptive p) in
+from `steps.example_keys`, and keeps its state (ADA's adaptive p, a schedule's step count) in
 `GANState.augment_state`.
 """
 
@@ -60,7 +62,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import jax
 import jax.numpy as jnp
 
-from jaxgan import checks, errors
+from jaxgan import augment_pipe, checks, errors, schedules
 
 Array = jax.Array
 
@@ -303,32 +305,50 @@ def ada_adjust(p, rt, num_images, *, target: float, kimg: float, max_p: float):
 
 
 @dataclasses.dataclass(frozen=True)
-class DiffAugment(Augmentation):
-  """DiffAugment (Zhao et al. 2020) with `policy` ('color,translation,cutout', ...), each
-  image augmented with probability `probability`, or, with `ada`, with ADA's adaptive p
-  starting at `probability` (ADA starts at 0).
-
-  State with ADA: {'p': the current p, 'rt_sum': the sum of the interval's per-step r_t,
-  'steps': steps so far in the interval, 'images': real images so far in the interval}.
-  """
-  policy: str = 'color,translation,cutout'
-  probability: float = 1.0
-  ada: Optional[ADA] = None
+class ProbabilityRamp:
+  """p along a ramp of training steps (jaxgan/schedules.py: 'cosine', 'linear' or 'step' from
+  `init_value` at step 0 to `end_value` at `steps`), as R3GAN schedules its augmentation
+  probability instead of adapting it (brownvc/R3GAN train.py, line 193: 0 -> 0.55 along the
+  half-cosine over 20M images). A dataclass rather than the ramp's function so that its repr
+  (the run's record) says what it is."""
+  name: str = 'cosine'
+  init_value: float = 0.0
+  end_value: float = 0.0
+  steps: float = 1.0
 
   def __post_init__(self):
-    if not parse_policy(self.policy):
-      raise errors.ConfigError('DiffAugment needs a policy; pass a comma-separated subset of '
-                               f'{", ".join(repr(p) for p in POLICIES)} (no augmentation: '
-                               f'Experiment.augmentation=None).')
+    self._schedule()   # ConfigError on a bad field, when it is made
+
+  def _schedule(self):
+    return schedules.ramp('augment.probability_schedule', dataclasses.asdict(self), low=0,
+                          high=1, hint=' (an augmentation probability)')
+
+  def __call__(self, step):
+    return self._schedule()(step)
+
+
+class _Probability(Augmentation):
+  """The probability p of an augmentation with fields `probability`, `ada` (an `ADA`, or None)
+  and `schedule` (a `ProbabilityRamp`, or None): a constant `probability`; ADA's adaptive p
+  starting at `probability`; or p = schedule(steps so far).
+
+  State with ADA: {'p': the current p, 'rt_sum': the sum of the interval's per-step r_t,
+  'steps': steps so far in the interval, 'images': real images so far in the interval}; with a
+  schedule: {'step': the training steps so far}; otherwise {}.
+  """
+
+  def _check_probability_fields(self):
     _check_probability(self.probability)
+    if self.ada is not None and self.schedule is not None:
+      raise errors.ConfigError('an augmentation probability is either adapted (ADA) or '
+                               'scheduled, not both; drop one of them.')
     if self.ada is not None and self.probability > self.ada.max_p:
       raise errors.ConfigError(f'the starting augmentation probability {self.probability} is '
                                f'above ADA\'s max_p {self.ada.max_p}; lower it.')
 
-  def __call__(self, images, keys, *, probability):
-    return augment(images, keys, self.policy, probability=probability)
-
   def init_state(self):
+    if self.schedule is not None:
+      return {'step': jnp.zeros((), jnp.int32)}
     if self.ada is None:
       return {}
     return {'p': jnp.asarray(self.probability, jnp.float32),
@@ -336,9 +356,13 @@ class DiffAugment(Augmentation):
             'images': jnp.zeros((), jnp.float32)}
 
   def probability_of(self, state):
+    if self.schedule is not None:
+      return self.schedule(state['step'])
     return self.probability if self.ada is None else state['p']
 
   def update_state(self, state, *, rt, num_real):
+    if self.schedule is not None:
+      return {'step': state['step'] + 1}
     if self.ada is None:
       return dict(state)
     rt_sum = state['rt_sum'] + rt
@@ -354,20 +378,103 @@ class DiffAugment(Augmentation):
             'images': jnp.where(due, zero(images), images)}
 
   def metrics(self, state):
+    if self.schedule is not None:
+      return {'p': jnp.asarray(self.schedule(state['step']), jnp.float32)}
     return {} if self.ada is None else {'p': state['p']}
 
 
-def from_config(cfg) -> Optional[DiffAugment]:
-  """The augmentation `config.augment` describes; None when its policy is '' (off).
+@dataclasses.dataclass(frozen=True)
+class DiffAugment(_Probability):
+  """DiffAugment (Zhao et al. 2020) with `policy` ('color,translation,cutout', ...), each
+  image augmented with probability `probability`, or, with `ada`, with ADA's adaptive p
+  starting at `probability` (ADA starts at 0), or with p along `schedule` (see `_Probability`
+  for the state).
+  """
+  policy: str = 'color,translation,cutout'
+  probability: float = 1.0
+  ada: Optional[ADA] = None
+  schedule: Optional[ProbabilityRamp] = None
+
+  def __post_init__(self):
+    if not parse_policy(self.policy):
+      raise errors.ConfigError('DiffAugment needs a policy; pass a comma-separated subset of '
+                               f'{", ".join(repr(p) for p in POLICIES)} (no augmentation: '
+                               f'Experiment.augmentation=None).')
+    self._check_probability_fields()
+
+  def __call__(self, images, keys, *, probability):
+    return augment(images, keys, self.policy, probability=probability)
+
+
+@dataclasses.dataclass(frozen=True)
+class ADAPipeline(_Probability):
+  """ADA's official augmentation pipeline (jaxgan/augment_pipe.py: `pipe`, an
+  `augment_pipe.AugmentPipe`, e.g. `AugmentPipe.from_preset('bgc')`), each of its
+  transformations applied to an image with probability p * its multiplier, p constant
+  (`probability`), adapted (`ada`) or scheduled (`schedule`) as in `_Probability`.
+  """
+  pipe: augment_pipe.AugmentPipe = augment_pipe.AugmentPipe.from_preset('bgc')
+  probability: float = 1.0
+  ada: Optional[ADA] = None
+  schedule: Optional[ProbabilityRamp] = None
+
+  def __post_init__(self):
+    if not isinstance(self.pipe, augment_pipe.AugmentPipe):
+      raise errors.ConfigError(f'ADAPipeline.pipe must be a jaxgan.augment_pipe.AugmentPipe, '
+                               f'got {type(self.pipe).__name__}.')
+    if not self.pipe.multipliers:
+      raise errors.ConfigError('the ADA pipeline has every multiplier at 0, so it would '
+                               'augment nothing; set a preset or a multiplier.')
+    self._check_probability_fields()
+
+  def __call__(self, images, keys, *, probability):
+    return self.pipe(images, keys, probability=probability)
+
+
+PIPELINES = ('diffaugment', 'ada')
+
+
+def from_config(cfg) -> Optional[Augmentation]:
+  """The augmentation `config.augment` describes: a `DiffAugment` (pipeline 'diffaugment'; None
+  when its policy is '', off) or an `ADAPipeline` (pipeline 'ada').
 
   Checks each key of the section as it reads it (ConfigError naming the key); the policy is
-  parsed once, by `DiffAugment`.
+  parsed once, by `DiffAugment`, the preset once, by `AugmentPipe.from_preset`. A key the
+  chosen pipeline does not read is refused unless it is at its default.
   """
+  pipeline = cfg.get('pipeline', 'diffaugment')
+  errors.check_choice('augment.pipeline', pipeline, PIPELINES)
   policy = cfg.policy
-  off = isinstance(policy, str) and not policy.strip()
+  if pipeline == 'ada':
+    if not (isinstance(policy, str) and not policy.strip()):
+      raise errors.ConfigError(f'config.augment.policy={policy!r} picks DiffAugment\'s '
+                               f'policies, but config.augment.pipeline is \'ada\' (its '
+                               f'transformations come from config.augment.ada_preset); set '
+                               f'policy to \'\'.')
+    off = False
+  else:
+    off = isinstance(policy, str) and not policy.strip()
+    for key, default in (('ada_preset', 'bgc'), ('ada_multipliers', {})):
+      value = cfg.get(key, default)
+      if (dict(value) if key == 'ada_multipliers' else value) != default:
+        raise errors.ConfigError(f'config.augment.{key}={value!r} is read by the ADA pipeline '
+                                 f'only; set config.augment.pipeline=\'ada\' or remove it.')
   p = checks.number('augment.probability', cfg.probability, low=0, high=1)
   if not isinstance(cfg.ada, bool):
     raise errors.ConfigError(f'config.augment.ada={cfg.ada!r} must be True or False.')
+  schedule = _schedule_from_config(cfg.get('probability_schedule'))
+  if schedule is not None:
+    if cfg.ada:
+      raise errors.ConfigError('config.augment.probability_schedule sets p, so ADA cannot adapt '
+                               'it; set config.augment.ada=False or the schedule\'s name to '
+                               '\'constant\'.')
+    if p != 1.0:
+      raise errors.ConfigError(f'config.augment.probability={p!r} is not read when '
+                               f'config.augment.probability_schedule sets p; leave it at 1.0.')
+    if off:
+      raise errors.ConfigError('config.augment.probability_schedule schedules the probability '
+                               'of an augmentation, but config.augment.policy is \'\'; set a '
+                               'policy (or config.augment.pipeline=\'ada\').')
   ada = None
   if cfg.ada:
     if off:
@@ -388,10 +495,40 @@ def from_config(cfg) -> Optional[DiffAugment]:
                                f'config.augment.ada_max_p={cfg.ada_max_p!r}; lower it.')
   if off:
     return None
+  if pipeline == 'ada':
+    return ADAPipeline(pipe=_pipe_from_config(cfg), probability=float(p), ada=ada,
+                       schedule=schedule)
   try:
-    return DiffAugment(policy=policy, probability=float(p), ada=ada)
+    return DiffAugment(policy=policy, probability=float(p), ada=ada, schedule=schedule)
   except errors.ConfigError as e:   # the probabilities are checked above: the policy's error
     raise errors.ConfigError(f'config.augment.policy={policy!r}: {e}') from None
+
+
+def _schedule_from_config(block) -> Optional[ProbabilityRamp]:
+  """config.augment.probability_schedule as a `ProbabilityRamp`; None for 'constant'."""
+  if block is None:
+    return None
+  errors.check_choice('augment.probability_schedule.name', block.get('name'),
+                      ('constant',) + schedules.RAMPS)
+  if block['name'] == 'constant':
+    return None
+  schedules.ramp('augment.probability_schedule', block, low=0, high=1,
+                 hint=' (an augmentation probability)')   # every field checked, named
+  return ProbabilityRamp(name=block['name'], init_value=float(block['init_value']),
+                         end_value=float(block['end_value']), steps=float(block['steps']))
+
+
+def _pipe_from_config(cfg) -> augment_pipe.AugmentPipe:
+  """config.augment.ada_preset with config.augment.ada_multipliers' overrides."""
+  overrides = dict(cfg.get('ada_multipliers', {}))
+  for name, value in overrides.items():
+    if name not in augment_pipe.TRANSFORMS:
+      raise errors.ConfigError(
+          f'config.augment.ada_multipliers names {name!r}, not a transformation of the ADA '
+          f'pipeline; choose among {", ".join(repr(t) for t in augment_pipe.TRANSFORMS)}.')
+    checks.number(f'augment.ada_multipliers.{name}', value, low=0,
+                  hint=' (a probability multiplier; the official presets use 0.5 and 1)')
+  return augment_pipe.AugmentPipe.from_preset(cfg.get('ada_preset', 'bgc'), **overrides)
 
 
 def is_augmentation(obj: Any) -> bool:

@@ -140,6 +140,19 @@ def default() -> ml_collections.ConfigDict:
   config.augment.ada_interval = 4     # ADA: steps between adjustments of p
   config.augment.ada_kimg = 500.0     # ADA: speed, thousands of real images for p to move by 1
   config.augment.ada_max_p = 1.0      # ADA: upper bound of p
+  # 'diffaugment' (DiffAugment's `policy`) or 'ada': ADA's official pipeline
+  # (jaxgan/augment_pipe.py), its transformations the preset `ada_preset` ('bgc', StyleGAN2-ADA's
+  # default; 'r3gan'; 'blit', 'geom', 'color', 'filter', 'noise', 'cutout', 'bg', 'bgcf',
+  # 'bgcfn', 'bgcfnc') with the probability
+  # multipliers in `ada_multipliers` (name -> multiplier, e.g. {'cutout': 1.0}) overriding it.
+  config.augment.pipeline = 'diffaugment'
+  config.augment.ada_preset = 'bgc'
+  config.augment.ada_multipliers = ml_collections.ConfigDict()
+  # p along a ramp of training steps instead of `probability` (R3GAN: 0 -> 0.55, 'cosine'):
+  # jaxgan/schedules.py's name 'cosine', 'linear' or 'step', init_value, end_value, steps;
+  # name 'constant' (the default): p is `probability` (or ADA's).
+  config.augment.probability_schedule = ml_collections.ConfigDict(
+      {'name': 'constant', 'init_value': 0.0, 'end_value': 0.0, 'steps': 1.0})
 
   config.optim = ml_collections.ConfigDict()
   config.optim.g_optimizer = 'adam'   # 'adam', 'rmsprop' (PyTorch's) or 'sgd'
