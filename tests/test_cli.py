@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import jaxgan
+from jaxgan import config as jaxgan_config
 from tests.util import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,9 +134,12 @@ def test_launcher_trains_r3gan_rpgan_with_r1_and_r2_on_digits(tmp_path):
   assert 'loss: rpgan + 0.025 * r1 + 0.025 * r2.' in proc.stderr, proc.stderr[-3000:]
   assert (tmp_path / 'checkpoints' / '2').is_dir()
   config = json.loads((tmp_path / 'config.json').read_text())
-  assert config['loss'] == {'name': 'rpgan', 'regularizers': {'r1': 0.025, 'r2': 0.025},
-                            'regularizer_interval': 1, 'lecam_hinged': False,
-                            'lecam_decay': 0.99, 'lecam_ema_start': None}
+  loss = config['loss']
+  assert {key: loss[key] for key in ('name', 'regularizers', 'regularizer_interval',
+                                     'path_length', 'reg_phases')} == {
+      'name': 'rpgan', 'regularizers': {'r1': 0.025, 'r2': 0.025}, 'regularizer_interval': 1,
+      'path_length': 0.0, 'reg_phases': 'joined'}
+  assert set(loss) == set(jaxgan_config.default().loss), sorted(loss)
   assert config['model']['num_classes'] == 10
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
