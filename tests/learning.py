@@ -14,7 +14,7 @@ the generators train on; the others are held out as a baseline):
   class variance against the pooled within-class covariance (shrunk towards its mean
   eigenvalue, Ledoit & Wolf 2004 style, since 64 pixels include near-constant border pixels),
   scaled so that the within-class covariance is the identity. Its class decisions are the
-  nearest class mean in that space (LDA with equal priors): about 95% right on held-out digits.
+  nearest class mean in that space (LDA with equal priors): 94% right on the held-out digits.
 
 Statistics of a set of images (`statistics`):
 * `fd`: the Frechet distance (FID's formula, Heusel et al. 2017, eq. 6) between the images'
