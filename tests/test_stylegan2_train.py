@@ -76,7 +76,7 @@ def test_r1_through_the_minibatch_std_is_the_official_penalty(group):
     assert abs(official_r1 - per_sample_r1) > 1e-3 * per_sample_r1
 
 
-def _tiny_stylegan2(**overrides):
+def tiny_stylegan2_config(**overrides):
   config = tiny_config('digits', **{'train.batch_size': 8, 'model.num_classes': 10,
                                     'log.samples_every': 2, **overrides})
   config.model.name = 'stylegan2'
@@ -88,19 +88,21 @@ def _tiny_stylegan2(**overrides):
   return config
 
 
-def _tiny_experiment(config):
+def tiny_stylegan2(config):
   """The config's experiment with --cfg=cifar's architectures at tiny widths (the config keys
-  of the 'stylegan2' family set the image size, classes and dtype, not the widths)."""
+  of the 'stylegan2' family set the image size, classes and dtype, not the widths; the dtype
+  config.model.dtype chose is kept)."""
   experiment = jaxgan.build(config)
+  dtype = experiment.generator.dtype
   return experiment.replace(
       generator=sg.Generator(image_size=32, num_classes=10, w_dim=W, mapping_layers=2,
-                             channel_base=BASE // 2),
+                             channel_base=BASE // 2, dtype=dtype),
       discriminator=sg.Discriminator(image_size=32, num_classes=10, channel_base=BASE // 2,
-                                     mbstd_group_size=4, mapping_layers=2))
+                                     mbstd_group_size=4, mapping_layers=2, dtype=dtype))
 
 
 def test_r1_is_allowed_for_the_minibatch_std_and_refused_for_batch_norm():
-  experiment = jaxgan.build(_tiny_stylegan2())
+  experiment = jaxgan.build(tiny_stylegan2_config())
   assert repr(experiment.loss) == 'non_saturating + 0.5 * r1'
   assert experiment.discriminator.mixes_samples
   config = tiny_config('digits')
@@ -134,10 +136,12 @@ def test_the_generator_names_its_noise_stream_and_sampling_keys_it_by_z():
 @pytest.mark.slow
 def test_a_tiny_stylegan2_trains_and_resumes_bit_exact(tmp_path):
   overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2}
-  straight = jaxgan.train(_tiny_experiment(_tiny_stylegan2(**overrides)), str(tmp_path / 'a'))
-  jaxgan.train(_tiny_experiment(_tiny_stylegan2(**{**overrides, 'train.num_steps': 2})),
+  straight = jaxgan.train(tiny_stylegan2(tiny_stylegan2_config(**overrides)),
+                          str(tmp_path / 'a'))
+  jaxgan.train(tiny_stylegan2(tiny_stylegan2_config(**{**overrides, 'train.num_steps': 2})),
                str(tmp_path / 'b'))
-  resumed = jaxgan.train(_tiny_experiment(_tiny_stylegan2(**overrides)), str(tmp_path / 'b'))
+  resumed = jaxgan.train(tiny_stylegan2(tiny_stylegan2_config(**overrides)),
+                         str(tmp_path / 'b'))
   assert int(resumed.step) == 4
   chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
   records = [json.loads(line) for line in
