@@ -201,8 +201,9 @@ LEARNING = {
 # the mean digit or collapsed: the distance falls by more than 2x from step 0 (measured
 # 3.3-6.8x); it ends below 0.8 of the mean digit's (26.5; measured at most 21.2), which no
 # constant image can reach (a constant scores at least trace(Sigma_real), the mean digit's);
-# and the samples hold at least 3 of the 10 classes (measured 4-9; a constant image or a
-# generator collapsed to one digit holds 1, the untrained ones 1-2).
+# and the samples hold at least 3 of the 10 classes on the median seed and 2 on every seed
+# (measured 4-9; a constant image or a generator collapsed to one digit holds 1, the untrained
+# ones 1-2).
 FD_FALL, FD_OF_MEAN_DIGIT, MIN_CLASSES = 2.0, 0.8, 3
 
 
@@ -252,4 +253,7 @@ def test_a_few_hundred_steps_teach_the_digits(family, digits):
   for seed, (before, after) in results.items():
     assert after['fd'] < before['fd'] / FD_FALL, (seed, before, after, baselines)
     assert after['fd'] < FD_OF_MEAN_DIGIT * mean_fd, (seed, before, after, baselines)
-    assert after['classes'] >= MIN_CLASSES, (seed, before, after, baselines)
+    assert after['classes'] >= 2, (seed, before, after, baselines)   # above a collapse's 1
+  # Class coverage varies most between trajectories (BigGAN 4-9 on seeds 0-2): the median seed
+  # must hold MIN_CLASSES, so one unlucky trajectory on another CPU does not decide it.
+  assert np.median([after['classes'] for _, after in results.values()]) >= MIN_CLASSES, results
