@@ -25,16 +25,16 @@ Reproduced here:
   lazy intervals (lr x k/(k+1), betas^(k/(k+1)), k = 16 for D and 4 for G); batch 64;
   25,000 kimg = 390,625 steps.
 - EMA: half-life 20 kimg, no ramp-up.
-- Augmentation: ADA's adaptive p (target 0.6, every 4 steps, 500 kimg for p to move by 1,
-  from 0) on jaxgan's DiffAugment 'color,translation' (the official default --aug=ada runs
-  its 'bgc' pipeline; see configs/stylegan2_ada_cifar10.py's gap list).
+- Augmentation: the official ADA pipeline 'bgc' (the default --aug=ada --augpipe=bgc;
+  jaxgan/augment_pipe.py) with ADA's adaptive p (target 0.6, every 4 steps, 500 kimg for p
+  to move by 1, from 0).
 - Evaluation: FID of 50,000 samples against the training images, every 200 kimg.
 
 Gaps: the official runs compute the 4 highest resolutions in float16 (here float32;
 `--config.model.dtype=bfloat16` for reduced precision); w_avg (used only by truncation) is
 updated by the main generator update alone, where the official mapping network also updates
 it in the Greg and Dmain phases; path length's running mean is averaged over devices after
-each update (the official code keeps one per GPU); the optional --mirror x-flips are not set.
+each update (the official code keeps one per GPU); the optional --mirror x-flips are not set (`--config.data.mirror=True`).
 
 Reported: the paper's FFHQ and LSUN Cat 256x256 results (Karras et al. 2020b; not copied
 here, no number of theirs was checked for this config). Expected here: not measured by jaxgan
@@ -68,7 +68,8 @@ def get_config():
   config.optim.b2 = 0.99
   config.optim.d_reg_interval = 16
   config.optim.g_reg_interval = 4
-  config.augment.policy = 'color,translation'
+  config.augment.pipeline = 'ada'           # the official AugmentPipe, --augpipe=bgc
+  config.augment.ada_preset = 'bgc'
   config.augment.probability = 0.0
   config.augment.ada = True
   config.augment.ada_target = 0.6

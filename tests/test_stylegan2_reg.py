@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import jaxgan
-from jaxgan import errors, losses, models, state as state_lib, steps
+from jaxgan import augment, augment_pipe, errors, losses, models, state as state_lib, steps
 from jaxgan.models import stylegan2 as sg
 from tests.util import CONFIGS, tiny_config
 
@@ -434,6 +434,10 @@ def test_paper256_config_is_the_official_cfg(tmp_path):
   assert repr(experiment.loss) == ('non_saturating + lazy(0.5 * r1, every=16, separate=True) + '
                                    'lazy(2 * path_length, every=4, separate=True)')
   assert experiment.ema == jaxgan.EMA(half_life_images=spec.ema * 1000)
+  # --aug=ada --augpipe=bgc: the official pipeline with ADA's adaptive p from 0.
+  assert experiment.augmentation == augment.ADAPipeline(
+      pipe=augment_pipe.AugmentPipe.from_preset('bgc'), probability=0.0,
+      ada=augment.ADA(target=0.6, interval=4, kimg=500.0))
 
 
 def test_cifar_config_takes_the_separate_dreg_phase():
