@@ -260,6 +260,8 @@ class Augmentation:
   gradient with rt = E[sign(D(x_real))] over the step's critic updates and devices and the
   number of real images D saw in the step; it must be a deterministic function of these
   (identical on every device). `metrics(state)` are scalars logged as aug/<name>.
+  `example_shape_error(shape)` is one sentence on why the augmentation cannot transform
+  examples of that shape (the experiment refuses them with it), or None.
   """
 
   def __call__(self, images: Array, keys: Array, *, probability) -> Array:
@@ -280,6 +282,12 @@ class Augmentation:
   def metrics(self, state: Mapping[str, Array]) -> dict[str, Array]:
     del state
     return {}
+
+  def example_shape_error(self, shape: Sequence[int]) -> Optional[str]:
+    """Why this augmentation cannot transform examples of `shape` (one sentence saying what
+    to do; the experiment raises it as a ConfigError before training), or None."""
+    del shape
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,6 +413,14 @@ class DiffAugment(_Probability):
   def __call__(self, images, keys, *, probability):
     return augment(images, keys, self.policy, probability=probability)
 
+  def example_shape_error(self, shape):
+    shape = tuple(shape)
+    if len(shape) == 3:
+      return None
+    return (f'the augmentation {self.policy!r} transforms images (H, W, C), but the data\'s '
+            f'examples have shape {shape}; set config.augment.policy=\'\' (or pass '
+            f'Experiment(augmentation=None), or an augmentation of your own for them).')
+
 
 @dataclasses.dataclass(frozen=True)
 class ADAPipeline(_Probability):
@@ -417,6 +433,21 @@ class ADAPipeline(_Probability):
   probability: float = 1.0
   ada: Optional[ADA] = None
   schedule: Optional[ProbabilityRamp] = None
+
+  def example_shape_error(self, shape: Sequence[int]) -> Optional[str]:
+    """Why the pipeline cannot transform examples of `shape` (one sentence), or None."""
+    shape = tuple(shape)
+    if len(shape) != 3 or shape[-1] not in (1, 3):
+      return (f'the ADA pipeline transforms RGB or grey images (H, W, 3 or 1), but the data\'s '
+              f'examples have shape {shape}; set config.augment.pipeline=\'diffaugment\' and '
+              f'config.augment.policy=\'\' (or pass Experiment(augmentation=None)).')
+    pad = augment_pipe.FILTER_PAD
+    if self.pipe.imgfilter > 0 and min(shape[:2]) <= pad:
+      return (f'the ADA pipeline\'s image-space filtering reflects {pad} pixels, so it needs '
+              f'images of at least {pad + 1} pixels a side (as the official code), but the '
+              f'data\'s are {shape[0]}x{shape[1]}; choose a preset without \'imgfilter\' (e.g. '
+              f'\'bgc\').')
+    return None
 
   def __post_init__(self):
     if not isinstance(self.pipe, augment_pipe.AugmentPipe):

@@ -426,6 +426,11 @@ def filter_bank() -> np.ndarray:
   return bank
 
 
+# The reflect padding of image-space filtering (21: the bank has 43 taps); images need more
+# pixels a side than this.
+FILTER_PAD = filter_bank().shape[1] // 2
+
+
 def _filter(images: Array, taps: Array) -> Array:
   """Each image's separable filter `taps` (B, T): reflect padding of T // 2, correlation along
   the width, then along the height (the official grouped conv2d pair)."""

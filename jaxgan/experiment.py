@@ -253,16 +253,16 @@ class Experiment:
           f'Experiment.augmentation must be a jaxgan.augment.Augmentation (e.g. '
           f'augment.DiffAugment(\'color,translation,cutout\')) or None, got '
           f'{type(self.augmentation).__name__}.')
-    if isinstance(self.augmentation, augment.DiffAugment):
+    if self.augmentation is not None:
       try:
         shape = tuple(self.data.example_shape)
       except errors.DatasetError:   # data not here (loading a run to sample): checked on use
         shape = None
-      if shape is not None and len(shape) != 3:
-        raise errors.ConfigError(
-            f'the augmentation {self.augmentation.policy!r} transforms images (H, W, C), but '
-            f'the data\'s examples have shape {shape}; set config.augment.policy=\'\' (or '
-            f'pass Experiment(augmentation=None), or an augmentation of your own for them).')
+      # An augmentation may say why it cannot transform the data's examples (one sentence).
+      shape_error = getattr(self.augmentation, 'example_shape_error', None)
+      problem = None if shape is None or shape_error is None else shape_error(shape)
+      if problem:
+        raise errors.ConfigError(problem)
     steps.check_g_real_batch(self.loop.g_real_batch, self.loss,
                              'config.train.g_real_batch' if 'loop' in self.from_config
                              else 'Experiment.loop.g_real_batch')

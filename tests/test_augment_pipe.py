@@ -5,6 +5,7 @@ adaptive p, R3GAN's schedule) and its config."""
 
 import functools
 import os
+import re
 
 import chex
 import jax
@@ -305,3 +306,21 @@ def test_in_the_step_p_follows_its_schedule():
   for t, m in enumerate(metrics):   # logged after the step: p of the next step, t + 1
     np.testing.assert_allclose(m['aug/p'], 0.55 * (1 - np.cos(np.pi * (t + 1) / 4)) / 2,
                                rtol=0, atol=8 * EPS)
+
+
+def test_data_the_pipeline_cannot_transform_are_refused_in_one_sentence():
+  # 2-D points, and images smaller than image-space filtering's reflect padding: refused when
+  # the experiment is built, not by a ValueError while the step traces.
+  ada = {'augment.pipeline': 'ada', 'augment.policy': ''}
+  with pytest.raises(errors.ConfigError, match=r"the ADA pipeline transforms RGB or grey "
+                     r"images .* examples have shape \(2,\); set config.augment.pipeline="):
+    jaxgan.build(tiny_config('ring', **ada))
+  pipeline = augment.ADAPipeline(pipe=augment_pipe.AugmentPipe.from_preset('bgcfnc'))
+  assert re.fullmatch(r"the ADA pipeline's image-space filtering reflects 21 pixels, so it "
+                      r"needs images of at least 22 pixels a side .* are 16x16; choose a "
+                      r"preset without 'imgfilter' \(e.g. 'bgc'\).",
+                      pipeline.example_shape_error((16, 16, 3)))
+  assert pipeline.example_shape_error((22, 22, 1)) is None
+  assert augment.ADAPipeline().example_shape_error((16, 16, 3)) is None     # bgc: no filter
+  experiment = jaxgan.build(tiny_config('digits', **ada))
+  assert experiment.augmentation.example_shape_error(experiment.data.example_shape) is None
