@@ -342,8 +342,10 @@ class LossInputs:
   augmentation T applied to every image (probability 1), a fresh draw per `draw` index
   (None when the experiment has none; a term that reads it says `needs_augment`).
   Generator update: `fake_logits` and `fake`; `real_logits` and `real` (the last critic
-  update's real batch, D's logits with the updated D) only when the loss `g_needs_real`
-  (relativistic losses); `critic`, `fake_critic`, `augment` and `rng` are None. `state`
+  update's real batch, or with `Loop.g_real_batch='own'` a real batch of the generator's own;
+  D's logits with the updated D) only when the loss `g_needs_real` (relativistic losses);
+  `critic`, `fake_critic` and `augment` are None, and `rng` is None unless the loss
+  `needs_generator` (see below). `state`
   holds every stateful term's state ({name: pytree}, read-only here; see
   `Term.update_state`). Logits are those of the images as D saw them (augmented, if on);
   `real` and `fake` are the images before augmentation. `step`: the number of GAN steps done
