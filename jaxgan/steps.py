@@ -336,9 +336,10 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   k_aug_g = None
   if augmenting:
     g_key, k_aug_g = jax.random.split(g_key)
-  k_gen = None
   if loss.needs_generator:   # keys of a generator-side term's own draws (path length)
     g_key, k_gen = jax.random.split(g_key)
+    # Its latents (per global example), the generator's streams and the term's own draws.
+    k_gen_draw, k_gen_noise, k_gen_term = jax.random.split(k_gen, 3)
   g_key, g_rngs = noise_rngs(g_key)
   last = d_steps if own_real else d_steps - 1   # the real batch of G's update (g_real_batch)
   z, fake_y = draw(g_key, labels[last])
@@ -359,8 +360,8 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
 
   def generator_access(params):
     """The generator as a generator-side term runs it (`losses.GeneratorAccess`)."""
-    k_draw, k_noise, _ = jax.random.split(k_gen, 3)
-    rngs = _rngs(generator, jax.random.fold_in(k_noise, device)) if g_draws_noise else None
+    rngs = (_rngs(generator, jax.random.fold_in(k_gen_noise, device)) if g_draws_noise
+            else None)
     variables = {'params': params, **state.g_state}
     mutable = list(state.g_state) or False   # state changes (w_avg) are discarded
 
@@ -373,7 +374,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       out = generator.apply(variables, ws, rngs=rngs, method='synthesize', mutable=mutable)
       return out[0] if mutable else out
 
-    return losses_lib.GeneratorAccess(draw=lambda n: draw(k_draw, labels[last], n),
+    return losses_lib.GeneratorAccess(draw=lambda n: draw(k_gen_draw, labels[last], n),
                                       styles=styles, synthesize=synthesize, batch=b)
 
   def g_loss_fn(params, term):
@@ -384,7 +385,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     access = rng = None
     if term.needs_generator:
       access = generator_access(params)
-      rng = jax.random.fold_in(jax.random.split(k_gen, 3)[2], device)
+      rng = jax.random.fold_in(k_gen_term, device)
     terms, updates = term.g_terms_and_state(losses_lib.LossInputs(
         fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
         state=loss_state, step=state.step, generator=access, rng=rng))
