@@ -65,7 +65,7 @@ def family_config(family: str, **overrides):
 
 
 def _run(config, num_devices: int, num_steps: int):
-  experiment = jaxgan.build(config)
+  experiment = config if isinstance(config, jaxgan.Experiment) else jaxgan.build(config)
   # Plain SGD: Adam's first updates are lr * sign(g), and a gradient that is ~0 flips sign
   # under another summation order (tests/test_parallel.py).
   experiment = experiment.replace(g_optimizer=optax.sgd(0.05), d_optimizer=optax.sgd(0.05))
@@ -90,6 +90,36 @@ def test_eight_devices_equal_one_device(family):
   # Each device computed its own slice: the per-device loss values differ.
   name = 'd/rpgan' if family == 'r3gan' else 'd/hinge'
   assert metrics[name].shape == (8,) and len(np.unique(metrics[name])) == 8
+
+
+# StyleGAN2's per-device parts, as the official per-GPU ones: the minibatch std groups the
+# samples of one device, and the noise inputs are drawn per device. Off here (constant noise,
+# no minibatch-std channel), so the rest (R1 through the loss, the EMA with its ramp, w_avg's
+# moving mean) is compared across device counts.
+STYLEGAN2_PER_DEVICE_OFF = dict(noise_mode='const'), dict(mbstd_num_channels=0)
+
+
+@pytest.mark.slow
+def test_eight_devices_equal_one_device_for_stylegan2_without_its_per_device_parts():
+  experiment = family_experiment('stylegan2', **{
+      'train.batch_size': 16, 'train.ema_half_life_kimg': 500.0, 'train.ema_rampup': 0.05,
+      'loss.regularizer_interval': 2})
+  g_off, d_off = STYLEGAN2_PER_DEVICE_OFF
+  experiment = experiment.replace(generator=experiment.generator.clone(**g_off),
+                                  discriminator=experiment.discriminator.clone(**d_off))
+  assert repr(experiment.loss) == 'non_saturating + lazy(0.5 * r1, every=2)', repr(experiment.loss)
+  one, _ = _run(experiment, 1, 3)
+  eight, metrics = _run(experiment, 8, 3)
+  chex.assert_trees_all_close(one, eight, rtol=1e-4, atol=1e-5)
+  assert int(eight.step) == 3 and eight.ema_params is not None
+  # The EMA is not the live generator, and w_avg (the mapping's moving mean of w, averaged
+  # over devices) has moved from its zeros.
+  assert not np.allclose(jax.tree_util.tree_leaves(eight.ema_params)[0],
+                         jax.tree_util.tree_leaves(eight.g_params)[0])
+  (w_avg,) = jax.tree_util.tree_leaves(eight.g_state['w_avg'])
+  assert np.abs(w_avg).max() > 0
+  assert metrics['d/non_saturating'].shape == (8,)
+  assert len(np.unique(metrics['d/non_saturating'])) == 8
 
 
 def family_experiment(family: str, **overrides) -> jaxgan.Experiment:
