@@ -54,6 +54,9 @@ def get_config():
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
   config.optim.eps = 1e-6                 # StudioGAN src/config.py line 552 (not StyleGAN)
+  # No orthogonal regularisation: StudioGAN defines orthogonalize_model (src/utils/misc.py)
+  # but never calls it.
+  config.optim.g_ortho = 0.0
   config.train.batch_size = 64
   config.train.d_steps = 5
   config.train.num_steps = 100_000

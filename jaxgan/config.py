@@ -166,6 +166,12 @@ def default() -> ml_collections.ConfigDict:
   config.optim.g_reg_interval = 1
   config.optim.d_reg_interval = 1
   config.optim.eps = 1e-8             # Adam's and RMSprop's epsilon (StudioGAN's Adam: 1e-6)
+  # BigGAN's orthogonal regularisation (BigGAN-PyTorch's G_ortho / D_ortho): beta (0: off; the
+  # paper's ImageNet runs 1e-4 for G), leaving out the parameters of the modules named in
+  # ortho_exclude (BigGAN-PyTorch leaves out the shared class embedding).
+  config.optim.g_ortho = 0.0
+  config.optim.d_ortho = 0.0
+  config.optim.ortho_exclude = ('shared',)
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
   # 'cosine' or 'step'; warmup_steps; end_factor, steps (linear/cosine); milestones, factor

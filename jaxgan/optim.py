@@ -25,6 +25,10 @@ state holds the learning rate of its latest update: `learning_rate(opt_state)` r
 train step logs it as g/lr and d/lr; an optimiser of your own is logged when its state holds
 an injected rate, see `learning_rate`). Weight clipping (`optim.d_clip`) is a projection applied
 by the train step after each critic update, not part of the optimiser.
+
+BigGAN's orthogonal regularisation (Brock et al. 2019, section 3.1; BigGAN-PyTorch's
+`--G_ortho` / `--D_ortho`, `utils.ortho`) is `config.optim.{g,d}_ortho` (beta; 0: off, 1e-4 in
+the paper's ImageNet runs): `orthogonal_regularization` wraps that player's optimiser.
 """
 
 from typing import Optional
@@ -97,6 +101,68 @@ def optimizer(name: str, learning_rate, *, b1: float, b2, eps: float = 1e-8,
       f'{", ".join(repr(o) for o in OPTIMIZERS)}.')
 
 
+def _ortho_matrix(path, leaf) -> Optional[jax.Array]:
+  """The (rows, -1) matrix PyTorch's `param.view(param.shape[0], -1)` sees for `leaf`: an
+  embedding table ('embedding', (num, features), as PyTorch's) as it is; any other leaf of 2
+  or more axes a flax kernel (..., out): its output units as rows. None for vectors."""
+  if leaf.ndim < 2:
+    return None
+  name = getattr(path[-1], 'key', None)
+  if name == 'embedding':
+    return leaf.reshape(leaf.shape[0], -1)
+  return leaf.reshape(-1, leaf.shape[-1]).T
+
+
+def _excluded(path, exclude) -> bool:
+  return any(getattr(entry, 'key', None) in exclude for entry in path)
+
+
+def orthogonal_penalty(params, exclude: tuple[str, ...] = ('shared',)) -> jax.Array:
+  """BigGAN's orthogonal regulariser without its beta: 1/2 sum_W ||W W^T * (1 - I)||_F^2 over
+  the weight matrices of `params` (`_ortho_matrix`; leaves under a module named in `exclude`
+  are left out: BigGAN-PyTorch leaves out the shared class embedding, `G.shared`). Its
+  gradient, 2 (W W^T * (1 - I)) W, is what `utils.ortho` adds to each weight's gradient."""
+  total = jnp.zeros((), jnp.float32)
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    w = None if _excluded(path, exclude) else _ortho_matrix(path, leaf)
+    if w is not None:
+      gram = w @ w.T
+      total = total + 0.5 * jnp.sum((gram * (1.0 - jnp.eye(w.shape[0], dtype=w.dtype))) ** 2)
+  return total
+
+
+def orthogonal_regularization(tx: optax.GradientTransformation, strength: float,
+                              exclude: tuple[str, ...] = ('shared',)
+                              ) -> optax.GradientTransformation:
+  """`tx` with BigGAN's orthogonal regularisation: before each update, strength * 2 (W W^T *
+  (1 - I)) W is added to the gradient of every weight matrix W (the gradient of strength *
+  `orthogonal_penalty`), as BigGAN-PyTorch's `utils.ortho` adds it to `param.grad` between
+  the backward pass and the optimiser's step. The state is `tx`'s own, so turning it on or off
+  at a resume changes no checkpointed structure. (A wrapper rather than `optax.chain`, which
+  would nest the state; optax has no orthogonal regulariser.)"""
+  strength = float(checks.number('orthogonal_regularization(strength=...)', strength, low=0,
+                                 prefix='', hint=' (BigGAN: 1e-4)'))
+
+  def matrix_gradient(path, leaf):
+    w = None if _excluded(path, exclude) else _ortho_matrix(path, leaf)
+    if w is None:
+      return jnp.zeros_like(leaf)
+    grad = 2.0 * ((w @ w.T) * (1.0 - jnp.eye(w.shape[0], dtype=w.dtype))) @ w
+    if getattr(path[-1], 'key', None) == 'embedding':
+      return grad.reshape(leaf.shape)
+    return grad.T.reshape(leaf.shape)
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise errors.ConfigError('orthogonal_regularization needs the parameters: call '
+                               'update(grads, state, params).')
+    extra = jax.tree_util.tree_map_with_path(matrix_gradient, params)
+    updates = jax.tree.map(lambda g, e: g + strength * e.astype(g.dtype), updates, extra)
+    return tx.update(updates, state, params)
+
+  return optax.GradientTransformation(tx.init, update)
+
+
 def lazy_ratio(every: int) -> float:
   """StyleGAN2's mb_ratio = k / (k + 1) for regularisation every k minibatches (official
   training_loop.py: lr * mb_ratio, betas ** mb_ratio; 1 for k = 1)."""
@@ -157,8 +223,18 @@ def from_config(config: ml_collections.ConfigDict
                       for key in ('g_reg_interval', 'd_reg_interval'))
   g_lr, g_b1, g_b2 = _lazy_scaled(g_lr, o.b1, g_b2, g_every)
   d_lr, d_b1, d_b2 = _lazy_scaled(d_lr, o.b1, d_b2, d_every)
-  return (optimizer(o.g_optimizer, g_lr, b1=g_b1, b2=g_b2, eps=eps, key='g_optimizer'),
-          optimizer(o.d_optimizer, d_lr, b1=d_b1, b2=d_b2, eps=eps, key='d_optimizer'))
+  tx_g = optimizer(o.g_optimizer, g_lr, b1=g_b1, b2=g_b2, eps=eps, key='g_optimizer')
+  tx_d = optimizer(o.d_optimizer, d_lr, b1=d_b1, b2=d_b2, eps=eps, key='d_optimizer')
+  exclude = o.get('ortho_exclude', ('shared',))
+  if isinstance(exclude, str) or not all(isinstance(e, str) for e in exclude):
+    raise errors.ConfigError(f'config.optim.ortho_exclude={exclude!r} must be a tuple of module '
+                             f'names, e.g. (\'shared\',).')
+  wrapped = []
+  for key, tx in (('g_ortho', tx_g), ('d_ortho', tx_d)):
+    beta = float(checks.number(f'optim.{key}', o.get(key, 0.0), low=0,
+                               hint=' (orthogonal regularisation\'s beta; 0: off, BigGAN 1e-4)'))
+    wrapped.append(orthogonal_regularization(tx, beta, tuple(exclude)) if beta > 0 else tx)
+  return tuple(wrapped)
 
 
 # The names optax's optimisers give the rate (sgd, adam, ...: learning_rate) and common others.
