@@ -323,10 +323,14 @@ def _every(done: int, every: int, num_steps: int) -> bool:
 _DEFINING = {'data': ('dataset', 'image_size', 'channels', 'path', 'labels', 'split',
                       'fraction', 'image_key', 'label_key'),
              'model': None,    # every key but the ones below
-             'loss': None}
+             'loss': None,
+             # The optimisers' regulariser (BigGAN's orthogonal regularisation); their rates,
+             # betas and schedules may change freely.
+             'optim': ('g_ortho', 'd_ortho', 'ortho_exclude')}
 _NOT_DEFINING = {'model.conv_impl'}   # an implementation choice, same numbers
 # Which part of an Experiment each section builds: a replaced part is not compared.
-_SECTION_PARTS = {'data': ('data',), 'model': ('generator', 'discriminator'), 'loss': ('loss',)}
+_SECTION_PARTS = {'data': ('data',), 'model': ('generator', 'discriminator'), 'loss': ('loss',),
+                  'optim': ('g_optimizer', 'd_optimizer')}
 
 
 def _flat(tree, prefix: str = '') -> dict:
@@ -366,7 +370,8 @@ def train(experiment: Union[experiment_lib.Experiment, ml_collections.ConfigDict
   """Trains `experiment` (or `jaxgan.build(config)`) in `workdir`; returns the final state.
 
   Resumes from the newest restorable checkpoint in `workdir`. Resuming with another data,
-  model or loss (regularisers included) than the workdir's config.json is refused
+  model or loss (regularisers included, and the optimisers' orthogonal regularisation,
+  `optim.{g,d}_ortho`) than the workdir's config.json is refused
   (`errors.ConfigMismatch`, naming the keys) unless `allow_changes`, which records the change
   in run_info.json; the learning rates, schedules and the other sections may change freely.
   Raises `errors.Preempted` after saving on SIGTERM or Ctrl-C, `errors.TrainingDiverged` on

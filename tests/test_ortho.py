@@ -156,3 +156,21 @@ def test_config_turns_it_on_per_player_and_refuses_bad_values():
     bad.optim[key] = value
     with pytest.raises(errors.ConfigError, match=match):
       jaxgan.build(bad)
+
+
+def test_a_resume_that_turns_it_on_is_a_changed_run():
+  """Like a regulariser of the loss, orthogonal regularisation defines the run: a resume that
+  changes it is refused unless allowed (`training.config_changes`); a learning rate is not."""
+  from jaxgan import training
+  import json
+  saved = json.loads(family_config('biggan').to_json_best_effort())
+  changed = family_config('biggan')
+  changed.optim.g_ortho = 1e-4
+  changed.optim.g_lr = 1e-3
+  assert training.config_changes(saved, changed) == {'optim.g_ortho': [0.0, 1e-4]}
+  # A config.json from before these keys existed is not compared on them.
+  old = json.loads(family_config('biggan').to_json_best_effort())
+  del old['optim']['g_ortho']
+  assert training.config_changes(old, changed) == {}
+  # An experiment whose optimisers were replaced in code is not compared on them.
+  assert training.config_changes(saved, changed, from_config=('data', 'loss')) == {}
