@@ -137,7 +137,9 @@ def orthogonal_regularization(tx: optax.GradientTransformation, strength: float,
   """`tx` with BigGAN's orthogonal regularisation: before each update, strength * 2 (W W^T *
   (1 - I)) W is added to the gradient of every weight matrix W (the gradient of strength *
   `orthogonal_penalty`), as BigGAN-PyTorch's `utils.ortho` adds it to `param.grad` between
-  the backward pass and the optimiser's step. The state is `tx`'s own, so turning it on or off
+  the backward pass and the optimiser's step. W is an embedding table ('embedding') as it is,
+  and any other leaf of 2 or more axes read as a flax kernel, output units last (every jaxgan
+  network's layout); vectors are left alone. The state is `tx`'s own, so turning it on or off
   at a resume changes no checkpointed structure. (A wrapper rather than `optax.chain`, which
   would nest the state; optax has no orthogonal regulariser.)"""
   strength = float(checks.number('orthogonal_regularization(strength=...)', strength, low=0,
