@@ -227,10 +227,10 @@ SEEDS = (0, 1, 2)
 #     500 kimg ramped at 0.05, sampled from the EMA as the official metrics are): FD 41.1 /
 #     30.0 / 67.2 (2 / 4 / 1 classes) -> 10.2 / 11.4 / 3.6 (9 / 10 / 10 classes; 56-91% as
 #     labelled); a script on one thread gave 10.5 / 11.1 / 3.7, and the live weights 17.6 /
-#     10.3 / 19.3 (6 / 9 / 8 classes). Equalised learning rates move
-#     each weight by about lr per step, so the official 2.5e-3 barely moves the tiny networks
-#     in 300 steps: there seed 0 stayed at FD 32 (3 classes), as with D at lr 1e-3 (30.6) or
-#     gamma 10 (32.2); gamma 0.1 at lr 1e-2 reached 14.8 / 17.4 on seeds 0 / 1.
+#     10.3 / 19.3 (6 / 9 / 8 classes). Equalised learning rates move each weight by about lr
+#     per step, so the official 2.5e-3 barely moves the tiny networks in 300 steps: there seed
+#     0 stayed near FD 30 (gamma 10: 32.2 at step 300, 3 classes; D at lr 1e-3: 30.6 at step
+#     200; gamma 1: 34.8 at step 200); gamma 0.1 at lr 1e-2 reached 14.8 / 17.4 on seeds 0 / 1.
 LEARNING = {
     'r3gan': ({'train.batch_size': 32, 'optim.g_lr': 1e-3, 'optim.d_lr': 1e-3}, 250),
     'biggan': ({'train.batch_size': 32, 'optim.g_lr': 2e-3, 'optim.d_lr': 2e-3}, 250),
@@ -239,8 +239,9 @@ LEARNING = {
 }
 # Thresholds, set from the spread above, each out of reach of a generator that has only found
 # the mean digit or collapsed: the distance falls by more than 2x from step 0 (measured
-# 3.3-6.8x, StyleGAN2 2.6-18x: its seed 1, 30.0 -> 11.4, is the closest); it ends below 0.8 of the mean digit's (26.5; measured at most 21.2), which no
-# constant image can reach (a constant scores at least trace(Sigma_real), the mean digit's);
+# 3.3-6.8x, StyleGAN2 2.6-18x: its seed 1, 30.0 -> 11.4, is the closest); it ends below 0.8
+# of the mean digit's (26.5; measured at most 21.2), which no constant image can reach (a
+# constant scores at least trace(Sigma_real), the mean digit's);
 # and the samples hold at least 3 of the 10 classes on the median seed and 2 on every seed
 # (measured 4-9; a constant image or a generator collapsed to one digit holds 1, the untrained
 # ones 1-2).
