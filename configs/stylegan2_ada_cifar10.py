@@ -36,17 +36,18 @@ mixing, the 'orig' discriminator. Reproduced here:
   translation; brightness, contrast, luma flip, hue, saturation; each with probability p) with
   ADA's adaptive p (target 0.6, adjusted every 4 steps, 500 kimg for p to move by 1, from
   p = 0).
+- The order of the phases: each step runs G's update (Gmain; Greg when on) against D as the
+  step found it, then D's (Dmain, then Dreg on its interval) against the updated G, as the
+  official loop orders its phases in each iteration (`train.phase_order='g_first'`).
 - Evaluation: FID of 50,000 samples against the training set (the official `fid50k_full`)
   with a checkpoint at every official snapshot: 50 ticks of 4 kimg = 200 kimg = 3,125 steps.
 
 Gaps (settings jaxgan's loop cannot express yet; none is faked):
 
-1. The order of the phases: the official loop runs Gmain (and Greg) before Dmain and
-   Dreg in each iteration; jaxgan's step updates D first, then G (with D's new weights).
-2. Mixed precision: the official networks run their 4 highest resolutions (all of a 32x32
+1. Mixed precision: the official networks run their 4 highest resolutions (all of a 32x32
    network's blocks from 8x8 up) in float16; this config runs float32 (the official --fp32
    behaviour); `--config.model.dtype=bfloat16` runs those blocks in bfloat16.
-3. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
+2. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
    of the batch, so on 8 devices a group has 8 images.
 
 Reported: StudioGAN's table lists StyleGAN2 + ADA at FID 2.31 on CIFAR-10 (issue 21).
@@ -81,6 +82,7 @@ def get_config():
   config.augment.ada_kimg = 500.0
   config.train.batch_size = BATCH
   config.train.d_steps = 1
+  config.train.phase_order = 'g_first'    # Gmain, Greg, then Dmain, Dreg (training_loop.py)
   config.train.num_steps = KIMG * 1000 // BATCH
   config.loss.regularizer_interval = 16   # lazy R1: every 16 minibatches, weight x 16
   config.loss.reg_phases = 'separate'     # ... in its own Adam step (the official Dreg)

@@ -24,6 +24,8 @@ Reproduced here:
 - Optimiser: Adam (betas 0, 0.99, eps 1e-8), learning rate 0.0025 for G and D scaled for the
   lazy intervals (lr x k/(k+1), betas^(k/(k+1)), k = 16 for D and 4 for G); batch 64;
   25,000 kimg = 390,625 steps.
+- The order of the phases: Gmain and Greg, then Dmain and Dreg against the updated G, in
+  each step, as the official loop (`train.phase_order='g_first'`).
 - EMA: half-life 20 kimg, no ramp-up.
 - Augmentation: the official ADA pipeline 'bgc' (the default --aug=ada --augpipe=bgc;
   jaxgan/augment_pipe.py) with ADA's adaptive p (target 0.6, every 4 steps, 500 kimg for p
@@ -77,6 +79,7 @@ def get_config():
   config.augment.ada_kimg = 500.0
   config.train.batch_size = BATCH
   config.train.d_steps = 1
+  config.train.phase_order = 'g_first'    # Gmain, Greg, then Dmain, Dreg (training_loop.py)
   config.train.num_steps = KIMG * 1000 // BATCH
   config.train.ema_decay = 0.0            # the EMA is given by its half-life instead
   config.train.ema_half_life_kimg = float(EMA_KIMG)

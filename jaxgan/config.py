@@ -189,12 +189,16 @@ def default() -> ml_collections.ConfigDict:
   config.train.batch_size = 64        # global, across all devices and hosts
   config.train.d_steps = 1            # discriminator updates per generator update
   # The real images a relativistic generator loss (rpgan, ragan, ...) reads: 'shared', the last
-  # critic update's batch; 'own', one more real batch per step for the generator's update
-  # (R3GAN's official loop draws one for each phase).
+  # critic update's batch (the first under phase_order='g_first'); 'own', one more real batch
+  # per step for the generator's update (R3GAN's official loop draws one for each phase).
   config.train.g_real_batch = 'shared'
   # The labels of a conditional run's fakes: 'uniform' draws; 'real', those of each update's
   # real batch (R3GAN's official loop: a real and a fake of one class in each pair).
   config.train.fake_labels = 'uniform'
+  # The players' order in a step: 'd_first', the critic updates then the generator's;
+  # 'g_first', the generator's update (and its lazy phase) then the critic updates against the
+  # updated generator (StyleGAN2's official loop: Gmain, Greg, Dmain, Dreg).
+  config.train.phase_order = 'd_first'
   config.train.seed = 0
   config.train.checkpoint_every = 5_000
   config.train.keep_checkpoints = 3
@@ -535,6 +539,7 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   checks.number('model.num_classes', config.model.num_classes, integer=True, low=-1)
   errors.check_choice('train.g_real_batch', config.train.g_real_batch, ('shared', 'own'))
   errors.check_choice('train.fake_labels', config.train.fake_labels, ('uniform', 'real'))
+  errors.check_choice('train.phase_order', config.train.phase_order, ('d_first', 'g_first'))
   checks.number('eval.seed', config.eval.seed, integer=True, low=0, high=2**32 - 1)
   checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)
   checks.number('train.ema_half_life_kimg', config.train.ema_half_life_kimg, low=0,

@@ -67,7 +67,8 @@ class Loop:
   eval_every: the evaluators' cadence (0: no evaluation). prefetch: batches staged on the
   devices ahead of the step. g_real_batch: the real images a relativistic generator loss
   (one that `g_needs_real`) reads: 'shared', the last critic update's batch (scored by the
-  updated critic, as that update augmented it); 'own', one more real batch per step for the
+  updated critic, as that update augmented it; under phase_order='g_first' the first
+  critic update's, scored by the critic G's update plays against); 'own', one more real batch per step for the
   generator's update, scored by the updated critic and augmented with a fresh draw, as
   R3GAN's official loop does (training_loop.py draws a real batch for the D phase and
   another for the G phase). 'own' reads d_steps + 1 batches per step, and is refused for a
@@ -77,6 +78,13 @@ class Loop:
   the generator update the batch `g_real_batch` gives it), so a relativistic loss pairs a
   real and a fake of one class, as R3GAN's official loop does (R3GAN/Trainer.py conditions
   G(z, c) and D on the phase's real labels c). 'real' is refused for unconditional ones.
+  phase_order: the players' order in a step: 'd_first', the critic updates, then the
+  generator's update against the updated critic (R3GAN's official loop, StudioGAN's);
+  'g_first', the generator's update (and its lazy regularisation phase) against the critic
+  as the step found it, then the critic updates against the updated generator, as
+  StyleGAN2-ADA's official loop runs Gmain, Greg, Dmain, Dreg. With 'g_first' and
+  g_real_batch='shared' a relativistic generator loss reads the first critic update's real
+  batch (the official phases of an iteration share its reals).
   """
   num_steps: int = _DEFAULT.train.num_steps
   batch_size: int = _DEFAULT.train.batch_size
@@ -92,6 +100,7 @@ class Loop:
   prefetch: int = _DEFAULT.data.prefetch
   g_real_batch: str = _DEFAULT.train.g_real_batch
   fake_labels: str = _DEFAULT.train.fake_labels
+  phase_order: str = _DEFAULT.train.phase_order
 
   def __post_init__(self):
     # The ranges are config.LOOP's (validate_loop checks a config's keys by the same table);
@@ -103,6 +112,7 @@ class Loop:
       config_lib.check_loop_value(name, getattr(self, name), config=False)
     errors.check_arg('Loop.g_real_batch', self.g_real_batch, steps.G_REAL_BATCHES)
     errors.check_arg('Loop.fake_labels', self.fake_labels, steps.FAKE_LABELS)
+    errors.check_arg('Loop.phase_order', self.phase_order, steps.PHASE_ORDERS)
 
   def replace(self, **values) -> 'Loop':
     """A copy with `values` changed (checked as a new Loop is)."""
@@ -116,7 +126,8 @@ class Loop:
                log_every=log.every_steps, samples_every=log.samples_every,
                num_samples=log.num_samples, attention_every=log.attention_every,
                eval_every=config.eval.every_steps, prefetch=config.data.prefetch,
-               g_real_batch=t.g_real_batch, fake_labels=t.fake_labels)
+               g_real_batch=t.g_real_batch, fake_labels=t.fake_labels,
+               phase_order=t.phase_order)
 
   def write_to(self, config: ml_collections.ConfigDict) -> None:
     """Sets the config keys this Loop comes from to its values (config.json's record)."""
@@ -127,7 +138,8 @@ class Loop:
     (log.every_steps, log.samples_every, log.num_samples, log.attention_every) = (
         self.log_every, self.samples_every, self.num_samples, self.attention_every)
     config.eval.every_steps, config.data.prefetch = self.eval_every, self.prefetch
-    t.g_real_batch, t.fake_labels = self.g_real_batch, self.fake_labels
+    t.g_real_batch, t.fake_labels, t.phase_order = (self.g_real_batch, self.fake_labels,
+                                                    self.phase_order)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,7 +345,8 @@ class Experiment:
           ema_half_life=None if self.ema is None else self.ema.half_life_images,
           ema_rampup=None if self.ema is None else self.ema.rampup,
           augmentation=self.augmentation, g_real_batch=self.loop.g_real_batch,
-          fake_labels=self.loop.fake_labels, devices=list(key))
+          fake_labels=self.loop.fake_labels, phase_order=self.loop.phase_order,
+          devices=list(key))
     return step
 
   @functools.cached_property

@@ -1,7 +1,9 @@
 """The per-replica GAN train step, mapped over devices, and the sampling function.
 
 One step = `d_steps` discriminator updates (each on its own real batch and fresh z) then one
-generator update. Gradients are averaged over the device axis with
+generator update, or with phase_order='g_first' the generator update then the discriminator
+updates against the updated generator (StyleGAN2's official order); each player's keys are
+the same in either order. Gradients are averaged over the device axis with
 `lax.pmean`; batch norm computes its statistics over the global batch (`axis_name`), and
 every non-parameter collection is pmean-ed after each update on purpose, so the state leaving
 the step is identical on all devices (it is returned unmapped).
@@ -159,11 +161,14 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
                d_clip: Optional[float], ema_decay: Optional[float], ema_start: int,
                augmentation: Optional[Any] = None, ema_half_life: Optional[float] = None,
                ema_rampup: Optional[float] = None, g_real_batch: str = 'shared',
-               fake_labels: str = 'uniform'):
+               fake_labels: str = 'uniform', phase_order: str = 'd_first'):
   """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice, or
   with `g_real_batch='own'` (d_steps + 1, b, ...): the last batch is the generator update's
   real images (see `jaxgan.Loop`). `fake_labels`: the fakes' labels in a conditional step,
   'uniform' draws or 'real', those of the update's real batch (see `jaxgan.Loop`).
+  `phase_order`: 'd_first', the critic updates then the generator's; 'g_first', the
+  generator's update then the critic updates, against the updated generator (StyleGAN2's
+  official Gmain, Greg, Dmain, Dreg; see `jaxgan.Loop`).
 
   `d_clip`: WGAN's clipping bound (None: off). `ema_decay`: the generator EMA's decay (None:
   no EMA; the state then holds none), averaging from step `ema_start`; or `ema_half_life`
@@ -246,7 +251,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   main_loss, separate = losses_lib.separate_phases(loss)
 
   # --- discriminator updates ------------------------------------------------------------------
-  def d_update(carry, xs):
+  def d_update(carry, xs, g_params, g_state):   # a critic update against this generator
     d_params, d_opt_state, d_state, loss_state = carry
     real, real_y, k = xs
     real_y = real_y if conditional else None
@@ -255,8 +260,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     k_reg = jax.random.fold_in(k_reg, device)
     z, fake_y = draw(k_fake, real_y)
     # G runs in training mode (batch statistics) but its state changes only in G's update.
-    fake, _ = apply_model(generator, state.g_params, state.g_state, z, fake_y, train=True,
-                          rngs=g_rngs)
+    fake, _ = apply_model(generator, g_params, g_state, z, fake_y, train=True, rngs=g_rngs)
     fake = lax.stop_gradient(fake)
     augment_fn = None
     if augmenting:
@@ -314,100 +318,126 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       metrics['d/lr'] = lr
     return (d_params, d_opt_state, _sync_state(new_d_state), loss_state), metrics
 
-  # Unrolled rather than lax.scan: XLA:CPU runs convolutions inside a while loop ~10x slower
-  # (measured: 35 s vs 3 s for the 32x32 DCGAN step); d_steps is small (1 or 5).
-  carry = (state.d_params, state.d_opt_state, state.d_state, state.loss_state)
   d_keys = jax.random.split(d_key, d_steps)
-  d_metrics = []
-  for i in range(d_steps):
-    carry, m = d_update(carry, (images[i], labels[i], d_keys[i]))
-    d_metrics.append(m)
-  d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)  # mean over updates
-  d_params, d_opt_state, d_state, loss_state = carry
 
-  # --- augmentation state: r_t of the whole step, identical on every device ---------------------
-  augment_state = state.augment_state
-  if augmenting:
-    d_metrics['aug/rt'] = lax.pmean(d_metrics['aug/rt'], AXIS)
-    augment_state = augmentation.update_state(
-        augment_state, rt=d_metrics['aug/rt'], num_real=d_steps * b * lax.psum(1, AXIS))
+  def critic_updates(g_params, g_state, loss_state):
+    """The step's critic updates against the generator (g_params, g_state), from the state's
+    critic: ((params, opt state, state, loss state), metrics averaged over the updates)."""
+    # Unrolled rather than lax.scan: XLA:CPU runs convolutions inside a while loop ~10x slower
+    # (measured: 35 s vs 3 s for the 32x32 DCGAN step); d_steps is small (1 or 5).
+    carry = (state.d_params, state.d_opt_state, state.d_state, loss_state)
+    d_metrics = []
+    for i in range(d_steps):
+      carry, m = d_update(carry, (images[i], labels[i], d_keys[i]), g_params, g_state)
+      d_metrics.append(m)
+    return carry, jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)
 
   # --- generator update -----------------------------------------------------------------------
-  k_aug_g = None
-  if augmenting:
-    g_key, k_aug_g = jax.random.split(g_key)
-  if loss.needs_generator:   # keys of a generator-side term's own draws (path length)
-    g_key, k_gen = jax.random.split(g_key)
-    # Its latents (per global example), the generator's streams and the term's own draws.
-    k_gen_draw, k_gen_noise, k_gen_term = jax.random.split(k_gen, 3)
-  g_key, g_rngs = noise_rngs(g_key)
-  last = d_steps if own_real else d_steps - 1   # the real batch of G's update (g_real_batch)
-  z, fake_y = draw(g_key, labels[last])
-  real = real_logits = None
-  if loss.g_needs_real:
-    # Relativistic losses compare with D(x), scored by the updated critic (in training mode;
-    # its state changes are discarded, as for fakes). 'shared': the last critic update's real
-    # batch, seen as that update saw it (the same augmentation draw); 'own': the step's last
-    # batch, drawn for this update alone, with a fresh draw (R3GAN's official G phase).
-    real, real_y = images[last], (labels[last] if conditional else None)
-    if own_real:   # the key of one more batch than the critic updates' (d_keys: the first ones)
-      k_aug_real = jax.random.split(d_key, d_steps + 1)[d_steps] if augmenting else None
-    else:
-      last_key = noise_rngs(d_keys[d_steps - 1])[0]   # the key update_keys split in that update
-      k_aug_real = update_keys(last_key)[2]
-    real_logits = _f32(apply_model(discriminator, d_params, d_state, seen(real, k_aug_real),
-                                   real_y, train=True)[0])
+  def generator_update(d_params, d_state, loss_state):
+    """The step's generator update against the critic (d_params, d_state), from the state's
+    generator: (params, opt state, state, loss state, terms)."""
+    key, k_aug_g = g_key, None
+    if augmenting:
+      key, k_aug_g = jax.random.split(key)
+    if loss.needs_generator:   # keys of a generator-side term's own draws (path length)
+      key, k_gen = jax.random.split(key)
+      # Its latents (per global example), the generator's streams and the term's own draws.
+      k_gen_draw, k_gen_noise, k_gen_term = jax.random.split(k_gen, 3)
+    key, g_rngs = noise_rngs(key)
+    # The real batch of G's update (g_real_batch): 'own', the step's last; 'shared', that of
+    # the critic update next to G's, the last when G follows the critic updates, the first
+    # when G precedes them ('g_first': StyleGAN2's phases of an iteration share its reals).
+    last = d_steps if own_real else d_steps - 1 if phase_order == 'd_first' else 0
+    z, fake_y = draw(key, labels[last])
+    real = real_logits = None
+    if loss.g_needs_real:
+      # Relativistic losses compare with D(x), scored by the critic G's update plays against
+      # (in training mode; its state changes are discarded, as for fakes). 'shared': seen as
+      # that critic update sees it (the same augmentation draw); 'own': the step's last
+      # batch, drawn for this update alone, with a fresh draw (R3GAN's official G phase).
+      real, real_y = images[last], (labels[last] if conditional else None)
+      if own_real:   # the key of one more batch than the critic updates' (d_keys: the first ones)
+        k_aug_real = jax.random.split(d_key, d_steps + 1)[d_steps] if augmenting else None
+      else:
+        update_key = noise_rngs(d_keys[last])[0]   # the key update_keys splits in that update
+        k_aug_real = update_keys(update_key)[2]
+      real_logits = _f32(apply_model(discriminator, d_params, d_state, seen(real, k_aug_real),
+                                     real_y, train=True)[0])
 
-  def generator_access(params):
-    """The generator as a generator-side term runs it (`losses.GeneratorAccess`)."""
-    rngs = (_rngs(generator, jax.random.fold_in(k_gen_noise, device)) if g_draws_noise
-            else None)
-    variables = {'params': params, **state.g_state}
-    mutable = list(state.g_state) or False   # state changes (w_avg) are discarded
+    def generator_access(params):
+      """The generator as a generator-side term runs it (`losses.GeneratorAccess`)."""
+      rngs = (_rngs(generator, jax.random.fold_in(k_gen_noise, device)) if g_draws_noise
+              else None)
+      variables = {'params': params, **state.g_state}
+      mutable = list(state.g_state) or False   # state changes (w_avg) are discarded
 
-    def styles(z, labels):
-      out = generator.apply(variables, z, labels, train=True, rngs=rngs, method='styles',
-                            mutable=mutable)
-      return out[0] if mutable else out
+      def styles(z, labels):
+        out = generator.apply(variables, z, labels, train=True, rngs=rngs, method='styles',
+                              mutable=mutable)
+        return out[0] if mutable else out
 
-    def synthesize(ws):
-      out = generator.apply(variables, ws, rngs=rngs, method='synthesize', mutable=mutable)
-      return out[0] if mutable else out
+      def synthesize(ws):
+        out = generator.apply(variables, ws, rngs=rngs, method='synthesize', mutable=mutable)
+        return out[0] if mutable else out
 
-    return losses_lib.GeneratorAccess(draw=lambda n: draw(k_gen_draw, labels[last], n),
-                                      styles=styles, synthesize=synthesize, batch=b)
+      return losses_lib.GeneratorAccess(draw=lambda n: draw(k_gen_draw, labels[last], n),
+                                        styles=styles, synthesize=synthesize, batch=b)
 
-  def g_loss_fn(params, term):
-    fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True,
-                                rngs=g_rngs)
-    fake_logits, _ = apply_model(discriminator, d_params, d_state, seen(fake, k_aug_g), fake_y,
-                                 train=True)
-    access = rng = None
-    if term.needs_generator:
-      access = generator_access(params)
-      rng = jax.random.fold_in(k_gen_term, device)
-    terms, updates = term.g_terms_and_state(losses_lib.LossInputs(
-        fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
-        state=loss_state, step=state.step, generator=access, rng=rng))
-    return sum(terms.values(), jnp.zeros(())), (terms, g_state, updates)
+    def g_loss_fn(params, term):
+      fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True,
+                                  rngs=g_rngs)
+      fake_logits, _ = apply_model(discriminator, d_params, d_state, seen(fake, k_aug_g), fake_y,
+                                   train=True)
+      access = rng = None
+      if term.needs_generator:
+        access = generator_access(params)
+        rng = jax.random.fold_in(k_gen_term, device)
+      terms, updates = term.g_terms_and_state(losses_lib.LossInputs(
+          fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
+          state=loss_state, step=state.step, generator=access, rng=rng))
+      return sum(terms.values(), jnp.zeros(())), (terms, g_state, updates)
 
-  grads, (g_terms, g_state, g_updates) = jax.grad(g_loss_fn, has_aux=True)(
-      state.g_params, main_loss)
-  grads = lax.pmean(grads, AXIS)
-  updates, g_opt_state = tx_g.update(grads, state.g_opt_state, state.g_params)
-  g_params = optax.apply_updates(state.g_params, updates)
-  if separate:
-    # The official 'Greg' phase: fresh latents, the updated generator, a step of its own.
-    def g_phase_loss(params, term):
-      total, (phase_terms, _, phase_updates) = g_loss_fn(params, term)
-      return total, (phase_terms, phase_updates)
+    grads, (g_terms, g_state, g_updates) = jax.grad(g_loss_fn, has_aux=True)(
+        state.g_params, main_loss)
+    grads = lax.pmean(grads, AXIS)
+    updates, g_opt_state = tx_g.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    if separate:
+      # The official 'Greg' phase: fresh latents, the updated generator, a step of its own.
+      def g_phase_loss(params, term):
+        total, (phase_terms, _, phase_updates) = g_loss_fn(params, term)
+        return total, (phase_terms, phase_updates)
 
-    g_params, g_opt_state, reg_terms, reg_updates = _separate_phase(
-        separate, g_phase_loss, g_params, g_opt_state, tx_g, state.step,
-        {**loss_state, **g_updates}, 'generator')
-    g_terms, g_updates = {**g_terms, **reg_terms}, {**g_updates, **reg_updates}
-  if g_updates:   # generator-side term states (path length's mean), agreed across devices
-    loss_state = {**loss_state, **_sync_state(g_updates)}
+      g_params, g_opt_state, reg_terms, reg_updates = _separate_phase(
+          separate, g_phase_loss, g_params, g_opt_state, tx_g, state.step,
+          {**loss_state, **g_updates}, 'generator')
+      g_terms, g_updates = {**g_terms, **reg_terms}, {**g_updates, **reg_updates}
+    if g_updates:   # generator-side term states (path length's mean), agreed across devices
+      loss_state = {**loss_state, **_sync_state(g_updates)}
+    return g_params, g_opt_state, _sync_state(g_state), loss_state, g_terms
+
+  def adapt(d_metrics):
+    """The augmentation state after the critic updates: r_t of the whole step, identical on
+    every device (the metrics get its device mean)."""
+    if not augmenting:
+      return d_metrics, state.augment_state
+    d_metrics = {**d_metrics, 'aug/rt': lax.pmean(d_metrics['aug/rt'], AXIS)}
+    return d_metrics, augmentation.update_state(
+        state.augment_state, rt=d_metrics['aug/rt'], num_real=d_steps * b * lax.psum(1, AXIS))
+
+  # --- the step: the players' updates in the order phase_order gives ----------------------------
+  if phase_order == 'd_first':
+    (d_params, d_opt_state, d_state, loss_state), d_metrics = critic_updates(
+        state.g_params, state.g_state, state.loss_state)
+    d_metrics, augment_state = adapt(d_metrics)
+    g_params, g_opt_state, g_state, loss_state, g_terms = generator_update(
+        d_params, d_state, loss_state)
+  else:   # StyleGAN2's official order: Gmain, Greg, then Dmain, Dreg against the new generator
+    g_params, g_opt_state, g_state, loss_state, g_terms = generator_update(
+        state.d_params, state.d_state, state.loss_state)
+    (d_params, d_opt_state, d_state, loss_state), d_metrics = critic_updates(
+        g_params, g_state, loss_state)
+    d_metrics, augment_state = adapt(d_metrics)
 
   # Generator EMA (StudioGAN / compare_gan); a copy of the live params before ema_start.
   ema_params = None
@@ -428,7 +458,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     metrics.update({f'aug/{k}': v for k, v in augmentation.metrics(augment_state).items()})
   new_state = state.replace(
       step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
-      d_opt_state=d_opt_state, g_state=_sync_state(g_state), d_state=d_state,
+      d_opt_state=d_opt_state, g_state=g_state, d_state=d_state,
       ema_params=ema_params, loss_state=loss_state, augment_state=augment_state)
   return new_state, metrics
 
@@ -516,6 +546,7 @@ class TrainStep:
 
 G_REAL_BATCHES = ('shared', 'own')
 FAKE_LABELS = ('uniform', 'real')
+PHASE_ORDERS = ('d_first', 'g_first')
 
 
 def check_g_real_batch(g_real_batch, loss: losses_lib.Term, where: str = 'g_real_batch'
@@ -547,7 +578,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
                     ema_decay: Optional[float] = None, ema_start: int = 0,
                     ema_half_life=None, ema_rampup: Optional[float] = None,
                     augmentation: Optional[Any] = None, g_real_batch: str = 'shared',
-                    fake_labels: str = 'uniform', devices: Optional[list] = None) -> TrainStep:
+                    fake_labels: str = 'uniform', phase_order: str = 'd_first',
+                    devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
   `augmentation`: an `augment.Augmentation` applied to every image D sees (None: off); the
@@ -558,10 +590,12 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
   builds the step from an experiment; build it yourself to train your own parts in your own
   loop. `g_real_batch`: 'shared' or 'own' (see `jaxgan.Loop`; 'own' takes batches of
   d_steps + 1 global batches, `Layout(g_batch=True)`). `fake_labels`: 'uniform' or 'real'
-  (see `jaxgan.Loop`; 'real' only with num_classes > 0).
+  (see `jaxgan.Loop`; 'real' only with num_classes > 0). `phase_order`: 'd_first' or
+  'g_first' (see `jaxgan.Loop`).
   """
   check_g_real_batch(g_real_batch, loss)
   check_fake_labels(fake_labels, num_classes)
+  errors.check_arg('phase_order', phase_order, PHASE_ORDERS)
   if loss.needs_generator and not all(hasattr(generator, m) for m in ('styles', 'synthesize')):
     raise errors.ConfigError(
         f'the loss {loss!r} runs the generator\'s mapping and synthesis (path length), but '
@@ -575,7 +609,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
       ema_half_life=(ema_half_life if callable(ema_half_life) else
                      float(ema_half_life) if ema_half_life else None),
       ema_rampup=float(ema_rampup) if ema_rampup else None, augmentation=augmentation,
-      g_real_batch=g_real_batch, fake_labels=fake_labels)
+      g_real_batch=g_real_batch, fake_labels=fake_labels, phase_order=phase_order)
   return TrainStep(fn, devices)
 
 

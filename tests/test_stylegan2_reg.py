@@ -425,6 +425,7 @@ def test_paper256_config_is_the_official_cfg(tmp_path):
   assert (config.loss.regularizer_interval, config.loss.g_regularizer_interval) == (16, 4)
   assert (config.optim.d_reg_interval, config.optim.g_reg_interval) == (16, 4)
   assert config.loss.reg_phases == 'separate'
+  assert config.train.phase_order == 'g_first'      # Gmain, Greg, then Dmain, Dreg
   assert (config.train.ema_half_life_kimg, config.train.ema_rampup) == (spec.ema, 0.0)
   assert config.train.num_steps == spec.kimg * 1000 // spec.mb
   config.data.path = str(tmp_path)

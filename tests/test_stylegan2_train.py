@@ -169,6 +169,7 @@ def test_cifar_config_is_the_official_cfg():
   assert dict(config.loss.regularizers) == {'r1': spec.gamma / 2}
   assert config.loss.name == 'non_saturating'
   assert config.train.num_steps == spec.kimg * 1000 // spec.mb
+  assert config.train.phase_order == 'g_first'      # Gmain, Greg, then Dmain, Dreg
   # The official EMA: half-life `ema` kimg, ramp-up 0.05; lazy R1 every 16 minibatches with
   # the optimisers scaled for D's interval 16 and G's default 4 (training_loop.py).
   assert (config.train.ema_decay, config.train.ema_half_life_kimg, config.train.ema_rampup) == (
@@ -180,3 +181,4 @@ def test_cifar_config_is_the_official_cfg():
   assert 'lazy' in repr(experiment.loss) and 'every=16' in repr(experiment.loss)
   assert isinstance(experiment.generator, sg.Generator) and experiment.generator.cfg == 'cifar'
   assert experiment.discriminator.cfg == 'cifar'
+  assert experiment.loop.phase_order == 'g_first'
