@@ -127,9 +127,13 @@ FAMILIES = {
     'biggan': Family('BigGAN', 'biggan_cifar10.py', 32, (4, 4), _torch_family('biggan'),
                      overrides=(('train.d_steps', 1),),
                      dry_overrides=(('model.z_dim', 20), ('model.shared_dim', 8))),
+    # R1 at every step on both sides (the config's is lazy, every 16 steps in its own Adam
+    # step; the PyTorch side's R1 runs every step).
     'stylegan2': Family('StyleGAN2', 'stylegan2_ada_cifar10.py', 32, None,
                         _torch_family('stylegan2'),
-                        overrides=(('augment.policy', ''), ('augment.ada', False)),
+                        overrides=(('augment.policy', ''), ('augment.ada', False),
+                                   ('loss.regularizer_interval', 1), ('loss.reg_phases', 'joined'),
+                                   ('optim.d_reg_interval', 1), ('optim.g_reg_interval', 1)),
                         dry_overrides=(('model.z_dim', 16),), dry_networks=_tiny_stylegan2),
 }
 

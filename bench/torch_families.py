@@ -12,8 +12,8 @@ One step is one D and one G update, as bench/torch_models.py's `_gan_step`, clas
              D on the reals and on the detached fakes, double backward); G's loss reads D on
              the real batch too (jaxgan's `g_needs_real`), without a gradient to D.
   BigGAN:    hinge (D: relu(1 - D(x)) + relu(1 + D(G(z))); G: -D(G(z))).
-  StyleGAN2: non-saturating logistic (softplus) + w1 R1 on the reals, at every step (jaxgan's
-             R1 is not lazy: configs/stylegan2_ada_cifar10.py, gap 1).
+  StyleGAN2: non-saturating logistic (softplus) + w1 R1 on the reals, at every step (the
+             jaxgan side's too: bench/gpu_bench.py turns the config's lazy R1 off).
 
 Adam with the config's learning rates and betas (eps 1e-8, jaxgan's and optax's default).
 Not replicated, each a small share of a step: jaxgan's generator EMA (none here, as in

@@ -42,12 +42,15 @@ mixing, the 'orig' discriminator. Reproduced here:
 - Evaluation: FID of 50,000 samples against the training set (the official `fid50k_full`)
   with a checkpoint at every official snapshot: 50 ticks of 4 kimg = 200 kimg = 3,125 steps.
 
+- Precision: the 4 highest resolutions (all of a 32x32 network's blocks from 8x8 up) in
+  float16 with activations clamped to +-256 and the official float16 rescaling in the
+  modulated convolutions (`model.dtype='float16'`); no loss scaling, NaN and infinite
+  gradients replaced before each step (`optim.nan_to_num`), as the official loop.
+  `--config.model.dtype=float32` is the official --fp32; 'bfloat16' is offered too.
+
 Gaps (settings jaxgan's loop cannot express yet; none is faked):
 
-1. Mixed precision: the official networks run their 4 highest resolutions (all of a 32x32
-   network's blocks from 8x8 up) in float16; this config runs float32 (the official --fp32
-   behaviour); `--config.model.dtype=bfloat16` runs those blocks in bfloat16.
-2. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
+1. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
    of the batch, so on 8 devices a group has 8 images.
 
 Reported: StudioGAN's table lists StyleGAN2 + ADA at FID 2.31 on CIFAR-10 (issue 21).
@@ -67,12 +70,14 @@ def get_config():
   config.model.name = 'stylegan2'         # the networks' cfg defaults to 'cifar'
   config.model.z_dim = 512
   config.model.num_classes = 10
+  config.model.dtype = 'float16'          # the 4 highest resolutions (num_fp16_res 4)
   config.loss.name = 'non_saturating'
   config.loss.regularizers = {'r1': GAMMA / 2}
   config.optim.g_lr = 0.0025
   config.optim.d_lr = 0.0025
   config.optim.b1 = 0.0
   config.optim.b2 = 0.99
+  config.optim.nan_to_num = True          # training_loop.py: misc.nan_to_num on every gradient
   config.augment.pipeline = 'ada'           # the official AugmentPipe, --augpipe=bgc
   config.augment.ada_preset = 'bgc'
   config.augment.probability = 0.0

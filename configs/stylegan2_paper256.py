@@ -32,8 +32,11 @@ Reproduced here:
   to move by 1, from 0).
 - Evaluation: FID of 50,000 samples against the training images, every 200 kimg.
 
-Gaps: the official runs compute the 4 highest resolutions in float16 (here float32;
-`--config.model.dtype=bfloat16` for reduced precision); w_avg (used only by truncation) is
+- Precision: the 4 highest resolutions in float16, activations clamped to +-256, no loss
+  scaling, NaN and infinite gradients replaced (`model.dtype='float16'`,
+  `optim.nan_to_num`), as the official code.
+
+Gaps: w_avg (used only by truncation) is
 updated by the main generator update alone, where the official mapping network also updates
 it in the Greg and Dmain phases; path length's running mean is averaged over devices after
 each update (the official code keeps one per GPU); the optional --mirror x-flips are not set (`--config.data.mirror=True`).
@@ -57,6 +60,7 @@ def get_config():
   config.model.stylegan2_cfg = 'paper256'
   config.model.z_dim = 512
   config.model.num_classes = 0
+  config.model.dtype = 'float16'           # the 4 highest resolutions (num_fp16_res 4)
   config.model.style_mixing_prob = 0.9
   config.loss.name = 'non_saturating'
   config.loss.regularizers = {'r1': GAMMA / 2}
@@ -68,6 +72,7 @@ def get_config():
   config.optim.d_lr = LR
   config.optim.b1 = 0.0
   config.optim.b2 = 0.99
+  config.optim.nan_to_num = True           # training_loop.py: misc.nan_to_num on every gradient
   config.optim.d_reg_interval = 16
   config.optim.g_reg_interval = 4
   config.augment.pipeline = 'ada'           # the official AugmentPipe, --augpipe=bgc

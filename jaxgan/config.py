@@ -77,7 +77,8 @@ def default() -> ml_collections.ConfigDict:
   # dataset does not make every model conditional, and DCGAN takes no labels.
   config.model.num_classes = 0
   # Compute dtype: 'float32' or 'bfloat16' (mixed precision: params, optimiser state, batch-norm
-  # statistics, spectral norm, attention softmax, tanh output and losses stay float32).
+  # statistics, spectral norm, attention softmax, tanh output and losses stay float32), or for
+  # 'stylegan2' its official 'float16' (no loss scaling; see optim.nan_to_num).
   config.model.dtype = 'float32'
   # DCGAN and SAGAN convolutions: 'auto' (the CPU rewrites on a CPU, flax's elsewhere),
   # 'rewritten' (DCGAN: stride-1 forms; SAGAN: im2col weight gradients) or 'flax'.
@@ -172,6 +173,9 @@ def default() -> ml_collections.ConfigDict:
   config.optim.g_ortho = 0.0
   config.optim.d_ortho = 0.0
   config.optim.ortho_exclude = ('shared',)
+  # Replace NaN gradients by 0 and infinite ones by +-1e5 before each update (StyleGAN2-ADA's
+  # training loop does so for every gradient).
+  config.optim.nan_to_num = False
   config.optim.d_clip = 0.0           # > 0: clip critic params to [-c, c] after each update
   # Learning-rate schedules in generator steps (jaxgan/optim.py): name 'constant', 'linear',
   # 'cosine' or 'step'; warmup_steps; end_factor, steps (linear/cosine); milestones, factor

@@ -165,6 +165,23 @@ def orthogonal_regularization(tx: optax.GradientTransformation, strength: float,
   return optax.GradientTransformation(tx.init, update)
 
 
+def nan_to_num_gradients(tx: optax.GradientTransformation, *, nan: float = 0.0,
+                         posinf: float = 1e5, neginf: float = -1e5
+                         ) -> optax.GradientTransformation:
+  """`tx` on gradients whose NaNs are replaced by `nan` and infinities by `posinf` /
+  `neginf` before each update, as StyleGAN2-ADA's training loop does to every gradient
+  (`misc.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5)` before `opt.step()`; its
+  float16 layers have no loss scaling). The state is `tx`'s own (a wrapper rather than
+  `optax.chain`, which would nest the state; optax's `zero_nans` leaves infinities alone)."""
+
+  def update(updates, state, params=None):
+    updates = jax.tree.map(
+        lambda g: jnp.nan_to_num(g, nan=nan, posinf=posinf, neginf=neginf), updates)
+    return tx.update(updates, state, params)
+
+  return optax.GradientTransformation(tx.init, update)
+
+
 def lazy_ratio(every: int) -> float:
   """StyleGAN2's mb_ratio = k / (k + 1) for regularisation every k minibatches (official
   training_loop.py: lr * mb_ratio, betas ** mb_ratio; 1 for k = 1)."""
@@ -236,6 +253,11 @@ def from_config(config: ml_collections.ConfigDict
     beta = float(checks.number(f'optim.{key}', o.get(key, 0.0), low=0,
                                hint=' (orthogonal regularisation\'s beta; 0: off, BigGAN 1e-4)'))
     wrapped.append(orthogonal_regularization(tx, beta, tuple(exclude)) if beta > 0 else tx)
+  cleaning = o.get('nan_to_num', False)
+  if not isinstance(cleaning, bool):
+    raise errors.ConfigError(f'config.optim.nan_to_num={cleaning!r} must be True or False.')
+  if cleaning:   # outermost: the cleaned gradient is what orthogonal regularisation adds to
+    wrapped = [nan_to_num_gradients(tx) for tx in wrapped]
   return tuple(wrapped)
 
 

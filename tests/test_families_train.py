@@ -144,13 +144,15 @@ def _assert_float32(tree):
     ('r3gan', 'float32'), ('biggan', 'float32'),
     # Reduced precision in the loop: R3GAN's official bfloat16 stages (its cifar10 preset's
     # last 3 of G's 4 stages, D's first 3) and StyleGAN2's official reduced-precision
-    # resolutions (num_fp16_res=4: here 8 to 32 px) with conv_clamp=256, in bfloat16.
-    ('r3gan', 'bfloat16'), ('stylegan2', 'bfloat16')])
+    # resolutions (num_fp16_res=4: here 8 to 32 px) with conv_clamp=256, in bfloat16 and in
+    # the official float16 (with the official gradient cleaning, optim.nan_to_num).
+    ('r3gan', 'bfloat16'), ('stylegan2', 'bfloat16'), ('stylegan2', 'float16')])
 def test_resume_is_bit_exact(tmp_path, family, dtype):
   overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2, 'log.samples_every': 0,
                'model.dtype': dtype}
   if family == 'stylegan2':   # its configs' order: G's phases, then D's (tests/test_phase_order.py)
     overrides['train.phase_order'] = 'g_first'
+    overrides['optim.nan_to_num'] = dtype == 'float16'
   experiment = family_experiment(family, **overrides)
   assert experiment.generator.dtype == experiment.discriminator.dtype == jnp.dtype(dtype)
   straight = jaxgan.train(experiment, str(tmp_path / 'a'))
@@ -178,12 +180,16 @@ def test_resume_is_bit_exact(tmp_path, family, dtype):
 # most 24 layers in either network, D's likewise.
 REDUCED_LAYERS = 24
 BF16_TOLERANCE = 3 * REDUCED_LAYERS * 2.0 ** -9       # 0.14 of the output's magnitude
+# float16 keeps 11 significant bits (StyleGAN2's official precision): 2^-11 per rounding.
+TOLERANCE = {'bfloat16': BF16_TOLERANCE, 'float16': 3 * REDUCED_LAYERS * 2.0 ** -11}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('family', ['r3gan', 'stylegan2'])
-def test_reduced_precision_networks_compute_the_float32_function_at_init(family):
-  experiment = family_experiment(family, **{'model.dtype': 'bfloat16'})
+@pytest.mark.parametrize('family, dtype', [('r3gan', 'bfloat16'), ('stylegan2', 'bfloat16'),
+                                           ('stylegan2', 'float16')])
+def test_reduced_precision_networks_compute_the_float32_function_at_init(family, dtype):
+  experiment = family_experiment(family, **{'model.dtype': dtype})
+  assert experiment.generator.dtype == jnp.dtype(dtype)
   state = experiment.init_state(seed=3)
   _assert_float32(state)
   generator, discriminator = experiment.generator, experiment.discriminator
@@ -204,8 +210,8 @@ def test_reduced_precision_networks_compute_the_float32_function_at_init(family)
                    (logits(discriminator), logits(full.discriminator))):
     assert out.dtype == jnp.float32
     error = float(np.max(np.abs(np.asarray(out) - np.asarray(ref))))
-    # Reduced precision is on (the outputs differ) and within bfloat16's rounding.
-    assert 0 < error <= BF16_TOLERANCE * float(np.max(np.abs(ref))), (error, np.max(np.abs(ref)))
+    # Reduced precision is on (the outputs differ) and within its rounding.
+    assert 0 < error <= TOLERANCE[dtype] * float(np.max(np.abs(ref))), (error, np.max(np.abs(ref)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,8 +50,10 @@ StyleGAN2Generator, StyleGAN2Discriminator = stylegan2.Generator, stylegan2.Disc
 BigGANGenerator, BigGANDiscriminator = biggan.Generator, biggan.Discriminator
 R3GANGenerator, R3GANDiscriminator = r3gan.Generator, r3gan.Discriminator
 
-# config.model.dtype -> compute dtype.
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+# config.model.dtype -> compute dtype. float16 (without loss scaling) only where the official
+# code runs it: StyleGAN2-ADA's highest resolutions (FLOAT16_FAMILIES).
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
+FLOAT16_FAMILIES = ('stylegan2',)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,8 +104,8 @@ MODELS: dict[str, Family] = {
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'},
         {'model.hidden': 'hidden', 'model.depth': 'depth', 'model.dtype': 'dtype'}),
     # StyleGAN2-ADA's --cfg=cifar networks by default (stylegan2.CFG_SPECS); with
-    # model.dtype='bfloat16' the 4 highest resolutions compute in bfloat16, as the official
-    # float16 ones. Its images are not clipped to [-1, 1] (nor are the official ones).
+    # model.dtype='float16' (the official precision) or 'bfloat16' the 4 highest resolutions
+    # compute in it. Its images are not clipped to [-1, 1] (nor are the official ones).
     'stylegan2': Family(
         stylegan2.Generator, stylegan2.Discriminator,
         {**_IMAGE, 'data.channels': 'channels', 'model.num_classes': 'num_classes',
@@ -138,6 +140,11 @@ def family(config: ml_collections.ConfigDict) -> Family:
   here only: `jaxgan.validation` calls this before any data loads, `build` after)."""
   errors.check_choice('model.name', config.model.name, MODELS)
   errors.check_choice('model.dtype', config.model.dtype, DTYPES)
+  if config.model.dtype == 'float16' and config.model.name not in FLOAT16_FAMILIES:
+    raise errors.ConfigError(
+        f'config.model.dtype=\'float16\' is offered for {", ".join(FLOAT16_FAMILIES)} only '
+        f'(its official precision); use \'bfloat16\' for {config.model.name!r}, which needs '
+        f'no loss scaling.')
   return MODELS[config.model.name]
 
 

@@ -35,12 +35,13 @@ projection discriminator of Miyato & Koyama 2018 as StyleGAN2-ADA builds it).
 
 Mixed precision: the official networks run their `num_fp16_res` highest-resolution blocks in
 float16 with activations clamped to +-`conv_clamp` (256). Here those blocks run in `dtype`
-(bfloat16 for reduced precision; float32, the default, runs every block in float32, as the
-official `--fp32`), with the same clamp; the mapping networks, styles, demodulation
+(float16 as the official, or bfloat16; float32, the default, runs every block in float32, as
+the official `--fp32`), with the same clamp; the mapping networks, styles, demodulation
 coefficients, the discriminator's epilogue and the image accumulated by the skip generator
-stay float32, and both networks return float32. The official float16 path's rescaling of the
-weights and styles before a modulated convolution (against float16 overflow) is left out:
-it cancels in the demodulation, and bfloat16 has float32's range.
+stay float32, and both networks return float32. In float16 a demodulated convolution
+rescales its weights and styles first, as the official float16 path (`modulated_conv2d`);
+bfloat16 has float32's range and needs no rescaling. As the official code, no loss scaling:
+its training loop replaces NaN and infinite gradients (`optim.nan_to_num_gradients`).
 
 The settings of the official `train.py --cfg=...` are in `CFG_SPECS`; the networks take a
 `cfg` name and derive their widths, mapping depth, minibatch-std group and discriminator
@@ -279,9 +280,18 @@ def modulated_conv2d(x, kernel, styles, f: np.ndarray, *, up: int = 1, demodulat
   instead of B per-sample ones; the official code uses it in training): scale the input's
   channels by the styles, convolve, scale each output channel by the demodulation
   coefficient 1 / sqrt(sum_{i,k} (w_ik s_i)^2 + 1e-8), add the noise. Styles and
-  coefficients are computed in float32 and applied in x's dtype.
+  coefficients are computed in float32 and applied in x's dtype. In float16 a demodulated
+  convolution first rescales the kernel by 1 / (sqrt(fan_in) max_{h,w,i} |w_o|) per output
+  channel and the styles by 1 / max_i |s_i| per sample, as the official float16 path does
+  against overflow (float16's largest value is 65504); the demodulation cancels both scales
+  (but for its 1e-8).
   """
   dtype = x.dtype
+  if demodulate and dtype == jnp.float16:
+    kernel = kernel.astype(jnp.float32)
+    fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
+    kernel = kernel / (np.sqrt(fan_in) * jnp.max(jnp.abs(kernel), axis=(0, 1, 2)))
+    styles = styles / jnp.max(jnp.abs(styles), axis=-1, keepdims=True)
   x = x * styles.astype(dtype)[:, None, None, :]
   x = conv2d_resample(x, kernel.astype(dtype), f, up=up)
   if demodulate:
@@ -610,8 +620,9 @@ def _check_common(image_size, num_classes, cfg, architecture, architectures, dty
   cfg_spec(cfg, image_size)
   if architecture is not None:
     errors.check_arg('architecture', architecture, architectures)
-  if jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16)):
-    raise errors.ConfigError(f'dtype={dtype!r}: choose float32 or bfloat16.')
+  if jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16),
+                              jnp.dtype(jnp.float16)):
+    raise errors.ConfigError(f'dtype={dtype!r}: choose float32, float16 or bfloat16.')
 
 
 class Generator(nn.Module):
