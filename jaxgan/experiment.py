@@ -68,10 +68,10 @@ class Loop:
   devices ahead of the step. g_real_batch: the real images a relativistic generator loss
   (one that `g_needs_real`) reads: 'shared', the last critic update's batch (scored by the
   updated critic, as that update augmented it; under phase_order='g_first' the first
-  critic update's, scored by the critic G's update plays against); 'own', one more real batch per step for the
-  generator's update, scored by the updated critic and augmented with a fresh draw, as
-  R3GAN's official loop does (training_loop.py draws a real batch for the D phase and
-  another for the G phase). 'own' reads d_steps + 1 batches per step, and is refused for a
+  critic update's, scored by the critic G's update plays against); 'own', one more real
+  batch per step for the generator's update, scored by the updated critic and augmented
+  with a fresh draw, as R3GAN's official loop does (training_loop.py draws a real batch for
+  the D phase and another for the G phase). 'own' reads d_steps + 1 batches per step, and is refused for a
   loss that reads no real images in the generator's update. fake_labels: the labels a
   conditional experiment's fakes are made and scored with: 'uniform', drawn uniformly per
   example; 'real', those of the update's real batch (each critic update its own batch's,
