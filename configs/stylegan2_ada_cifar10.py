@@ -50,8 +50,10 @@ mixing, the 'orig' discriminator. Reproduced here:
 
 Gaps (settings jaxgan's loop cannot express yet; none is faked):
 
-1. The official mbstd groups span each GPU's 32 images; jaxgan's span each device's share
-   of the batch, so on 8 devices a group has 8 images.
+1. Minibatch-std groups are formed within each device's share of the batch, as the
+   official ones within each GPU's (min(32, the per-GPU batch)): the official command's 2
+   GPUs give groups of 32, as 2 devices do here; on 8 devices a group has 8 images, as on 8
+   official GPUs. Path length is off for cifar, so its per-GPU mean does not arise.
 
 Reported: StudioGAN's table lists StyleGAN2 + ADA at FID 2.31 on CIFAR-10 (issue 21).
 Expected here: not measured by jaxgan (no GPU or CIFAR-10 on the development machines); the

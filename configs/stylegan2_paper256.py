@@ -35,10 +35,9 @@ Reproduced here:
   scaling, NaN and infinite gradients replaced (`model.dtype='float16'`,
   `optim.nan_to_num`), as the official code.
 
-Gaps: w_avg (used only by truncation) is updated by the main generator update alone, where
-the official mapping network also updates it in the Greg and Dmain phases; path length's
-running mean is averaged over devices after each update (the official code keeps one per
-GPU); the optional --mirror x-flips are not set (`--config.data.mirror=True`).
+Gaps: path length's running mean is averaged over devices after each update (the official
+code keeps one per GPU); the optional --mirror x-flips are not set
+(`--config.data.mirror=True`).
 
 Reported: the paper's FFHQ and LSUN Cat 256x256 results (Karras et al. 2020b; not copied
 here, no number of theirs was checked for this config). Expected here: not measured by jaxgan

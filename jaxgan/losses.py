@@ -314,8 +314,9 @@ def path_length_penalty(*, lengths: Array, pl_mean: Array, decay: float
 @dataclasses.dataclass(frozen=True)
 class GeneratorAccess:
   """The generator as a generator-side term may run it (`LossInputs.generator`), with the
-  parameters being differentiated and the generator's state as the step found it (state
-  changes, e.g. StyleGAN2's w_avg, are discarded), in training mode:
+  parameters being differentiated and the generator's state as the step found it, in
+  training mode (state changes are discarded, except the collections the model's
+  `moving_state` names, e.g. StyleGAN2's w_avg, which `styles` calls move):
 
   `draw(n)`: fresh (z, labels) for n examples of this device (labels None unconditionally);
   `styles(z, labels)`: the ws the synthesis network receives (StyleGAN2's mapping and, when

@@ -74,6 +74,14 @@ def rng_streams(module: nn.Module) -> tuple[str, ...]:
   return tuple(getattr(module, 'rng_streams', ()))
 
 
+def moving_state(module: nn.Module) -> tuple[str, ...]:
+  """The state collections every training-mode pass of a model moves, whichever update runs
+  it (its `moving_state` attribute, e.g. StyleGAN2's ('w_avg',), which the official loop
+  updates in every phase that runs G); () for most models, whose state (batch statistics)
+  changes in the generator's update only."""
+  return tuple(getattr(module, 'moving_state', ()))
+
+
 def _rngs(module: nn.Module, key: Optional[jax.Array]):
   """{stream: fold_in(key, i)} for the module's streams, None when it has none."""
   streams = rng_streams(module)
@@ -119,19 +127,21 @@ def _half_life_decay(step: jax.Array, batch_size, half_life, rampup: Optional[fl
 
 
 def _separate_phase(parts, loss_fn, params, opt_state, tx, step, loss_state, player: str,
-                    project=lambda p: p):
+                    project=lambda p: p, carried=None):
   """The official loop's 'Dreg' / 'Greg' phase (training_loop.py: a phase of interval k runs
   when batch_idx % k == 0, its loss times gain = k, then `opt.step()`): the `parts` (lazy,
   separate) that give this player terms, ungated, in an optimiser step of their own from
   `params`, under a `lax.cond` on the step (skipped steps leave the parameters, the optimiser
-  state and the term states alone). `loss_fn(params, term) -> (total, (terms, state
-  updates))`. Returns (params, opt_state, terms (zeros when skipped), state updates)."""
+  state, the term states and `carried` alone). `loss_fn(params, term) -> (total, (terms,
+  state updates, carried'))`: `carried` is a state the phase moves besides the term states
+  (the generator's moving state; None: none). Returns (params, opt_state, terms (zeros when
+  skipped), state updates, carried)."""
   def gives_terms(part):   # traced only for the structure: does the part give terms here?
     return bool(jax.eval_shape(lambda q: loss_fn(q, part.ungated()), params)[1][0])
 
   own = [part for part in parts if gives_terms(part)]
   if not own:
-    return params, opt_state, {}, {}
+    return params, opt_state, {}, {}, carried
   everies = sorted({p.every for p in own})
   if len(everies) > 1:
     raise errors.ConfigError(
@@ -141,16 +151,17 @@ def _separate_phase(parts, loss_fn, params, opt_state, tx, step, loss_state, pla
   term = sum(p.ungated() for p in own)
 
   def run():
-    grads, (terms, updates) = jax.grad(loss_fn, has_aux=True)(params, term)
+    grads, (terms, updates, new_carried) = jax.grad(loss_fn, has_aux=True)(params, term)
     grads = lax.pmean(grads, AXIS)
     deltas, new_opt_state = tx.update(grads, opt_state, params)
-    return project(optax.apply_updates(params, deltas)), new_opt_state, terms, updates
+    return (project(optax.apply_updates(params, deltas)), new_opt_state, terms, updates,
+            new_carried)
 
   shapes = jax.eval_shape(run)
 
   def skip():
     return (params, opt_state, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes[2]),
-            {k: loss_state[k] for k in shapes[3]})
+            {k: loss_state[k] for k in shapes[3]}, carried)
 
   return lax.cond(step % everies[0] == 0, run, skip)
 
@@ -209,6 +220,20 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   # key is per device (fold_in(., axis_index)): the noise of an example depends on the device
   # count, unlike z (the model draws its noise for its whole per-device batch at once).
   g_draws_noise = bool(rng_streams(generator))
+  # The generator's collections that every training pass moves (`moving_state`: StyleGAN2's
+  # w_avg, which the official mapping updates in Gmain, Greg and Dmain alike) follow each
+  # pass: G's update, its separate phase's generator passes and each critic update's fakes,
+  # each pass's change averaged over devices. Its other state changes in G's update only.
+  moving = tuple(c for c in moving_state(generator) if c in state.g_state)
+
+  def moved(g_state, new_state):
+    """g_state with the moving collections of a pass's new_state, agreed across devices."""
+    new = {c: new_state[c] for c in moving if c in new_state}
+    return {**g_state, **_sync_state(new)} if new else g_state
+
+  def sync_rest(g_state):
+    """g_state with its other collections agreed across devices (the moving ones are)."""
+    return {k: v if k in moving else _sync_state(v) for k, v in g_state.items()}
 
   def noise_rngs(k):
     """(key left for the update, the generator's rngs or None)."""
@@ -259,8 +284,11 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     k_fake, k_reg, k_aug_real, k_aug_fake, k_aug_t = update_keys(k)
     k_reg = jax.random.fold_in(k_reg, device)
     z, fake_y = draw(k_fake, real_y)
-    # G runs in training mode (batch statistics) but its state changes only in G's update.
-    fake, _ = apply_model(generator, g_params, g_state, z, fake_y, train=True, rngs=g_rngs)
+    # G runs in training mode (batch statistics); of its state changes only the moving
+    # collections are kept (the rest change in G's update only).
+    fake, new_g_state = apply_model(generator, g_params, g_state, z, fake_y, train=True,
+                                    rngs=g_rngs)
+    g_state = moved(g_state, new_g_state)
     fake = lax.stop_gradient(fake)
     augment_fn = None
     if augmenting:
@@ -299,9 +327,9 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       # The official 'Dreg' phase: the same minibatch, the updated critic, a step of its own.
       def d_phase_loss(params, term):
         total, (phase_terms, *_) = d_loss_fn(params, term)
-        return total, (phase_terms, {})
+        return total, (phase_terms, {}, None)
 
-      d_params, d_opt_state, reg_terms, _ = _separate_phase(
+      d_params, d_opt_state, reg_terms, _, _ = _separate_phase(
           separate, d_phase_loss, d_params, d_opt_state, tx_d, state.step, loss_state,
           'critic', clip)
       terms = {**terms, **reg_terms}
@@ -316,26 +344,27 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     lr = optim.learning_rate(d_opt_state)
     if lr is not None:
       metrics['d/lr'] = lr
-    return (d_params, d_opt_state, _sync_state(new_d_state), loss_state), metrics
+    return (d_params, d_opt_state, _sync_state(new_d_state), loss_state), metrics, g_state
 
   d_keys = jax.random.split(d_key, d_steps)
 
   def critic_updates(g_params, g_state, loss_state):
     """The step's critic updates against the generator (g_params, g_state), from the state's
-    critic: ((params, opt state, state, loss state), metrics averaged over the updates)."""
+    critic: ((params, opt state, state, loss state), the generator's state (its moving
+    collections moved by the fakes' passes), metrics averaged over the updates)."""
     # Unrolled rather than lax.scan: XLA:CPU runs convolutions inside a while loop ~10x slower
     # (measured: 35 s vs 3 s for the 32x32 DCGAN step); d_steps is small (1 or 5).
     carry = (state.d_params, state.d_opt_state, state.d_state, loss_state)
     d_metrics = []
     for i in range(d_steps):
-      carry, m = d_update(carry, (images[i], labels[i], d_keys[i]), g_params, g_state)
+      carry, m, g_state = d_update(carry, (images[i], labels[i], d_keys[i]), g_params, g_state)
       d_metrics.append(m)
-    return carry, jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)
+    return carry, g_state, jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)
 
   # --- generator update -----------------------------------------------------------------------
-  def generator_update(d_params, d_state, loss_state):
+  def generator_update(d_params, d_state, loss_state, g_state):
     """The step's generator update against the critic (d_params, d_state), from the state's
-    generator: (params, opt state, state, loss state, terms)."""
+    generator params with state g_state: (params, opt state, state, loss state, terms)."""
     key, k_aug_g = g_key, None
     if augmenting:
       key, k_aug_g = jax.random.split(key)
@@ -364,57 +393,77 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       real_logits = _f32(apply_model(discriminator, d_params, d_state, seen(real, k_aug_real),
                                      real_y, train=True)[0])
 
-    def generator_access(params):
-      """The generator as a generator-side term runs it (`losses.GeneratorAccess`)."""
+    def generator_access(params, g_state):
+      """(the generator as a generator-side term runs it, `losses.GeneratorAccess`; a
+      function giving g_state as the term's `styles` calls left it). Those calls move the
+      moving collections, each from the state the one before left (the official Greg
+      phase's run_G moves w_avg); other state changes are dropped."""
       rngs = (_rngs(generator, jax.random.fold_in(k_gen_noise, device)) if g_draws_noise
               else None)
-      variables = {'params': params, **state.g_state}
-      mutable = list(state.g_state) or False   # state changes (w_avg) are discarded
+      current = dict(g_state)   # the state each call sees, moved by the calls before it
+      mutable = list(g_state) or False
 
       def styles(z, labels):
-        out = generator.apply(variables, z, labels, train=True, rngs=rngs, method='styles',
-                              mutable=mutable)
-        return out[0] if mutable else out
+        out = generator.apply({'params': params, **current}, z, labels, train=True, rngs=rngs,
+                              method='styles', mutable=mutable)
+        if not mutable:
+          return out
+        current.update(moved(current, out[1]))
+        return out[0]
 
       def synthesize(ws):
-        out = generator.apply(variables, ws, rngs=rngs, method='synthesize', mutable=mutable)
+        out = generator.apply({'params': params, **current}, ws, rngs=rngs,
+                              method='synthesize', mutable=mutable)
         return out[0] if mutable else out
 
-      return losses_lib.GeneratorAccess(draw=lambda n: draw(k_gen_draw, labels[last], n),
-                                        styles=styles, synthesize=synthesize, batch=b)
+      return (losses_lib.GeneratorAccess(draw=lambda n: draw(k_gen_draw, labels[last], n),
+                                         styles=styles, synthesize=synthesize, batch=b),
+              lambda: dict(current))
 
-    def g_loss_fn(params, term):
-      fake, g_state = apply_model(generator, params, state.g_state, z, fake_y, train=True,
-                                  rngs=g_rngs)
+    def g_loss_fn(params, term, g_state, main=True):
+      """G's loss with term from g_state: (total, (terms, the new state, term state
+      updates)). The main update's state is its forward pass's (then the moves of the term's
+      generator passes); a separate phase's is g_state moved by the term's passes alone (its
+      forward pass is not one of the official phase's)."""
+      fake, new_g_state = apply_model(generator, params, g_state, z, fake_y, train=True,
+                                      rngs=g_rngs)
       fake_logits, _ = apply_model(discriminator, d_params, d_state, seen(fake, k_aug_g), fake_y,
                                    train=True)
+      after = moved(new_g_state, new_g_state) if main else g_state
       access = rng = None
       if term.needs_generator:
-        access = generator_access(params)
+        access, accessed = generator_access(params, {**g_state, **{c: after[c] for c in moving}})
         rng = jax.random.fold_in(k_gen_term, device)
       terms, updates = term.g_terms_and_state(losses_lib.LossInputs(
           fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
           state=loss_state, step=state.step, generator=access, rng=rng))
-      return sum(terms.values(), jnp.zeros(())), (terms, g_state, updates)
+      if access is not None:
+        after = {**after, **{c: accessed()[c] for c in moving}}
+      return sum(terms.values(), jnp.zeros(())), (terms, after, updates)
 
     grads, (g_terms, g_state, g_updates) = jax.grad(g_loss_fn, has_aux=True)(
-        state.g_params, main_loss)
+        state.g_params, main_loss, g_state)
+    g_state = sync_rest(g_state)
     grads = lax.pmean(grads, AXIS)
     updates, g_opt_state = tx_g.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     if separate:
       # The official 'Greg' phase: fresh latents, the updated generator, a step of its own.
-      def g_phase_loss(params, term):
-        total, (phase_terms, _, phase_updates) = g_loss_fn(params, term)
-        return total, (phase_terms, phase_updates)
+      moving_part = lambda s: {c: s[c] for c in moving}
 
-      g_params, g_opt_state, reg_terms, reg_updates = _separate_phase(
+      def g_phase_loss(params, term):
+        total, (phase_terms, after, phase_updates) = g_loss_fn(params, term, g_state,
+                                                               main=False)
+        return total, (phase_terms, phase_updates, moving_part(after))
+
+      g_params, g_opt_state, reg_terms, reg_updates, phase_moved = _separate_phase(
           separate, g_phase_loss, g_params, g_opt_state, tx_g, state.step,
-          {**loss_state, **g_updates}, 'generator')
+          {**loss_state, **g_updates}, 'generator', carried=moving_part(g_state))
+      g_state = {**g_state, **phase_moved}
       g_terms, g_updates = {**g_terms, **reg_terms}, {**g_updates, **reg_updates}
     if g_updates:   # generator-side term states (path length's mean), agreed across devices
       loss_state = {**loss_state, **_sync_state(g_updates)}
-    return g_params, g_opt_state, _sync_state(g_state), loss_state, g_terms
+    return g_params, g_opt_state, g_state, loss_state, g_terms
 
   def adapt(d_metrics):
     """The augmentation state after the critic updates: r_t of the whole step, identical on
@@ -427,15 +476,15 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
 
   # --- the step: the players' updates in the order phase_order gives ----------------------------
   if phase_order == 'd_first':
-    (d_params, d_opt_state, d_state, loss_state), d_metrics = critic_updates(
+    (d_params, d_opt_state, d_state, loss_state), g_state, d_metrics = critic_updates(
         state.g_params, state.g_state, state.loss_state)
     d_metrics, augment_state = adapt(d_metrics)
     g_params, g_opt_state, g_state, loss_state, g_terms = generator_update(
-        d_params, d_state, loss_state)
+        d_params, d_state, loss_state, g_state)
   else:   # StyleGAN2's official order: Gmain, Greg, then Dmain, Dreg against the new generator
     g_params, g_opt_state, g_state, loss_state, g_terms = generator_update(
-        state.d_params, state.d_state, state.loss_state)
-    (d_params, d_opt_state, d_state, loss_state), d_metrics = critic_updates(
+        state.d_params, state.d_state, state.loss_state, state.g_state)
+    (d_params, d_opt_state, d_state, loss_state), g_state, d_metrics = critic_updates(
         g_params, g_state, loss_state)
     d_metrics, augment_state = adapt(d_metrics)
 

@@ -13,9 +13,9 @@ import optax
 import pytest
 
 import jaxgan
-from jaxgan import data, errors, steps
+from jaxgan import errors, steps
 from tests.test_fake_labels import _experiment as labelled_experiment, _weighted
-from tests.test_stylegan2_reg import _tiny_config as stylegan2_config
+from tests.test_stylegan2_reg import _at_8px, _tiny_config as stylegan2_config
 from tests.test_stylegan2_reg import _tiny_experiment as stylegan2_experiment
 from tests.util import host_batch, tiny_config
 
@@ -39,14 +39,6 @@ SETUPS = {
     'hinge_d2': (lambda: jaxgan.build(tiny_config('digits', **{
         'loss.name': 'hinge', 'train.d_steps': 2, 'loss.regularizers': {'lecam': 0.3}})), ()),
 }
-
-
-def _at_8px(experiment):
-  rng = np.random.default_rng(0)
-  images = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
-  source = data.ArraySource(images, rng.integers(0, 10, 64), seed=0, num_classes=10)
-  return experiment.replace(data=source, generator=experiment.generator.clone(image_size=8),
-                            discriminator=experiment.discriminator.clone(image_size=8))
 
 
 def _order(experiment, phase_order):
@@ -84,6 +76,11 @@ def _composed(experiment, batch, g_owned):
   return state, metrics
 
 
+def _without_moving_state(experiment, state):
+  moving = steps.moving_state(experiment.generator)
+  return state.replace(g_state={k: v for k, v in state.g_state.items() if k not in moving})
+
+
 @pytest.mark.parametrize('setup', ['rpgan', 'hinge_d2',
                                    pytest.param('stylegan2', marks=pytest.mark.slow)])
 def test_g_first_is_the_generator_update_then_the_critic_updates_against_it(setup):
@@ -93,7 +90,10 @@ def test_g_first_is_the_generator_update_then_the_critic_updates_against_it(setu
   expected, expected_metrics = _composed(experiment, batch, g_owned)
   state, metrics = _step(experiment, experiment.init_state(), batch)
   # The same operations on the same values, compiled in other programs: float32 rounding.
-  chex.assert_trees_all_close(state, expected, rtol=1e-5, atol=1e-6)
+  # StyleGAN2's w_avg moves in every generator pass, and the composition runs more passes
+  # (test_stylegan2_reg counts them); it is left out here.
+  chex.assert_trees_all_close(_without_moving_state(experiment, state),
+                              _without_moving_state(experiment, expected), rtol=1e-5, atol=1e-6)
   assert set(metrics) == set(expected_metrics)
   chex.assert_trees_all_close(metrics, expected_metrics, rtol=1e-5, atol=1e-6)
   if setup == 'stylegan2':

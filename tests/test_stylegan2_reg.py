@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 import jaxgan
-from jaxgan import augment, augment_pipe, errors, losses, models, state as state_lib, steps
+from jaxgan import augment, augment_pipe, data, errors, losses, models, state as state_lib, steps
 from jaxgan.models import stylegan2 as sg
-from tests.util import CONFIGS, tiny_config
+from tests.util import CONFIGS, host_batch, tiny_config
 
 W, Z = 16, 8
 
@@ -379,6 +379,57 @@ def _tiny_experiment(config):
                                                         noise_mode='random', channel_base=32),
       discriminator=sg.Discriminator(image_size=32, num_classes=10, channel_base=32,
                                      mbstd_group_size=2, mapping_layers=2))
+
+
+def _at_8px(experiment):
+  """The experiment at 8x8 on random images (each of its programs compiles in about a minute)."""
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+  source = data.ArraySource(images, rng.integers(0, 10, 64), seed=0, num_classes=10)
+  return experiment.replace(data=source, generator=experiment.generator.clone(image_size=8),
+                            discriminator=experiment.discriminator.clone(image_size=8))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('phase_order,d_steps', [('g_first', 1), ('d_first', 2)])
+def test_w_avg_moves_in_every_generator_pass_of_the_official_phases(phase_order, d_steps):
+  """The official mapping moves w_avg in every run_G of an iteration (loss.py): Gmain, Greg's
+  path length batch and each Dmain's fakes; not in Dreg (no G) nor in style mixing's second
+  mapping (skip_w_avg_update). With a mapping that gives one w* for every z (its first
+  layer's weights zero, its biases random) and a generator optimiser that does nothing, each
+  pass takes w_avg from a to w* + beta (a - w*); from w_avg = 0, after k passes w_avg =
+  w* (1 - beta^k). Step 0 runs both lazy phases: 1 + 1 + d_steps passes; step 1 skips them:
+  1 + d_steps."""
+  beta = 0.5
+  experiment = _at_8px(_tiny_experiment(_tiny_config(**{
+      'train.phase_order': phase_order, 'train.d_steps': d_steps})))
+  experiment = experiment.replace(generator=experiment.generator.clone(w_avg_beta=beta),
+                                  g_optimizer=optax.set_to_zero())
+  assert steps.moving_state(experiment.generator) == ('w_avg',)
+  assert steps.moving_state(experiment.generator.clone(w_avg_beta=None)) == ()
+  assert steps.moving_state(experiment.discriminator) == ()
+  state = experiment.init_state()
+  mapping = jax.device_get(state.g_params['mapping'])
+  keys = iter(jax.random.split(jax.random.key(5), 20))
+  # Biases of order 1 after the layers' learning-rate multiplier (0.01) scales them.
+  scale = 1 / experiment.generator.mapping_lr_multiplier
+  mapping = {name: {'kernel': (0 * layer['kernel'] if name == 'fc0' else layer['kernel']),
+                    'bias': scale * jax.random.normal(next(keys), layer['bias'].shape)}
+             for name, layer in mapping.items()}
+  state = state.replace(g_params={**state.g_params, 'mapping': mapping})
+  z = jax.random.normal(jax.random.key(6), (3, Z))
+  ws = experiment.generator.apply({'params': state.g_params, **state.g_state}, z,
+                                  jnp.arange(3), train=False, method='map')
+  w_star = np.asarray(ws[0, 0])
+  np.testing.assert_array_equal(np.asarray(ws), np.broadcast_to(w_star, ws.shape))
+  assert np.abs(w_star).min() > 1e-3
+  step = experiment.train_step(jax.devices()[:1])
+  passes = 0
+  for index, runs_phases in enumerate([True, False]):
+    state, _ = step(state, host_batch(experiment, index, 1))
+    passes += 1 + d_steps + int(runs_phases)
+    w_avg = np.asarray(jax.device_get(state.g_state['w_avg']['mapping']['w_avg']))
+    np.testing.assert_allclose(w_avg, w_star * (1 - beta ** passes), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.slow

@@ -20,7 +20,9 @@ training) says so with `mixes_samples = True`; per-sample gradient penalties ref
 it also says `summed_logit_penalty = True` (its reference penalises the gradient of the summed
 logits, as jaxgan's R1 computes it: StyleGAN2). A model that draws random numbers in its
 forward pass names the RNG streams in `rng_streams` (StyleGAN2's ('noise',)); the train step
-and sampling pass it a key for each.
+and sampling pass it a key for each. A generator's state changes in its own update only,
+except the collections it names in `moving_state` (StyleGAN2's ('w_avg',)), which every
+training pass moves (the critic updates' fakes, a generator-side term's passes).
 
 Each model class defines its own defaults once; `build` passes a `config.model` key only when
 it is set (None means "the model's default"), renaming it to the constructor's argument

@@ -75,11 +75,11 @@ regularisation phases (`losses.lazy(..., separate=True)`, `config.loss.reg_phase
 EMA with its ramp-up (`jaxgan.EMA`), and style mixing (`style_mixing_prob`: in training the
 generator draws a second z and a cutoff per device batch from its 'mixing' RNG stream, which
 the train step keys per update and device; evaluation and sampling never mix). w_avg
-follows the generator's main update only (the discriminator's updates and path length's
-forward pass discard their changes; the official mapping network also moves it in those
-phases); truncation reads it as before. configs/stylegan2_ada_cifar10.py (cfg cifar) and
-configs/stylegan2_paper256.py list what their runs still lack (the official ADA pipeline
-among them).
+moves in every training pass of the generator, as the official mapping network's buffer
+(`Generator.moving_state`): the generator's update, path length's mapping in its phase and
+each critic update's fakes, each pass's change averaged over devices; truncation reads it.
+configs/stylegan2_ada_cifar10.py (cfg cifar) and configs/stylegan2_paper256.py list what
+their runs still lack.
 """
 
 import dataclasses
@@ -667,6 +667,14 @@ class Generator(nn.Module):
     names here, in this order; evaluation-mode calls do not mix)."""
     streams = ('noise',) if self.noise_mode == 'random' else ()
     return streams + (('mixing',) if self.style_mixing_prob > 0 else ())
+
+  @property
+  def moving_state(self) -> tuple[str, ...]:
+    """The state collections every training-mode pass moves, whichever update runs it:
+    'w_avg' (with `w_avg_beta`), as the official mapping network updates its buffer in each
+    phase that runs G (Gmain, Greg and Dmain). The train step keeps these changes from every
+    generator pass (`steps.moving_state`)."""
+    return ('w_avg',) if self.w_avg_beta is not None else ()
 
   def setup(self):
     spec = cfg_spec(self.cfg, self.image_size, self.gpus)
