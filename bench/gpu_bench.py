@@ -10,9 +10,12 @@ fails at its end if anything did import it). Then, within `--budget_s` seconds, 
 measurement, so a run cut short keeps what it measured):
 
 1. Train steps of each model family (FAMILIES, in order; `--families` picks by name) at batch
-   64 and 256, float32 and bfloat16 (`model.dtype`; parameters stay float32), each row timed
-   interleaved against the same step in PyTorch eager on the same GPU (bench/torch_models.py;
-   bfloat16 as torch.autocast) and, while the budget allows, torch.compile: `--reps`
+   64 and 256, float32 and bfloat16 (`model.dtype`; parameters stay float32), and float16
+   for StyleGAN2, whose configs compute in the official float16 (`Family.dtypes`), each row
+   timed interleaved against the same step in PyTorch eager on the same GPU
+   (bench/torch_models.py; bfloat16 and float16 as torch.autocast, which for StyleGAN2 casts
+   every block where the official code casts the 4 highest resolutions: all but the 4x4 at
+   32 px) and, while the budget allows, torch.compile: `--reps`
    repetitions of `--steps_per_rep` steps per side in turn, each repetition waiting for its
    last result. Reported: jaxgan's compile time, median step time, steps/s, images/s (the
    batch counted once per D and once per G update), XLA's memory analysis of the compiled step
@@ -114,6 +117,7 @@ class Family:
   dry_overrides: tuple = ()     # config keys set in the dry run only (tiny networks)
   # experiment -> experiment with tiny networks in the dry run, where widths are no config keys
   dry_networks: Optional[Callable] = None
+  dtypes: tuple = ('float32', 'bfloat16')   # the rows' compute dtypes (`model.dtype`)
 
 
 FAMILIES = {
@@ -134,18 +138,41 @@ FAMILIES = {
                         overrides=(('augment.policy', ''), ('augment.ada', False),
                                    ('loss.regularizer_interval', 1), ('loss.reg_phases', 'joined'),
                                    ('optim.d_reg_interval', 1), ('optim.g_reg_interval', 1)),
-                        dry_overrides=(('model.z_dim', 16),), dry_networks=_tiny_stylegan2),
+                        dry_overrides=(('model.z_dim', 16),), dry_networks=_tiny_stylegan2,
+                        dtypes=('float32', 'bfloat16', 'float16')),
 }
 
 # (batch, dtype) in order of size: the device's peak so far is then close to each row's own.
-ORDER = ((64, 'float32'), (64, 'bfloat16'), (256, 'bfloat16'), (256, 'float32'))
+# A family runs the rows of its `dtypes`.
+ORDER = ((64, 'float32'), (64, 'bfloat16'), (64, 'float16'), (256, 'bfloat16'),
+         (256, 'float16'), (256, 'float32'))
+AUTOCAST = {'bfloat16': 'bfloat16', 'float16': 'float16'}   # PyTorch's autocast dtype per row
+
+
+def plan_rows(families: list, dry: bool, dry_dtype: str = '') -> list:
+  """[(Family, batch, dtype)] in the order they run: ORDER's rows of each family's `dtypes`;
+  a dry run (batch 4) has each family once, float32 and bfloat16 alternating (or
+  `dry_dtype` where the family has it), and a row of each further dtype of a family (float16
+  of StyleGAN2) unless `dry_dtype` is set: every code path in few compilations."""
+  if not dry:
+    return [(FAMILIES[name], batch, dtype) for batch, dtype in ORDER for name in families
+            if dtype in FAMILIES[name].dtypes]
+  plan = []
+  for i, name in enumerate(families):
+    family = FAMILIES[name]
+    if dry_dtype:
+      plan += [(family, 4, dry_dtype)] if dry_dtype in family.dtypes else []
+      continue
+    plan.append((family, 4, ('float32', 'bfloat16')[i % 2]))
+    plan += [(family, 4, d) for d in family.dtypes if d not in ('float32', 'bfloat16')]
+  return plan
 
 
 def peak_flops(device_kind: str, dtype: str):
   """(peak used for the ratio, plain FP32 peak), FLOP/s, or (None, None) if unknown."""
   for name, (fp32, tf32, bf16) in PEAKS:
     if name.lower() in device_kind.lower():
-      return (bf16 if dtype == 'bfloat16' else tf32) * 1e12, fp32 * 1e12
+      return (bf16 if dtype in AUTOCAST else tf32) * 1e12, fp32 * 1e12   # FP16 peak = BF16
   return None, None
 
 
@@ -236,7 +263,8 @@ class TorchSide:
       torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     self.step, self.params = family.torch_step(
-        batch, device=device, autocast=torch.bfloat16 if dtype == 'bfloat16' else None,
+        batch, device=device,
+        autocast=getattr(torch, AUTOCAST[dtype]) if dtype in AUTOCAST else None,
         g_width=config.model.g_width, d_width=config.model.d_width, z_dim=config.model.z_dim,
         compile_models=compiled, threads=(1 if dry else 0) if threads is None else threads,
         config=config, networks=networks)
@@ -369,7 +397,7 @@ def write(out: str, header: list, rows: list, fid_result, skipped: list, device_
   lines = list(header) + [
       '', '| step | dtype | batch | compile s | median step s | steps/s | images/s | '
       'XLA memory (step) | device peak so far | GFLOP/step | achieved TFLOP/s | of peak '
-      '(TF32/BF16 tensor) | of FP32 peak | PyTorch eager step s | PyTorch peak memory | '
+      '(TF32/BF16/FP16 tensor) | of FP32 peak | PyTorch eager step s | PyTorch peak memory | '
       'speed vs PyTorch eager | torch.compile step s (compile s) | speed vs torch.compile |',
       '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
   for r in rows:
@@ -444,8 +472,9 @@ def main():
                       help='steps per side and repetition (default 5; dry run 1)')
   parser.add_argument('--torch_threads', type=int, default=None,
                       help="PyTorch's CPU threads (default: 1 in a dry run; 0: torch's own)")
-  parser.add_argument('--dry_dtype', default='', choices=('', 'float32', 'bfloat16'),
-                      help='dry run: every row in this dtype (default: alternating)')
+  parser.add_argument('--dry_dtype', default='', choices=('', 'float32', 'bfloat16', 'float16'),
+                      help='dry run: every row in this dtype, of the families that have it '
+                           '(default: alternating, and StyleGAN2\'s float16)')
   parser.add_argument('--torch', default='auto', choices=('auto', 'eager', 'compile', 'none'),
                       help='PyTorch sides: eager and, budget allowing, torch.compile (auto; '
                            'eager only in a dry run)')
@@ -511,10 +540,7 @@ def main():
   rows, skipped, fid_result = [], [], None
   footer = lambda: [f'TensorFlow modules imported: {tensorflow_modules() or "none"}.']
   reserve = 10.0 if args.dry else 150.0      # kept for the FID measurement
-  plan = [(FAMILIES[name], batch, dtype) for batch, dtype in ORDER for name in families]
-  if args.dry:   # each family once, the dtypes alternating: the code path in few compilations
-    plan = [(FAMILIES[name], 4, args.dry_dtype or ('float32', 'bfloat16')[i % 2])
-            for i, name in enumerate(families)]
+  plan = plan_rows(families, args.dry, args.dry_dtype)
   longest = 0.0
   compile_guess = 60.0    # seconds of one torch.compile'd step's first run, until measured
   for index, (family, batch, dtype) in enumerate(plan):

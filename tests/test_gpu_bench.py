@@ -216,6 +216,26 @@ def test_the_wheels_are_the_pinned_versions():
     assert w.requirement in pins | {torch_weights.DEFAULT1_WHEEL}, w
 
 
+def test_the_plan_has_float16_rows_for_stylegan2_only():
+  """StyleGAN2's configs compute in the official float16: its rows add float16 at both
+  batches (in order of size); the other families refuse float16 and keep their 4 rows."""
+  names = list(gpu_bench.FAMILIES)
+  plan = [(f.label, b, d) for f, b, d in gpu_bench.plan_rows(names, dry=False)]
+  assert [r for r in plan if r[2] == 'float16'] == [('StyleGAN2', 64, 'float16'),
+                                                    ('StyleGAN2', 256, 'float16')]
+  for family in gpu_bench.FAMILIES.values():
+    assert {(b, d) for f, b, d in plan if f == family.label} == {
+        (b, d) for b in (64, 256) for d in family.dtypes}
+  assert [(b, d) for _, b, d in plan] == sorted(
+      [(b, d) for _, b, d in plan], key=lambda r: gpu_bench.ORDER.index(r))
+  dry = [(f.label, d) for f, b, d in gpu_bench.plan_rows(names, dry=True)]
+  assert dry == [('DCGAN', 'float32'), ('SAGAN', 'bfloat16'), ('R3GAN', 'float32'),
+                 ('BigGAN', 'bfloat16'), ('StyleGAN2', 'float32'), ('StyleGAN2', 'float16')]
+  assert [(f.label, d) for f, b, d in gpu_bench.plan_rows(names, True, 'float16')] == [
+      ('StyleGAN2', 'float16')]
+  assert all(b == 4 for _, b, _ in gpu_bench.plan_rows(names, dry=True))
+
+
 def test_unknown_family_names_are_one_sentence():
   proc = subprocess.run([sys.executable, 'bench/gpu_bench.py', '--dry-run', '--families=vit'],
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
