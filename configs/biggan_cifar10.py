@@ -14,9 +14,13 @@ updates per G update, batch 64, 100,000 generator steps, generator EMA 0.9999 fr
 1,000. Evaluation as StudioGAN's defaults: FID of 50,000 samples against the 50,000
 training images (`-ref train`) every 2,000 steps (`--save_freq`).
 
+Random horizontal flips of the real images (StudioGAN's PRE.apply_rflip, on by default: each
+read flipped with probability 1/2) as `data.mirror=True`: the images and their mirror images
+in the epoch-wise order, so each image is seen flipped half the time, as in StudioGAN, exactly
+per two epochs rather than in expectation (jaxgan/data/sources.py); FID's reference images
+are not flipped.
+
 Gaps (StudioGAN settings jaxgan's loop cannot express yet; each changes the run slightly):
-* Random horizontal flips of the real images (StudioGAN's PRE.apply_rflip, on by default):
-  jaxgan's data pipeline has no flip.
 * StudioGAN's EMA also averages G's buffers (batch-norm running statistics, spectral-norm
   vectors); jaxgan's averages the parameters and samples with the live G's statistics.
 * StudioGAN's published CIFAR-10 runs use mixed precision (`-mpc`: float16 autocast) and
@@ -37,6 +41,7 @@ def get_config():
   config = config_lib.default()
   config.data.dataset = 'cifar10'
   config.data.image_size = 32
+  config.data.mirror = True               # StudioGAN's PRE.apply_rflip (see above)
   config.model.name = 'biggan'
   config.model.num_classes = 10
   config.model.z_dim = 80
