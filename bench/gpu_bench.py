@@ -146,7 +146,7 @@ FAMILIES = {
 # A family runs the rows of its `dtypes`.
 ORDER = ((64, 'float32'), (64, 'bfloat16'), (64, 'float16'), (256, 'bfloat16'),
          (256, 'float16'), (256, 'float32'))
-AUTOCAST = {'bfloat16': 'bfloat16', 'float16': 'float16'}   # PyTorch's autocast dtype per row
+AUTOCAST = ('bfloat16', 'float16')   # rows PyTorch runs under torch.autocast(that dtype)
 
 
 def plan_rows(families: list, dry: bool, dry_dtype: str = '') -> list:
@@ -264,7 +264,7 @@ class TorchSide:
     t0 = time.perf_counter()
     self.step, self.params = family.torch_step(
         batch, device=device,
-        autocast=getattr(torch, AUTOCAST[dtype]) if dtype in AUTOCAST else None,
+        autocast=getattr(torch, dtype) if dtype in AUTOCAST else None,
         g_width=config.model.g_width, d_width=config.model.d_width, z_dim=config.model.z_dim,
         compile_models=compiled, threads=(1 if dry else 0) if threads is None else threads,
         config=config, networks=networks)

@@ -226,6 +226,9 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   # each pass's change averaged over devices. Its other state changes in G's update only.
   moving = tuple(c for c in moving_state(generator) if c in state.g_state)
 
+  def moving_part(g_state):
+    return {c: g_state[c] for c in moving}
+
   def moved(g_state, new_state):
     """g_state with the moving collections of a pass's new_state, agreed across devices."""
     new = {c: new_state[c] for c in moving if c in new_state}
@@ -432,13 +435,13 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
       after = moved(new_g_state, new_g_state) if main else g_state
       access = rng = None
       if term.needs_generator:
-        access, accessed = generator_access(params, {**g_state, **{c: after[c] for c in moving}})
+        access, accessed = generator_access(params, {**g_state, **moving_part(after)})
         rng = jax.random.fold_in(k_gen_term, device)
       terms, updates = term.g_terms_and_state(losses_lib.LossInputs(
           fake_logits=_f32(fake_logits), real_logits=real_logits, real=real, fake=fake,
           state=loss_state, step=state.step, generator=access, rng=rng))
       if access is not None:
-        after = {**after, **{c: accessed()[c] for c in moving}}
+        after = {**after, **moving_part(accessed())}
       return sum(terms.values(), jnp.zeros(())), (terms, after, updates)
 
     grads, (g_terms, g_state, g_updates) = jax.grad(g_loss_fn, has_aux=True)(
@@ -449,8 +452,6 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     g_params = optax.apply_updates(state.g_params, updates)
     if separate:
       # The official 'Greg' phase: fresh latents, the updated generator, a step of its own.
-      moving_part = lambda s: {c: s[c] for c in moving}
-
       def g_phase_loss(params, term):
         total, (phase_terms, after, phase_updates) = g_loss_fn(params, term, g_state,
                                                                main=False)
