@@ -11,7 +11,9 @@ g_shared_dim 128, g_conv_dim = d_conv_dim = 96 (9,416,196 G and 2,415,170 D para
 StudioGAN's log prints them), orthogonal init, hinge loss, Adam lr 2e-4 for both, betas
 (0.5, 0.999), epsilon 1e-6 (StudioGAN src/config.py, line 552, for non-StyleGAN models), 5 D
 updates per G update, batch 64, 100,000 generator steps, generator EMA 0.9999 from step
-1,000. Evaluation as StudioGAN's defaults: FID of 50,000 samples against the 50,000
+1,000 of the parameters and of G's buffers (StudioGAN's Ema lerps batch norm's running
+statistics and spectral norm's vectors with the same decay: `train.ema_state='average'`, so
+the EMA generator samples with averaged statistics). Evaluation as StudioGAN's defaults: FID of 50,000 samples against the 50,000
 training images (`-ref train`) every 2,000 steps (`--save_freq`).
 
 Random horizontal flips of the real images (StudioGAN's PRE.apply_rflip, on by default: each
@@ -21,8 +23,10 @@ per two epochs rather than in expectation (jaxgan/data/sources.py); FID's refere
 are not flipped.
 
 Gaps (StudioGAN settings jaxgan's loop cannot express yet; each changes the run slightly):
-* StudioGAN's EMA also averages G's buffers (batch-norm running statistics, spectral-norm
-  vectors); jaxgan's averages the parameters and samples with the live G's statistics.
+* Spectral norm's vectors are averaged as StudioGAN's are, but evaluation uses them as
+  flax's SpectralNorm does (one power-iteration step from the averaged u), where PyTorch's
+  evaluation mode divides by u^T W v of the averaged u and v; the two agree once the vectors
+  have converged (jaxgan/models/biggan_studiogan.py).
 * StudioGAN's published CIFAR-10 runs use mixed precision (`-mpc`: float16 autocast) and
   evaluate with standing statistics (`-std_stat`); jaxgan has bfloat16
   (`--config.model.dtype=bfloat16`) and evaluates with running statistics.
@@ -67,6 +71,7 @@ def get_config():
   config.train.num_steps = 100_000
   config.train.ema_decay = 0.9999
   config.train.ema_start = 1_000
+  config.train.ema_state = 'average'      # StudioGAN's Ema averages G's buffers too
   config.eval.every_steps = 2_000
   config.eval.num_samples = 50_000
   return config

@@ -9,7 +9,9 @@ As sagan_hinge.py, plus: LeCam (`lecam`, eq. 4, moving averages with decay 0.99)
 0.3 and DiffAugment 'translation,cutout' on every image D sees, as the authors' CIFAR-10
 scripts (google/lecam-gan, biggan_cifar/scripts/lc-DiffAugment-biggan-cifar10*.sh: `--LC 0.3
 --DiffAugment translation,cutout`; StudioGAN's CIFAR10/BigGAN-DiffAug-LeCam.yaml also uses
-lambda 0.3 and decay 0.99), and the generator EMA (0.9999 from step 1,000, as both).
+lambda 0.3 and decay 0.99), and the generator EMA (0.9999 from step 1,000, of G's
+parameters and of its buffers, batch norm's running statistics included, as both:
+`train.ema_state='average'`).
 `--config.data.fraction=0.2` / `0.1` are the papers' 20% and 10% settings.
 
 Differences: the backbone is SAGAN (the papers use BigGAN), jaxgan's `lecam` is eq. 4 as
@@ -37,4 +39,5 @@ def get_config():
   config.augment.probability = 1.0
   config.train.ema_decay = 0.9999
   config.train.ema_start = 1_000
+  config.train.ema_state = 'average'
   return config

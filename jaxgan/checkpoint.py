@@ -295,24 +295,38 @@ class Checkpointer:
                 f'{_shape(wanted[name])} here')
     return None
 
-  def _ema_mismatch(self, target, step: int) -> Optional[str]:
-    """'drop' when the checkpoint at `step` holds a generator EMA that `target` does not keep
-    (jaxgan <= 0.2.0 saved one in every run, a copy of the generator when EMA was off; or
-    EMA was turned off on resume), 'fill' when `target` keeps one the checkpoint lacks (EMA
-    turned on on resume: it starts from the generator, as the old copy did); else None."""
-    saved = self._saved(step)
-    if saved is None or not hasattr(target, 'ema_params'):
-      return None
-    has_ema = any(k.split('.')[0] == 'ema_params' for k in saved)
-    if target.ema_params is None and has_ema:
-      return 'drop'
-    if target.ema_params is not None and not has_ema and saved:
-      return 'fill'
-    return None
+  # The EMA's fields, each with the field a missing one starts from.
+  EMA_FIELDS = {'ema_params': 'g_params', 'ema_state': 'g_state'}
 
-  def _restore_without_ema(self, target, step: int, fields, mismatch: str, what: str):
-    """`fields` of the checkpoint at `step` but the EMA, onto `target` (`_ema_mismatch`)."""
-    fields = tuple(k for k in fields if k != 'ema_params')
+  def _ema_mismatch(self, target, step: int) -> Optional[dict]:
+    """{EMA field: 'drop' or 'fill'} for each of `EMA_FIELDS` where the checkpoint at `step`
+    and `target` disagree, or None where they agree. 'drop': the checkpoint holds a generator
+    EMA (or an EMA of its state) that `target` does not keep (jaxgan <= 0.2.0 saved one in
+    every run, a copy of the generator when EMA was off; or EMA was turned off on resume);
+    'fill': `target` keeps one the checkpoint lacks (EMA, or its averaging of the state,
+    turned on on resume; or a checkpoint from before `EMA(state='average')`): it starts from
+    the restored generator (its params, its state), as the EMA does at step 0."""
+    saved = self._saved(step)
+    if not saved:
+      return None
+    found = {}
+    for field in self.EMA_FIELDS:
+      if not hasattr(target, field):
+        continue
+      has = any(k.split('.')[0] == field for k in saved)
+      keeps = getattr(target, field) is not None
+      if has and not keeps:
+        found[field] = 'drop'
+      elif keeps and not has:
+        # An EMA of a state without leaves ({}) is not saved: nothing is missing.
+        if jax.tree.leaves(getattr(target, field)):
+          found[field] = 'fill'
+    return found or None
+
+  def _restore_without_ema(self, target, step: int, fields, mismatch: dict, what: str):
+    """`fields` of the checkpoint at `step` but the mismatched EMA fields, onto `target`
+    (`_ema_mismatch`)."""
+    fields = tuple(k for k in fields if k not in mismatch)
     difference = self.difference(target, step, fields)
     if difference is not None:
       return None, difference
@@ -322,20 +336,22 @@ class Checkpointer:
       raise errors.CheckpointError(
           f'{what} {os.path.join(self.directory, str(step))} cannot be restored '
           f'({_first_line(e)})') from e
-    if mismatch == 'fill':
-      values['ema_params'] = jax.tree.map(lambda x: x.copy(), values['g_params'])
-      logging.info('The checkpoint of step %d holds no generator EMA; the EMA starts from the '
-                   'generator.', step)
-    else:
-      values['ema_params'] = None
+    for field, what_to_do in mismatch.items():
+      if what_to_do == 'fill':
+        source = self.EMA_FIELDS[field]
+        values[field] = jax.tree.map(lambda x: x.copy(), values[source])
+        logging.info('The checkpoint of step %d holds no %s; the EMA starts from the '
+                     'generator\'s %s.', step, field, source)
+      else:
+        values[field] = None
     return values, None
 
   def restore(self, target, step: int):
     """The checkpoint at `step` restored onto `target`'s structure (CheckpointError if not).
 
-    A generator EMA the checkpoint holds but `target` does not keep is left out (checkpoints
-    of jaxgan <= 0.2.0 hold one in every run); one `target` keeps but the checkpoint lacks
-    starts as a copy of the restored generator. Optimiser hyperparameters that became or
+    A generator EMA (of params or state) the checkpoint holds but `target` does not keep is
+    left out (checkpoints of jaxgan <= 0.2.0 hold one in every run); one `target` keeps but
+    the checkpoint lacks starts as a copy of the restored generator's params or state. Optimiser hyperparameters that became or
     stopped being schedules are restored as `_across_schedules` says."""
     across = _across_schedules(self._saved(step), target)
     if across is not None:
@@ -363,7 +379,7 @@ class Checkpointer:
           f'the checkpoint {os.path.join(self.directory, str(step))} cannot be restored '
           f'({_first_line(e)})') from e
 
-  GENERATOR_FIELDS = ('step', 'g_params', 'ema_params', 'g_state', 'rng')
+  GENERATOR_FIELDS = ('step', 'g_params', 'ema_params', 'g_state', 'ema_state', 'rng')
 
   def restore_generator(self, target, step: int):
     """Only the fields a sampler needs (`GENERATOR_FIELDS`) of the checkpoint at `step`, onto

@@ -217,6 +217,10 @@ def default() -> ml_collections.ConfigDict:
   # name 'constant' (the default): ema_half_life_kimg or ema_decay as above.
   config.train.ema_half_life_schedule = ml_collections.ConfigDict(
       {'name': 'constant', 'init_value': 0.0, 'end_value': 0.0, 'steps': 1.0})
+  # What the EMA generator samples with besides its averaged weights: 'live', the live
+  # generator's state (batch-norm statistics, spectral-norm vectors; StyleGAN2's official
+  # G_ema), or 'average', an EMA of that state too (PyTorch-StudioGAN's Ema; jaxgan.EMA).
+  config.train.ema_state = 'live'
   # Persistent XLA compilation cache of `launch` (a folder, ~ and $VARS expanded; '': off): a
   # restart or resume loads the compiled step instead of compiling it (BENCHMARKS.md).
   config.train.compilation_cache = '~/.cache/jaxgan/xla'
@@ -544,6 +548,7 @@ def validate_loop(config: ml_collections.ConfigDict) -> None:
   errors.check_choice('train.g_real_batch', config.train.g_real_batch, ('shared', 'own'))
   errors.check_choice('train.fake_labels', config.train.fake_labels, ('uniform', 'real'))
   errors.check_choice('train.phase_order', config.train.phase_order, ('d_first', 'g_first'))
+  errors.check_choice('train.ema_state', config.train.ema_state, ('live', 'average'))
   checks.number('eval.seed', config.eval.seed, integer=True, low=0, high=2**32 - 1)
   checks.number('train.ema_decay', config.train.ema_decay, low=0, high=1, high_open=True)
   checks.number('train.ema_half_life_kimg', config.train.ema_half_life_kimg, low=0,

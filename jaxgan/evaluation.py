@@ -375,8 +375,8 @@ class TrainingEvaluator:
     num, chunk = s.num_samples, s.chunk_size
     # Host copies: only process 0 evaluates, so no computation may span other processes.
     host_state = state.replace(**dict(zip(
-        ('g_params', 'ema_params', 'g_state'),
-        jax.device_get((state.g_params, state.ema_params, state.g_state)))))
+        ('g_params', 'ema_params', 'g_state', 'ema_state'),
+        jax.device_get((state.g_params, state.ema_params, state.g_state, state.ema_state)))))
     data = self.reference
     num_real = self._num_real()
     key = data.identity() if hasattr(data, 'identity') else type(data).__name__

@@ -162,11 +162,20 @@ class EMA:
     count as the official loop does: `EMA(half_life_images=500_000, rampup=0.05)`.
     `half_life_images` may also be a function of the generator step (R3GAN: a half-cosine
     from 0 to 5M images, `jaxgan.schedules.ramp`), evaluated by the step.
+
+  `state`: what the EMA generator samples with besides its averaged weights.
+  * 'live' (the default): the live generator's state (`GANState.g_state`: batch norm's running
+    statistics, spectral norm's vectors, StyleGAN2's w_avg), as StyleGAN2-ADA's official loop
+    (`b_ema.copy_(b)` each step) and compare_gan do.
+  * 'average': an EMA of that state with the same beta (`GANState.ema_state`; its floating
+    leaves averaged, integer leaves copied), as PyTorch-StudioGAN's `Ema` lerps G's buffers:
+    its BigGAN's G_ema samples with averaged batch-norm statistics. Before `start` a copy.
   """
   decay: Optional[float] = None
   start: int = 0
   half_life_images: Optional[float] = None
   rampup: Optional[float] = None
+  state: str = 'live'
 
   def __post_init__(self):
     def number(value):
@@ -187,6 +196,10 @@ class EMA:
       raise errors.ConfigError(f'EMA.rampup={self.rampup!r} must be a number > 0 (e.g. 0.05) '
                                f'with half_life_images=, or None (no ramp-up).')
     _check_int('EMA', 'start', self.start, 0)
+    if self.state not in steps.EMA_STATES:
+      raise errors.ConfigError(
+          f'EMA.state={self.state!r} must be \'live\' (sample with the live generator\'s '
+          f'state) or \'average\' (an EMA of it too, as StudioGAN\'s).')
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -346,7 +359,7 @@ class Experiment:
           ema_rampup=None if self.ema is None else self.ema.rampup,
           augmentation=self.augmentation, g_real_batch=self.loop.g_real_batch,
           fake_labels=self.loop.fake_labels, phase_order=self.loop.phase_order,
-          devices=list(key))
+          ema_state='live' if self.ema is None else self.ema.state, devices=list(key))
     return step
 
   @functools.cached_property
@@ -369,12 +382,15 @@ class Experiment:
 
   # --- state and sampling ----------------------------------------------------------------------
   def init_state(self, seed: Optional[int] = None) -> state_lib.GANState:
-    """A fresh GANState (seed: loop.seed), with an EMA copy of the generator iff `ema`."""
+    """A fresh GANState (seed: loop.seed), with an EMA copy of the generator iff `ema` (and
+    of its state iff `ema.state == 'average'`)."""
     return state_lib.create(
         self.generator, self.discriminator, self.g_optimizer, self.d_optimizer,
         z_dim=self.z_dim, example_shape=tuple(self.data.example_shape),
         num_classes=self.num_classes, seed=self.loop.seed if seed is None else seed,
-        ema=self.ema is not None, loss_state=self.loss.init_state(),
+        ema=self.ema is not None,
+        ema_state=self.ema is not None and self.ema.state == 'average',
+        loss_state=self.loss.init_state(),
         augment_state=self.augmentation.init_state() if self.augmentation is not None else {})
 
   def layout(self, devices: Optional[list] = None) -> data_lib.Layout:
@@ -386,7 +402,8 @@ class Experiment:
                batch_size: int = 250) -> Iterator[tuple[np.ndarray, Optional[np.ndarray]]]:
     """Yields (float images in [-1, 1], labels or None) in chunks, `num` images in all.
 
-    The generator runs in evaluation mode on `state.sampling_params(ema)`; latents come from
+    The generator runs in evaluation mode on `state.sampling_params(ema)` with
+    `state.sampling_state(ema)`; latents come from
     `seed` (the same images every call); labels are uniform for conditional models. Images
     are clipped to [-1, 1]: R3GAN's and StyleGAN2's generators end without a tanh (their
     outputs only learn to lie in [-1, 1]) and the official code clamps when it converts to
@@ -397,7 +414,7 @@ class Experiment:
       raise errors.ConfigError(f'the number of images to generate ({num!r}) must be >= 1.')
     if not isinstance(batch_size, int) or batch_size < 1:
       raise errors.ConfigError(f'the generation batch size ({batch_size!r}) must be >= 1.')
-    params = state.sampling_params(ema)
+    params, g_state = state.sampling_params(ema), state.sampling_state(ema)
     images = data_lib.sample_view(self.data).shows_images
     key = jax.random.key(seed)
     done = 0
@@ -408,7 +425,7 @@ class Experiment:
       z = jax.random.normal(kz, (batch_size, self.z_dim))
       labels = (jax.random.randint(ky, (batch_size,), 0, self.num_classes)
                 if self.num_classes else None)
-      x = np.asarray(self.sample_fn(params, state.g_state, z, labels))[:n]
+      x = np.asarray(self.sample_fn(params, g_state, z, labels))[:n]
       if images:
         x = np.clip(x, -1.0, 1.0)
       yield x, (None if labels is None else np.asarray(labels)[:n])
@@ -427,10 +444,12 @@ class Experiment:
         'augmentation': None if self.augmentation is None else repr(self.augmentation),
         'z_dim': int(self.z_dim), 'num_classes': int(self.num_classes),
         'loop': dataclasses.asdict(self.loop),
-        # Only the EMA's fields that are set: a decay EMA's record is as before half-lives.
+        # Only the EMA's fields that are set (and its state when averaged): a decay EMA's
+        # record is as before half-lives and averaged states.
         'ema': None if self.ema is None else {
             k: (getattr(v, '__name__', repr(v)) if callable(v) else v)
-            for k, v in dataclasses.asdict(self.ema).items() if v is not None},
+            for k, v in dataclasses.asdict(self.ema).items()
+            if v is not None and (k != 'state' or v != 'live')},
         'd_clip': self.d_clip,
         'evaluation': dataclasses.asdict(self.evaluation),
         'config': self.config is not None,
@@ -461,6 +480,7 @@ class Experiment:
                                          if ema and ema.half_life_images is not None else 0.0)
       config.train.ema_half_life_schedule = schedules.ramp_config('constant')
     config.train.ema_rampup = float(ema.rampup) if ema and ema.rampup is not None else 0.0
+    config.train.ema_state = 'live' if ema is None else ema.state
     config.optim.d_clip = 0.0 if self.d_clip is None else float(self.d_clip)
     e = self.evaluation
     (config.eval.num_samples, config.eval.chunk_size, config.eval.seed, config.eval.best_metric,
@@ -501,12 +521,12 @@ def _ema_from_config(config: ml_collections.ConfigDict) -> Optional[EMA]:
   ramped = config_lib.ema_half_life_ramp(config)
   if ramped is not None:
     return EMA(half_life_images=_Kimg(ramped), start=int(t.ema_start),
-               rampup=float(t.ema_rampup) if t.ema_rampup > 0 else None)
+               rampup=float(t.ema_rampup) if t.ema_rampup > 0 else None, state=t.ema_state)
   if t.ema_half_life_kimg > 0:
     return EMA(half_life_images=float(t.ema_half_life_kimg) * 1000, start=int(t.ema_start),
-               rampup=float(t.ema_rampup) if t.ema_rampup > 0 else None)
+               rampup=float(t.ema_rampup) if t.ema_rampup > 0 else None, state=t.ema_state)
   if t.ema_decay > 0:
-    return EMA(decay=float(t.ema_decay), start=int(t.ema_start))
+    return EMA(decay=float(t.ema_decay), start=int(t.ema_start), state=t.ema_state)
   return None
 
 

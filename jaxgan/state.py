@@ -26,6 +26,10 @@ class GANState:
   s uses fold_in(rng, s), never the base key itself. `ema_params` is an exponential moving
   average of the generator's params when the experiment keeps one (`Experiment.ema`), and
   None when it does not (no second copy of the generator, in memory or in checkpoints).
+  `ema_state` is the same average of the generator's `g_state` (its floating leaves: batch
+  norm's running statistics, spectral norm's vectors; other leaves copied) when the EMA
+  averages state as well (`jaxgan.EMA(state='average')`, StudioGAN's), else None: sampling
+  with the EMA then uses the live `g_state`.
   `loss_state` holds the stateful loss terms' states ({term name: pytree});
   `augment_state` the augmentation's (e.g. ADA's adaptive probability; {} for none). Both are
   empty dicts, with no leaves, when unused.
@@ -41,6 +45,7 @@ class GANState:
   rng: jax.Array
   loss_state: PyTree = flax.struct.field(default_factory=dict)
   augment_state: PyTree = flax.struct.field(default_factory=dict)
+  ema_state: Optional[PyTree] = None
 
   @property
   def key(self) -> jax.Array:
@@ -50,6 +55,11 @@ class GANState:
     """The generator weights to sample with: the EMA when the state keeps one and `ema`,
     else the live weights."""
     return self.ema_params if ema and self.ema_params is not None else self.g_params
+
+  def sampling_state(self, ema: bool = True) -> PyTree:
+    """The generator state to sample with, beside `sampling_params(ema)`: the EMA's average
+    of the state when the state keeps one and `ema`, else the live `g_state`."""
+    return self.ema_state if ema and self.ema_state is not None else self.g_state
 
 
 def split_variables(variables) -> tuple[PyTree, PyTree]:
@@ -62,13 +72,14 @@ def split_variables(variables) -> tuple[PyTree, PyTree]:
 def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientTransformation,
            tx_d: optax.GradientTransformation, *, z_dim: int, example_shape: tuple[int, ...],
            num_classes: int = 0, seed: int = 0, ema: bool = False,
-           loss_state: Optional[PyTree] = None,
+           ema_state: bool = False, loss_state: Optional[PyTree] = None,
            augment_state: Optional[PyTree] = None) -> GANState:
   """Initialises a GANState (jit-compiled: initialisation on the host is slow for big nets).
 
   `example_shape` is one data example's shape ((H, W, C) images or (2,) points); the networks
   are initialised in evaluation mode on two dummy examples. `ema`: keep an EMA of the
-  generator (`ema_params`, starting as a copy of its params; None without). `loss_state` is
+  generator (`ema_params`, starting as a copy of its params; None without); `ema_state`
+  (with `ema`): an EMA of its state too (`ema_state`, starting as a copy). `loss_state` is
   the loss's `init_state()`, `augment_state` the augmentation's.
   """
 
@@ -95,7 +106,8 @@ def create(generator: nn.Module, discriminator: nn.Module, tx_g: optax.GradientT
         ema_params=g_params if ema else None,
         rng=jax.random.key_data(kbase),
         loss_state=jax.tree.map(jnp.asarray, loss_state or {}),
-        augment_state=jax.tree.map(jnp.asarray, augment_state or {}))
+        augment_state=jax.tree.map(jnp.asarray, augment_state or {}),
+        ema_state=g_state if ema and ema_state else None)
 
   return jax.jit(init)(seed)
 

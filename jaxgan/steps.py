@@ -172,7 +172,8 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
                d_clip: Optional[float], ema_decay: Optional[float], ema_start: int,
                augmentation: Optional[Any] = None, ema_half_life: Optional[float] = None,
                ema_rampup: Optional[float] = None, g_real_batch: str = 'shared',
-               fake_labels: str = 'uniform', phase_order: str = 'd_first'):
+               fake_labels: str = 'uniform', phase_order: str = 'd_first',
+               ema_state: str = 'live'):
   """One GAN step on one replica. `batch` holds this replica's (d_steps, b, ...) slice, or
   with `g_real_batch='own'` (d_steps + 1, b, ...): the last batch is the generator update's
   real images (see `jaxgan.Loop`). `fake_labels`: the fakes' labels in a conditional step,
@@ -184,16 +185,24 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   `d_clip`: WGAN's clipping bound (None: off). `ema_decay`: the generator EMA's decay (None:
   no EMA; the state then holds none), averaging from step `ema_start`; or `ema_half_life`
   (images) and `ema_rampup` (None: none), StyleGAN2's decay computed from the step (see
-  `jaxgan.EMA`).
+  `jaxgan.EMA`). `ema_state`: 'live' (the EMA averages the parameters only) or 'average' (the
+  generator's state too, into `state.ema_state`).
   """
   keeps_ema = ema_decay is not None or ema_half_life is not None
-  if keeps_ema != (state.ema_params is not None):
-    raise errors.ConfigError(
-        'the state holds ' + ('an EMA of the generator but the step keeps none'
-                              if ema_decay is None else 'no EMA of the generator but the step '
-                              'keeps one') + '; make the state and the step from one experiment '
-        '(experiment.init_state(), experiment.train_step()), or pass state.create(ema=...) '
-        'and make_train_step(ema_decay=...) alike.')
+  averages_state = keeps_ema and ema_state == 'average'
+  for held, kept, mismatch, args in (
+      (state.ema_params, keeps_ema,
+       ('an EMA of the generator but the step keeps none',
+        'no EMA of the generator but the step keeps one'), ('ema', 'ema_decay')),
+      (state.ema_state, averages_state,
+       ('an EMA of the generator\'s state but the step averages none',
+        'no EMA of the generator\'s state but the step averages it'),
+       ('ema_state', 'ema_state'))):
+    if kept != (held is not None):
+      raise errors.ConfigError(
+          f'the state holds {mismatch[kept]}; make the state and the step from one experiment '
+          f'(experiment.init_state(), experiment.train_step()), or pass '
+          f'state.create({args[0]}=...) and make_train_step({args[1]}=...) alike.')
   step_key = jax.random.fold_in(state.key, state.step)
   d_key, g_key = jax.random.split(step_key)
   images, labels = batch['image'], batch['label']
@@ -490,7 +499,7 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     d_metrics, augment_state = adapt(d_metrics)
 
   # Generator EMA (StudioGAN / compare_gan); a copy of the live params before ema_start.
-  ema_params = None
+  ema_params = new_ema_state = None
   if keeps_ema:
     if ema_decay is None:
       decay = _half_life_decay(state.step, b * lax.psum(1, AXIS), ema_half_life, ema_rampup)
@@ -499,6 +508,10 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     decay = jnp.where(state.step >= ema_start, decay, 0.0)
     ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
                               state.ema_params, g_params)
+    if averages_state:   # StudioGAN's Ema: every floating buffer lerped, the others copied
+      new_ema_state = jax.tree.map(
+          lambda e, v: decay * e + (1.0 - decay) * v
+          if jnp.issubdtype(v.dtype, jnp.floating) else v, state.ema_state, g_state)
 
   metrics = {**d_metrics, **_mean_terms(g_terms, 'g')}
   lr = optim.learning_rate(g_opt_state)
@@ -509,7 +522,8 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
   new_state = state.replace(
       step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
       d_opt_state=d_opt_state, g_state=g_state, d_state=d_state,
-      ema_params=ema_params, loss_state=loss_state, augment_state=augment_state)
+      ema_params=ema_params, loss_state=loss_state, augment_state=augment_state,
+      ema_state=new_ema_state)
   return new_state, metrics
 
 
@@ -597,6 +611,8 @@ class TrainStep:
 G_REAL_BATCHES = ('shared', 'own')
 FAKE_LABELS = ('uniform', 'real')
 PHASE_ORDERS = ('d_first', 'g_first')
+# What a generator EMA does with the generator's state (see jaxgan.EMA).
+EMA_STATES = ('live', 'average')
 
 
 def check_g_real_batch(g_real_batch, loss: losses_lib.Term, where: str = 'g_real_batch'
@@ -629,14 +645,16 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
                     ema_half_life=None, ema_rampup: Optional[float] = None,
                     augmentation: Optional[Any] = None, g_real_batch: str = 'shared',
                     fake_labels: str = 'uniform', phase_order: str = 'd_first',
-                    devices: Optional[list] = None) -> TrainStep:
+                    ema_state: str = 'live', devices: Optional[list] = None) -> TrainStep:
   """The step of these parts mapped over `devices` (default: all); see `TrainStep`.
 
   `augmentation`: an `augment.Augmentation` applied to every image D sees (None: off); the
   state must then hold its `init_state()` in `augment_state`. `d_clip` and `ema_decay`: None
   (or 0) is off; with `ema_decay` (or StyleGAN2's `ema_half_life` in images, a number or a
-  function of the step, with `ema_rampup`; see `jaxgan.EMA`) the state must hold an EMA (`state.create(ema=True)`),
-  without it none. `jaxgan.Experiment.train_step(devices)`
+  function of the step, with `ema_rampup`; see `jaxgan.EMA`) the state must hold an EMA
+  (`state.create(ema=True)`), without it none; with `ema_state='average'` the EMA averages
+  the generator's state as well (`state.create(ema=True, ema_state=True)`; see `jaxgan.EMA`).
+  `jaxgan.Experiment.train_step(devices)`
   builds the step from an experiment; build it yourself to train your own parts in your own
   loop. `g_real_batch`: 'shared' or 'own' (see `jaxgan.Loop`; 'own' takes batches of
   d_steps + 1 global batches, `Layout(g_batch=True)`). `fake_labels`: 'uniform' or 'real'
@@ -646,6 +664,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
   check_g_real_batch(g_real_batch, loss)
   check_fake_labels(fake_labels, num_classes)
   errors.check_arg('phase_order', phase_order, PHASE_ORDERS)
+  errors.check_arg('ema_state', ema_state, EMA_STATES)
   if loss.needs_generator and not all(hasattr(generator, m) for m in ('styles', 'synthesize')):
     raise errors.ConfigError(
         f'the loss {loss!r} runs the generator\'s mapping and synthesis (path length), but '
@@ -659,7 +678,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module, loss: losses
       ema_half_life=(ema_half_life if callable(ema_half_life) else
                      float(ema_half_life) if ema_half_life else None),
       ema_rampup=float(ema_rampup) if ema_rampup else None, augmentation=augmentation,
-      g_real_batch=g_real_batch, fake_labels=fake_labels, phase_order=phase_order)
+      g_real_batch=g_real_batch, fake_labels=fake_labels, phase_order=phase_order,
+      ema_state=ema_state)
   return TrainStep(fn, devices)
 
 

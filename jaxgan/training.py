@@ -272,7 +272,7 @@ class _Pictures:
     self._attention = None
 
   def _host(self, state):
-    params, g_state = jax.device_get((state.sampling_params(), state.g_state))
+    params, g_state = jax.device_get((state.sampling_params(), state.sampling_state()))
     return params, g_state
 
   def samples(self, step: int, state, name: Optional[str] = None) -> None:

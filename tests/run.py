@@ -54,9 +54,10 @@ def main(argv: list[str]) -> int:
   bad = []
   start = time.perf_counter()
   for path in files:
+    # --durations: each file's slowest tests in the log, where the suite's time goes.
     proc = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
-                           *args, path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+                           '--durations=3', '--durations-min=5', *args, path],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(f'--- {os.path.relpath(path.split("::")[0])}\n{proc.stdout}')
     sys.stdout.flush()
     counts = _counts(proc.stdout)

@@ -23,7 +23,9 @@ _BIGGAN = {
     'optim.g_lr': 2e-4, 'optim.d_lr': 2e-4, 'optim.b1': 0.5, 'optim.b2': 0.999,
     'optim.eps': 1e-6,
     'train.batch_size': 64, 'train.d_steps': 5, 'train.ema_decay': 0.9999,
-    'train.ema_start': 1_000}
+    'train.ema_start': 1_000,
+    # StudioGAN's Ema (src/utils/ema.py) lerps G's buffers with the parameters' decay.
+    'train.ema_state': 'average'}
 
 
 @pytest.mark.parametrize('name, steps, policy, regularizers, loss', [
@@ -56,8 +58,13 @@ def test_config_is_the_yaml_and_trains_two_steps(tmp_path, name, steps, policy, 
   config.eval.every_steps = 0
   experiment = jaxgan.build(config)
   assert repr(experiment.loss) == loss
+  assert experiment.ema == jaxgan.EMA(decay=0.9999, start=1_000, state='average')
   state = jaxgan.train(experiment, str(tmp_path))
   assert int(state.step) == 2
+  # G's batch statistics and spectral-norm vectors, averaged (before start: a copy).
+  assert jax.tree.leaves(state.ema_state)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(state.ema_state),
+               jax.device_get(state.g_state))
   records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2]
   for record in records:

@@ -1,7 +1,9 @@
 """Generator EMA in the train state (decided once: `Experiment.ema`), and the sampling weights."""
 
 import chex
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -170,3 +172,102 @@ def test_a_ramped_half_life_with_another_ema_setting_is_one_sentence():
   with pytest.raises(jaxgan.errors.ConfigError, match='ema_half_life_schedule.name'):
     jaxgan.build(tiny_config('ring', **{'train.ema_half_life_schedule':
                                         schedules.ramp_config('exponential', 0, 1, 2)}))
+
+
+# ---------------------------------------------------------------------------------------------
+# EMA(state='average'): the generator's state averaged too (PyTorch-StudioGAN's Ema).
+# ---------------------------------------------------------------------------------------------
+
+class _StatefulGenerator(nn.Module):
+  """The ring's MLP generator with a state of both kinds: a float running mean of its
+  outputs (moved by every training pass, as batch norm's statistics) and an integer count of
+  training passes; evaluation adds the running mean to the output, so the state the sampler
+  is given shows in the samples."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    x = jaxgan.models.mlp.Generator(hidden=16, depth=1, name='mlp')(z, labels, train=train)
+    mean = self.variable('stats', 'mean', lambda: jnp.zeros((2,), jnp.float32))
+    count = self.variable('stats', 'count', lambda: jnp.zeros((), jnp.int32))
+    if train:
+      mean.value = 0.5 * mean.value + 0.5 * jnp.mean(x, axis=0) + 1.0
+      count.value = count.value + 1
+      return x
+    return x + mean.value
+
+
+def _stateful(**ema):
+  experiment = jaxgan.build(tiny_config('ring', **{'train.num_steps': 3,
+                                                   'train.checkpoint_every': 1}))
+  return experiment.replace(generator=_StatefulGenerator(), ema=jaxgan.EMA(**ema))
+
+
+def test_an_ema_of_the_state_is_studiogans_lerp_of_every_floating_buffer():
+  """StudioGAN's Ema.update (src/utils/ema.py): a copy before start_iter, then each floating
+  buffer b_ema <- b.lerp(b_ema, decay) as the parameters, integer buffers copied; the EMA
+  generator samples with it (`sampling_state`), the live one with the live state."""
+  d = 0.75
+  experiment = _stateful(decay=d, start=1, state='average')
+  state = experiment.init_state()
+  chex.assert_trees_all_equal(state.ema_state, state.g_state)
+  history = [jax.device_get(state)]
+  for s in range(3):
+    state, _ = experiment.train_step()(state, host_batch(experiment, s, 8))
+    history.append(jax.device_get(state))
+  # Step 0 is before `start`: a copy of the new state.
+  chex.assert_trees_all_equal(history[1].ema_state, history[1].g_state)
+  ema = np.asarray(history[1].ema_state['stats']['mean'], np.float64)
+  for after in history[2:]:
+    ema = d * ema + (1 - d) * np.asarray(after.g_state['stats']['mean'], np.float64)
+    np.testing.assert_allclose(after.ema_state['stats']['mean'], ema, rtol=1e-6)
+    assert int(after.ema_state['stats']['count']) == int(after.g_state['stats']['count'])
+  last = history[-1]
+  assert int(last.g_state['stats']['count']) == 3
+  assert not np.allclose(last.ema_state['stats']['mean'], last.g_state['stats']['mean'])
+  assert last.sampling_state() is last.ema_state
+  assert last.sampling_state(ema=False) is last.g_state
+  # Sampling: the EMA's weights with the EMA's state, the live weights with the live state.
+  (ema_images, _), = experiment.generate(last, 4, batch_size=4)
+  (live_images, _), = experiment.generate(last, 4, ema=False, batch_size=4)
+  z = jax.random.normal(jax.random.split(jax.random.fold_in(jax.random.key(0), 0))[0], (4, 2))
+  for images, params, g_state in ((ema_images, last.ema_params, last.ema_state),
+                                  (live_images, last.g_params, last.g_state)):
+    np.testing.assert_allclose(images, experiment.sample_fn(params, g_state, z, None),
+                               rtol=1e-6)
+  # 'live' (the default) keeps no averaged state: the EMA generator samples with g_state.
+  live = _stateful(decay=d, start=1)
+  assert live.init_state().ema_state is None
+
+
+def test_a_resume_that_turns_the_state_average_on_or_off_keeps_the_rest(tmp_path):
+  """A checkpoint without an averaged state (EMA(state='live'), or an older jaxgan) resumed
+  with state='average' starts the average from the restored g_state; the reverse drops it.
+  Everything else restores as saved."""
+  live = _stateful(decay=0.5)
+  average = _stateful(decay=0.5, state='average')
+  saved = jaxgan.train(live.replace(loop=live.loop.replace(num_steps=2)), str(tmp_path / 'a'))
+  assert saved.ema_state is None
+  ckpt = jaxgan.checkpoint.Checkpointer(str(tmp_path / 'a' / 'checkpoints'))
+  restored = ckpt.restore(jax.device_get(average.init_state()), 2)
+  chex.assert_trees_all_equal(restored.ema_state, jax.device_get(saved.g_state))
+  chex.assert_trees_all_equal(restored.replace(ema_state=None), jax.device_get(saved))
+  generator_only = ckpt.restore_generator(jax.device_get(average.init_state()), 2)
+  chex.assert_trees_all_equal(generator_only.ema_state, jax.device_get(saved.g_state))
+  # And on through jaxgan.train: the resumed run averages from there.
+  resumed = jaxgan.train(average, str(tmp_path / 'a'))
+  assert int(resumed.step) == 3 and resumed.ema_state is not None
+  back = jaxgan.train(live.replace(loop=live.loop.replace(num_steps=4)), str(tmp_path / 'a'))
+  assert int(back.step) == 4 and back.ema_state is None
+
+
+def test_a_bad_ema_state_is_one_sentence():
+  with pytest.raises(jaxgan.errors.ConfigError, match=r"EMA.state='buffers' must be 'live'"):
+    jaxgan.EMA(decay=0.9, state='buffers')
+  with pytest.raises(jaxgan.errors.ConfigError, match='train.ema_state'):
+    jaxgan.build(tiny_config('ring', **{'train.ema_decay': 0.9, 'train.ema_state': 'mean'}))
+  on = _stateful(decay=0.5, state='average')
+  off = _stateful(decay=0.5)
+  batch = host_batch(on, 0, 8)
+  with pytest.raises(jaxgan.errors.ConfigError, match='holds no EMA of the generator\'s state '
+                     'but the step averages it'):
+    on.train_step()(off.init_state(), batch)

@@ -80,13 +80,20 @@ def _run(config, num_devices: int, num_steps: int):
 @pytest.mark.parametrize('family', FAMILIES)
 def test_eight_devices_equal_one_device(family):
   assert jax.device_count() == 8
-  config = family_config(family)
+  # BigGAN with StudioGAN's EMA of G's buffers (train.ema_state='average').
+  config = family_config(family, **({'train.ema_decay': 0.5, 'train.ema_state': 'average'}
+                                    if family == 'biggan' else {}))
   one, _ = _run(config, 1, 2)
   eight, metrics = _run(config, 8, 2)
-  # Same parameters, optimiser states, batch-norm statistics and spectral-norm vectors, to
-  # float32 rounding: gradient means and global batch statistics are summed in another order.
+  # Same parameters, optimiser states, batch-norm statistics and spectral-norm vectors (and
+  # their EMA), to float32 rounding: gradient means and global batch statistics are summed in
+  # another order.
   chex.assert_trees_all_close(one, eight, rtol=1e-4, atol=1e-5)
   assert int(eight.step) == 2
+  if family == 'biggan':
+    averaged = jax.tree.leaves(eight.ema_state['batch_stats'])
+    assert averaged and not all(np.allclose(a, b) for a, b in zip(
+        averaged, jax.tree.leaves(eight.g_state['batch_stats']), strict=True))
   # Each device computed its own slice: the per-device loss values differ.
   name = 'd/rpgan' if family == 'r3gan' else 'd/hinge'
   assert metrics[name].shape == (8,) and len(np.unique(metrics[name])) == 8
@@ -141,7 +148,9 @@ def _assert_float32(tree):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('family, dtype', [
-    ('r3gan', 'float32'), ('biggan', 'float32'),
+    # BigGAN with StudioGAN's EMA of G's buffers (train.ema_state='average'). R3GAN's float32
+    # parameters, optimiser states and EMA resume in its bfloat16 row.
+    ('biggan', 'float32'),
     # Reduced precision in the loop: R3GAN's official bfloat16 stages (its cifar10 preset's
     # last 3 of G's 4 stages, D's first 3) and StyleGAN2's official reduced-precision
     # resolutions (num_fp16_res=4: here 8 to 32 px) with conv_clamp=256, in bfloat16 and in
@@ -153,6 +162,8 @@ def test_resume_is_bit_exact(tmp_path, family, dtype):
   if family == 'stylegan2':   # its configs' order: G's phases, then D's (tests/test_phase_order.py)
     overrides['train.phase_order'] = 'g_first'
     overrides['optim.nan_to_num'] = dtype == 'float16'
+  if family == 'biggan':
+    overrides.update({'train.ema_decay': 0.5, 'train.ema_state': 'average'})
   experiment = family_experiment(family, **overrides)
   assert experiment.generator.dtype == experiment.discriminator.dtype == jnp.dtype(dtype)
   straight = jaxgan.train(experiment, str(tmp_path / 'a'))
@@ -163,6 +174,12 @@ def test_resume_is_bit_exact(tmp_path, family, dtype):
   assert int(resumed.step) == 4
   chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
   _assert_float32(straight)
+  if family == 'biggan':   # the averaged buffers resume, and config.json records the setting
+    assert jax.tree.leaves(straight.ema_state['batch_stats'])
+    loaded = jaxgan.load_run(str(tmp_path / 'b'))
+    assert loaded.experiment.ema == jaxgan.EMA(decay=0.5, state='average')
+    chex.assert_trees_all_equal(jax.device_get(loaded.state.ema_state),
+                                jax.device_get(resumed.ema_state))
   records = [json.loads(line) for line in
              (tmp_path / 'a' / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [1, 2, 3, 4]

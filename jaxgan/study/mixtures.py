@@ -213,7 +213,7 @@ def evaluation_z(z_dim: int) -> jax.Array:
 def score(experiment, state) -> dict[str, float]:
   """mode_metrics of 2,500 samples of the fixed z (the sampling weights: EMA when on)."""
   points = np.asarray(experiment.sample_fn(
-      state.sampling_params(), state.g_state, evaluation_z(experiment.z_dim), None))
+      state.sampling_params(), state.sampling_state(), evaluation_z(experiment.z_dim), None))
   centres, sigma = experiment.data.modes
   return mixture_metrics.mode_metrics(points, centres, sigma)
 
