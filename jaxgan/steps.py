@@ -506,12 +506,15 @@ def train_step(state: GANState, batch, *, generator: nn.Module, discriminator: n
     else:
       decay = ema_decay
     decay = jnp.where(state.step >= ema_start, decay, 0.0)
-    ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
-                              state.ema_params, g_params)
+
+    def average(e, v):
+      return decay * e + (1.0 - decay) * v
+
+    ema_params = jax.tree.map(average, state.ema_params, g_params)
     if averages_state:   # StudioGAN's Ema: every floating buffer lerped, the others copied
       new_ema_state = jax.tree.map(
-          lambda e, v: decay * e + (1.0 - decay) * v
-          if jnp.issubdtype(v.dtype, jnp.floating) else v, state.ema_state, g_state)
+          lambda e, v: average(e, v) if jnp.issubdtype(v.dtype, jnp.floating) else v,
+          state.ema_state, g_state)
 
   metrics = {**d_metrics, **_mean_terms(g_terms, 'g')}
   lr = optim.learning_rate(g_opt_state)
