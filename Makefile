@@ -40,7 +40,8 @@ demo: $(VENV)/.runtime
 	@echo "Sample grids: $(DEMO)/samples/   TensorBoard: $(VENV)/bin/tensorboard --logdir $(DEMO)"
 
 # The whole test suite on the CPU (8 virtual devices; see tests/conftest.py), one pytest process
-# per test file so that memory is freed between files (tests/run.py). CI runs this.
+# per test file so that memory is freed between files, two files at a time (tests/run.py). CI
+# runs this.
 test: $(VENV)/.dev
 	$(PY) tests/run.py
 

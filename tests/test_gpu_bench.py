@@ -103,9 +103,10 @@ def _dry_run(python: str, out: str, cache: str, *args,
              marker: str = '') -> subprocess.CompletedProcess:
   env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'XLA_FLAGS')}
   env.update({'PY': python, 'JAXGAN_CACHE': cache, 'TF_IMPORT_MARKER': marker,
-              # Reruns of the test load their compilations.
+              # Reruns of the test load their compilations (a folder of its own: the
+              # suite's has a lock, tests/conftest.py, which this jax might lack).
               'JAX_COMPILATION_CACHE_DIR': os.path.join(tempfile.gettempdir(),
-                                                        'jaxgan-test-jax-cache'),
+                                                        'jaxgan-test-gpu-dry-run-cache'),
               'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0.5'})
   return subprocess.run(['bash', 'bench/gpu.sh', '--dry-run', f'--out={out}', *args], cwd=ROOT,
                         env=env, capture_output=True, text=True, timeout=900)

@@ -451,6 +451,14 @@ def test_a_tiny_stylegan2_with_path_length_and_mixing_trains_and_resumes_bit_exa
     assert (r['g/path_length'] > 0) == on and (r['d/r1'] > 0) == on
   # pl_mean is checkpointed term state: it moved from 0 and resumed exactly (above).
   assert float(straight.loss_state['path_length']['mean']) > 0
+  # The noise strengths and the tracked w_avg trained (noise reached the images), and the
+  # loop drew its sample grids.
+  strengths = [v for p, v in jax.tree_util.tree_leaves_with_path(straight.g_params)
+               if 'noise_strength' in jax.tree_util.keystr(p)]
+  assert strengths and any(float(s) != 0 for s in strengths)
+  assert np.any(np.asarray(straight.g_state['w_avg']['mapping']['w_avg']) != 0)
+  assert sorted(os.listdir(tmp_path / 'a' / 'samples')) == ['step_0000002.png',
+                                                            'step_0000004.png']
 
 
 def test_stylegan2_config_keys_reach_the_networks():

@@ -1,9 +1,8 @@
 """StyleGAN2 inside jaxgan's loop: the noise inputs' RNG stream, R1 through the minibatch
-standard deviation as the official loss computes it, a tiny network training and resuming
-bit for bit through `jaxgan.train`, and configs/stylegan2_ada_cifar10.py."""
+standard deviation as the official loss computes it, and configs/stylegan2_ada_cifar10.py (a
+tiny network training and resuming bit for bit through `jaxgan.train`, with its lazy
+regularisers, is in tests/test_stylegan2_reg.py)."""
 
-import json
-import math
 import os
 
 import chex
@@ -131,30 +130,6 @@ def test_the_generator_names_its_noise_stream_and_sampling_keys_it_by_z():
   assert np.max(np.abs(np.asarray(c[1:]) - np.asarray(a[1:]))) > 1e-3
   const = steps.make_sample_fn(gen.clone(noise_mode='const'))(params, state, z)
   assert np.max(np.abs(np.asarray(const) - np.asarray(a))) > 1e-3
-
-
-@pytest.mark.slow
-def test_a_tiny_stylegan2_trains_and_resumes_bit_exact(tmp_path):
-  overrides = {'train.num_steps': 4, 'train.checkpoint_every': 2}
-  straight = jaxgan.train(tiny_stylegan2(tiny_stylegan2_config(**overrides)),
-                          str(tmp_path / 'a'))
-  jaxgan.train(tiny_stylegan2(tiny_stylegan2_config(**{**overrides, 'train.num_steps': 2})),
-               str(tmp_path / 'b'))
-  resumed = jaxgan.train(tiny_stylegan2(tiny_stylegan2_config(**overrides)),
-                         str(tmp_path / 'b'))
-  assert int(resumed.step) == 4
-  chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
-  records = [json.loads(line) for line in
-             (tmp_path / 'a' / 'metrics.jsonl').read_text().splitlines()]
-  assert [r['step'] for r in records] == [1, 2, 3, 4]
-  assert all(math.isfinite(r['d/r1']) and r['d/r1'] > 0 for r in records)
-  # The noise strengths and the tracked w_avg trained (noise reached the images).
-  strengths = [v for p, v in jax.tree_util.tree_leaves_with_path(straight.g_params)
-               if 'noise_strength' in jax.tree_util.keystr(p)]
-  assert strengths and any(float(s) != 0 for s in strengths)
-  assert np.any(np.asarray(straight.g_state['w_avg']['mapping']['w_avg']) != 0)
-  assert sorted(os.listdir(tmp_path / 'a' / 'samples')) == ['step_0000002.png',
-                                                            'step_0000004.png']
 
 
 def test_cifar_config_is_the_official_cfg():
