@@ -42,11 +42,9 @@ def _files_and_args(argv: list[str]) -> tuple[list[str], list[str], int]:
   argv = list(argv)
   while argv:
     arg = argv.pop(0)
-    if arg in ('-j', '--jobs') and argv:
-      jobs = int(argv.pop(0))
-      continue
-    if arg.startswith('--jobs='):
-      jobs = int(arg.split('=', 1)[1])
+    if arg in ('-j', '--jobs') or arg.startswith('--jobs='):
+      value = arg.split('=', 1)[1] if '=' in arg else (argv.pop(0) if argv else '')
+      jobs = int(value) if value.strip().isdigit() else value
       continue
     path = arg.split('::')[0]
     if path.endswith('.py') and os.path.isfile(path):
@@ -55,10 +53,13 @@ def _files_and_args(argv: list[str]) -> tuple[list[str], list[str], int]:
       files.extend(sorted(glob.glob(os.path.join(path, 'test_*.py'))))
     else:
       args.append(arg)
+  if not isinstance(jobs, int) or jobs < 1:
+    sys.exit(f'tests/run.py: --jobs takes how many files to run at once (1 or more), not '
+             f'{jobs!r}; e.g. --jobs 2.')
   files = files or sorted(glob.glob(os.path.join(HERE, 'test_*.py')))
   rank = {name: i for i, name in enumerate(SLOWEST)}
   files.sort(key=lambda f: rank.get(os.path.basename(f.split('::')[0]), len(rank)))  # stable
-  return files, args, max(1, jobs)
+  return files, args, jobs
 
 
 def _counts(output: str) -> dict[str, int]:

@@ -44,3 +44,13 @@ def test_a_passing_run_exits_zero_and_pytest_flags_reach_each_file(tmp_path):
   assert done.returncode == 0, done.stdout   # test_b: all deselected (pytest's 5) is no failure
   assert done.stdout.strip().splitlines()[-1] == 'suite: 1 passed, 0 failed, 0 skipped'
   assert '2 deselected' in done.stdout
+
+
+def test_a_bad_jobs_value_is_one_sentence():
+  for value in ('0', 'two'):
+    done = subprocess.run([sys.executable, os.path.join(HERE, 'run.py'), '--jobs', value],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and not done.stdout, done
+    assert done.stderr.strip().splitlines() == [
+        f'tests/run.py: --jobs takes how many files to run at once (1 or more), not '
+        f'{int(value) if value.isdigit() else value!r}; e.g. --jobs 2.']
