@@ -207,17 +207,23 @@ def fir_filter(taps=(1, 3, 3, 1)) -> np.ndarray:
 
 def upfirdn(x, f: np.ndarray, *, up: int = 1, down: int = 1, padding=(0, 0), gain: float = 1.0):
   """upfirdn2d on an NHWC map: upsample by zero insertion, pad, convolve with f, keep every
-  `down`-th pixel. `padding` is (before, after) on the upsampled map, as the official op's."""
-  c = x.shape[-1]
-  kernel = jnp.asarray(f[::-1, ::-1] * gain, x.dtype)   # convolution, not correlation
-  kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))
+  `down`-th pixel. `padding` is (before, after) on the upsampled map, as the official op's.
+
+  Each channel is filtered alone: the channels go into the batch and one single-channel
+  convolution filters them all (on XLA:CPU the step of the tests' StyleGAN2 was 17% faster
+  than with a depthwise convolution, feature_group_count=C, whose gradients are slow there).
+  """
+  n, h, w, c = x.shape
+  kernel = jnp.asarray(f[::-1, ::-1] * gain, x.dtype)[:, :, None, None]   # a convolution
+  y = jnp.transpose(x, (0, 3, 1, 2)).reshape(n * c, h, w, 1)
   # Zero insertion by lhs_dilation makes up*(H-1)+1 pixels, the official op up*H: the
   # missing (up-1) trailing zeros go into the after-padding.
   p0, p1 = padding
   p1 += up - 1
-  return lax.conv_general_dilated(
-      x, kernel, window_strides=(down, down), padding=((p0, p1), (p0, p1)),
-      lhs_dilation=(up, up), dimension_numbers=_DIMS, feature_group_count=c)
+  y = lax.conv_general_dilated(
+      y, kernel, window_strides=(down, down), padding=((p0, p1), (p0, p1)),
+      lhs_dilation=(up, up), dimension_numbers=_DIMS)
+  return jnp.transpose(y.reshape(n, c, y.shape[1], y.shape[2]), (0, 2, 3, 1))
 
 
 def upsample2d(x, f):
