@@ -26,7 +26,8 @@ jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 # A size limit turns on the cache's file lock (filelock, a dependency of the test reference
 # torch): tests/run.py runs two files at once, and without the lock one process could read an
-# entry the other is still writing. The limit itself is never reached (the suite writes about 0.1 GB, 439 entries).
+# entry the other is still writing. The limit itself is never reached (the suite writes about
+# 0.1 GB, 439 entries).
 jax.config.update('jax_compilation_cache_max_size', 16 * 2**30)
 
 
