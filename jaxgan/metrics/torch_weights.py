@@ -484,9 +484,9 @@ def default_1_path(cache: str | None = None, *, download: bool = True) -> str:
   for location in (spec.submodule_search_locations or []) if spec else []:
     candidate = os.path.join(location, 'default_1.pt')
     if os.path.isfile(candidate) and sha256_of(candidate) == DEFAULT1_SHA256:
-      # A name of this process's own: two processes may copy at once (a suite, two runs).
-      shutil.copyfile(candidate, f'{dest}.tmp{os.getpid()}')
-      os.replace(f'{dest}.tmp{os.getpid()}', dest)
+      tmp = f'{dest}.tmp{os.getpid()}'   # this process's own: two may copy at once
+      shutil.copyfile(candidate, tmp)
+      os.replace(tmp, dest)
       return dest
   if not download:
     raise InceptionWeightsError(f'default_1.pt is not in {dest_dir}; {FETCH_HELP}.')
