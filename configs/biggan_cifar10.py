@@ -27,9 +27,19 @@ Gaps (StudioGAN settings jaxgan's loop cannot express yet; each changes the run 
   flax's SpectralNorm does (one power-iteration step from the averaged u), where PyTorch's
   evaluation mode divides by u^T W v of the averaged u and v; the two agree once the vectors
   have converged (jaxgan/models/biggan_studiogan.py).
-* StudioGAN's published CIFAR-10 runs use mixed precision (`-mpc`: float16 autocast) and
-  evaluate with standing statistics (`-std_stat`); jaxgan has bfloat16
-  (`--config.model.dtype=bfloat16`) and evaluates with running statistics.
+* StudioGAN's benchmark command for CIFAR-10 (its README, "Training GANs") trains with mixed
+  precision (`-mpc`: float16 autocast and a gradient scaler); jaxgan has bfloat16
+  (`--config.model.dtype=bfloat16`), not float16 with loss scaling, for BigGAN. (The training
+  log of this yaml in StudioGAN's repository, logs/CIFAR10/BigGAN-train-2021_01_15_14_48_48.log,
+  ran without either: mixed_precision False, standing_statistics False.)
+
+Standing statistics: the same command scores the best checkpoint after training with
+`-std_stat -std_max M -std_step S` (M and S are not published); evaluation during training
+uses running statistics, as here (StudioGAN's loader turns them on for the final evaluation
+only). The same evaluation in jaxgan (jaxgan/standing.py):
+
+  python -m jaxgan.tools.evaluate --workdir=runs/biggan_cifar10 --best \
+      --standing_step=S --standing_max_batch=M
 * Batch norm's running variance uses the biased batch variance (module doc of
   jaxgan/models/biggan.py).
 

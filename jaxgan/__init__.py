@@ -11,7 +11,8 @@
 Modules: `losses` (objectives and regularisers as composable terms), `models` (DCGAN, SAGAN,
 MLP), `optim` (optimisers and schedules), `data` (sources), `steps` (the pmapped train step),
 `state` (the GANState pytree), `augment` (DiffAugment), `metrics` (FID, KID, IS, PRDC),
-`evaluation`, `checkpoint`, `workdir`, `errors`.
+`evaluation`, `standing` (standing statistics for batch norm), `checkpoint`, `workdir`,
+`errors`.
 """
 
 from jaxgan.version import __version__  # pylint: disable=g-bad-import-order
@@ -52,6 +53,7 @@ from jaxgan import errors
 from jaxgan import losses
 from jaxgan import models
 from jaxgan import optim
+from jaxgan import standing
 from jaxgan import state
 from jaxgan import steps
 from jaxgan import validation
@@ -61,6 +63,6 @@ from jaxgan.training import train, train_and_evaluate
 
 __all__ = [
     'EMA', 'Experiment', 'GANState', 'LoadedRun', 'Loop', 'augment', 'build', 'config', 'data',
-    'errors', 'load_run', 'losses', 'models', 'optim', 'state', 'steps', 'train',
+    'errors', 'load_run', 'losses', 'models', 'optim', 'standing', 'state', 'steps', 'train',
     'train_and_evaluate', 'validation',
 ]

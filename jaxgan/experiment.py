@@ -37,6 +37,7 @@ from jaxgan import data as data_lib
 from jaxgan import augment, errors, losses, models, state as state_lib, steps, validation
 from jaxgan import evaluation as evaluation_lib
 from jaxgan import schedules
+from jaxgan import standing as standing_lib
 from jaxgan import workdir as workdir_lib
 
 PARTS = ('generator', 'discriminator', 'loss', 'g_optimizer', 'd_optimizer', 'data',
@@ -430,6 +431,18 @@ class Experiment:
         x = np.clip(x, -1.0, 1.0)
       yield x, (None if labels is None else np.asarray(labels)[:n])
       done += n
+
+  def standing_statistics(self, state: state_lib.GANState, *, steps: int, max_batch: int,
+                          ema: bool = True, seed: int = 0) -> state_lib.GANState:
+    """`state` with standing statistics (`jaxgan.standing`) in the state that sampling with
+    `ema` uses: batch norm's running statistics recomputed for `state.sampling_params(ema)`
+    over `steps` training-mode passes of 1..`max_batch` latents (PyTorch-StudioGAN's -std_stat
+    -std_step -std_max), so that `generate(result, ..., ema=ema)` samples with them."""
+    new = standing_lib.standing_statistics(
+        self.generator, state.sampling_params(ema), state.sampling_state(ema),
+        z_dim=self.z_dim, num_classes=self.num_classes, steps=steps, max_batch=max_batch,
+        seed=seed)
+    return state.with_sampling_state(new, ema)
 
   def record(self) -> dict[str, Any]:
     """What run_info.json says of the parts and values: each part's repr, the typed values,

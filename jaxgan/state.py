@@ -61,6 +61,14 @@ class GANState:
     of the state when the state keeps one and `ema`, else the live `g_state`."""
     return self.ema_state if ema and self.ema_state is not None else self.g_state
 
+  def with_sampling_state(self, g_state: PyTree, ema: bool = True) -> 'GANState':
+    """This state with `g_state` as the state `sampling_state(ema)` returns: the EMA's when
+    the state keeps EMA weights and `ema` (stored as `ema_state`, which sampling then uses),
+    else the live `g_state`. Nothing else changes (e.g. standing statistics' result)."""
+    if ema and self.ema_params is not None:
+      return self.replace(ema_state=g_state)
+    return self.replace(g_state=g_state)
+
 
 def split_variables(variables) -> tuple[PyTree, PyTree]:
   variables = flax.core.unfreeze(variables)

@@ -143,6 +143,11 @@ def test_sample_tool_writes_a_2d_runs_points_not_images(tmp_path):
   with Image.open(tmp_path / 'folder' / 'scatter.png') as picture:
     assert picture.size[0] > 100 and picture.size[1] > 100
   assert sorted(os.listdir(tmp_path / 'folder')) == ['points.npy', 'scatter.png']
+  # Standing statistics need batch norm, which this MLP has not: one sentence, nothing written.
+  proc = _tool(tool + ['--standing_step=2', f'--out={tmp_path / "standing.npz"}'], tmp_path)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  assert proc.stderr.strip().splitlines()[-1].startswith('error: standing statistics recompute')
+  assert not os.path.exists(tmp_path / 'standing.npz')
 
 
 def test_the_readme_states_a_measured_time_for_each_library_snippet():

@@ -291,6 +291,33 @@ def test_evaluate_recomputes_training_and_equals_sample_then_fid(trained, logged
   assert len(_evaluations(workdir)) == len(rows)   # record=False
 
 
+@pytest.mark.slow
+def test_evaluate_with_standing_statistics_equals_the_library_then_fid(trained, logged, tmp_path,
+                                                                      real_images):
+  """--standing_step/--standing_max_batch: the DCGAN's batch norm statistics recomputed
+  (jaxgan.standing) before generating; recorded in the protocol's generation."""
+  workdir, _, _ = trained
+  result = _quiet(evaluate_tool.evaluate, str(workdir), num=NUM, standing_step=3,
+                  standing_max_batch=4, record=False, **SETTINGS)
+  generation = result['protocol']['generation']
+  assert generation == {'seed': 0, 'batch_size': NUM, 'step': 2, 'ema': False,
+                        'standing_statistics': {'steps': 3, 'max_batch': 4, 'seed': 0}}
+  assert 'standing statistics 3 passes of 1..4 seed 0' in protocol.summary(result['protocol'])
+  assert result['fid'] != logged['eval/fid']   # other statistics, other images
+  # The same flags of jaxgan.tools.sample (same latents: seed 0, batch NUM), its images scored.
+  fakes = str(tmp_path / 'fakes.npz')
+  env = {**os.environ, 'PYTHONPATH': REPO, 'JAX_PLATFORMS': 'cpu'}
+  proc = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.tools.sample', f'--workdir={workdir}', f'--num={NUM}',
+       f'--batch_size={NUM}', '--standing_step=3', '--standing_max_batch=4', f'--out={fakes}'],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  np.savez(tmp_path / 'reals.npz', images=real_images)
+  via_files = _quiet(fid_tool.run, [fakes, str(tmp_path / 'reals.npz')], batch_size=BATCH,
+                     **SETTINGS)
+  assert via_files['fid'] == pytest.approx(result['fid'], rel=1e-9)
+
+
 def _evaluations(workdir):
   path = workdir / 'evaluations.jsonl'
   return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -377,6 +404,12 @@ def test_evaluate_bad_inputs(trained, tmp_path):
       (dict(workdir=str(workdir), save_stats=str(workdir / 'run_info.json')),
        errors.ConfigError, r'must end in \.npz'),
       (dict(workdir=str(workdir), k_pr=0), errors.ConfigError, r'--k_pr=0 must be an integer'),
+      (dict(workdir=str(workdir), standing_step=-1), errors.ConfigError,
+       r'--standing_step=-1 must be an integer >= 0'),
+      (dict(workdir=str(workdir), standing_max_batch=4), errors.ConfigError,
+       r'pass --standing_step=N \(N > 0\) with it'),
+      (dict(workdir=str(workdir), standing_step=2, standing_max_batch=0), errors.ConfigError,
+       r'max_batch=0 must be an integer >= 1'),
   ]
   for kwargs, kind, match in cases:
     with pytest.raises(kind, match=match):

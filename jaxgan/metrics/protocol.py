@@ -29,9 +29,11 @@ both null when every image of a file or folder was read in its order. `generatio
 the scored images were given, not generated) says which generated images: the latents' seed
 and the generation batch (the latents depend on both), the generator's step and whether its
 EMA weights were used (`step` is null in run_info.json's record of the run's protocol, which
-holds for every evaluation). `kid` holds the subsets and subset size KID really used
-(`kid_plan`) and the seed that drew them, and under "requested" the asked-for ones when they
-differ (e.g. 200 samples per set: one subset of all 200, no std).
+holds for every evaluation), and, only when batch norm's statistics were recomputed before
+sampling (`jaxgan.standing`), `standing_statistics`: {steps, max_batch, seed}. `kid` holds the
+subsets and subset size KID really used (`kid_plan`) and the seed that drew them, and under
+"requested" the asked-for ones when they differ (e.g. 200 samples per set: one subset of all
+200, no std).
 `resize` names the whole preprocessing (`RESIZE`); `weights_sha256` is the
 sha256 of the Inception weights file (`weights_sha256`). A value that differs between the two
 sets compared (e.g. statistics files saved with different weights) is recorded as the list
@@ -126,7 +128,8 @@ def record(*, num_fake: int, num_real: int | None, reference: dict | None,
     num_real: reference images (None: no reference, e.g. the Inception Score alone).
     reference: {'source': ..., 'split': ..., 'seed': ..., 'num_examples': ...} of the
       reference images (seed and num_examples: of a seeded random subset; missing: None).
-    generation: {'seed', 'batch_size', 'step', 'ema'} of generated images (`generation_entry`).
+    generation: {'seed', 'batch_size', 'step', 'ema'[, 'standing_statistics']} of generated
+      images (`generation_entry`).
     weights_sha256: the Inception weights' sha256 (`weights_sha256`), or [fake's, real's].
     resize: the preprocessing's name (`RESIZE`), or [fake's, real's].
     k: {'precision_recall': k, 'density_coverage': k} when PRDC was computed.
@@ -156,10 +159,16 @@ def _int_or_none(value: Any) -> int | None:
   return None if value is None else int(value)
 
 
-def generation_entry(*, seed: int, batch_size: int, step: int | None, ema: bool) -> dict:
-  """The record's `generation`: the latents' seed and batch, the generator's step, EMA."""
-  return {'seed': int(seed), 'batch_size': int(batch_size), 'step': _int_or_none(step),
-          'ema': bool(ema)}
+def generation_entry(*, seed: int, batch_size: int, step: int | None, ema: bool,
+                     standing_statistics: dict | None = None) -> dict:
+  """The record's `generation`: the latents' seed and batch, the generator's step, EMA,
+  and standing statistics' {steps, max_batch, seed} when they were applied (absent if not)."""
+  entry = {'seed': int(seed), 'batch_size': int(batch_size), 'step': _int_or_none(step),
+           'ema': bool(ema)}
+  if standing_statistics:
+    entry['standing_statistics'] = {k: int(standing_statistics[k])
+                                    for k in ('steps', 'max_batch', 'seed')}
+  return entry
 
 
 def at_step(rec: dict | None, step: int) -> dict | None:
@@ -220,6 +229,10 @@ def summary(rec: dict | None) -> str:
     else:
       parts.append('EMA weights' if gen.get('ema') else 'live weights')
     parts.append(f'latents seed {gen.get("seed")} batch {gen.get("batch_size")}')
+    std = gen.get('standing_statistics')
+    if isinstance(std, dict):
+      parts.append(f'standing statistics {std.get("steps")} passes of 1..'
+                   f'{std.get("max_batch")} seed {std.get("seed")}')
   parts.append(str(rec.get('resize')))
   sha = rec.get('weights_sha256')
   parts.append('weights ' + (sha[:12] if isinstance(sha, str) else str(sha)))

@@ -1,4 +1,5 @@
-"""What every jaxgan command-line tool shares: quiet library logs and one-line errors.
+"""What every jaxgan command-line tool shares: quiet library logs, one-line errors, and the
+flags of standing statistics (`jaxgan.tools.evaluate` and `jaxgan.tools.sample`).
 
 A problem the user can fix (`errors.JaxganError`, an OSError such as a read-only or full
 disk) ends the tool with one line, `error: ...`, and exit status 1 (143 after a SIGTERM
@@ -89,6 +90,42 @@ def user_errors():
       raise
     raise SystemExit('error: ' + errors.os_error_message(e, 'reading or writing a file') +
                      f' (set {TRACEBACK_ENV}=1 for the traceback)') from None
+
+
+def define_standing_flags() -> None:
+  """--standing_step and --standing_max_batch (PyTorch-StudioGAN's -std_step and -std_max)."""
+  flags.DEFINE_integer('standing_step', 0, 'Standing statistics first (StudioGAN\'s -std_stat '
+                       '-std_step): batch norm\'s running statistics recomputed over this many '
+                       'training-mode passes (0: off).')
+  flags.DEFINE_integer('standing_max_batch', None, 'Their largest batch; each pass draws 1..this '
+                       'many latents (StudioGAN\'s -std_max; default: the run\'s batch size).')
+
+
+def check_standing(standing_step, standing_max_batch) -> None:
+  """ConfigError (one sentence) for flags of standing statistics that cannot be used; checked
+  before anything is loaded."""
+  if isinstance(standing_step, bool) or not isinstance(standing_step, int) or standing_step < 0:
+    raise errors.ConfigError(f'--standing_step={standing_step!r} must be an integer >= 0 (0: '
+                             'no standing statistics).')
+  if standing_max_batch is not None and not standing_step:
+    raise errors.ConfigError('--standing_max_batch sets the batch of standing statistics; '
+                             'pass --standing_step=N (N > 0) with it.')
+
+
+def sampling_state(run, *, ema: bool, seed: int, standing_step: int = 0,
+                   standing_max_batch: Optional[int] = None):
+  """(the state to sample `run` with, the protocol's record of standing statistics or None):
+  the run's state, with standing statistics (`Experiment.standing_statistics`, seeded by
+  `seed`) when `standing_step` > 0, of at most `standing_max_batch` latents (default: the
+  run's batch size)."""
+  check_standing(standing_step, standing_max_batch)
+  if not standing_step:
+    return run.state, None
+  max_batch = (run.experiment.loop.batch_size if standing_max_batch is None
+               else standing_max_batch)
+  state = run.experiment.standing_statistics(run.state, steps=standing_step,
+                                             max_batch=max_batch, ema=ema, seed=seed)
+  return state, {'steps': int(standing_step), 'max_batch': int(max_batch), 'seed': int(seed)}
 
 
 def _quiet_unraisable(unraisable) -> None:

@@ -32,6 +32,14 @@ real images (subset seed, source size) and which generated ones (latents' seed a
 EMA) were scored. `--save-features=PATH` writes the generated images' pool3 features (.npy, or
 .npz with mu, sigma and the protocol) and `--save-stats=PATH` their statistics (.npz).
 
+`--standing_step=S` applies standing statistics before generating (PyTorch-StudioGAN's `-std_stat
+-std_step S -std_max M`, which its CIFAR-10 and ImageNet benchmark commands use for BigGAN and
+the other batch-norm generators): every batch norm's running statistics are reset and
+recomputed for the weights being scored over S training-mode passes of 1..M latents
+(`--standing_max_batch=M`, default the run's batch size), seeded by `--seed` (`jaxgan.standing`
+says how). The protocol's `generation` records them as `standing_statistics`. A generator
+without batch norm (R3GAN, StyleGAN2) is refused with one sentence.
+
 The scores are also appended to the run's `evaluations.jsonl` (one JSON object a line: time,
 step, checkpoint, ema, num, the metrics and the protocol), which `jaxgan.report` shows next to
 what training logged; the file is only ever appended to, and nothing training wrote is touched.
@@ -59,7 +67,8 @@ from jaxgan.metrics import torch_weights
 from jaxgan.tools import common
 from jaxgan.tools import fid as fid_tool
 
-_DASHED = ('save-features', 'save-stats', 'batch-size', 'num-real', 'inception-batch-size')
+_DASHED = ('save-features', 'save-stats', 'batch-size', 'num-real', 'inception-batch-size',
+           'standing-step', 'standing-max-batch')
 EVALUATIONS_FILE = 'evaluations.jsonl'   # in the workdir; appended to, never rewritten
 
 
@@ -78,13 +87,17 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
              kid: bool | None = None, prdc: bool | None = None, k_pr: int | None = None,
              k_dc: int | None = None, kid_subsets: int | None = None,
              kid_subset_size: int | None = None, save_features: str | None = None,
-             save_stats: str | None = None, record: bool = True) -> dict:
+             save_stats: str | None = None, record: bool = True, standing_step: int = 0,
+             standing_max_batch: int | None = None) -> dict:
   """The command's work, callable from Python; None takes the run's config.eval value.
 
   Returns `jaxgan.tools.fid.scores(...)`'s dict (fid, kid_mean, kid_std, is_mean, is_std,
   precision, recall, density, coverage where computed; protocol) plus `run`: {workdir, step,
   checkpoint, ema}. `record`: append it to the workdir's evaluations.jsonl (`record_scores`).
+  `standing_step` > 0: standing statistics first (`jaxgan.standing`; StudioGAN's -std_stat),
+  that many passes of 1..`standing_max_batch` latents (default: the run's batch size).
   """
+  common.check_standing(standing_step, standing_max_batch)
   if isinstance(num, bool) or not isinstance(num, int) or num < 2:
     raise errors.ConfigError(f'--num={num!r} must be an integer >= 2 (FID needs a covariance; '
                              '50,000 for numbers comparable to published ones).')
@@ -165,8 +178,11 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
     real_name = f'the reference images ({key})'
 
   # --- the generated images, streamed ----------------------------------------------------------
-  chunks = (x for x, _ in run.generate(num, ema=ema, seed=int(cfg.seed),
-                                       batch_size=int(cfg.chunk_size)))
+  state, standing = common.sampling_state(run, ema=ema, seed=int(cfg.seed),
+                                          standing_step=standing_step,
+                                          standing_max_batch=standing_max_batch)
+  chunks = (x for x, _ in run.experiment.generate(state, num, ema=ema, seed=int(cfg.seed),
+                                                  batch_size=int(cfg.chunk_size)))
   keep = want_features and real.features is not None
   fake = fid_lib.compute_statistics(chunks, extractor=extractor,
                                     keep_features=keep or bool(save_features),
@@ -186,7 +202,7 @@ def evaluate(workdir: str, *, num: int = 50_000, step: int | None = None, best: 
       kid_subset_size=int(cfg.kid_subset_size), seed=int(cfg.seed),
       is_splits=int(cfg.is_splits), names=('the generated images', real_name),
       generation={'seed': int(cfg.seed), 'batch_size': int(cfg.chunk_size), 'step': run.step,
-                  'ema': used_ema})
+                  'ema': used_ema, 'standing_statistics': standing})
   result['run'] = {'workdir': run.workdir, 'step': run.step,
                    'checkpoint': 'best' if best else ('step' if step is not None else 'latest'),
                    'ema': used_ema}
@@ -251,6 +267,7 @@ def _define_flags() -> None:
   flags.DEFINE_integer('kid_subsets', None, 'KID subsets (default: config.eval.kid.subsets).')
   flags.DEFINE_integer('kid_subset_size', None,
                        'KID subset size (default: config.eval.kid.subset_size).')
+  common.define_standing_flags()
   flags.DEFINE_boolean('json', False, 'Print one JSON object (metrics, protocol, run).')
   flags.DEFINE_string('save_features', None, 'Write the generated images\' pool3 features '
                       'to this .npy (or .npz with mu, sigma and the protocol).')
@@ -272,7 +289,8 @@ def main(argv):
         inception_batch_size=f.inception_batch_size, weights=f.weights, kid=f.kid,
         prdc=f.prdc, k_pr=f.k_pr, k_dc=f.k_dc, kid_subsets=f.kid_subsets,
         kid_subset_size=f.kid_subset_size, save_features=f.save_features,
-        save_stats=f.save_stats, record=f.record)
+        save_stats=f.save_stats, record=f.record, standing_step=f.standing_step,
+        standing_max_batch=f.standing_max_batch)
   if f.json:
     print(fid_tool.to_json(result))
   else:

@@ -9,6 +9,9 @@ class-conditional models); anything else is a folder of PNGs. The uint8 levels a
 `jaxgan.tools.evaluate` computes from the same latents (same --seed and --batch_size) without
 writing them. The generator's EMA weights are used when the run kept an EMA (`--noema` for the
 live weights); `--best` takes the best-FID checkpoint of a run trained with evaluators.
+`--standing_step=S [--standing_max_batch=M]` first recomputes batch norm's running statistics
+for the weights used (standing statistics, `jaxgan.standing`; seeded by `--seed`), as
+`jaxgan.tools.evaluate` does with the same flags.
 Images are generated in batches with the generator in evaluation mode. An existing --out is
 never overwritten.
 
@@ -78,6 +81,7 @@ def _define_flags() -> None:
   flags.DEFINE_bool('ema', True, 'Use the EMA generator weights when the run has them.')
   flags.DEFINE_integer('seed', 0, 'Seed of the latent draws.')
   flags.DEFINE_integer('batch_size', 250, 'Images generated per call (>= 1).')
+  common.define_standing_flags()
   flags.mark_flags_as_required(['workdir', 'out'])
 
 
@@ -93,8 +97,12 @@ def main(argv):
     if os.path.exists(f.out):
       raise errors.ConfigError(f'--out={f.out} already exists; remove it or choose another '
                                f'path (nothing is overwritten).')
+    common.check_standing(f.standing_step, f.standing_max_batch)
     run = load_run(f.workdir, step=f.step, best=f.best)
-    chunks = run.generate(f.num, ema=f.ema, seed=f.seed, batch_size=f.batch_size)
+    state, _ = common.sampling_state(run, ema=f.ema, seed=f.seed, standing_step=f.standing_step,
+                                     standing_max_batch=f.standing_max_batch)
+    chunks = run.experiment.generate(state, f.num, ema=f.ema, seed=f.seed,
+                                     batch_size=f.batch_size)
     view = data_lib.sample_view(run.experiment.data)
     if hasattr(view, 'write_samples'):   # the data's own format (points: points.npy, ...)
       view.write_samples(chunks, f.out)
