@@ -40,8 +40,6 @@ only). The same evaluation in jaxgan (jaxgan/standing.py):
 
   python -m jaxgan.tools.evaluate --workdir=runs/biggan_cifar10 --best \
       --standing_step=S --standing_max_batch=M
-* Batch norm's running variance uses the biased batch variance (module doc of
-  jaxgan/models/biggan.py).
 
 Expected: not measured by jaxgan (no GPU or CIFAR-10 on the development machines). StudioGAN's
 benchmark table (an image in its README) lists this row's FID; issue 21 quotes StudioGAN's

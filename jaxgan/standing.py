@@ -23,9 +23,8 @@ rows out of its mean and variance (flax's `BatchNorm(mask=)`, passed to every ba
 mask go through the network and are dropped. One shape for every b is what makes this one
 compile instead of one per batch size.
 
-One difference from PyTorch, as in training (module doc of jaxgan.models.biggan): the running
-variance moves by the biased batch variance, PyTorch's by the unbiased one, a factor n / (n-1)
-with n = b x height x width per channel, 1 + 1/15 for a batch of one at BigGAN's first 4x4 map.
+The running variance moves by the unbiased batch variance of the b counted rows, as PyTorch's
+does (`jaxgan.models.layers.BatchNorm`, which DCGAN, SAGAN and BigGAN use).
 """
 
 from __future__ import annotations

@@ -44,9 +44,6 @@ Behaviour that differs from StudioGAN's PyTorch modules, each small:
   not stored; see `layers_sn`), where PyTorch's eval mode reuses its stored u and v; its
   epsilon is flax's 1e-12 where StudioGAN passes 1e-6 (only matters for vectors of norm
   below ~1e-3).
-* Batch norm's running variance is updated with the biased batch variance (flax), PyTorch's
-  with the unbiased one: a factor n / (n - 1), n = batch x height x width, >= 1024 / 1023 at
-  StudioGAN's CIFAR batch of 64. Outputs in training mode are identical.
 
 Batch norm in the generator is synchronised over the train step's device axis ('batch'), as
 jaxgan's SAGAN; compute runs in `dtype` with float32 parameters, statistics, spectral norm and
@@ -121,9 +118,9 @@ class ConditionalBatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, affine: jax.Array, *, train: bool) -> jax.Array:
-    x = nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
-                     epsilon=_BN_EPSILON, use_scale=False, use_bias=False, dtype=self.dtype,
-                     param_dtype=jnp.float32, axis_name=self.axis_name, name='bn')(x)
+    x = layers.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
+                         epsilon=_BN_EPSILON, use_scale=False, use_bias=False, dtype=self.dtype,
+                         param_dtype=jnp.float32, axis_name=self.axis_name, name='bn')(x)
     dense = functools.partial(layers_sn.SNDense, x.shape[-1], use_bias=False,
                               spectral_norm=self.spectral_norm, dtype=self.dtype)
     gain = 1.0 + dense(name='gain')(affine, update_stats=train)

@@ -99,7 +99,7 @@ class Generator(nn.Module):
     n = NUM_STAGES[self.image_size]
     conv_impl = layers.resolve_conv_impl(self.conv_impl)
     widths = g_widths(self.image_size, self.width)
-    norm = lambda name: nn.BatchNorm(
+    norm = lambda name: layers.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.axis_name,
         scale_init=_bn_scale_init, dtype=self.dtype, name=name)
     x = nn.Dense(4 * 4 * widths[0], kernel_init=_conv_init, dtype=self.dtype,
@@ -154,9 +154,9 @@ class Discriminator(nn.Module):
                        kernel_init=_conv_init, dtype=self.dtype, name=f'down{i}')
       x = conv(x)
       if i > 0 and self.norm == 'batch':
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         axis_name=self.axis_name, scale_init=_bn_scale_init,
-                         dtype=self.dtype, name=f'down{i}_bn')(x)
+        x = layers.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                             axis_name=self.axis_name, scale_init=_bn_scale_init,
+                             dtype=self.dtype, name=f'down{i}_bn')(x)
       elif i > 0 and self.norm == 'layer':
         x = nn.LayerNorm(dtype=self.dtype, name=f'down{i}_ln')(x)
       x = nn.leaky_relu(x, 0.2)

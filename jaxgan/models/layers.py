@@ -278,3 +278,38 @@ class Conv(nn.Module):
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,), self.param_dtype).astype(dtype)
     return y
+
+
+class BatchNorm(nn.BatchNorm):
+  """flax's BatchNorm with PyTorch's running variance: it moves by the unbiased batch variance
+  (x n / (n - 1), n the values per channel over the batch, the spatial positions and the
+  synchronised devices), as `torch.nn.BatchNorm2d` stores it, where flax's moves by the biased
+  one. Everything else is flax's: normalisation by the biased variance (PyTorch's too), the same
+  variables ('batch_stats' mean and var), the same `mask`. With n = 1 (one value per channel)
+  the unbiased variance is undefined and the biased one (0) is kept; PyTorch refuses that
+  batch. The models that port PyTorch code (DCGAN, SAGAN, BigGAN) use it, so that their
+  evaluation-mode outputs after training equal PyTorch's for the same batches."""
+
+  @nn.compact
+  def __call__(self, x, use_running_average: Optional[bool] = None, *, mask=None):
+    moving = not nn.merge_param('use_running_average', self.use_running_average,
+                                use_running_average) and not self.is_initializing()
+    old = self.get_variable('batch_stats', 'var') if moving else None
+    y = super().__call__(x, use_running_average, mask=mask)
+    if moving:
+      reduced = [i for i in range(x.ndim) if i not in
+                 {a % x.ndim for a in ((self.axis,) if isinstance(self.axis, int)
+                                       else self.axis)}]
+      if mask is None:
+        n = jnp.float32(np.prod([x.shape[i] for i in reduced]))
+      else:   # the counted values per channel
+        n = jnp.sum(jnp.broadcast_to(mask, x.shape).astype(jnp.float32)) / np.prod(
+            [x.shape[i] for i in range(x.ndim) if i not in reduced])
+      if self.axis_name is not None:
+        n = jax.lax.psum(n, self.axis_name, axis_index_groups=self.axis_index_groups)
+      new = self.get_variable('batch_stats', 'var')
+      factor = jnp.where(n > 1, n / jnp.maximum(n - 1, 1), 1.0)
+      m = self.momentum
+      # new = m old + (1 - m) v; PyTorch's: m old + (1 - m) v n / (n - 1).
+      self.put_variable('batch_stats', 'var', m * old + (new - m * old) * factor)
+    return y

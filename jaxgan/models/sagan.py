@@ -166,10 +166,10 @@ class ConditionalBatchNorm(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, labels, *, train: bool) -> jax.Array:
     conditional = self.num_classes > 0
-    x = nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
-                     epsilon=_BN_EPSILON, use_scale=not conditional,
-                     use_bias=not conditional, dtype=self.dtype, param_dtype=jnp.float32,
-                     axis_name=self.axis_name, name='bn')(x)
+    x = layers.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
+                         epsilon=_BN_EPSILON, use_scale=not conditional,
+                         use_bias=not conditional, dtype=self.dtype, param_dtype=jnp.float32,
+                         axis_name=self.axis_name, name='bn')(x)
     if not conditional:
       return x
     features = x.shape[-1]
