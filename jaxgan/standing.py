@@ -16,6 +16,10 @@ the weights being evaluated, as StudioGAN does before its final evaluation:
      one step;
   3. evaluation then samples in evaluation mode with the new state.
 
+The paper's own form (BigGAN-PyTorch's) averages the passes' statistics with equal weights;
+StudioGAN's, followed here because jaxgan's BigGAN, SAGAN and DCGAN are StudioGAN's networks,
+moves them by batch norm's momentum, so the last passes weigh most.
+
 How it is computed (one compiled program): the passes are a `lax.scan`, each on a full batch
 of `max_batch` latents of which the first b count. Batch norm sees a mask that keeps the other
 rows out of its mean and variance (flax's `BatchNorm(mask=)`, passed to every batch norm by
